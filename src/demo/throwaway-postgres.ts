@@ -38,7 +38,6 @@ const BASE_SETTINGS: Record<string, string> = {
   max_wal_senders: '64',
   max_connections: '200',
   fsync: 'off',
-  synchronous_commit: 'off',
   full_page_writes: 'off',
   wal_sender_timeout: '60s',
 };
@@ -63,7 +62,6 @@ export function findServerBinaries(): string | null {
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
-    server.unref();
     server.on('error', reject);
     server.listen(0, '127.0.0.1', () => {
       const address = server.address();

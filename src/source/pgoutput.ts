@@ -1,0 +1,100 @@
+/**
+ * pgoutput (protocol v2) messages → SourceMessage. Column values are kept as
+ * PostgreSQL's text output: the library would otherwise run pg's type parsers,
+ * which lose microseconds, shift dates into local time and turn NaN into null.
+ */
+import { PgoutputPlugin, type Pgoutput } from 'pg-logical-replication';
+import { parseLsn } from './lsn.js';
+import type { RawTuple, SourceMessage, TableShape } from './types.js';
+
+/** pgoutput counts commit times in microseconds since 2000-01-01 UTC. */
+const POSTGRES_EPOCH_MICROS = 946_684_800_000_000n;
+
+export function createPgoutputPlugin(publications: string[]): PgoutputPlugin {
+  return new PgoutputPlugin({ protoVersion: 2, publicationNames: publications });
+}
+
+export class PgoutputDecoder {
+  /** Keyed by the library's relation object, which it reuses for every change of that relation. */
+  private readonly shapes = new WeakMap<Pgoutput.MessageRelation, TableShape>();
+
+  decode(message: Pgoutput.Message): SourceMessage | null {
+    switch (message.tag) {
+      case 'relation':
+        this.shapes.set(message, this.learnRelation(message));
+        return null;
+      case 'begin':
+        return {
+          type: 'begin',
+          commitLsn: parseLsn(required(message.commitLsn, 'begin.commitLsn')),
+          commitTime: isoFromPostgresMicros(BigInt(message.commitTime.toString())),
+        };
+      case 'commit':
+        return {
+          type: 'commit',
+          commitLsn: parseLsn(required(message.commitLsn, 'commit.commitLsn')),
+          endLsn: parseLsn(required(message.commitEndLsn, 'commit.commitEndLsn')),
+        };
+      case 'insert':
+        return { type: 'change', change: { kind: 'insert', table: this.shapeOf(message.relation), newRow: message.new as RawTuple, oldRow: null } };
+      case 'update':
+        return {
+          type: 'change',
+          change: {
+            kind: 'update',
+            table: this.shapeOf(message.relation),
+            newRow: message.new as RawTuple,
+            oldRow: (message.old ?? message.key) as RawTuple | null,
+          },
+        };
+      case 'delete':
+        return {
+          type: 'change',
+          change: { kind: 'delete', table: this.shapeOf(message.relation), newRow: null, oldRow: (message.old ?? message.key) as RawTuple | null },
+        };
+      case 'truncate':
+        return { type: 'truncate', tables: message.relations.map((relation) => this.shapeOf(relation)) };
+      default:
+        return null;
+    }
+  }
+
+  private learnRelation(relation: Pgoutput.MessageRelation): TableShape {
+    for (const column of relation.columns) column.parser = keepText;
+    const keys = new Set(relation.keyColumns);
+    return {
+      schema: relation.schema,
+      table: relation.name,
+      replicaIdentity: relation.replicaIdentity,
+      columns: relation.columns.map((column) => ({
+        name: column.name,
+        type: { oid: column.typeOid, name: column.typeName },
+        isKey: keys.has(column.name),
+      })),
+    };
+  }
+
+  private shapeOf(relation: Pgoutput.MessageRelation): TableShape {
+    const shape = this.shapes.get(relation);
+    if (!shape) throw new Error(`pgoutput sent a change for relation ${relation.schema}.${relation.name} before describing it`);
+    return shape;
+  }
+}
+
+function keepText(raw: string): string {
+  return raw;
+}
+
+function required<T>(value: T | null, what: string): T {
+  if (value === null) throw new Error(`pgoutput message without ${what}`);
+  return value;
+}
+
+/** ISO 8601 UTC; millisecond precision unless the value has sub-millisecond digits. */
+export function isoFromPostgresMicros(micros: bigint): string {
+  const epochMicros = micros + POSTGRES_EPOCH_MICROS;
+  const millis = epochMicros / 1000n;
+  const subMillis = Number(epochMicros % 1000n);
+  const iso = new Date(Number(millis)).toISOString();
+  return subMillis === 0 ? iso : `${iso.slice(0, -1)}${String(subMillis).padStart(3, '0')}Z`;
+}

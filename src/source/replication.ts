@@ -1,0 +1,191 @@
+/**
+ * The replication connection: streams the slot, hands each decoded message to
+ * the pipeline synchronously and in order, confirms only the positions the
+ * pipeline says are settled, and reconnects with backoff after any loss.
+ *
+ * pg-logical-replication is used with acknowledgement fully manual
+ * (`auto: false, timeoutSeconds: 0`): its defaults would confirm data that
+ * was received but not yet delivered. Every (re)connection builds a new
+ * service that starts from the slot's confirmed position, so a transaction
+ * that was streamed but not settled before a disconnect is streamed again.
+ */
+import { EventEmitter } from 'node:events';
+import { LogicalReplicationService } from 'pg-logical-replication';
+import type { Logger } from 'pino';
+import { formatLsn, parseLsn, type Lsn } from './lsn.js';
+import { createPgoutputPlugin, PgoutputDecoder } from './pgoutput.js';
+import type { SourceMessage } from './types.js';
+import { createWal2JsonPlugin, Wal2JsonDecoder } from './wal2json.js';
+
+export interface ReplicationOptions {
+  connectionString: string;
+  slot: string;
+  plugin: 'pgoutput' | 'wal2json';
+  /** pgoutput: publications to stream. */
+  publications: string[];
+  /** wal2json: tables to stream (wal2json has no publications). */
+  tables: () => { schema: string; table: string }[];
+  /** Decodes wal2json's commit timestamp text the same way as any timestamptz value. */
+  decodeTimestamp: (text: string) => string;
+  /** How often the confirmed position is reported even when nothing changes. */
+  statusIntervalMs: number;
+  reconnect: { minDelayMs: number; maxDelayMs: number };
+  logger: Logger;
+}
+
+/** Session settings that make PostgreSQL's text output stable for `events/values`. */
+const OUTPUT_SETTINGS = '-c DateStyle=ISO -c TimeZone=UTC -c IntervalStyle=iso_8601 -c extra_float_digits=3';
+
+export interface ReplicationEvents {
+  connected: [];
+  disconnected: [error: Error | null];
+}
+
+export class ReplicationStream extends EventEmitter<ReplicationEvents> {
+  private service: LogicalReplicationService | null = null;
+  private confirmed: Lsn = 0n;
+  private stopped = false;
+  private connected = false;
+  private statusTimer: NodeJS.Timeout | null = null;
+  private retryDelayMs: number;
+  private readonly running: Promise<void>[] = [];
+
+  constructor(
+    private readonly options: ReplicationOptions,
+    private readonly onMessage: (message: SourceMessage) => void,
+  ) {
+    super();
+    this.retryDelayMs = options.reconnect.minDelayMs;
+  }
+
+  get isConnected(): boolean {
+    return this.connected;
+  }
+
+  get confirmedLsn(): Lsn {
+    return this.confirmed;
+  }
+
+  start(): void {
+    this.stopped = false;
+    this.running.push(this.connectLoop());
+    this.statusTimer = setInterval(() => this.sendStatus(), this.options.statusIntervalMs);
+  }
+
+  /**
+   * Records that every transaction ending at or before `lsn` is settled and
+   * tells the server, which may then recycle that WAL. Never moves backwards.
+   */
+  confirm(lsn: Lsn): void {
+    if (lsn <= this.confirmed) return;
+    this.confirmed = lsn;
+    this.sendStatus();
+  }
+
+  /** Stops reading from the server (TCP backpressure) until `resume()`. */
+  pause(): void {
+    this.socket()?.pause();
+  }
+
+  resume(): void {
+    this.socket()?.resume();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.statusTimer) clearInterval(this.statusTimer);
+    this.sendStatus();
+    await this.service?.destroy().catch(() => undefined);
+    await Promise.all(this.running);
+  }
+
+  private async connectLoop(): Promise<void> {
+    const log = this.options.logger;
+    while (!this.stopped) {
+      let failure: Error | null = null;
+      try {
+        await this.streamOnce();
+      } catch (error) {
+        failure = error as Error;
+      }
+      this.markDisconnected(failure);
+      if (this.stopped) return;
+      log.warn({ err: failure, slot: this.options.slot, retryInMs: this.retryDelayMs }, 'replication connection lost; reconnecting');
+      await sleep(this.retryDelayMs);
+      this.retryDelayMs = Math.min(this.retryDelayMs * 2, this.options.reconnect.maxDelayMs);
+    }
+  }
+
+  /** One connection's lifetime: resolves or rejects when it ends. */
+  private async streamOnce(): Promise<void> {
+    const { plugin: pluginName, slot, logger } = this.options;
+    const service = new LogicalReplicationService(
+      { connectionString: this.options.connectionString, options: OUTPUT_SETTINGS },
+      { acknowledge: { auto: false, timeoutSeconds: 0 } },
+    );
+    this.service = service;
+    const decode = this.createDecoder();
+    const plugin =
+      pluginName === 'pgoutput' ? createPgoutputPlugin(this.options.publications) : createWal2JsonPlugin(this.options.tables());
+    const ended = new Promise<void>((resolve, reject) => {
+      service.on('error', reject);
+      service.on('start', () => {
+        this.connected = true;
+        this.retryDelayMs = this.options.reconnect.minDelayMs;
+        logger.info({ slot, plugin: pluginName, confirmedLsn: formatLsn(this.confirmed) }, 'replication streaming');
+        this.emit('connected');
+      });
+      service.on('data', (_lsn: string, message: unknown) => {
+        const decoded = decode(message);
+        if (decoded) this.onMessage(decoded);
+      });
+      service.on('heartbeat', (lsn: string, _timestamp: number, replyRequested: boolean) => {
+        this.onMessage({ type: 'keepalive', walEnd: parseLsn(lsn), replyRequested });
+        if (replyRequested) this.sendStatus();
+      });
+    });
+    // Starting from 0/0 makes the server resume at the slot's confirmed_flush_lsn.
+    const streaming = service.subscribe(plugin, slot, '0/0');
+    await Promise.race([streaming, ended]);
+    if (!this.stopped) throw new Error('replication stream ended');
+  }
+
+  private createDecoder(): (message: unknown) => SourceMessage | null {
+    if (this.options.plugin === 'pgoutput') {
+      const decoder = new PgoutputDecoder();
+      return (message) => decoder.decode(message as Parameters<PgoutputDecoder['decode']>[0]);
+    }
+    const decoder = new Wal2JsonDecoder(this.options.decodeTimestamp);
+    return (message) => decoder.decode(message as Parameters<Wal2JsonDecoder['decode']>[0]);
+  }
+
+  private markDisconnected(error: Error | null): void {
+    const service = this.service;
+    this.service = null;
+    void service?.destroy().catch(() => undefined);
+    if (this.connected) {
+      this.connected = false;
+      this.emit('disconnected', error);
+    }
+  }
+
+  /**
+   * Standby status update with the confirmed position. The library reports
+   * `lsn + 1` as flushed, so it is given `confirmed - 1`: the server then
+   * records exactly `confirmed`, as pg_recvlogical does.
+   */
+  private sendStatus(): void {
+    if (!this.service || this.confirmed === 0n) return;
+    void this.service.acknowledge(formatLsn(this.confirmed - 1n)).catch(() => undefined);
+  }
+
+  /** The socket under the library's replication client, for flow control. */
+  private socket(): { pause(): void; resume(): void } | undefined {
+    const internals = this.service as unknown as { _connection?: { stream?: { pause(): void; resume(): void } } } | null;
+    return internals?._connection?.stream;
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

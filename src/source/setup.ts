@@ -1,0 +1,231 @@
+/**
+ * Everything the slot needs before streaming starts: server checks with
+ * instructions to fix what is wrong, the set of tables in scope, the
+ * publications that carry them, and the slot itself.
+ */
+import type pg from 'pg';
+
+export type IdentityKind = 'full' | 'key' | 'none';
+
+export interface TableInScope {
+  schema: string;
+  table: string;
+  /** What `previousRecord` can hold: the full row, the key only, or nothing (no UPDATE/DELETE published). */
+  identity: IdentityKind;
+}
+
+export interface Scope {
+  /** Schema name patterns with `*` wildcards (Twenty: `workspace_*`). */
+  schemas: string[];
+  /** Extra tables as `schema.table`. */
+  tables: string[];
+  /** Tables (`schema.table`, wildcards allowed) never streamed. */
+  excludeTables: string[];
+  /** The sidecar's own schema: never published. */
+  stateSchema: string;
+}
+
+export class SourceSetupError extends Error {
+  constructor(
+    message: string,
+    readonly fix: string,
+  ) {
+    super(`${message}\n  To fix: ${fix}`);
+    this.name = 'SourceSetupError';
+  }
+}
+
+interface ServerFacts {
+  wal_level: string;
+  max_replication_slots: number;
+  used_slots: number;
+  rolsuper: boolean;
+  rolreplication: boolean;
+  current_user: string;
+  server_version_num: number;
+}
+
+/** Fails with what to change when the server cannot feed a logical slot. */
+export async function checkServer(client: pg.ClientBase, slot: string): Promise<void> {
+  const { rows } = await client.query<ServerFacts>(`
+    SELECT current_setting('wal_level') AS wal_level,
+           current_setting('max_replication_slots')::int AS max_replication_slots,
+           (SELECT count(*) FROM pg_replication_slots)::int AS used_slots,
+           r.rolsuper, r.rolreplication, current_user,
+           current_setting('server_version_num')::int AS server_version_num
+      FROM pg_roles r WHERE r.rolname = current_user`);
+  const facts = rows[0];
+  if (!facts) throw new Error('could not read server settings');
+  if (facts.server_version_num < 140000) {
+    throw new SourceSetupError(
+      `PostgreSQL ${facts.server_version_num} is too old: walhook needs 14 or newer (pgoutput protocol v2)`,
+      'upgrade PostgreSQL to 14+',
+    );
+  }
+  if (facts.wal_level !== 'logical') {
+    throw new SourceSetupError(
+      `wal_level is '${facts.wal_level}', logical decoding needs 'logical'`,
+      `run ALTER SYSTEM SET wal_level = logical; and restart PostgreSQL`,
+    );
+  }
+  if (!facts.rolsuper && !facts.rolreplication) {
+    throw new SourceSetupError(
+      `role '${facts.current_user}' may not open replication connections`,
+      `ALTER ROLE "${facts.current_user}" WITH REPLICATION;`,
+    );
+  }
+  const slotExists = await slotInfo(client, slot);
+  if (!slotExists && facts.used_slots >= facts.max_replication_slots) {
+    throw new SourceSetupError(
+      `all ${facts.max_replication_slots} replication slots are in use (max_replication_slots), none left for '${slot}'`,
+      'raise max_replication_slots (restart needed) or drop an unused slot with pg_drop_replication_slot()',
+    );
+  }
+}
+
+interface TableRow {
+  schema: string;
+  table: string;
+  relreplident: string;
+  has_primary_key: boolean;
+}
+
+/** Tables matching the scope, with what each can send as `previousRecord`. */
+export async function discoverTables(client: pg.ClientBase, scope: Scope): Promise<TableInScope[]> {
+  const { rows } = await client.query<TableRow>(`
+    SELECT n.nspname AS schema, c.relname AS table, c.relreplident::text AS relreplident,
+           EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary) AS has_primary_key
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE c.relkind = 'r' AND NOT c.relispartition
+       AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
+     ORDER BY 1, 2`);
+  const schemaPatterns = scope.schemas.map(globToRegExp);
+  const tablePatterns = scope.tables.map(globToRegExp);
+  const excluded = scope.excludeTables.map(globToRegExp);
+  return rows
+    .filter((row) => row.schema !== scope.stateSchema)
+    .filter((row) => {
+      const qualified = `${row.schema}.${row.table}`;
+      if (excluded.some((pattern) => pattern.test(qualified))) return false;
+      return schemaPatterns.some((p) => p.test(row.schema)) || tablePatterns.some((p) => p.test(qualified));
+    })
+    .map((row) => ({ schema: row.schema, table: row.table, identity: identityOf(row) }));
+}
+
+function identityOf(row: TableRow): IdentityKind {
+  if (row.relreplident === 'f') return 'full';
+  if (row.relreplident === 'i' || (row.relreplident === 'd' && row.has_primary_key)) return 'key';
+  return 'none';
+}
+
+export function globToRegExp(glob: string): RegExp {
+  const escaped = glob.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*');
+  return new RegExp(`^${escaped}$`);
+}
+
+/** One line per table for the start-up log: what `previousRecord` will contain. */
+export function describeIdentity(table: TableInScope): string {
+  const name = `${table.schema}.${table.table}`;
+  switch (table.identity) {
+    case 'full':
+      return `${name}: previousRecord is the full row (REPLICA IDENTITY FULL)`;
+    case 'key':
+      return `${name}: previousRecord holds the key columns only (REPLICA IDENTITY DEFAULT); for the full row run ALTER TABLE ${name} REPLICA IDENTITY FULL`;
+    case 'none':
+      return `${name}: no primary key or replica identity, so only inserts are streamed (publishing its updates/deletes would make them fail on the CRM); add a primary key or REPLICA IDENTITY FULL`;
+  }
+}
+
+/**
+ * The publications for pgoutput: `name` carries every change of tables with a
+ * replica identity; `name_inserts` carries only inserts of tables without one,
+ * because PostgreSQL rejects UPDATE/DELETE on a table published for them when
+ * it has no replica identity — walhook must never break the CRM's writes.
+ */
+export function publicationNames(name: string): { all: string; insertsOnly: string } {
+  return { all: name, insertsOnly: `${name}_inserts` };
+}
+
+/** Creates the publications when missing and makes their table lists match the scope. */
+export async function syncPublications(client: pg.ClientBase, name: string, tables: TableInScope[]): Promise<void> {
+  const names = publicationNames(name);
+  await syncPublication(client, names.all, 'insert, update, delete, truncate', tables.filter((t) => t.identity !== 'none'));
+  await syncPublication(client, names.insertsOnly, 'insert', tables.filter((t) => t.identity === 'none'));
+}
+
+async function syncPublication(client: pg.ClientBase, name: string, publish: string, tables: TableInScope[]): Promise<void> {
+  const ident = (s: string) => client.escapeIdentifier(s);
+  const qualified = (t: { schema: string; table: string }) => `${ident(t.schema)}.${ident(t.table)}`;
+  const exists = await client.query('SELECT 1 FROM pg_publication WHERE pubname = $1', [name]);
+  if (exists.rowCount === 0) {
+    await withFix(client.query(`CREATE PUBLICATION ${ident(name)} WITH (publish = '${publish}')`), `creating publication ${name}`);
+  }
+  const { rows } = await client.query<{ schema: string; table: string }>(
+    'SELECT schemaname AS schema, tablename AS table FROM pg_publication_tables WHERE pubname = $1',
+    [name],
+  );
+  const key = (t: { schema: string; table: string }) => `${t.schema}.${t.table}`;
+  const current = new Set(rows.map(key));
+  const wanted = new Set(tables.map(key));
+  const toAdd = tables.filter((t) => !current.has(key(t)));
+  const toDrop = rows.filter((t) => !wanted.has(key(t)));
+  if (toAdd.length > 0) {
+    await withFix(client.query(`ALTER PUBLICATION ${ident(name)} ADD TABLE ${toAdd.map(qualified).join(', ')}`), `adding tables to publication ${name}`);
+  }
+  if (toDrop.length > 0) {
+    await withFix(client.query(`ALTER PUBLICATION ${ident(name)} DROP TABLE ${toDrop.map(qualified).join(', ')}`), `removing tables from publication ${name}`);
+  }
+}
+
+async function withFix<T>(query: Promise<T>, doing: string): Promise<T> {
+  try {
+    return await query;
+  } catch (error) {
+    const message = (error as Error).message;
+    const fix = /must be owner|permission denied/.test(message)
+      ? 'run walhook as the owner of the CRM tables (or a superuser), or create the publication yourself and set source.createPublication: false'
+      : 'see the PostgreSQL error above';
+    throw new SourceSetupError(`${doing} failed: ${message}`, fix);
+  }
+}
+
+export interface SlotInfo {
+  plugin: string;
+  database: string;
+  wal_status: string | null;
+  active_pid: number | null;
+}
+
+export async function slotInfo(client: pg.ClientBase, slot: string): Promise<SlotInfo | null> {
+  const { rows } = await client.query<SlotInfo>(
+    'SELECT plugin, database, wal_status, active_pid FROM pg_replication_slots WHERE slot_name = $1',
+    [slot],
+  );
+  return rows[0] ?? null;
+}
+
+/** Creates the logical slot when missing; refuses a slot of another plugin, database, or one that is lost. */
+export async function ensureSlot(client: pg.ClientBase, slot: string, plugin: string, create: boolean): Promise<'created' | 'existing'> {
+  const info = await slotInfo(client, slot);
+  if (!info) {
+    if (!create) {
+      throw new SourceSetupError(`replication slot '${slot}' does not exist`, `create it (SELECT pg_create_logical_replication_slot('${slot}', '${plugin}')) or set source.createSlot: true`);
+    }
+    await withFix(client.query('SELECT pg_create_logical_replication_slot($1, $2)', [slot, plugin]), `creating slot ${slot}`);
+    return 'created';
+  }
+  const { rows } = await client.query<{ db: string }>('SELECT current_database() AS db');
+  if (info.database !== rows[0]?.db) {
+    throw new SourceSetupError(`slot '${slot}' belongs to database '${info.database}', not '${rows[0]?.db}'`, 'choose another source.slot name');
+  }
+  if (info.plugin !== plugin) {
+    throw new SourceSetupError(`slot '${slot}' uses plugin '${info.plugin}' but source.plugin is '${plugin}'`, `set source.plugin: ${info.plugin}, or use another slot name`);
+  }
+  if (info.wal_status === 'lost') {
+    throw new SourceSetupError(
+      `slot '${slot}' is lost: PostgreSQL removed WAL it still needed (max_slot_wal_keep_size), so changes were missed`,
+      `drop it (SELECT pg_drop_replication_slot('${slot}')), restart walhook to recreate it, and backfill changes made since the slot fell behind`,
+    );
+  }
+  return 'existing';
+}
