@@ -7,9 +7,6 @@ import { PgoutputPlugin, type Pgoutput } from 'pg-logical-replication';
 import { parseLsn } from './lsn.js';
 import type { RawTuple, SourceMessage, TableShape } from './types.js';
 
-/** pgoutput counts commit times in microseconds since 2000-01-01 UTC. */
-const POSTGRES_EPOCH_MICROS = 946_684_800_000_000n;
-
 export function createPgoutputPlugin(publications: string[]): PgoutputPlugin {
   return new PgoutputPlugin({ protoVersion: 2, publicationNames: publications });
 }
@@ -27,7 +24,7 @@ export class PgoutputDecoder {
         return {
           type: 'begin',
           commitLsn: parseLsn(required(message.commitLsn, 'begin.commitLsn')),
-          commitTime: isoFromPostgresMicros(BigInt(message.commitTime.toString())),
+          commitTime: isoFromEpochMicros(BigInt(message.commitTime.toString())),
         };
       case 'commit':
         return {
@@ -90,9 +87,12 @@ function required<T>(value: T | null, what: string): T {
   return value;
 }
 
-/** ISO 8601 UTC; millisecond precision unless the value has sub-millisecond digits. */
-export function isoFromPostgresMicros(micros: bigint): string {
-  const epochMicros = micros + POSTGRES_EPOCH_MICROS;
+/**
+ * ISO 8601 UTC of microseconds since 1970 (the library already shifted
+ * pgoutput's 2000-01-01 epoch); millisecond precision unless the value has
+ * sub-millisecond digits, as events/values writes timestamptz.
+ */
+export function isoFromEpochMicros(epochMicros: bigint): string {
   const millis = epochMicros / 1000n;
   const subMillis = Number(epochMicros % 1000n);
   const iso = new Date(Number(millis)).toISOString();

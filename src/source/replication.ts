@@ -34,7 +34,7 @@ export interface ReplicationOptions {
 }
 
 /** Session settings that make PostgreSQL's text output stable for `events/values`. */
-const OUTPUT_SETTINGS = '-c DateStyle=ISO -c TimeZone=UTC -c IntervalStyle=iso_8601 -c extra_float_digits=3';
+const OUTPUT_SETTINGS = '-c DateStyle=ISO -c TimeZone=UTC -c IntervalStyle=iso_8601 -c extra_float_digits=3 -c bytea_output=hex';
 
 export interface ReplicationEvents {
   connected: [];

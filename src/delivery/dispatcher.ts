@@ -1,0 +1,218 @@
+/**
+ * Routes events to webhooks and runs their deliveries: one concurrency-
+ * limited queue per endpoint, the fast path straight to HTTP, and the state
+ * table for everything that cannot be delivered now (failure, overflow, a
+ * failing endpoint, an oversized payload). Each delivery reports back exactly
+ * once through its `settle` callback: on a 2xx, or once its row is committed.
+ */
+import PQueue from 'p-queue';
+import type { Logger } from 'pino';
+import { deliveryId as deliveryIdOf } from '../events/event-id.js';
+import type { ChangeEvent } from '../events/types.js';
+import { disableWebhook } from '../state/deliveries.js';
+import type { StateDb } from '../state/db.js';
+import type { HttpSender, SendResult } from './http.js';
+import { payloadBytes, prepareEventJson, renderBody } from './payload.js';
+import type { Webhook, WebhookRegistry } from './registry.js';
+import { nextStep, type FailedSend, type NextStep } from './retry-policy.js';
+import { signRequest } from './signing.js';
+import type { StateWriter } from './state-writer.js';
+import { formatLsn } from '../source/lsn.js';
+
+export interface DeliverySettings {
+  retryScheduleMs: number[];
+  concurrency: number;
+  maxQueuedPerEndpoint: number;
+  maxPayloadBytes: number;
+  userAgent: string;
+}
+
+/** Hooks for metrics; every call is synchronous and cheap. */
+export interface DeliveryObserver {
+  attempted(webhook: Webhook, result: SendResult, commitTime: string | Date): void;
+  deadLettered(webhook: Webhook, reason: string): void;
+}
+
+const NO_OBSERVER: DeliveryObserver = { attempted: () => undefined, deadLettered: () => undefined };
+
+/** A delivery as the fast path and the retry worker both see it. */
+export interface DeliveryJob {
+  id: string;
+  eventId: string;
+  operation: string;
+  body: string;
+  commitLsn: string;
+  commitTime: string;
+}
+
+export class Endpoint {
+  readonly queue: PQueue;
+  /** While set, new deliveries skip the fast path: the endpoint just failed. */
+  failing = false;
+
+  constructor(concurrency: number) {
+    this.queue = new PQueue({ concurrency });
+  }
+
+  /** Deliveries waiting or running in memory. */
+  get backlog(): number {
+    return this.queue.size + this.queue.pending;
+  }
+}
+
+export class Dispatcher {
+  private readonly endpoints = new Map<string, Endpoint>();
+
+  constructor(
+    private readonly registry: WebhookRegistry,
+    private readonly sender: HttpSender,
+    private readonly writer: StateWriter,
+    private readonly db: StateDb,
+    private readonly settings: DeliverySettings,
+    private readonly logger: Logger,
+    private readonly observer: DeliveryObserver = NO_OBSERVER,
+  ) {}
+
+  endpoint(webhookId: string): Endpoint {
+    let endpoint = this.endpoints.get(webhookId);
+    if (!endpoint) {
+      endpoint = new Endpoint(this.settings.concurrency);
+      this.endpoints.set(webhookId, endpoint);
+    }
+    return endpoint;
+  }
+
+  /** Deliveries held in memory across all endpoints, plus rows waiting to be written. */
+  get inMemory(): number {
+    let total = this.writer.backlog;
+    for (const endpoint of this.endpoints.values()) total += endpoint.backlog;
+    return total;
+  }
+
+  /**
+   * Delivers `event` to every matching webhook. `hold` is called once per
+   * delivery and returns the callback that settles it.
+   */
+  dispatch(event: ChangeEvent, hold: () => () => void): number {
+    const webhooks = this.registry.match(event.object, event.action);
+    if (webhooks.length === 0) return 0;
+    const prepared = prepareEventJson(event);
+    for (const webhook of webhooks) {
+      const id = deliveryIdOf(event.id, webhook.id);
+      const job: DeliveryJob = {
+        id,
+        eventId: event.id,
+        operation: event.operation,
+        body: renderBody(prepared, webhook, id),
+        commitLsn: formatLsn(event.commitLsn),
+        commitTime: event.commitTime,
+      };
+      this.route(webhook, job, hold());
+    }
+    return webhooks.length;
+  }
+
+  private route(webhook: Webhook, job: DeliveryJob, settle: () => void): void {
+    const size = payloadBytes(job.body);
+    if (size > this.settings.maxPayloadBytes) {
+      this.logger.warn(
+        { webhookId: webhook.id, deliveryId: job.id, eventId: job.eventId, bytes: size, limit: this.settings.maxPayloadBytes },
+        'payload too large; dead-lettered without sending',
+      );
+      this.observer.deadLettered(webhook, 'payload_too_large');
+      void this.store(webhook, job, { state: 'dead', attempts: 0, deadReason: 'payload_too_large' }).then(settle);
+      return;
+    }
+    const endpoint = this.endpoint(webhook.id);
+    if (endpoint.failing || endpoint.backlog >= this.settings.maxQueuedPerEndpoint) {
+      const delayMs = endpoint.failing ? (this.settings.retryScheduleMs[0] ?? 0) : 0;
+      void this.store(webhook, job, { state: 'pending', attempts: 0, nextAttemptAt: new Date(Date.now() + delayMs) }).then(settle);
+      return;
+    }
+    void endpoint.queue.add(async () => {
+      const result = await this.attempt(webhook, job);
+      if (result.outcome === 'success') {
+        endpoint.failing = false;
+        settle();
+        return;
+      }
+      endpoint.failing = true;
+      const attemptedAt = new Date();
+      const step = await this.afterFailure(webhook, job, result, 1, attemptedAt);
+      await this.store(webhook, job, {
+        state: step.state,
+        attempts: 1,
+        nextAttemptAt: step.nextAttemptAt,
+        deadReason: step.state === 'dead' ? step.reason : null,
+        lastAttempt: { attemptedAt, status: result.status ?? null, error: result.error, durationMs: result.durationMs },
+      });
+      settle();
+    });
+  }
+
+  /** One signed POST; the signature's timestamp is this attempt's. */
+  async attempt(webhook: Webhook, job: Pick<DeliveryJob, 'id' | 'body' | 'eventId' | 'commitTime'>): Promise<SendResult> {
+    const headers = signRequest({ body: job.body, deliveryId: job.id, secrets: webhook.secrets, schemes: webhook.signatures, now: new Date() });
+    headers['user-agent'] = this.settings.userAgent;
+    const result = await this.sender.send({ url: webhook.targetUrl, headers, body: job.body });
+    this.observer.attempted(webhook, result, job.commitTime);
+    const fields = { webhookId: webhook.id, deliveryId: job.id, eventId: job.eventId, durationMs: result.durationMs };
+    if (result.outcome === 'success') this.logger.debug({ ...fields, status: result.status }, 'delivered');
+    else this.logger.info({ ...fields, status: result.status, error: result.error }, 'delivery attempt failed');
+    return result;
+  }
+
+  /** Decides the next step after a failed attempt, disabling the webhook on 410 Gone. */
+  async afterFailure(webhook: Webhook, job: Pick<DeliveryJob, 'id'>, result: FailedSend, attemptsMade: number, now: Date): Promise<NextStep> {
+    const step = nextStep(result, attemptsMade, this.settings.retryScheduleMs, now);
+    if (result.gone) await this.disable(webhook, 'receiver answered 410 Gone');
+    if (step.state === 'dead') {
+      this.observer.deadLettered(webhook, step.reason);
+      this.logger.warn({ webhookId: webhook.id, deliveryId: job.id, reason: step.reason, error: result.error }, 'delivery dead-lettered');
+    }
+    return step;
+  }
+
+  private async disable(webhook: Webhook, reason: string): Promise<void> {
+    if (this.registry.get(webhook.id)?.disabledReason) return;
+    this.registry.disable(webhook.id, reason);
+    this.logger.warn({ webhookId: webhook.id, targetUrl: webhook.targetUrl, reason }, 'webhook disabled');
+    await disableWebhook(this.db, webhook.id, reason).catch((error: unknown) =>
+      this.logger.error({ err: error, webhookId: webhook.id }, 'could not persist the disabled state'),
+    );
+  }
+
+  private store(
+    webhook: Webhook,
+    job: DeliveryJob,
+    row: {
+      state: 'pending' | 'retrying' | 'dead';
+      attempts: number;
+      nextAttemptAt?: Date | null;
+      deadReason?: string | null;
+      lastAttempt?: { attemptedAt: Date; status: number | null; error: string; durationMs: number };
+    },
+  ): Promise<void> {
+    return this.writer.write({
+      id: job.id,
+      webhookId: webhook.id,
+      eventId: job.eventId,
+      operation: job.operation,
+      body: job.body,
+      state: row.state,
+      attempts: row.attempts,
+      nextAttemptAt: row.nextAttemptAt ?? null,
+      lastAttempt: row.lastAttempt ?? null,
+      deadReason: row.deadReason ?? null,
+      commitLsn: job.commitLsn,
+      commitTime: job.commitTime,
+    });
+  }
+
+  /** Waits until every endpoint queue is empty, or the deadline passes. */
+  async idle(deadlineMs: number): Promise<boolean> {
+    const allIdle = Promise.all([...this.endpoints.values()].map((endpoint) => endpoint.queue.onIdle())).then(() => true);
+    const timeout = new Promise<boolean>((resolve) => setTimeout(() => resolve(false), deadlineMs).unref());
+    return Promise.race([allIdle, timeout]);
+  }
+}

@@ -1,0 +1,128 @@
+/**
+ * The POST body of a webhook, in the format chosen per webhook (DESIGN.md
+ * "Payload and signatures"):
+ *
+ * - `record` (default; Twenty's webhook docs): `{id, workspaceId, webhookId,
+ *   operation, timestamp, record, previousRecord, updatedFields}`, plus
+ *   `unavailableFields` when some column could not be sent.
+ * - `event` (Twenty's user docs): `{event, data, timestamp}`; the delivery id
+ *   travels in the `webhook-id` header.
+ * - `twenty`: what Twenty's server sends, for drop-in receivers. Field names,
+ *   order and content follow twentyhq/twenty's `CallWebhookJobData` (in
+ *   `core-modules/webhook/jobs/call-webhook.job.ts`) and
+ *   `transform-event-to-webhook-event.ts`: `record` is the row after the
+ *   change, else the row before; `updatedFields` only when the event has it.
+ *   Newer Twenty versions add `userId`/`workspaceMemberId`, which the WAL does
+ *   not know; they are left out as Twenty leaves them out when undefined.
+ *   `eventDate` is the commit time (Twenty uses its dispatch time) so that a
+ *   stored body stays the same across retries.
+ *
+ * An event's JSON is serialised once by `prepareEventJson` and shared by every
+ * webhook that gets it; `renderBody` only stringifies the few per-webhook
+ * fields and splices the pieces together. The result is byte for byte what
+ * `JSON.stringify` of the envelope object gives, and therefore unchanged by
+ * `JSON.stringify(JSON.parse(body))`: receivers that follow Twenty's Node
+ * recipe re-serialise the parsed body before checking the signature.
+ */
+import { v5 as uuidV5 } from 'uuid';
+import type { ChangeEvent } from '../events/types.js';
+
+export const PAYLOAD_FORMATS = ['record', 'event', 'twenty'] as const;
+export type PayloadFormat = (typeof PAYLOAD_FORMATS)[number];
+
+/** What of a webhook the body depends on. */
+export interface WebhookTarget {
+  id: string;
+  targetUrl: string;
+  format: PayloadFormat;
+}
+
+/** JSON text of each event-level value of a body. */
+export interface PreparedEvent {
+  readonly operation: string;
+  readonly workspaceId: string;
+  readonly commitTime: string;
+  readonly record: string;
+  readonly previousRecord: string;
+  /** null when the event has none (not an update). */
+  readonly updatedFields: string | null;
+  /** null when every column was available. */
+  readonly unavailableFields: string | null;
+  /** The `twenty` format's `{id, nameSingular}`. */
+  readonly objectMetadata: string;
+}
+
+/**
+ * Namespace of the name-based UUIDs sent as `objectMetadata.id`. Twenty puts
+ * the id of the object's metadata row there, which a sidecar cannot see; a
+ * UUIDv5 of workspace and object name is stable across restarts and replicas
+ * and differs per workspace as Twenty's does, but is not Twenty's id.
+ */
+const OBJECT_METADATA_NAMESPACE = '168b36f4-63bb-4811-9802-36e1f4c1da28';
+
+function objectMetadataId(workspaceId: string | null, object: string): string {
+  return uuidV5(`${workspaceId ?? ''}/${object}`, OBJECT_METADATA_NAMESPACE);
+}
+
+export function prepareEventJson(event: ChangeEvent): PreparedEvent {
+  return {
+    operation: JSON.stringify(event.operation),
+    workspaceId: JSON.stringify(event.workspaceId),
+    commitTime: JSON.stringify(event.commitTime),
+    record: JSON.stringify(event.record),
+    previousRecord: JSON.stringify(event.previousRecord),
+    updatedFields: event.updatedFields === null ? null : JSON.stringify(event.updatedFields),
+    unavailableFields: event.unavailableFields.length === 0 ? null : JSON.stringify(event.unavailableFields),
+    objectMetadata: JSON.stringify({
+      id: objectMetadataId(event.workspaceId, event.object),
+      nameSingular: event.object,
+    }),
+  };
+}
+
+/** A key and its value's JSON text; null leaves the key out. */
+type Member = readonly [key: string, json: string | null];
+
+function objectJson(members: readonly Member[]): string {
+  const present = members.filter((member): member is readonly [string, string] => member[1] !== null);
+  return `{${present.map(([key, json]) => `${JSON.stringify(key)}:${json}`).join(',')}}`;
+}
+
+export function renderBody(event: PreparedEvent, webhook: WebhookTarget, deliveryId: string): string {
+  switch (webhook.format) {
+    case 'record':
+      return objectJson([
+        ['id', JSON.stringify(deliveryId)],
+        ['workspaceId', event.workspaceId],
+        ['webhookId', JSON.stringify(webhook.id)],
+        ['operation', event.operation],
+        ['timestamp', event.commitTime],
+        ['record', event.record],
+        ['previousRecord', event.previousRecord],
+        ['updatedFields', event.updatedFields ?? 'null'],
+        ['unavailableFields', event.unavailableFields],
+      ]);
+    case 'event':
+      return objectJson([
+        ['event', event.operation],
+        ['data', event.record],
+        ['timestamp', event.commitTime],
+      ]);
+    case 'twenty':
+      return objectJson([
+        ['targetUrl', JSON.stringify(webhook.targetUrl)],
+        ['eventName', event.operation],
+        ['objectMetadata', event.objectMetadata],
+        ['workspaceId', event.workspaceId],
+        ['webhookId', JSON.stringify(webhook.id)],
+        ['eventDate', event.commitTime],
+        ['record', event.record],
+        ['updatedFields', event.updatedFields],
+      ]);
+  }
+}
+
+/** Size on the wire, for the payload limit. */
+export function payloadBytes(body: string): number {
+  return Buffer.byteLength(body, 'utf8');
+}

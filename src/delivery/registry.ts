@@ -1,0 +1,90 @@
+/**
+ * The webhooks the pipeline routes to. Definitions are immutable: a change
+ * replaces the object, so deliveries already routed keep the definition they
+ * were routed with. Config-file webhooks and (later) API ones share it.
+ */
+import { compileOperations, matchesOperation, validateOperations, type OperationMatcher } from '../events/matching.js';
+import type { Action } from '../events/types.js';
+import type { PayloadFormat } from './payload.js';
+import type { SignatureScheme } from './signing.js';
+
+export interface WebhookDefinition {
+  id: string;
+  targetUrl: string;
+  operations: string[];
+  description: string;
+  format: PayloadFormat;
+  signatures: SignatureScheme[];
+  /** Active secrets, newest first (two during a rotation overlap). */
+  secrets: string[];
+  source: 'config' | 'api';
+}
+
+export interface Webhook extends WebhookDefinition {
+  readonly matcher: OperationMatcher;
+  /** Why it no longer receives deliveries (e.g. the receiver answered 410 Gone), or null. */
+  readonly disabledReason: string | null;
+}
+
+export function toWebhook(definition: WebhookDefinition, disabledReason: string | null = null): Webhook {
+  return Object.freeze({
+    ...definition,
+    matcher: compileOperations(validateOperations(definition.operations)),
+    disabledReason,
+  });
+}
+
+export class WebhookRegistry {
+  private readonly webhooks = new Map<string, Webhook>();
+  /** operation → enabled webhooks matching it; rebuilt lazily after any change. */
+  private readonly routes = new Map<string, Webhook[]>();
+
+  constructor(private readonly onChange: (webhook: Webhook, removed: boolean) => void = () => undefined) {}
+
+  get(id: string): Webhook | undefined {
+    return this.webhooks.get(id);
+  }
+
+  all(): Webhook[] {
+    return [...this.webhooks.values()];
+  }
+
+  enabledIds(): string[] {
+    return this.all()
+      .filter((webhook) => webhook.disabledReason === null)
+      .map((webhook) => webhook.id);
+  }
+
+  set(webhook: Webhook): void {
+    this.webhooks.set(webhook.id, webhook);
+    this.routes.clear();
+    this.onChange(webhook, false);
+  }
+
+  remove(id: string): void {
+    const webhook = this.webhooks.get(id);
+    if (!webhook) return;
+    this.webhooks.delete(id);
+    this.routes.clear();
+    this.onChange(webhook, true);
+  }
+
+  disable(id: string, reason: string): Webhook | undefined {
+    const webhook = this.webhooks.get(id);
+    if (!webhook) return undefined;
+    const disabled = Object.freeze({ ...webhook, disabledReason: reason });
+    this.set(disabled);
+    return disabled;
+  }
+
+  /** Enabled webhooks whose operations match. */
+  match(object: string, action: Action): Webhook[] {
+    const operation = `${object}.${action}`;
+    let matched = this.routes.get(operation);
+    if (!matched) {
+      matched = this.all().filter((w) => w.disabledReason === null && matchesOperation(w.matcher, object, action));
+      this.routes.set(operation, matched);
+    }
+    return matched;
+  }
+}

@@ -1,0 +1,151 @@
+/**
+ * Row change → event: which object and action it is, and the record before
+ * and after, as JSON. Pure: everything it needs comes in as arguments.
+ */
+import type { Lsn } from '../source/lsn.js';
+import type { RawTuple, RowChange, TableColumn } from '../source/types.js';
+import { eventId } from './event-id.js';
+import { objectName, workspaceIdOf, type NamingOptions } from './naming.js';
+import type { Action, ChangeEvent, JsonRecord } from './types.js';
+import { decodeValue, type TypeCatalog } from './values.js';
+
+export type MappingOptions = NamingOptions & {
+  /** Column whose setting/clearing is a delete/restore (Twenty: `deletedAt`); null when rows are only ever hard-deleted. */
+  softDeleteColumn: string | null;
+};
+
+/** Where the change sits in the WAL. */
+export interface ChangePosition {
+  commitLsn: Lsn;
+  /** Position of the change inside its transaction, from 0. */
+  ordinal: number;
+  /** ISO 8601 UTC. */
+  commitTime: string;
+}
+
+/** A row and the columns it truly holds. */
+interface RowImage {
+  /** Holds exactly the columns in `columns` (`undefined` for a value the server did not send). */
+  row: RawTuple;
+  columns: readonly TableColumn[];
+}
+
+export function toChangeEvent(
+  change: RowChange,
+  position: ChangePosition,
+  options: MappingOptions,
+  catalog: TypeCatalog,
+): ChangeEvent {
+  const { kind, table } = change;
+  const before = beforeImage(change);
+  const after = change.newRow === null ? null : fillUnchangedToast(change.newRow, before, table.columns);
+  const action = actionOf(change, before, after, options.softDeleteColumn);
+  const object = objectName(table.schema, table.table, options);
+  const record = decodeRow(kind === 'delete' ? before : { row: after ?? {}, columns: table.columns }, catalog);
+
+  return {
+    id: eventId(position.commitLsn, position.ordinal),
+    object,
+    action,
+    operation: `${object}.${action}`,
+    workspaceId: workspaceIdOf(table.schema, options),
+    schema: table.schema,
+    table: table.table,
+    record: record.values,
+    previousRecord: kind === 'insert' ? null : decodeRow(before, catalog).values,
+    updatedFields: kind === 'update' ? updatedFields(before, after ?? {}, table.columns) : null,
+    unavailableFields: record.unavailable,
+    commitLsn: position.commitLsn,
+    ordinal: position.ordinal,
+    commitTime: position.commitTime,
+  };
+}
+
+/**
+ * What is known of the row before the change. With REPLICA IDENTITY FULL,
+ * every column. Otherwise PostgreSQL sends the identity (key) columns only,
+ * and only when they changed; when it sends nothing the key is unchanged, so
+ * the new row's key is the old one. Whatever else an old tuple carries is not
+ * an old value (pgoutput sends nulls there), so it is dropped.
+ */
+function beforeImage({ kind, table, oldRow, newRow }: RowChange): RowImage | null {
+  if (oldRow !== null && table.replicaIdentity === 'full') {
+    return { row: pick(oldRow, table.columns), columns: table.columns };
+  }
+  const keySource = oldRow ?? (kind === 'update' ? newRow : null);
+  if (keySource === null) return null;
+  const keyColumns = table.columns.filter((column) => column.isKey);
+  return { row: pick(keySource, keyColumns), columns: keyColumns };
+}
+
+function pick(row: RawTuple, columns: readonly TableColumn[]): RawTuple {
+  const picked: RawTuple = {};
+  for (const { name } of columns) picked[name] = row[name];
+  return picked;
+}
+
+/**
+ * An unchanged TOAST value arrives as `undefined` (or not at all). The old
+ * image, when it has the column, holds that same value, since it did not change.
+ */
+function fillUnchangedToast(newRow: RawTuple, before: RowImage | null, columns: readonly TableColumn[]): RawTuple {
+  if (before === null) return newRow;
+  const filled: RawTuple = { ...newRow };
+  for (const { name } of columns) {
+    if (filled[name] === undefined) filled[name] = before.row[name];
+  }
+  return filled;
+}
+
+/**
+ * With a soft-delete column, an update that sets it is a delete, one that
+ * clears it a restore, and a DELETE is a `destroyed`. Without REPLICA IDENTITY
+ * FULL the column's old value is unknown, so such updates stay `updated`
+ * (limitation: the delete or restore shows only as a change of that column).
+ * Tables without the column have only hard deletes, which stay `deleted`.
+ */
+function actionOf(
+  { kind, table }: RowChange,
+  before: RowImage | null,
+  after: RawTuple | null,
+  softDeleteColumn: string | null,
+): Action {
+  if (kind === 'insert') return 'created';
+  const softDelete = table.columns.some((column) => column.name === softDeleteColumn) ? softDeleteColumn : null;
+  if (kind === 'delete') return softDelete === null ? 'deleted' : 'destroyed';
+  if (softDelete === null) return 'updated';
+  const old = before?.row[softDelete];
+  const current = after?.[softDelete];
+  if (old === null && current !== null && current !== undefined) return 'deleted';
+  if (old !== null && old !== undefined && current === null) return 'restored';
+  return 'updated';
+}
+
+/** The image as JSON, leaving out (and naming) the values the server did not send. */
+function decodeRow(image: RowImage | null, catalog: TypeCatalog): { values: JsonRecord; unavailable: string[] } {
+  const values: JsonRecord = {};
+  const unavailable: string[] = [];
+  if (image === null) return { values, unavailable };
+  for (const { name, type } of image.columns) {
+    const raw = image.row[name];
+    if (raw === undefined) unavailable.push(name);
+    else values[name] = decodeValue(raw, type, catalog);
+  }
+  return { values, unavailable };
+}
+
+/**
+ * Columns an update changed, in table order. Where the old value is known it
+ * is compared as PostgreSQL printed it (equal text, equal value). Where it is
+ * not (no REPLICA IDENTITY FULL: PostgreSQL gives no before-image of non-key
+ * columns), every column the server sent is listed: a superset is safer for a
+ * receiver that filters on updatedFields than missing a change. Unchanged
+ * TOAST values are known not to have changed and are never listed.
+ */
+function updatedFields(before: RowImage | null, after: RawTuple, columns: readonly TableColumn[]): string[] {
+  return columns
+    .filter(({ name }) =>
+      before !== null && Object.hasOwn(before.row, name) ? before.row[name] !== after[name] : after[name] !== undefined,
+    )
+    .map(({ name }) => name);
+}

@@ -1,0 +1,103 @@
+/**
+ * The CDC pipeline: source messages in WAL order → events → deliveries, with
+ * the watermark deciding what the slot may confirm. Everything here runs
+ * synchronously per message, so the order of transactions is the WAL's.
+ */
+import type { Logger } from 'pino';
+import { toChangeEvent, type MappingOptions } from './events/mapping.js';
+import type { ChangeEvent } from './events/types.js';
+import type { TypeCatalog } from './events/values.js';
+import { formatLsn, type Lsn } from './source/lsn.js';
+import type { SourceMessage, TableShape } from './source/types.js';
+import { Watermark, type TrackedTransaction } from './delivery/watermark.js';
+
+/** Where events go: the dispatcher in the daemon, stdout in `walhook tail`. */
+export interface EventSink {
+  /** Returns how many deliveries it started; calls `hold()` once for each. */
+  dispatch(event: ChangeEvent, hold: () => () => void): number;
+}
+
+export interface PipelineObserver {
+  change(event: ChangeEvent): void;
+  truncate(table: TableShape): void;
+}
+
+export interface PipelineOptions {
+  mapping: MappingOptions;
+  catalog: () => TypeCatalog;
+  /** `schema.table` of tables streamed for inserts only (no replica identity). */
+  insertsOnly: () => ReadonlySet<string>;
+  logger: Logger;
+  observer?: PipelineObserver;
+}
+
+interface OpenTransaction {
+  tracked: TrackedTransaction;
+  commitLsn: Lsn;
+  commitTime: string;
+  ordinal: number;
+}
+
+export class Pipeline {
+  readonly watermark: Watermark;
+  private open: OpenTransaction | null = null;
+
+  constructor(
+    private readonly sink: EventSink,
+    private readonly options: PipelineOptions,
+    confirm: (lsn: Lsn) => void,
+  ) {
+    this.watermark = new Watermark(confirm);
+  }
+
+  handle(message: SourceMessage): void {
+    switch (message.type) {
+      case 'begin':
+        this.open = { tracked: this.watermark.begin(message.commitLsn), commitLsn: message.commitLsn, commitTime: message.commitTime, ordinal: 0 };
+        return;
+      case 'change':
+        this.change(message.change);
+        return;
+      case 'truncate':
+        for (const table of message.tables) {
+          this.options.logger.warn({ schema: table.schema, table: table.table }, 'TRUNCATE seen: not turned into row events');
+          this.options.observer?.truncate(table);
+        }
+        return;
+      case 'commit':
+        if (this.open) this.watermark.commit(this.open.tracked, message.endLsn);
+        this.open = null;
+        return;
+      case 'keepalive':
+        this.watermark.keepalive(message.walEnd);
+        return;
+    }
+  }
+
+  /** The connection dropped: the open transaction will be streamed again from its start. */
+  disconnected(): void {
+    this.open = null;
+    this.watermark.abandonOpen();
+  }
+
+  private change(change: Extract<SourceMessage, { type: 'change' }>['change']): void {
+    const open = this.open;
+    if (!open) throw new Error('row change outside a transaction');
+    // wal2json has no publications: drop what pgoutput's insert-only publication would not send, so ordinals (and ids) agree.
+    if (change.kind !== 'insert' && this.options.insertsOnly().has(`${change.table.schema}.${change.table.table}`)) return;
+    const position = { commitLsn: open.commitLsn, ordinal: open.ordinal++, commitTime: open.commitTime };
+    let event: ChangeEvent;
+    try {
+      event = toChangeEvent(change, position, this.options.mapping, this.options.catalog());
+    } catch (error) {
+      // A row that cannot be mapped must not stop the stream; it is logged with its position to be found again.
+      this.options.logger.error(
+        { err: error, schema: change.table.schema, table: change.table.table, commitLsn: formatLsn(open.commitLsn), ordinal: position.ordinal },
+        'could not map a row change; skipped',
+      );
+      return;
+    }
+    this.options.observer?.change(event);
+    this.sink.dispatch(event, () => this.watermark.hold(open.tracked));
+  }
+}

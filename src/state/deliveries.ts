@@ -1,0 +1,185 @@
+/**
+ * The deliveries table: one typed function per SQL operation, each a named
+ * prepared statement, batch variants taking arrays through unnest().
+ * Only failures and overflow are written here; a 2xx on the fast path never
+ * touches the database.
+ */
+import type { StateDb } from './db.js';
+
+export type DeliveryState = 'pending' | 'retrying' | 'delivered' | 'dead';
+
+export interface AttemptOutcome {
+  attemptedAt: Date;
+  status: number | null;
+  error: string | null;
+  durationMs: number;
+}
+
+export interface NewDelivery {
+  id: string;
+  webhookId: string;
+  eventId: string;
+  operation: string;
+  body: string;
+  state: DeliveryState;
+  /** Attempts already made (0 when it overflowed before any attempt). */
+  attempts: number;
+  nextAttemptAt: Date | null;
+  lastAttempt: AttemptOutcome | null;
+  deadReason: string | null;
+  commitLsn: string;
+  commitTime: string;
+}
+
+/**
+ * Stores deliveries for later attempts. A delivery already stored (the same
+ * change streamed again after a crash) is left as it is.
+ */
+export async function insertDeliveries(db: StateDb, deliveries: NewDelivery[]): Promise<void> {
+  if (deliveries.length === 0) return;
+  const column = <T>(pick: (d: NewDelivery) => T) => deliveries.map(pick);
+  await db.pool.query({
+    name: 'walhook_insert_deliveries',
+    text: `
+      WITH inserted AS (
+        INSERT INTO ${db.schema}.deliveries
+          (id, webhook_id, event_id, operation, body, state, attempts, next_attempt_at,
+           last_status, last_error, last_duration_ms, dead_reason, commit_lsn, commit_time)
+        SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::int[],
+                             $8::timestamptz[], $9::int[], $10::text[], $11::int[], $12::text[], $13::pg_lsn[], $14::timestamptz[])
+        ON CONFLICT (id) DO NOTHING
+        RETURNING id, attempts, last_status, last_error, last_duration_ms
+      )
+      INSERT INTO ${db.schema}.delivery_attempts (delivery_id, attempt, attempted_at, status, error, duration_ms)
+      SELECT i.id, i.attempts, a.attempted_at, i.last_status, i.last_error, i.last_duration_ms
+        FROM inserted i JOIN unnest($1::uuid[], $15::timestamptz[]) AS a (id, attempted_at) ON a.id = i.id
+       WHERE i.attempts > 0`,
+    values: [
+      column((d) => d.id),
+      column((d) => d.webhookId),
+      column((d) => d.eventId),
+      column((d) => d.operation),
+      column((d) => d.body),
+      column((d) => d.state),
+      column((d) => d.attempts),
+      column((d) => d.nextAttemptAt),
+      column((d) => d.lastAttempt?.status ?? null),
+      column((d) => d.lastAttempt?.error ?? null),
+      column((d) => (d.lastAttempt ? Math.round(d.lastAttempt.durationMs) : null)),
+      column((d) => d.deadReason),
+      column((d) => d.commitLsn),
+      column((d) => d.commitTime),
+      column((d) => d.lastAttempt?.attemptedAt ?? null),
+    ],
+  });
+}
+
+export interface ClaimedDelivery {
+  id: string;
+  webhookId: string;
+  eventId: string;
+  operation: string;
+  body: string;
+  attempts: number;
+  commitTime: Date;
+}
+
+/**
+ * Leases due deliveries of the given webhooks. SKIP LOCKED lets several
+ * instances share the table; the lease brings a row back when the instance
+ * holding it dies.
+ */
+export async function claimDueDeliveries(
+  db: StateDb,
+  options: { webhookIds: string[]; limit: number; leaseMs: number },
+): Promise<ClaimedDelivery[]> {
+  if (options.webhookIds.length === 0 || options.limit <= 0) return [];
+  const { rows } = await db.pool.query<ClaimedDelivery>({
+    name: 'walhook_claim_due_deliveries',
+    text: `
+      UPDATE ${db.schema}.deliveries d
+         SET lease_until = now() + $3 * interval '1 millisecond', updated_at = now()
+       WHERE d.id IN (
+             SELECT id FROM ${db.schema}.deliveries
+              WHERE state IN ('pending', 'retrying') AND next_attempt_at <= now()
+                AND (lease_until IS NULL OR lease_until < now())
+                AND webhook_id = ANY($1::uuid[])
+              ORDER BY next_attempt_at
+              LIMIT $2
+                FOR UPDATE SKIP LOCKED)
+   RETURNING d.id, d.webhook_id AS "webhookId", d.event_id AS "eventId", d.operation, d.body, d.attempts,
+             d.commit_time AS "commitTime"`,
+    values: [options.webhookIds, options.limit, options.leaseMs],
+  });
+  return rows;
+}
+
+export interface AttemptRecord extends AttemptOutcome {
+  deliveryId: string;
+  /** The attempt number just made (1 = first). */
+  attempt: number;
+  state: DeliveryState;
+  nextAttemptAt: Date | null;
+  deadReason: string | null;
+}
+
+/** Records attempts made on stored deliveries and releases their leases. */
+export async function recordAttempts(db: StateDb, records: AttemptRecord[]): Promise<void> {
+  if (records.length === 0) return;
+  const column = <T>(pick: (r: AttemptRecord) => T) => records.map(pick);
+  await db.pool.query({
+    name: 'walhook_record_attempts',
+    text: `
+      WITH results AS (
+        SELECT * FROM unnest($1::uuid[], $2::int[], $3::text[], $4::timestamptz[], $5::int[], $6::text[], $7::int[],
+                             $8::timestamptz[], $9::text[])
+          AS r (id, attempt, state, next_attempt_at, status, error, duration_ms, attempted_at, dead_reason)
+      ), updated AS (
+        UPDATE ${db.schema}.deliveries d
+           SET state = r.state, attempts = r.attempt, next_attempt_at = r.next_attempt_at, lease_until = NULL,
+               last_status = r.status, last_error = r.error, last_duration_ms = r.duration_ms,
+               dead_reason = r.dead_reason, updated_at = now()
+          FROM results r WHERE d.id = r.id
+      )
+      INSERT INTO ${db.schema}.delivery_attempts (delivery_id, attempt, attempted_at, status, error, duration_ms)
+      SELECT id, attempt, attempted_at, status, error, duration_ms FROM results`,
+    values: [
+      column((r) => r.deliveryId),
+      column((r) => r.attempt),
+      column((r) => r.state),
+      column((r) => r.nextAttemptAt),
+      column((r) => r.status),
+      column((r) => r.error),
+      column((r) => Math.round(r.durationMs)),
+      column((r) => r.attemptedAt),
+      column((r) => r.deadReason),
+    ],
+  });
+}
+
+/** Gives leased rows of an instance that is shutting down back to the others at once. */
+export async function releaseLeases(db: StateDb, deliveryIds: string[]): Promise<void> {
+  if (deliveryIds.length === 0) return;
+  await db.pool.query({
+    name: 'walhook_release_leases',
+    text: `UPDATE ${db.schema}.deliveries SET lease_until = NULL WHERE id = ANY($1::uuid[])`,
+    values: [deliveryIds],
+  });
+}
+
+export async function disableWebhook(db: StateDb, webhookId: string, reason: string): Promise<void> {
+  await db.pool.query({
+    name: 'walhook_disable_webhook',
+    text: `INSERT INTO ${db.schema}.webhook_status (webhook_id, disabled_at, disabled_reason) VALUES ($1, now(), $2)
+           ON CONFLICT (webhook_id) DO UPDATE SET disabled_at = now(), disabled_reason = excluded.disabled_reason`,
+    values: [webhookId, reason],
+  });
+}
+
+export async function disabledWebhooks(db: StateDb): Promise<Map<string, string>> {
+  const { rows } = await db.pool.query<{ webhook_id: string; disabled_reason: string }>({
+    name: 'walhook_disabled_webhooks',
+    text: `SELECT webhook_id, disabled_reason FROM ${db.schema}.webhook_status WHERE disabled_at IS NOT NULL`,
+  });
+  return new Map(rows.map((row) => [row.webhook_id, row.disabled_reason]));
+}

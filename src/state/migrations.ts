@@ -1,0 +1,82 @@
+/**
+ * Versioned migrations of walhook's own schema, applied at start. Each runs
+ * once, in order, inside one transaction holding an advisory lock, so replicas
+ * starting together do not race.
+ */
+import { inTransaction, type StateDb } from './db.js';
+
+interface Migration {
+  version: number;
+  name: string;
+  sql: (schema: string) => string;
+}
+
+const MIGRATIONS: Migration[] = [
+  {
+    version: 1,
+    name: 'deliveries',
+    sql: (s) => `
+      CREATE TABLE ${s}.deliveries (
+        id uuid PRIMARY KEY,
+        webhook_id uuid NOT NULL,
+        event_id uuid NOT NULL,
+        operation text NOT NULL,
+        body text NOT NULL,
+        state text NOT NULL CHECK (state IN ('pending', 'retrying', 'delivered', 'dead')),
+        attempts integer NOT NULL DEFAULT 0,
+        next_attempt_at timestamptz,
+        lease_until timestamptz,
+        last_status integer,
+        last_error text,
+        last_duration_ms integer,
+        dead_reason text,
+        commit_lsn pg_lsn NOT NULL,
+        commit_time timestamptz NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        updated_at timestamptz NOT NULL DEFAULT now()
+      );
+      CREATE INDEX deliveries_due ON ${s}.deliveries (next_attempt_at) WHERE state IN ('pending', 'retrying');
+      CREATE INDEX deliveries_by_webhook ON ${s}.deliveries (webhook_id, state, created_at);
+      CREATE TABLE ${s}.delivery_attempts (
+        id bigserial PRIMARY KEY,
+        delivery_id uuid NOT NULL REFERENCES ${s}.deliveries (id) ON DELETE CASCADE,
+        attempt integer NOT NULL,
+        attempted_at timestamptz NOT NULL,
+        status integer,
+        error text,
+        duration_ms integer
+      );
+      CREATE INDEX delivery_attempts_by_delivery ON ${s}.delivery_attempts (delivery_id, attempt);
+      CREATE TABLE ${s}.webhook_status (
+        webhook_id uuid PRIMARY KEY,
+        disabled_at timestamptz,
+        disabled_reason text
+      );`,
+  },
+];
+
+export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
+
+/** Applies pending migrations; returns the versions applied now. */
+export async function migrate(db: StateDb): Promise<number[]> {
+  return inTransaction(db, async (client) => {
+    await client.query(`SELECT pg_advisory_xact_lock(hashtext('walhook.migrate'))`);
+    await client.query(`CREATE SCHEMA IF NOT EXISTS ${db.schema}`);
+    await client.query(`
+      CREATE TABLE IF NOT EXISTS ${db.schema}.migrations (
+        version integer PRIMARY KEY,
+        name text NOT NULL,
+        applied_at timestamptz NOT NULL DEFAULT now()
+      )`);
+    const { rows } = await client.query<{ version: number }>(`SELECT version FROM ${db.schema}.migrations`);
+    const applied = new Set(rows.map((row) => row.version));
+    const newlyApplied: number[] = [];
+    for (const migration of MIGRATIONS) {
+      if (applied.has(migration.version)) continue;
+      await client.query(migration.sql(db.schema));
+      await client.query(`INSERT INTO ${db.schema}.migrations (version, name) VALUES ($1, $2)`, [migration.version, migration.name]);
+      newlyApplied.push(migration.version);
+    }
+    return newlyApplied;
+  });
+}

@@ -1,0 +1,32 @@
+import { describe, expect, it } from 'vitest';
+import { nextStep, type FailedSend } from '../../../src/delivery/retry-policy.js';
+
+const schedule = [60_000, 300_000, 900_000, 3_600_000, 21_600_000];
+const now = new Date('2026-01-01T00:00:00.000Z');
+const failure = (extra: Partial<FailedSend> = {}): FailedSend => ({ outcome: 'failure', error: 'HTTP 500', status: 500, durationMs: 3, ...extra });
+
+describe('nextStep', () => {
+  it('follows the schedule 1 min, 5 min, 15 min, 1 h, 6 h', () => {
+    const waits = schedule.map((_, i) => {
+      const step = nextStep(failure(), i + 1, schedule, now);
+      return step.state === 'retrying' ? step.nextAttemptAt.getTime() - now.getTime() : null;
+    });
+    expect(waits).toEqual(schedule);
+  });
+
+  it('dead-letters after the last scheduled retry fails', () => {
+    expect(nextStep(failure(), schedule.length + 1, schedule, now)).toEqual({ state: 'dead', reason: 'retries_exhausted', nextAttemptAt: null });
+  });
+
+  it('honours a Retry-After longer than the scheduled wait, not a shorter one', () => {
+    const longer = nextStep(failure({ retryAfterMs: 120_000 }), 1, schedule, now);
+    const shorter = nextStep(failure({ retryAfterMs: 1_000 }), 1, schedule, now);
+    expect(longer.nextAttemptAt?.getTime()).toBe(now.getTime() + 120_000);
+    expect(shorter.nextAttemptAt?.getTime()).toBe(now.getTime() + 60_000);
+  });
+
+  it('never retries a refused destination or a 410 Gone', () => {
+    expect(nextStep(failure({ refused: true }), 1, schedule, now).state).toBe('dead');
+    expect(nextStep(failure({ gone: true, status: 410 }), 1, schedule, now)).toMatchObject({ state: 'dead', reason: 'gone' });
+  });
+});

@@ -1,0 +1,156 @@
+import { describe, expect, it } from 'vitest';
+import { signRequest } from '../../src/delivery/signing.js';
+import {
+  SIGNATURE_HEADERS,
+  SIGNATURE_SCHEMES,
+  verifyWebhook,
+  WebhookVerificationError,
+  type SignatureScheme,
+  type VerificationFailure,
+  type VerifyWebhookOptions,
+} from '../../src/verify.js';
+
+const body = '{"id":"d-1","operation":"person.updated","record":{"name":"Zoë 🚀 </script>\u2028","big":"9007199254740993"}}';
+const deliveryId = 'd-1';
+const secret = 'c0ffee'.repeat(10);
+const sentAt = new Date('2025-02-10T15:30:50.789Z');
+
+function signed(schemes: readonly SignatureScheme[], secrets: string[] = [secret], requestBody = body) {
+  return signRequest({ body: requestBody, deliveryId, secrets, schemes, now: sentAt });
+}
+
+function failure(options: VerifyWebhookOptions): { reason: VerificationFailure; scheme: SignatureScheme | null } {
+  try {
+    verifyWebhook(options);
+  } catch (error) {
+    if (error instanceof WebhookVerificationError) return { reason: error.reason, scheme: error.scheme };
+    throw error;
+  }
+  throw new Error('verifyWebhook accepted the request');
+}
+
+const secondsLater = (seconds: number): Date => new Date(sentAt.getTime() + seconds * 1000);
+
+describe('verifyWebhook accepts', () => {
+  for (const scheme of SIGNATURE_SCHEMES) {
+    it(`a ${scheme} signature and returns the parsed body`, () => {
+      const verified = verifyWebhook({ body, headers: signed([scheme]), secret, now: secondsLater(2) });
+      expect(verified.scheme).toBe(scheme);
+      expect(verified.id).toBe(deliveryId);
+      expect(verified.event).toEqual(JSON.parse(body));
+      const precision = scheme === 'twenty-legacy' ? 1 : 1000;
+      expect(verified.timestamp.getTime()).toBe(Math.floor(sentAt.getTime() / precision) * precision);
+    });
+  }
+
+  it('the standard scheme first when every scheme is present', () => {
+    expect(verifyWebhook({ body, headers: signed(SIGNATURE_SCHEMES), secret, now: sentAt }).scheme).toBe('standard');
+    expect(verifyWebhook({ body, headers: signed(['twenty', 'twenty-legacy']), secret, now: sentAt }).scheme).toBe(
+      'twenty',
+    );
+  });
+
+  it('another present scheme when the preferred one does not verify', () => {
+    const headers = { ...signed(SIGNATURE_SCHEMES), 'webhook-signature': 'v1,AAAA' };
+    expect(verifyWebhook({ body, headers, secret, now: sentAt }).scheme).toBe('twenty');
+  });
+
+  it('headers in any case, given once as arrays, and a Buffer body', () => {
+    const headers = Object.fromEntries(Object.entries(signed(SIGNATURE_SCHEMES)).map(([k, v]) => [k.toUpperCase(), [v]]));
+    const verified = verifyWebhook({ body: Buffer.from(body), headers, secret, now: sentAt });
+    expect(verified.event).toEqual(JSON.parse(body));
+  });
+
+  it('any of several secrets, and any of several listed signatures', () => {
+    const rotated = signed(SIGNATURE_SCHEMES, ['newest', secret]);
+    expect(verifyWebhook({ body, headers: rotated, secret: ['unrelated', secret], now: sentAt }).scheme).toBe('standard');
+    expect(verifyWebhook({ body, headers: signed(['twenty']), secret: ['unrelated', secret], now: sentAt }).scheme).toBe(
+      'twenty',
+    );
+  });
+
+  it('a timestamp exactly at the tolerance, in both directions', () => {
+    for (const scheme of SIGNATURE_SCHEMES) {
+      const headers = signed([scheme]);
+      const signedAt = verifyWebhook({ body, headers, secret, now: sentAt }).timestamp.getTime();
+      for (const now of [new Date(signedAt + 60_000), new Date(signedAt - 60_000)]) {
+        expect(verifyWebhook({ body, headers, secret, now, toleranceSeconds: 60 }).scheme).toBe(scheme);
+      }
+    }
+  });
+});
+
+describe('verifyWebhook rejects', () => {
+  it('a request without any signature header as missing_signature', () => {
+    expect(failure({ body, headers: { 'content-type': 'application/json' }, secret })).toEqual({
+      reason: 'missing_signature',
+      scheme: null,
+    });
+  });
+
+  it('a scheme the receiver does not accept as missing_signature', () => {
+    expect(failure({ body, headers: signed(['twenty-legacy']), secret, now: sentAt, schemes: ['standard'] }).reason).toBe(
+      'missing_signature',
+    );
+  });
+
+  for (const scheme of SIGNATURE_SCHEMES) {
+    it(`a ${scheme} request with a wrong secret, a tampered body or a truncated signature as bad_signature`, () => {
+      const headers = signed([scheme]);
+      const signatureHeader = SIGNATURE_HEADERS[scheme].signature;
+      const truncated = { ...headers, [signatureHeader]: headers[signatureHeader]?.slice(0, -4) };
+      const tampered = body.replace('Zoë', 'Zoe');
+      expect(failure({ body, headers, secret: 'wrong', now: sentAt })).toEqual({ reason: 'bad_signature', scheme });
+      expect(failure({ body: tampered, headers, secret, now: sentAt })).toEqual({ reason: 'bad_signature', scheme });
+      expect(failure({ body, headers: truncated, secret, now: sentAt })).toEqual({ reason: 'bad_signature', scheme });
+    });
+
+    it(`a ${scheme} timestamp beyond the tolerance, in the past and in the future`, () => {
+      const headers = signed([scheme]);
+      for (const now of [secondsLater(302), secondsLater(-301)]) {
+        expect(failure({ body, headers, secret, now })).toEqual({ reason: 'timestamp_out_of_tolerance', scheme });
+      }
+    });
+
+    it(`a ${scheme} request whose timestamp is not an integer as malformed`, () => {
+      const headers = { ...signed([scheme]), [SIGNATURE_HEADERS[scheme].timestamp]: '2025-02-10T15:30:50Z' };
+      expect(failure({ body, headers, secret, now: sentAt })).toEqual({ reason: 'malformed', scheme });
+    });
+  }
+
+  it('a standard request without webhook-id as malformed', () => {
+    const { 'webhook-id': _id, ...headers } = signed(['standard']);
+    expect(failure({ body, headers, secret, now: sentAt })).toEqual({ reason: 'malformed', scheme: 'standard' });
+  });
+
+  it('a header sent twice as malformed', () => {
+    const headers = signed(['twenty']);
+    const twice = { ...headers, 'x-twenty-signature': [headers['x-twenty-signature'] ?? '', 'sha256=00'] };
+    expect(failure({ body, headers: twice, secret, now: sentAt })).toEqual({ reason: 'malformed', scheme: 'twenty' });
+  });
+
+  it('a correctly signed body that is not JSON as malformed', () => {
+    const notJson = '{"truncated":';
+    expect(failure({ body: notJson, headers: signed(['standard'], [secret], notJson), secret, now: sentAt })).toEqual({
+      reason: 'malformed',
+      scheme: 'standard',
+    });
+  });
+
+  it('with the most preferred scheme’s reason when none verifies', () => {
+    const headers = signed(SIGNATURE_SCHEMES);
+    expect(failure({ body, headers, secret: 'wrong', now: sentAt })).toEqual({ reason: 'bad_signature', scheme: 'standard' });
+  });
+
+  it('an older secret on the X-Twenty headers during a rotation: they carry only the newest signature', () => {
+    const headers = signed(SIGNATURE_SCHEMES, ['newest', secret]);
+    expect(failure({ body, headers, secret, now: sentAt, schemes: ['twenty', 'twenty-legacy'] })).toEqual({
+      reason: 'bad_signature',
+      scheme: 'twenty',
+    });
+  });
+
+  it('a call without a secret as a programming error', () => {
+    expect(() => verifyWebhook({ body, headers: signed(['standard']), secret: [] })).toThrow(TypeError);
+  });
+});
