@@ -131,6 +131,7 @@ async function startEmbedded(port: number, settings: Record<string, string>): Pr
     user: 'postgres',
     password: 'postgres',
     persistent: false,
+    createPostgresUser: userInfo().uid === 0,
     postgresFlags: Object.entries(settings).flatMap(([key, value]) => ['-c', `${key}=${value}`]),
     onLog: () => undefined,
   });
