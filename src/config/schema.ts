@@ -1,0 +1,238 @@
+/**
+ * The configuration schema: every key, its default and its description. The
+ * reference in docs/configuration.md and the environment variable names are
+ * generated from this file, so a key documented or overridable elsewhere is
+ * a key declared here.
+ *
+ * Defaults are given with `.prefault()`: written as they would be in the file
+ * and parsed like it, so `'10s'` becomes 10000 and the reference shows `10s`.
+ */
+import { z } from 'zod';
+import {
+  byteSize,
+  capturingRegex,
+  cidrOrHost,
+  connectionUrl,
+  duration,
+  encryptionKey,
+  fieldInfo,
+  flag,
+  listenAddress,
+  objectName,
+  operationPattern,
+  postgresName,
+  secretText,
+  tableReference,
+  webUrl,
+  wholeNumber,
+} from './fields.js';
+
+export const SOURCE_PLUGINS = ['pgoutput', 'wal2json'] as const;
+export const PAYLOAD_FORMATS = ['record', 'event', 'twenty'] as const;
+export const SIGNATURE_SCHEMES = ['twenty-legacy', 'twenty', 'standard'] as const;
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+const reconnectSchema = z
+  .strictObject({
+    minDelay: duration().prefault('1s').describe('Shortest wait before reconnecting after the replication connection fails.'),
+    maxDelay: duration()
+      .prefault('30s')
+      .describe('Longest wait between reconnection attempts; the wait grows from `minDelay` up to this.'),
+  })
+  .refine((reconnect) => reconnect.minDelay <= reconnect.maxDelay, {
+    message: 'a duration not shorter than source.reconnect.minDelay',
+    path: ['maxDelay'],
+  });
+
+const databaseSchema = z.strictObject({
+  url: connectionUrl().describe(
+    "The CRM's PostgreSQL database, whose changes are streamed. Its user needs the REPLICATION attribute.",
+  ),
+});
+
+const sourceSchema = z.strictObject({
+  plugin: z
+    .enum(SOURCE_PLUGINS)
+    .prefault('pgoutput')
+    .describe('Logical decoding plugin: `pgoutput` (built into PostgreSQL) or `wal2json` (installed on the server).'),
+  slot: postgresName()
+    .prefault('walhook')
+    .describe('Logical replication slot walhook reads. One slot has one reader: replicas take turns on it.'),
+  publication: postgresName().prefault('walhook').describe('Publication listing the streamed tables.'),
+  createSlot: flag().prefault(true).describe('Create the slot at start when it does not exist.'),
+  createPublication: flag().prefault(true).describe('Create the publication at start when it does not exist.'),
+  schemas: z
+    .array(z.string().regex(/^[^.\s"]+$/, 'a schema name or pattern such as workspace_*'))
+    .prefault(['workspace_*'])
+    .describe(
+      'Schemas whose tables are streamed; `*` matches any run of characters. Twenty keeps each workspace in a schema `workspace_<id>`.',
+    ),
+  tables: z.array(tableReference()).prefault([]).describe('More tables to stream, as `schema.table` (exact names).'),
+  excludeTables: z
+    .array(tableReference())
+    .prefault([])
+    .describe('Tables never streamed, as `schema.table`; `*` matches any run of characters (`*.timelineActivity`).'),
+  statusInterval: duration()
+    .prefault('10s')
+    .describe('How often walhook reports its position to the server, busy or idle.'),
+  reconnect: reconnectSchema.prefault({}),
+});
+
+const eventsSchema = z.strictObject({
+  softDeleteColumn: z
+    .string()
+    .nullable()
+    .transform((column) => column || null)
+    .prefault('deletedAt')
+    .describe(
+      'Column that marks a row as soft-deleted (Twenty: `deletedAt`): an update setting it is `<object>.deleted`, one clearing it `<object>.restored`, and a DELETE `<object>.destroyed`. Empty or null: no soft delete, a DELETE is `<object>.deleted`.',
+    ),
+  workspacePattern: capturingRegex()
+    .prefault('^workspace_(.+)$')
+    .describe(
+      'Regular expression on the schema name whose first capture group is the workspace id. Changes in a schema it does not match have workspaceId null.',
+    ),
+  twentyWorkspaceIds: flag()
+    .prefault(true)
+    .describe("Read the captured workspace id as Twenty's base36 form and turn it back into the workspace UUID."),
+  objectNames: z
+    .record(z.string().regex(/^[^.\s"]+(\.[^.\s"]+)?$/, 'a table as table or schema.table'), objectName())
+    .prefault({})
+    .describe(
+      'Object name for a table (`table` or `schema.table` → name), where the default does not fit: the table name, with the leading `_` of Twenty custom objects removed.',
+    ),
+});
+
+const deliverySchema = z.strictObject({
+  timeout: duration().prefault('30s').describe('How long to wait for a response; no answer in time is a failure.'),
+  retrySchedule: z
+    .array(duration())
+    .prefault(['1m', '5m', '15m', '1h', '6h'])
+    .describe('Waits before each retry of a failed delivery; after the last, the delivery is a dead letter. Empty: no retries.'),
+  concurrency: wholeNumber(1).prefault(8).describe('Requests in flight at once, per endpoint.'),
+  maxQueuedPerEndpoint: wholeNumber(1)
+    .prefault(1000)
+    .describe(
+      'Deliveries an endpoint may have waiting in memory; beyond that they go to the state table and the slot keeps moving.',
+    ),
+  maxPayloadBytes: byteSize().prefault('1MB').describe('Largest request body walhook sends.'),
+  maxUrlLength: wholeNumber(1).prefault(2048).describe('Longest webhook target URL accepted.'),
+  ssrfGuard: flag()
+    .prefault(true)
+    .describe(
+      'Refuse to connect to loopback, private, link-local and other non-public addresses (checked after DNS resolution), except those in `delivery.allowList`.',
+    ),
+  allowList: z
+    .array(cidrOrHost())
+    .prefault([])
+    .describe('Destinations let through the SSRF guard: CIDR blocks (`10.0.0.0/8`), addresses or host names.'),
+  retryPollInterval: duration().prefault('1s').describe('How often the retry worker looks for deliveries that are due.'),
+  leaseDuration: duration()
+    .prefault('60s')
+    .describe('How long a replica holds a retry it took from the state table before another replica may take it over.'),
+  shutdownTimeout: duration()
+    .prefault('10s')
+    .describe('On SIGTERM, how long requests in flight may take to finish; what is left is sent again after a restart.'),
+  userAgent: z.string().min(1).prefault('walhook').describe('User-Agent header of webhook requests.'),
+  secretRotationOverlap: duration()
+    .prefault('24h')
+    .describe("After a webhook's secret is rotated, how long requests also carry a signature made with the old secret."),
+});
+
+const webhookSchema = z
+  .strictObject({
+    id: z
+      .uuid('a UUID such as 3f1c8a52-6a7e-4b0e-9d55-2a1f1f0e7c11')
+      .optional()
+      .describe('Webhook id (a UUID), sent as `webhookId`; give one to keep it stable when this entry is edited.'),
+    targetUrl: webUrl().describe('Endpoint the events are POSTed to: http or https, at most `delivery.maxUrlLength` characters.'),
+    operations: z
+      .array(operationPattern())
+      .min(1)
+      .describe('Events sent, as `<object>.<action>`; `*` matches any object or action (`person.*`, `*.created`, `*.*`).'),
+    description: z.string().prefault('').describe('Free text for operators.'),
+    secret: secretText(16).describe('Signing secret shared with the receiver; write `${VAR}` to keep it out of the file.'),
+    format: z
+      .enum(PAYLOAD_FORMATS)
+      .prefault('record')
+      .describe(
+        "Body format: `record` ({id, workspaceId, webhookId, operation, timestamp, record, previousRecord, updatedFields}), `event` ({event, data, timestamp}) or `twenty` (what Twenty's own server sends).",
+      ),
+    signatures: z
+      .array(z.enum(SIGNATURE_SCHEMES))
+      .min(1)
+      .prefault([...SIGNATURE_SCHEMES])
+      .describe(
+        'Signatures sent: `twenty-legacy` (X-Twenty-Webhook-Signature), `twenty` (X-Twenty-Signature), `standard` (Standard Webhooks webhook-signature).',
+      ),
+  })
+  .register(fieldInfo, { type: 'webhook' });
+
+const stateSchema = z.strictObject({
+  databaseUrl: connectionUrl()
+    .optional()
+    .describe("Database for walhook's own tables. Unset: the CRM database (`database.url`)."),
+  schema: postgresName()
+    .prefault('walhook')
+    .describe("Schema of walhook's own tables (webhooks, retries, dead letters), created by migrations at start."),
+  encryptionKey: encryptionKey()
+    .optional()
+    .describe('Key that encrypts webhook secrets at rest: 32 bytes as 64 hex characters or base64 (`openssl rand -base64 32`).'),
+});
+
+export const configSchema = z
+  .strictObject({
+    // The cast lets a missing section be reported as the missing `database.url` it really is.
+    database: databaseSchema.prefault({} as z.input<typeof databaseSchema>),
+    source: sourceSchema.prefault({}),
+    events: eventsSchema.prefault({}),
+    delivery: deliverySchema.prefault({}),
+    webhooks: z
+      .array(webhookSchema)
+      .prefault([])
+      .describe('Webhooks defined in this file; more can be created through the API. Each entry has the keys below.'),
+    state: stateSchema.prefault({}),
+    api: z
+      .strictObject({
+        listen: listenAddress()
+          .prefault('127.0.0.1:8080')
+          .describe('Address of the HTTP server (GraphQL API, /metrics, /healthz, /readyz), as host:port.'),
+        token: secretText(16).optional().describe('Bearer token the GraphQL management API requires.'),
+      })
+      .prefault({}),
+    log: z
+      .strictObject({
+        level: z.enum(LOG_LEVELS).prefault('info').describe('Least severe level logged (pino levels; `silent` logs nothing).'),
+      })
+      .prefault({}),
+    slotSafety: z
+      .strictObject({
+        checkInterval: duration().prefault('30s').describe("How often the slot's retained WAL is measured."),
+        retainedWalWarnBytes: byteSize()
+          .prefault('1GB')
+          .describe('Retained WAL above which walhook warns: a slot that stops moving keeps WAL on the server disk.'),
+      })
+      .prefault({}),
+  })
+  .superRefine((config, ctx) => {
+    const seenIds = new Set<string>();
+    config.webhooks.forEach((webhook, index) => {
+      if (webhook.targetUrl.length > config.delivery.maxUrlLength) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['webhooks', index, 'targetUrl'],
+          message: `a URL of at most ${config.delivery.maxUrlLength} characters (delivery.maxUrlLength)`,
+        });
+      }
+      if (webhook.id !== undefined && seenIds.has(webhook.id)) {
+        ctx.addIssue({ code: 'custom', path: ['webhooks', index, 'id'], message: 'an id no other webhook has' });
+      }
+      if (webhook.id !== undefined) seenIds.add(webhook.id);
+    });
+  });
+
+/** The resolved configuration: defaults filled in, durations in milliseconds, sizes in bytes. */
+export type WalhookConfig = z.infer<typeof configSchema>;
+export type WebhookConfig = WalhookConfig['webhooks'][number];
+export type PayloadFormat = (typeof PAYLOAD_FORMATS)[number];
+export type SignatureScheme = (typeof SIGNATURE_SCHEMES)[number];
