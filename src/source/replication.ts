@@ -14,6 +14,7 @@ import { LogicalReplicationService } from 'pg-logical-replication';
 import type { Logger } from 'pino';
 import { formatLsn, parseLsn, type Lsn } from './lsn.js';
 import { createPgoutputPlugin, PgoutputDecoder } from './pgoutput.js';
+import type { TableInScope } from './setup.js';
 import type { SourceMessage } from './types.js';
 import { createWal2JsonPlugin, Wal2JsonDecoder } from './wal2json.js';
 
@@ -23,8 +24,8 @@ export interface ReplicationOptions {
   plugin: 'pgoutput' | 'wal2json';
   /** pgoutput: publications to stream. */
   publications: string[];
-  /** wal2json: tables to stream (wal2json has no publications). */
-  tables: () => { schema: string; table: string }[];
+  /** wal2json: tables to stream (wal2json has no publications), with their columns. */
+  tables: () => TableInScope[];
   /** Decodes wal2json's commit timestamp text the same way as any timestamptz value. */
   decodeTimestamp: (text: string) => string;
   /** How often the confirmed position is reported even when nothing changes. */
@@ -155,7 +156,17 @@ export class ReplicationStream extends EventEmitter<ReplicationEvents> {
       const decoder = new PgoutputDecoder();
       return (message) => decoder.decode(message as Parameters<PgoutputDecoder['decode']>[0]);
     }
-    const decoder = new Wal2JsonDecoder(this.options.decodeTimestamp);
+    // Rebuilt only when the daemon refreshed its table list (a new array).
+    let source: TableInScope[] | null = null;
+    let byName = new Map<string, TableInScope>();
+    const decoder = new Wal2JsonDecoder(this.options.decodeTimestamp, (schema, table) => {
+      const tables = this.options.tables();
+      if (tables !== source) {
+        source = tables;
+        byName = new Map(tables.map((t) => [`${t.schema}.${t.table}`, t]));
+      }
+      return byName.get(`${schema}.${table}`);
+    });
     return (message) => decoder.decode(message as Parameters<Wal2JsonDecoder['decode']>[0]);
   }
 

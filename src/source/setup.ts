@@ -4,6 +4,7 @@
  * publications that carry them, and the slot itself.
  */
 import type pg from 'pg';
+import type { TableColumn } from './types.js';
 
 export type IdentityKind = 'full' | 'key' | 'none';
 
@@ -12,6 +13,8 @@ export interface TableInScope {
   table: string;
   /** What `previousRecord` can hold: the full row, the key only, or nothing (no UPDATE/DELETE published). */
   identity: IdentityKind;
+  /** Columns in attnum order, key flags as pgoutput sets them (every column with REPLICA IDENTITY FULL). */
+  columns: TableColumn[];
 }
 
 export interface Scope {
@@ -88,13 +91,25 @@ interface TableRow {
   table: string;
   relreplident: string;
   has_primary_key: boolean;
+  columns: { name: string; oid: number; type: string; key: boolean }[];
 }
 
 /** Tables matching the scope, with what each can send as `previousRecord`. */
 export async function discoverTables(client: pg.ClientBase, scope: Scope): Promise<TableInScope[]> {
   const { rows } = await client.query<TableRow>(`
     SELECT n.nspname AS schema, c.relname AS table, c.relreplident::text AS relreplident,
-           EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary) AS has_primary_key
+           EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary) AS has_primary_key,
+           coalesce((
+             SELECT json_agg(json_build_object(
+                      'name', a.attname, 'oid', a.atttypid::int, 'type', format_type(a.atttypid, a.atttypmod),
+                      'key', c.relreplident = 'f' OR coalesce(a.attnum = ANY (ident.indkey), false))
+                    ORDER BY a.attnum)
+               FROM pg_attribute a
+               LEFT JOIN LATERAL (
+                 SELECT i.indkey FROM pg_index i
+                  WHERE i.indrelid = c.oid AND ((c.relreplident = 'd' AND i.indisprimary) OR (c.relreplident = 'i' AND i.indisreplident))
+               ) ident ON true
+              WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), '[]') AS columns
       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
      WHERE c.relkind = 'r' AND NOT c.relispartition
        AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
@@ -109,7 +124,12 @@ export async function discoverTables(client: pg.ClientBase, scope: Scope): Promi
       if (excluded.some((pattern) => pattern.test(qualified))) return false;
       return schemaPatterns.some((p) => p.test(row.schema)) || tablePatterns.some((p) => p.test(qualified));
     })
-    .map((row) => ({ schema: row.schema, table: row.table, identity: identityOf(row) }));
+    .map((row) => ({
+      schema: row.schema,
+      table: row.table,
+      identity: identityOf(row),
+      columns: row.columns.map((column) => ({ name: column.name, type: { oid: column.oid, name: column.type }, isKey: column.key })),
+    }));
 }
 
 function identityOf(row: TableRow): IdentityKind {

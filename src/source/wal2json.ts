@@ -6,6 +6,7 @@
 import { parse as parseLosslessJson } from 'lossless-json';
 import { Wal2JsonPlugin } from 'pg-logical-replication';
 import { parseLsn } from './lsn.js';
+import type { TableInScope } from './setup.js';
 import type { RawTuple, ReplicaIdentity, SourceMessage, TableColumn, TableShape } from './types.js';
 
 interface Wal2JsonColumn {
@@ -50,9 +51,19 @@ export function createWal2JsonPlugin(tables: { schema: string; table: string }[]
   return plugin;
 }
 
+/** The table as the catalog knows it: wal2json messages name only the columns they carry. */
+export type TableLookup = (schema: string, table: string) => TableInScope | undefined;
+
 export class Wal2JsonDecoder {
-  /** Commit-time text of the open transaction, decoded by `events/` like any timestamptz. */
-  constructor(private readonly decodeCommitTime: (text: string) => string) {}
+  /** `decodeCommitTime` decodes the commit-time text like any timestamptz value, in `events/`. */
+  constructor(
+    private readonly decodeCommitTime: (text: string) => string,
+    private readonly lookup: TableLookup,
+  ) {}
+
+  private shapeOf(message: Wal2JsonMessage): TableShape {
+    return shapeOf(message, this.lookup(field(message, 'schema'), field(message, 'table')));
+  }
 
   decode(message: Wal2JsonMessage): SourceMessage | null {
     switch (message.action) {
@@ -65,16 +76,16 @@ export class Wal2JsonDecoder {
       case 'C':
         return { type: 'commit', commitLsn: parseLsn(field(message, 'lsn')), endLsn: parseLsn(field(message, 'nextlsn')) };
       case 'I':
-        return { type: 'change', change: { kind: 'insert', table: shapeOf(message), newRow: tupleOf(message.columns), oldRow: null } };
+        return { type: 'change', change: { kind: 'insert', table: this.shapeOf(message), newRow: tupleOf(message.columns), oldRow: null } };
       case 'U':
         return {
           type: 'change',
-          change: { kind: 'update', table: shapeOf(message), newRow: tupleOf(message.columns), oldRow: oldTupleOf(message) },
+          change: { kind: 'update', table: this.shapeOf(message), newRow: tupleOf(message.columns), oldRow: oldTupleOf(message) },
         };
       case 'D':
-        return { type: 'change', change: { kind: 'delete', table: shapeOf(message), newRow: null, oldRow: oldTupleOf(message) } };
+        return { type: 'change', change: { kind: 'delete', table: this.shapeOf(message), newRow: null, oldRow: oldTupleOf(message) } };
       case 'T':
-        return { type: 'truncate', tables: [shapeOf(message)] };
+        return { type: 'truncate', tables: [this.shapeOf(message)] };
       default:
         return null;
     }
@@ -87,29 +98,50 @@ function field(message: Wal2JsonMessage, name: 'lsn' | 'nextlsn' | 'timestamp' |
   return value;
 }
 
+const IDENTITY: Record<TableInScope['identity'], ReplicaIdentity> = { full: 'full', key: 'default', none: 'nothing' };
+
 /**
- * wal2json leaves unchanged TOAST columns out of `columns`; the identity image
- * (REPLICA IDENTITY FULL) still names them, so they become `undefined` there,
- * as pgoutput reports them.
+ * The table's full column list comes from the catalog: a wal2json message
+ * leaves out unchanged TOAST columns, and a DELETE under the default replica
+ * identity carries only the key. Those columns are then `undefined` in the
+ * row, exactly as pgoutput reports them. Columns added since the catalog was
+ * read (ALTER TABLE mid-stream) are taken from the message.
  */
-function shapeOf(message: Wal2JsonMessage): TableShape {
+function shapeOf(message: Wal2JsonMessage, known: TableInScope | undefined): TableShape {
   const keys = new Set((message.pk ?? []).map((pk) => pk.name));
-  const byName = new Map<string, Wal2JsonColumn>();
+  const seen = new Map<string, Wal2JsonColumn>();
   for (const column of [...(message.columns ?? []), ...(message.identity ?? [])]) {
-    if (!byName.has(column.name)) byName.set(column.name, column);
+    if (!seen.has(column.name)) seen.set(column.name, column);
   }
-  const columns: TableColumn[] = [...byName.values()]
-    .sort((a, b) => Number(a.position) - Number(b.position))
-    .map((column) => ({ name: column.name, type: { oid: Number(column.typeoid), name: column.type }, isKey: keys.has(column.name) }));
-  const identityIsFull = message.identity !== undefined && message.identity.length === columns.length && columns.length > keys.size;
-  const replicaIdentity: ReplicaIdentity = identityIsFull ? 'full' : 'default';
+  const columns: TableColumn[] = known ? known.columns.map((column) => ({ ...column })) : [];
+  const listed = new Set(columns.map((column) => column.name));
+  const added = [...seen.values()].filter((column) => !listed.has(column.name));
+  for (const column of added.sort((a, b) => Number(a.position) - Number(b.position))) {
+    columns.push({ name: column.name, type: { oid: Number(column.typeoid), name: column.type }, isKey: keys.has(column.name) });
+  }
+  // The identity image tells the identity in force when the change was made (ALTER TABLE … REPLICA IDENTITY may have run since).
+  const identityIsFull = message.identity !== undefined && columns.every((column) => seen.has(column.name)) && columns.length > keys.size;
+  const replicaIdentity: ReplicaIdentity = identityIsFull ? 'full' : message.identity ? 'default' : known ? IDENTITY[known.identity] : 'default';
+  if (identityIsFull) for (const column of columns) column.isKey = true;
   return { schema: field(message, 'schema'), table: field(message, 'table'), columns, replicaIdentity };
 }
 
 function tupleOf(columns: Wal2JsonColumn[] | undefined): RawTuple {
   const tuple: RawTuple = {};
-  for (const column of columns ?? []) tuple[column.name] = column.value;
+  for (const column of columns ?? []) tuple[column.name] = valueOf(column);
   return tuple;
+}
+
+const BYTEA_OID = 17;
+
+/**
+ * wal2json cuts the `\x` off bytea's hex output (for columns of type bytea
+ * itself, not domains or arrays over it): put it back, so the value reads as
+ * PostgreSQL printed it, as through pgoutput.
+ */
+function valueOf(column: Wal2JsonColumn): string | boolean | null {
+  if (Number(column.typeoid) === BYTEA_OID && typeof column.value === 'string') return `\\x${column.value}`;
+  return column.value;
 }
 
 function oldTupleOf(message: Wal2JsonMessage): RawTuple | null {

@@ -1,0 +1,172 @@
+/**
+ * Prometheus metrics (prom-client), named by its conventions. Labels stay
+ * bounded: object/action, webhook id, outcome, state — never event or record
+ * ids. The counters are fed by the pipeline's and the dispatcher's observer
+ * hooks; gauges are read from their sources at scrape time.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { DeliveryObserver } from '../delivery/dispatcher.js';
+import type { Webhook } from '../delivery/registry.js';
+import type { SendResult } from '../delivery/http.js';
+import type { PipelineObserver } from '../pipeline.js';
+import type { ChangeEvent } from '../events/types.js';
+import type { TableShape } from '../source/types.js';
+
+/** What the gauges are read from when Prometheus scrapes. */
+export interface MetricSources {
+  queueDepths(): Map<string, number>;
+  retryBacklog(): Promise<{ webhookId: string; state: string; count: number }[]>;
+  slot(): { lagBytes: number | null; retainedWalBytes: number | null; walStatus: string | null };
+  replicationConnected(): boolean;
+  leader(): boolean;
+}
+
+const WAL_STATUSES = ['reserved', 'extended', 'unreserved', 'lost', 'missing'] as const;
+
+export class Metrics implements DeliveryObserver, PipelineObserver {
+  readonly registry = new Registry();
+  private sources: MetricSources | null = null;
+
+  private readonly changes = new Counter({
+    name: 'walhook_changes_total',
+    help: 'Row changes turned into events, by object and action.',
+    labelNames: ['object', 'action'] as const,
+    registers: [this.registry],
+  });
+
+  private readonly truncates = new Counter({
+    name: 'walhook_truncates_total',
+    help: 'TRUNCATE statements seen on streamed tables (not turned into row events).',
+    registers: [this.registry],
+  });
+
+  private readonly deliveries = new Counter({
+    name: 'walhook_deliveries_total',
+    help: 'Delivery attempts by outcome: success (2xx), failure (will be retried), dead (dead-lettered).',
+    labelNames: ['webhook_id', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
+  private readonly deliveryDuration = new Histogram({
+    name: 'walhook_delivery_duration_seconds',
+    help: 'HTTP round trip of a delivery attempt.',
+    labelNames: ['webhook_id'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+
+  private readonly eventLatency = new Histogram({
+    name: 'walhook_event_latency_seconds',
+    help: 'From the commit of a change to the 2xx of its delivery.',
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600],
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'walhook_' });
+    const metrics = this;
+    new Gauge({
+      name: 'walhook_queue_depth',
+      help: 'Deliveries waiting or in flight in memory, per endpoint.',
+      labelNames: ['webhook_id'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [webhookId, depth] of metrics.sources?.queueDepths() ?? []) this.set({ webhook_id: webhookId }, depth);
+      },
+    });
+    new Gauge({
+      name: 'walhook_retry_backlog',
+      help: 'Deliveries in the state table by state: pending and retrying are waiting, dead are dead letters.',
+      labelNames: ['webhook_id', 'state'] as const,
+      registers: [this.registry],
+      async collect() {
+        this.reset();
+        for (const row of (await metrics.sources?.retryBacklog()) ?? []) this.set({ webhook_id: row.webhookId, state: row.state }, row.count);
+      },
+    });
+    new Gauge({
+      name: 'walhook_slot_lag_bytes',
+      help: "WAL between the server's current position and the slot's confirmed position.",
+      registers: [this.registry],
+      collect() {
+        const lag = metrics.sources?.slot().lagBytes;
+        if (lag !== null && lag !== undefined) this.set(lag);
+      },
+    });
+    new Gauge({
+      name: 'walhook_slot_retained_wal_bytes',
+      help: "WAL the server keeps for the slot (current position − the slot's restart position).",
+      registers: [this.registry],
+      collect() {
+        const retained = metrics.sources?.slot().retainedWalBytes;
+        if (retained !== null && retained !== undefined) this.set(retained);
+      },
+    });
+    new Gauge({
+      name: 'walhook_slot_wal_status',
+      help: "The slot's wal_status (1 for the current one): reserved, extended, unreserved, lost, or missing when the slot does not exist.",
+      labelNames: ['status'] as const,
+      registers: [this.registry],
+      collect() {
+        const current = metrics.sources?.slot().walStatus;
+        for (const status of WAL_STATUSES) this.set({ status }, status === current ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'walhook_replication_connected',
+      help: '1 while this instance streams the slot.',
+      registers: [this.registry],
+      collect() {
+        this.set(metrics.sources?.replicationConnected() ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'walhook_leader',
+      help: '1 while this instance holds the slot leadership (advisory lock).',
+      registers: [this.registry],
+      collect() {
+        this.set(metrics.sources?.leader() ? 1 : 0);
+      },
+    });
+  }
+
+  /** Connects the scrape-time gauges to the running daemon. */
+  attach(sources: MetricSources): void {
+    this.sources = sources;
+  }
+
+  change(event: ChangeEvent): void {
+    this.changes.inc({ object: event.object, action: event.action });
+  }
+
+  truncate(_table: TableShape): void {
+    this.truncates.inc();
+  }
+
+  attempted(webhook: Webhook, result: SendResult, commitTime: string | Date): void {
+    const labels = { webhook_id: webhook.id };
+    this.deliveryDuration.observe(labels, result.durationMs / 1000);
+    if (result.outcome === 'success') {
+      this.deliveries.inc({ ...labels, outcome: 'success' });
+      const committedAt = typeof commitTime === 'string' ? Date.parse(commitTime) : commitTime.getTime();
+      this.eventLatency.observe(Math.max(0, Date.now() - committedAt) / 1000);
+    } else {
+      this.deliveries.inc({ ...labels, outcome: 'failure' });
+    }
+  }
+
+  deadLettered(webhook: Webhook, _reason: string): void {
+    this.deliveries.inc({ webhook_id: webhook.id, outcome: 'dead' });
+  }
+
+  /** Forgets the series of a deleted webhook, so labels stay bounded. */
+  forgetWebhook(webhookId: string): void {
+    for (const outcome of ['success', 'failure', 'dead']) this.deliveries.remove({ webhook_id: webhookId, outcome });
+    this.deliveryDuration.remove({ webhook_id: webhookId });
+  }
+
+  async render(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+}

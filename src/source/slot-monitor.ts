@@ -1,0 +1,98 @@
+/**
+ * Watches the slot from the CRM's side, because a slot that stops moving
+ * keeps WAL on the CRM's disk: retained WAL, lag, and wal_status. Warns above
+ * a threshold, and when the slot is lost says what happened and what to do.
+ */
+import type pg from 'pg';
+import type { Logger } from 'pino';
+
+export interface SlotHealth {
+  /** null when the slot does not exist. */
+  walStatus: string | null;
+  /** Current WAL position − confirmed position. */
+  lagBytes: number | null;
+  /** Current WAL position − restart position: what the server keeps for the slot. */
+  retainedWalBytes: number | null;
+  /** WAL that can still be written before the slot is in danger of being lost (max_slot_wal_keep_size), or null when unbounded. */
+  safeWalBytes: number | null;
+}
+
+const UNKNOWN: SlotHealth = { walStatus: null, lagBytes: null, retainedWalBytes: null, safeWalBytes: null };
+
+export async function readSlotHealth(client: pg.ClientBase, slot: string): Promise<SlotHealth> {
+  const { rows } = await client.query<{ wal_status: string; lag: number | null; retained: number | null; safe: number | null }>(
+    `SELECT wal_status,
+            pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::float8 AS lag,
+            pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::float8 AS retained,
+            safe_wal_size::float8 AS safe
+       FROM pg_replication_slots WHERE slot_name = $1`,
+    [slot],
+  );
+  const row = rows[0];
+  if (!row) return UNKNOWN;
+  return { walStatus: row.wal_status, lagBytes: row.lag, retainedWalBytes: row.retained, safeWalBytes: row.safe };
+}
+
+/** The operator's instructions for a lost slot, in one place for logs and readiness. */
+export function lostSlotMessage(slot: string): string {
+  return (
+    `replication slot '${slot}' is lost: PostgreSQL removed WAL it still needed (max_slot_wal_keep_size was exceeded), ` +
+    `so changes made meanwhile can no longer be streamed. walhook stays unready. To recover: ` +
+    `SELECT pg_drop_replication_slot('${slot}'); restart walhook (it recreates the slot), ` +
+    `then backfill the changes made since the slot fell behind (e.g. replay records updated since the last delivered event).`
+  );
+}
+
+export class SlotMonitor {
+  private timer: NodeJS.Timeout | null = null;
+  private health: SlotHealth = UNKNOWN;
+  private warned = false;
+  private reportedLost = false;
+
+  constructor(
+    private readonly client: pg.ClientBase,
+    private readonly slot: string,
+    private readonly options: { intervalMs: number; retainedWalWarnBytes: number },
+    private readonly logger: Logger,
+  ) {}
+
+  get latest(): SlotHealth {
+    return this.health;
+  }
+
+  get lost(): boolean {
+    return this.health.walStatus === 'lost';
+  }
+
+  async start(): Promise<void> {
+    await this.check();
+    this.timer = setInterval(() => void this.check(), this.options.intervalMs);
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+  }
+
+  async check(): Promise<SlotHealth> {
+    try {
+      this.health = await readSlotHealth(this.client, this.slot);
+    } catch (error) {
+      this.logger.warn({ err: error, slot: this.slot }, 'could not read the slot state');
+      return this.health;
+    }
+    const { walStatus, retainedWalBytes } = this.health;
+    if (walStatus === 'lost' && !this.reportedLost) {
+      this.reportedLost = true;
+      this.logger.error({ slot: this.slot, walStatus }, lostSlotMessage(this.slot));
+    }
+    const over = retainedWalBytes !== null && retainedWalBytes > this.options.retainedWalWarnBytes;
+    if (over && !this.warned) {
+      this.logger.warn(
+        { slot: this.slot, retainedWalBytes, thresholdBytes: this.options.retainedWalWarnBytes, walStatus },
+        'the slot retains more WAL than slotSafety.retainedWalWarnBytes: deliveries are falling behind or walhook is not reading',
+      );
+    }
+    this.warned = over;
+    return this.health;
+  }
+}
