@@ -204,4 +204,9 @@ export class HttpSender {
   async close(): Promise<void> {
     await this.agent.close();
   }
+
+  /** Aborts requests in flight and closes every connection: for a shutdown whose deadline has passed. */
+  async destroy(): Promise<void> {
+    await this.agent.destroy();
+  }
 }

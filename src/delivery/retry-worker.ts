@@ -69,11 +69,14 @@ export class RetryWorker {
 
   /** Returns true when it claimed a full batch (more may be due). */
   private async poll(): Promise<boolean> {
-    const withRoom = this.registry
-      .enabledIds()
-      .filter((id) => this.dispatcher.endpoint(id).backlog < this.settings.maxQueuedPerEndpoint);
+    // Each endpoint takes only what fits under its bound: claiming more would let a slow endpoint's queue grow
+    // past maxQueuedPerEndpoint and its rows' leases run out while they still wait in memory.
+    const rooms = this.registry.enabledIds().map((webhookId) => ({
+      webhookId,
+      room: this.settings.maxQueuedPerEndpoint - this.dispatcher.endpoint(webhookId).backlog,
+    }));
     const claimed = await claimDueDeliveries(this.db, {
-      webhookIds: withRoom,
+      rooms,
       limit: this.settings.batchSize,
       leaseMs: this.settings.leaseMs,
     });

@@ -84,32 +84,52 @@ export interface ClaimedDelivery {
   commitTime: Date;
 }
 
+/** How many more deliveries one webhook's in-memory queue may take. */
+export interface EndpointRoom {
+  webhookId: string;
+  room: number;
+}
+
 /**
- * Leases due deliveries of the given webhooks. SKIP LOCKED lets several
- * instances share the table; the lease brings a row back when the instance
- * holding it dies.
+ * Leases due deliveries, at most `room` per webhook (so a slow endpoint's
+ * queue never holds more than its bound, nor rows whose lease runs out while
+ * they wait in memory) and `limit` in all, oldest due first. SKIP LOCKED lets
+ * several instances share the table; the lease brings a row back when the
+ * instance holding it dies.
  */
 export async function claimDueDeliveries(
   db: StateDb,
-  options: { webhookIds: string[]; limit: number; leaseMs: number },
+  options: { rooms: EndpointRoom[]; limit: number; leaseMs: number },
 ): Promise<ClaimedDelivery[]> {
-  if (options.webhookIds.length === 0 || options.limit <= 0) return [];
+  const rooms = options.rooms.filter((entry) => entry.room > 0);
+  if (rooms.length === 0 || options.limit <= 0) return [];
   const { rows } = await db.pool.query<ClaimedDelivery>({
     name: 'walhook_claim_due_deliveries',
     text: `
       UPDATE ${db.schema}.deliveries d
          SET lease_until = now() + $3 * interval '1 millisecond', updated_at = now()
        WHERE d.id IN (
-             SELECT id FROM ${db.schema}.deliveries
-              WHERE state IN ('pending', 'retrying') AND next_attempt_at <= now()
-                AND (lease_until IS NULL OR lease_until < now())
-                AND webhook_id = ANY($1::uuid[])
-              ORDER BY next_attempt_at
-              LIMIT $2
-                FOR UPDATE SKIP LOCKED)
+             SELECT due.id
+               FROM unnest($1::uuid[], $2::int[]) AS endpoint (webhook_id, room)
+              CROSS JOIN LATERAL (
+                    SELECT id, next_attempt_at FROM ${db.schema}.deliveries
+                     WHERE webhook_id = endpoint.webhook_id
+                       AND state IN ('pending', 'retrying') AND next_attempt_at <= now()
+                       AND (lease_until IS NULL OR lease_until < now())
+                     ORDER BY next_attempt_at
+                     LIMIT endpoint.room
+                       FOR UPDATE SKIP LOCKED) due
+              ORDER BY due.next_attempt_at
+              LIMIT $4)
    RETURNING d.id, d.webhook_id AS "webhookId", d.event_id AS "eventId", d.operation, d.body, d.attempts,
              d.commit_time AS "commitTime"`,
-    values: [options.webhookIds, options.limit, options.leaseMs],
+    values: [
+      rooms.map((entry) => entry.webhookId),
+      // Each webhook's share is capped by the batch too, which bounds the rows locked at once.
+      rooms.map((entry) => Math.min(entry.room, options.limit)),
+      options.leaseMs,
+      options.limit,
+    ],
   });
   return rows;
 }

@@ -1,0 +1,238 @@
+/**
+ * The delivery path end to end: `walhook start` as a child process on a real
+ * PostgreSQL, Twenty-like workspace tables, real HTTP receivers on 127.0.0.1
+ * that verify every signature with walhook/verify. Each test has a slot and
+ * state schema of its own, so it only sees the rows it writes.
+ */
+import { randomUUID } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { PAYLOAD_FORMATS } from '../../src/delivery/payload.js';
+import { SIGNATURE_HEADERS, SIGNATURE_SCHEMES, verifyWebhook } from '../../src/verify.js';
+import {
+  attemptRows,
+  confirmedFlushLsn,
+  currentWalLsn,
+  deliveryRows,
+  insertPersons,
+  insertPersonsOneByOne,
+  useCrmTestBed,
+  waitForDelivery,
+  waitForSlotAt,
+  WORKSPACE_ID,
+  WORKSPACE_SCHEMA,
+  type WalhookOverrides,
+  type WalhookSetup,
+} from '../harness/crm.js';
+import { waitFor } from '../harness/receiver.js';
+
+const bed = useCrmTestBed('delivery');
+
+/** One webhook on `person.created` to `targetUrl`. */
+function personWebhook(targetUrl: string, overrides: Omit<WalhookOverrides, 'webhooks'> = {}): { id: string; setup: WalhookSetup } {
+  const id = randomUUID();
+  return { id, setup: bed.setup({ webhooks: [{ id, targetUrl }], ...overrides }) };
+}
+
+function rowIdOf(body: Record<string, unknown>): string {
+  return (body.record as { id: string }).id;
+}
+
+describe('payload formats and signatures', () => {
+  // Values a careless serialiser breaks: beyond 2^53, trailing zeros, astral
+  // characters, HTML breakers, line separators, integer-like jsonb keys (which
+  // JSON.parse moves to the front) and nesting.
+  const company = {
+    name: 'Zoë Ångström 日本語 👩‍💻🚀 </script><script>alert("x")</script> \u2028 "quoted" \\ back',
+    revenueMicros: '9007199254740993',
+    rating: '1.50',
+    address: {
+      addressStreet1: "1 rue de l'Église",
+      '10': 'integer-like key',
+      geo: { lat: 48.8566, tags: ['hq', { floor: 3, note: null, emoji: '🏢' }], empty: {} },
+    },
+  };
+
+  it('delivers every format with every signature scheme, bodies unchanged by JSON.stringify(JSON.parse(body))', async () => {
+    const hooks = await bed.receiver();
+    const combinations = PAYLOAD_FORMATS.flatMap((format) => SIGNATURE_SCHEMES.map((scheme) => ({ format, scheme, path: `/hook/${format}/${scheme}` })));
+    const setup = bed.setup({
+      webhooks: combinations.map(({ format, scheme, path }) => ({
+        targetUrl: new URL(path, hooks.url).toString(),
+        operations: ['company.*'],
+        secret: bed.secret,
+        format,
+        signatures: [scheme],
+      })),
+    });
+    await bed.walhook(setup);
+
+    const [inserted] = await bed.db.sql<{ id: string }>(
+      `INSERT INTO ${WORKSPACE_SCHEMA}.company (name, "annualRecurringRevenueAmountMicros", rating, address)
+       VALUES ($1, $2, $3, $4) RETURNING id`,
+      [company.name, company.revenueMicros, company.rating, company.address],
+    );
+    await bed.db.sql(`UPDATE ${WORKSPACE_SCHEMA}.company SET rating = 2.5 WHERE id = $1`, [inserted!.id]);
+    await waitFor(() => hooks.requests.length >= combinations.length * 2, 'a created and an updated event per webhook');
+
+    for (const { format, scheme, path } of combinations) {
+      const requests = hooks.requests.filter((request) => request.path === path);
+      expect(requests, path).toHaveLength(2);
+      for (const request of requests) {
+        expect(request.verificationError, path).toBeNull();
+        expect(verifyWebhook({ body: request.body, headers: request.headers, secret: bed.secret, schemes: [scheme] }).scheme).toBe(scheme);
+        for (const other of SIGNATURE_SCHEMES.filter((s) => s !== scheme)) {
+          expect(request.headers[SIGNATURE_HEADERS[other].signature], `${path} sends only ${scheme}`).toBeUndefined();
+        }
+        expect(JSON.stringify(JSON.parse(request.body)), path).toBe(request.body);
+        expect(request.body).toContain('</script>');
+      }
+      const [created, updated] = requests.map((request) => request.json);
+      const rowOf = (body: Record<string, unknown> | undefined) => (format === 'event' ? body?.data : body?.record);
+      const operationOf = (body: Record<string, unknown> | undefined) =>
+        format === 'record' ? body?.operation : format === 'event' ? body?.event : body?.eventName;
+      expect([operationOf(created), operationOf(updated)]).toEqual(['company.created', 'company.updated']);
+      expect(rowOf(created)).toMatchObject({
+        id: inserted!.id,
+        name: company.name,
+        annualRecurringRevenueAmountMicros: company.revenueMicros,
+        rating: company.rating,
+        address: company.address,
+      });
+      expect(rowOf(updated)).toMatchObject({ id: inserted!.id, rating: '2.50', address: company.address });
+      if (format !== 'event') expect(created?.workspaceId).toBe(WORKSPACE_ID);
+      if (format === 'record') {
+        expect(created?.id).toBe(requests[0]!.headers['webhook-id']);
+        expect(updated?.previousRecord).toMatchObject({ rating: '1.50', name: company.name });
+        expect(updated?.updatedFields).toEqual(['rating']);
+      }
+    }
+  });
+});
+
+describe('retries and dead letters', () => {
+  it('delivers on the third attempt after two 500s, with the same ids every time', async () => {
+    const hooks = await bed.receiver((_request, index) => ({ status: index < 2 ? 500 : 200 }));
+    const { id: webhookId, setup } = personWebhook(hooks.url, { delivery: { retrySchedule: ['300ms', '300ms'] } });
+    await bed.walhook(setup);
+    const [person] = await insertPersons(bed.db, 1);
+
+    const row = await waitForDelivery(bed.db, setup, webhookId, (r) => r.state === 'delivered', 'the delivery to be marked delivered');
+    expect(hooks.requests).toHaveLength(3);
+    expect(hooks.verified()).toHaveLength(3);
+    expect(new Set(hooks.requests.map((request) => request.json.id))).toEqual(new Set([row.id]));
+    expect(new Set(hooks.requests.map((request) => request.headers['webhook-id']))).toEqual(new Set([row.id]));
+    expect(hooks.requests.map((request) => rowIdOf(request.json))).toEqual([person!.id, person!.id, person!.id]);
+    expect(hooks.requests[1]!.at - hooks.requests[0]!.at).toBeGreaterThanOrEqual(250);
+    expect(row).toMatchObject({ state: 'delivered', attempts: 3, last_status: 200, dead_reason: null });
+    expect(await attemptRows(bed.db, setup, row.id)).toEqual([
+      { attempt: 1, status: 500, error: 'HTTP 500' },
+      { attempt: 2, status: 500, error: 'HTTP 500' },
+      { attempt: 3, status: 200, error: null },
+    ]);
+  });
+
+  it('dead-letters a delivery that never gets a 2xx after 1 + schedule length attempts', async () => {
+    const hooks = await bed.receiver(() => ({ status: 503 }));
+    const schedule = ['200ms', '200ms', '200ms'];
+    const { id: webhookId, setup } = personWebhook(hooks.url, { delivery: { retrySchedule: schedule } });
+    await bed.walhook(setup);
+    await insertPersons(bed.db, 1);
+
+    const row = await waitForDelivery(bed.db, setup, webhookId, (r) => r.state === 'dead', 'a dead letter');
+    expect(row).toMatchObject({ state: 'dead', dead_reason: 'retries_exhausted', attempts: schedule.length + 1, last_status: 503, next_attempt_at: null });
+    expect(hooks.requests).toHaveLength(schedule.length + 1);
+    expect(await attemptRows(bed.db, setup, row.id)).toHaveLength(schedule.length + 1);
+  });
+});
+
+describe('endpoints in isolation', () => {
+  it('keeps a fast endpoint fast and the slot moving while another endpoint takes 5 s per request', async () => {
+    const count = 200;
+    const perEndpoint = 20;
+    const slow = await bed.receiver(() => ({ status: 200, delayMs: 5_000 }));
+    const fast = await bed.receiver();
+    const slowId = randomUUID();
+    const setup = bed.setup({
+      webhooks: [
+        { id: slowId, targetUrl: slow.url, operations: ['person.created'], secret: bed.secret },
+        { targetUrl: fast.url, operations: ['person.created'], secret: bed.secret },
+      ],
+      delivery: { concurrency: perEndpoint, maxQueuedPerEndpoint: perEndpoint, timeout: '10s' },
+    });
+    await bed.walhook(setup);
+
+    const startedAt = Date.now();
+    const persons = await insertPersonsOneByOne(bed.db, count);
+    await waitFor(() => fast.verified().length >= count, 'every fast delivery', 3_000);
+    expect(Date.now() - startedAt).toBeLessThan(3_000);
+    expect(new Set(fast.requests.map((request) => rowIdOf(request.json))).size).toBe(count);
+    // At most one bounded queue's worth went to the slow endpoint's memory; the rest waits in the state table.
+    expect(slow.requests.length).toBeLessThanOrEqual(perEndpoint);
+    const stored = await deliveryRows(bed.db, setup, slowId);
+    expect(stored.length).toBeGreaterThanOrEqual(count - perEndpoint);
+    expect(stored.every((row) => row.state === 'pending')).toBe(true);
+
+    // Once the in-memory requests are answered, the slot passes the changes while most still wait in the state table.
+    await waitForSlotAt(bed.db, setup.slot, persons.at(-1)!.walLsn, 'the slot to pass the changes');
+    expect(slow.requests.length).toBeLessThanOrEqual(2 * perEndpoint);
+
+    // The retry worker refills the slow endpoint's queue only up to the bound.
+    await waitFor(() => slow.requests.length > perEndpoint, 'the retry worker to feed the slow endpoint', 10_000);
+    const leased = await bed.db.sql<{ n: number }>(
+      `SELECT count(*)::int AS n FROM ${setup.stateSchema}.deliveries WHERE webhook_id = $1 AND state = 'pending' AND lease_until > now()`,
+      [slowId],
+    );
+    expect(leased[0]!.n).toBeGreaterThan(0);
+    expect(leased[0]!.n).toBeLessThanOrEqual(perEndpoint);
+  });
+
+  it('keeps confirming the slot while only tables outside the publication change', async () => {
+    await bed.db.sql('CREATE TABLE IF NOT EXISTS public.unrelated (id serial PRIMARY KEY, note text)');
+    const { setup } = personWebhook('http://127.0.0.1:9/unused', { source: { statusInterval: '200ms' } });
+    await bed.walhook(setup);
+
+    for (let round = 1; round <= 2; round++) {
+      await bed.db.sql(`INSERT INTO public.unrelated (note) SELECT 'noise ' || i FROM generate_series(1, 50) AS i`);
+      await waitForSlotAt(bed.db, setup.slot, await currentWalLsn(bed.db), `the slot to pass unrelated writes (round ${round})`);
+    }
+  });
+});
+
+describe('SIGTERM', () => {
+  it('exits 0, confirms its position, and delivers nothing again after a restart', async () => {
+    const hooks = await bed.receiver();
+    const { setup } = personWebhook(hooks.url);
+    const first = await bed.walhook(setup);
+    const persons = await insertPersons(bed.db, 20);
+    await waitFor(() => hooks.requests.length >= persons.length, 'the first deliveries');
+
+    expect(await first.stop()).toBe(0);
+    expect(((await confirmedFlushLsn(bed.db, setup.slot)) ?? 0n) > persons.at(-1)!.walLsn).toBe(true);
+
+    await bed.walhook(setup);
+    const [later] = await insertPersons(bed.db, 1, persons.length + 1);
+    await waitFor(() => hooks.requests.some((request) => rowIdOf(request.json) === later!.id), 'the delivery after the restart');
+    const delivered = hooks.requests.map((request) => rowIdOf(request.json));
+    expect(delivered).toHaveLength(persons.length + 1);
+    expect(new Set(delivered)).toEqual(new Set([...persons, later!].map((person) => person.id)));
+  });
+
+  it('exits 0 within the shutdown timeout with a request still in flight, which is sent again after a restart', async () => {
+    const hooks = await bed.receiver((_request, index) => ({ status: 200, delayMs: index === 0 ? 10_000 : 0 }));
+    const { id: webhookId, setup } = personWebhook(hooks.url, { delivery: { shutdownTimeout: '1s', timeout: '20s' } });
+    const first = await bed.walhook(setup);
+    const [person] = await insertPersons(bed.db, 1);
+    await waitFor(() => hooks.requests.length === 1, 'the request that hangs');
+
+    const stoppingAt = Date.now();
+    expect(await first.stop()).toBe(0);
+    expect(Date.now() - stoppingAt).toBeLessThan(3_000);
+    // The abandoned request is neither a settled delivery nor a failed attempt: only the slot holds it.
+    expect(await deliveryRows(bed.db, setup, webhookId)).toEqual([]);
+
+    await bed.walhook(setup);
+    await waitFor(() => hooks.requests.length === 2, 'the unsettled delivery to be sent again');
+    expect(rowIdOf(hooks.requests[1]!.json)).toBe(person!.id);
+    expect(hooks.requests[1]!.json.id).toBe(hooks.requests[0]!.json.id);
+  });
+});
