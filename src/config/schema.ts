@@ -115,6 +115,11 @@ const deliverySchema = z.strictObject({
     .describe(
       'Deliveries an endpoint may have waiting in memory; beyond that they go to the state table and the slot keeps moving.',
     ),
+  spillAfter: duration()
+    .prefault('5s')
+    .describe(
+      'How long a delivery may wait in an endpoint\'s in-memory queue; then the waiting deliveries of that endpoint move to the state table, so a slow endpoint never holds the slot back.',
+    ),
   maxPayloadBytes: byteSize().prefault('1MB').describe('Largest request body walhook sends.'),
   maxUrlLength: wholeNumber(1).prefault(2048).describe('Longest webhook target URL accepted.'),
   ssrfGuard: flag()

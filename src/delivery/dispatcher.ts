@@ -23,6 +23,8 @@ export interface DeliverySettings {
   retryScheduleMs: number[];
   concurrency: number;
   maxQueuedPerEndpoint: number;
+  /** A delivery waiting longer than this in memory moves to the state table with the rest of its endpoint's queue. */
+  spillAfterMs: number;
   maxPayloadBytes: number;
   userAgent: string;
 }
@@ -45,13 +47,31 @@ export interface DeliveryJob {
   commitTime: string;
 }
 
+/** A fast-path delivery waiting for its turn in an endpoint's queue. */
+interface Waiting {
+  webhook: Webhook;
+  job: DeliveryJob;
+  settle: () => void;
+  enqueuedAt: number;
+}
+
 export class Endpoint {
   readonly queue: PQueue;
   /** While set, new deliveries skip the fast path: the endpoint just failed. */
   failing = false;
+  /** While set, new deliveries skip the fast path: its queue was too slow and was moved to the state table. */
+  spilled = false;
+  /**
+   * Fast-path deliveries not yet started, oldest first. Each queue task takes
+   * the oldest one when it runs, so spilling them leaves only no-op tasks.
+   */
+  readonly waiting: Waiting[] = [];
 
   constructor(concurrency: number) {
     this.queue = new PQueue({ concurrency });
+    this.queue.on('idle', () => {
+      this.spilled = false;
+    });
   }
 
   /** Deliveries waiting or running in memory. */
@@ -124,30 +144,54 @@ export class Dispatcher {
       return;
     }
     const endpoint = this.endpoint(webhook.id);
-    if (endpoint.failing || endpoint.backlog >= this.settings.maxQueuedPerEndpoint) {
+    if (endpoint.failing || endpoint.spilled || endpoint.backlog >= this.settings.maxQueuedPerEndpoint) {
       const delayMs = endpoint.failing ? (this.settings.retryScheduleMs[0] ?? 0) : 0;
       void this.store(webhook, job, { state: 'pending', attempts: 0, nextAttemptAt: new Date(Date.now() + delayMs) }).then(settle);
       return;
     }
+    endpoint.waiting.push({ webhook, job, settle, enqueuedAt: Date.now() });
     void endpoint.queue.add(async () => {
-      const result = await this.attempt(webhook, job);
-      if (result.outcome === 'success') {
-        endpoint.failing = false;
-        settle();
-        return;
-      }
-      endpoint.failing = true;
-      const attemptedAt = new Date();
-      const step = await this.afterFailure(webhook, job, result, 1, attemptedAt);
-      await this.store(webhook, job, {
-        state: step.state,
-        attempts: 1,
-        nextAttemptAt: step.nextAttemptAt,
-        deadReason: step.state === 'dead' ? step.reason : null,
-        lastAttempt: { attemptedAt, status: result.status ?? null, error: result.error, durationMs: result.durationMs },
-      });
-      settle();
+      const next = endpoint.waiting.shift();
+      if (next) await this.deliverNow(endpoint, next);
     });
+  }
+
+  private async deliverNow(endpoint: Endpoint, { webhook, job, settle }: Waiting): Promise<void> {
+    const result = await this.attempt(webhook, job);
+    if (result.outcome === 'success') {
+      endpoint.failing = false;
+      settle();
+      return;
+    }
+    endpoint.failing = true;
+    const attemptedAt = new Date();
+    const step = await this.afterFailure(webhook, job, result, 1, attemptedAt);
+    await this.store(webhook, job, {
+      state: step.state,
+      attempts: 1,
+      nextAttemptAt: step.nextAttemptAt,
+      deadReason: step.state === 'dead' ? step.reason : null,
+      lastAttempt: { attemptedAt, status: result.status ?? null, error: result.error, durationMs: result.durationMs },
+    });
+    settle();
+  }
+
+  /**
+   * Moves the waiting deliveries of endpoints whose oldest one waited longer
+   * than `spillAfterMs` to the state table: a slow endpoint then holds neither
+   * memory nor the slot, and the retry worker feeds it as it frees up.
+   */
+  spillSlowQueues(now = Date.now()): void {
+    for (const [webhookId, endpoint] of this.endpoints) {
+      const oldest = endpoint.waiting[0];
+      if (!oldest || now - oldest.enqueuedAt < this.settings.spillAfterMs) continue;
+      const spilled = endpoint.waiting.splice(0);
+      endpoint.spilled = true;
+      this.logger.info({ webhookId, deliveries: spilled.length, waitedMs: now - oldest.enqueuedAt }, 'slow endpoint: queued deliveries moved to the state table');
+      for (const { webhook, job, settle } of spilled) {
+        void this.store(webhook, job, { state: 'pending', attempts: 0, nextAttemptAt: new Date(now) }).then(settle);
+      }
+    }
   }
 
   /** One signed POST; the signature's timestamp is this attempt's. */

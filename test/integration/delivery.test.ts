@@ -186,6 +186,25 @@ describe('endpoints in isolation', () => {
     expect(leased[0]!.n).toBeLessThanOrEqual(perEndpoint);
   });
 
+  it('moves a slow endpoint’s waiting deliveries to the state table after delivery.spillAfter, so the slot passes them', async () => {
+    const count = 200;
+    // Slow for the first requests only, so the spilled rest can drain quickly afterwards.
+    const slow = await bed.receiver((_request, index) => ({ status: 200, delayMs: index < 4 ? 5_000 : 0 }));
+    const slowId = randomUUID();
+    const setup = bed.setup({
+      webhooks: [{ id: slowId, targetUrl: slow.url, operations: ['person.created'], secret: bed.secret }],
+      // The default in-memory bound (1000) holds all 200: only the spill lets the slot move before ~250 s.
+      delivery: { concurrency: 4, spillAfter: '1s', timeout: '10s' },
+    });
+    await bed.walhook(setup);
+    const persons = await insertPersonsOneByOne(bed.db, count);
+    // Four requests are in flight for 5 s; everything behind them is spilled after 1 s and settled.
+    await waitForSlotAt(bed.db, setup.slot, persons.at(-1)!.walLsn, 'the slot to pass all changes', 9_000);
+    const stored = await deliveryRows(bed.db, setup, slowId);
+    expect(stored.length).toBeGreaterThanOrEqual(count - 4 * 2);
+    await waitFor(() => new Set(slow.verified().map((r) => rowIdOf(r.json))).size === count, 'every delivery to arrive in the end', 20_000);
+  });
+
   it('keeps confirming the slot while only tables outside the publication change', async () => {
     await bed.db.sql('CREATE TABLE IF NOT EXISTS public.unrelated (id serial PRIMARY KEY, note text)');
     const { setup } = personWebhook('http://127.0.0.1:9/unused', { source: { statusInterval: '200ms' } });
