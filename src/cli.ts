@@ -6,6 +6,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { pino } from 'pino';
+import { ADMIN_USAGE, isAdminCommand, runAdminCli } from './admin-cli.js';
 import { ConfigError, loadConfig } from './config/index.js';
 import type { WalhookConfig } from './config/schema.js';
 import { Daemon } from './daemon.js';
@@ -14,6 +16,7 @@ import { SourceSetupError } from './source/setup.js';
 import { openStateDb } from './state/db.js';
 import { migrate } from './state/migrations.js';
 import { startTail } from './tail.js';
+import { StoredWebhooksError } from './webhook-sync.js';
 
 const USAGE = `Usage: walhook <command> [--config FILE]
 
@@ -26,7 +29,8 @@ Options:
   -c, --config FILE   YAML configuration (every key can also be set as WALHOOK_<KEY>)
   -v, --version       print the version
   -h, --help          this text
-`;
+
+${ADMIN_USAGE}`;
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -52,7 +56,8 @@ function onShutdown(logger: Logger, stop: () => Promise<void>): void {
 }
 
 async function run(command: string, config: WalhookConfig): Promise<void> {
-  const logger = createLogger(config.log.level);
+  // tail's stdout carries only event lines; its logs go to stderr.
+  const logger = createLogger(config.log.level, command === 'tail' ? pino.destination(2) : undefined);
   switch (command) {
     case 'start': {
       const daemon = new Daemon(config, logger);
@@ -76,6 +81,7 @@ async function run(command: string, config: WalhookConfig): Promise<void> {
 }
 
 async function main(argv: string[]): Promise<number> {
+  if (isAdminCommand(argv[0])) return runAdminCli(argv);
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -107,7 +113,7 @@ async function main(argv: string[]): Promise<number> {
   try {
     await run(command, config);
   } catch (error) {
-    if (error instanceof SourceSetupError) {
+    if (error instanceof SourceSetupError || error instanceof StoredWebhooksError) {
       console.error(`walhook: ${error.message}`);
       return 1;
     }

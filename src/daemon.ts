@@ -4,11 +4,12 @@
  * in-flight deliveries finish or persist within the deadline, confirm, exit.
  */
 import pg from 'pg';
-import { v5 as uuidV5 } from 'uuid';
+import type { AddressInfo } from 'node:net';
+import { managementFor, startApi, type ApiServer } from './api/index.js';
 import type { WalhookConfig } from './config/schema.js';
 import { Dispatcher, type DeliveryObserver } from './delivery/dispatcher.js';
 import { HttpSender } from './delivery/http.js';
-import { toWebhook, WebhookRegistry } from './delivery/registry.js';
+import { WebhookRegistry } from './delivery/registry.js';
 import { RetryWorker } from './delivery/retry-worker.js';
 import { StateWriter } from './delivery/state-writer.js';
 import type { MappingOptions } from './events/mapping.js';
@@ -27,12 +28,11 @@ import {
   type Scope,
   type TableInScope,
 } from './source/setup.js';
-import { disabledWebhooks } from './state/deliveries.js';
 import { openStateDb, type StateDb } from './state/db.js';
 import { migrate } from './state/migrations.js';
+import { createSecretBox } from './state/secret-box.js';
+import { WebhookSync } from './webhook-sync.js';
 
-/** Namespace of the ids given to config-file webhooks that do not set one. */
-const CONFIG_WEBHOOK_NAMESPACE = 'a8a3f0c4-2f8e-4d8e-9a53-0b6f0f7e6c1d';
 /** Above this many deliveries held in memory, reading from the slot pauses until half are done. */
 const MAX_IN_MEMORY = 20_000;
 const SCOPE_REFRESH_MS = 30_000;
@@ -106,10 +106,14 @@ export class Daemon {
   private state: StateDb | null = null;
   private stream: ReplicationStream | null = null;
   private retryWorker: RetryWorker | null = null;
+  private webhookSync: WebhookSync | null = null;
+  private api: ApiServer | null = null;
+  private apiBound: AddressInfo | null = null;
   private sender: HttpSender | null = null;
   private writer: StateWriter | null = null;
   private dispatcher: Dispatcher | null = null;
   private refreshTimer: NodeJS.Timeout | null = null;
+  private spillTimer: NodeJS.Timeout | null = null;
   private tables: TableInScope[] = [];
   private insertsOnly = new Set<string>();
   private catalog: TypeCatalog = typeCatalogFromRows([]);
@@ -120,6 +124,11 @@ export class Daemon {
     private readonly logger: Logger,
     private readonly hooks: DaemonHooks = {},
   ) {}
+
+  /** Where the HTTP API listens once started (api.listen with port 0 picks a free port). */
+  get apiAddress(): AddressInfo | null {
+    return this.apiBound;
+  }
 
   async start(): Promise<void> {
     const { config, logger } = this;
@@ -136,7 +145,14 @@ export class Daemon {
     this.state = state;
     const applied = await migrate(state);
     if (applied.length > 0) logger.info({ component: 'state', versions: applied }, 'state schema migrated');
-    await this.loadWebhooks(state);
+    const secretBox = config.encryptionKey ? createSecretBox(config.encryptionKey) : null;
+    this.webhookSync = new WebhookSync(state, this.registry, {
+      connectionString: config.state.databaseUrl ?? config.database.url,
+      configWebhooks: config.webhooks,
+      secretBox,
+      logger: logger.child({ component: 'webhooks' }),
+    });
+    await this.webhookSync.start();
 
     this.sender = new HttpSender({
       timeoutMs: config.delivery.timeout,
@@ -154,6 +170,7 @@ export class Daemon {
         retryScheduleMs: config.delivery.retrySchedule,
         concurrency: config.delivery.concurrency,
         maxQueuedPerEndpoint: config.delivery.maxQueuedPerEndpoint,
+        spillAfterMs: config.delivery.spillAfter,
         maxPayloadBytes: config.delivery.maxPayloadBytes,
         userAgent: config.delivery.userAgent,
       },
@@ -174,8 +191,17 @@ export class Daemon {
       logger.child({ component: 'retry' }),
     );
     this.retryWorker.start();
+    const sync = this.webhookSync;
+    const management = managementFor(config, state, secretBox, {
+      webhookChanged: (id) => sync.refresh(id),
+      deliveriesDue: () => this.retryWorker?.poke(),
+    });
+    const api = await startApi({ config, management, logger: logger.child({ component: 'api' }) });
+    this.api = api.server;
+    this.apiBound = api.address;
     this.startStreaming(dispatcher);
     this.refreshTimer = setInterval(() => void this.refreshScope(), SCOPE_REFRESH_MS);
+    this.spillTimer = setInterval(() => dispatcher.spillSlowQueues(), Math.min(1_000, config.delivery.spillAfter));
   }
 
   private startStreaming(dispatcher: Dispatcher): void {
@@ -233,31 +259,6 @@ export class Daemon {
     stream.start();
   }
 
-  private async loadWebhooks(state: StateDb): Promise<void> {
-    const disabled = await disabledWebhooks(state);
-    for (const entry of this.config.webhooks) {
-      const id = entry.id ?? uuidV5(entry.targetUrl, CONFIG_WEBHOOK_NAMESPACE);
-      const webhook = toWebhook(
-        {
-          id,
-          targetUrl: entry.targetUrl,
-          operations: entry.operations,
-          description: entry.description,
-          format: entry.format,
-          signatures: entry.signatures,
-          secrets: [entry.secret],
-          source: 'config',
-        },
-        disabled.get(id) ?? null,
-      );
-      this.registry.set(webhook);
-      this.logger.info(
-        { component: 'delivery', webhookId: id, targetUrl: webhook.targetUrl, operations: webhook.operations, disabled: webhook.disabledReason },
-        'webhook loaded from config',
-      );
-    }
-  }
-
   /** Picks up new workspace schemas and tables (and their identity) without a restart. */
   private async refreshScope(): Promise<void> {
     const crm = this.crm;
@@ -283,7 +284,9 @@ export class Daemon {
   /** SIGTERM: stop reading, finish or persist in-flight deliveries within the deadline, confirm, stop. */
   async stop(): Promise<void> {
     const deadline = this.config.delivery.shutdownTimeout;
+    await this.api?.close();
     if (this.refreshTimer) clearInterval(this.refreshTimer);
+    if (this.spillTimer) clearInterval(this.spillTimer);
     this.stream?.pause();
     await this.retryWorker?.stop();
     const finished = await this.dispatcher?.idle(deadline);
@@ -292,7 +295,16 @@ export class Daemon {
     const confirmed = this.stream?.confirmedLsn ?? 0n;
     await this.stream?.stop();
     this.logger.info({ confirmedLsn: formatLsn(confirmed) }, 'stopped');
-    await this.sender?.close();
+    if (finished === false) {
+      // Past the deadline, requests still in flight are abandoned rather than awaited (a receiver may hold
+      // one for the whole delivery timeout). Their changes were never confirmed, so they are streamed again;
+      // the stopped writer keeps the failures the abort causes out of the state table.
+      this.writer?.stop();
+      await this.sender?.destroy();
+    } else {
+      await this.sender?.close();
+    }
+    await this.webhookSync?.stop();
     await this.state?.pool.end();
     await this.crm?.end();
   }

@@ -64,7 +64,7 @@ export class Metrics implements DeliveryObserver, PipelineObserver {
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'walhook_' });
-    const metrics = this;
+    const sourcesOf = () => this.sources;
     new Gauge({
       name: 'walhook_queue_depth',
       help: 'Deliveries waiting or in flight in memory, per endpoint.',
@@ -72,7 +72,7 @@ export class Metrics implements DeliveryObserver, PipelineObserver {
       registers: [this.registry],
       collect() {
         this.reset();
-        for (const [webhookId, depth] of metrics.sources?.queueDepths() ?? []) this.set({ webhook_id: webhookId }, depth);
+        for (const [webhookId, depth] of sourcesOf()?.queueDepths() ?? []) this.set({ webhook_id: webhookId }, depth);
       },
     });
     new Gauge({
@@ -82,7 +82,7 @@ export class Metrics implements DeliveryObserver, PipelineObserver {
       registers: [this.registry],
       async collect() {
         this.reset();
-        for (const row of (await metrics.sources?.retryBacklog()) ?? []) this.set({ webhook_id: row.webhookId, state: row.state }, row.count);
+        for (const row of (await sourcesOf()?.retryBacklog()) ?? []) this.set({ webhook_id: row.webhookId, state: row.state }, row.count);
       },
     });
     new Gauge({
@@ -90,7 +90,7 @@ export class Metrics implements DeliveryObserver, PipelineObserver {
       help: "WAL between the server's current position and the slot's confirmed position.",
       registers: [this.registry],
       collect() {
-        const lag = metrics.sources?.slot().lagBytes;
+        const lag = sourcesOf()?.slot().lagBytes;
         if (lag !== null && lag !== undefined) this.set(lag);
       },
     });
@@ -99,7 +99,7 @@ export class Metrics implements DeliveryObserver, PipelineObserver {
       help: "WAL the server keeps for the slot (current position − the slot's restart position).",
       registers: [this.registry],
       collect() {
-        const retained = metrics.sources?.slot().retainedWalBytes;
+        const retained = sourcesOf()?.slot().retainedWalBytes;
         if (retained !== null && retained !== undefined) this.set(retained);
       },
     });
@@ -109,7 +109,7 @@ export class Metrics implements DeliveryObserver, PipelineObserver {
       labelNames: ['status'] as const,
       registers: [this.registry],
       collect() {
-        const current = metrics.sources?.slot().walStatus;
+        const current = sourcesOf()?.slot().walStatus;
         for (const status of WAL_STATUSES) this.set({ status }, status === current ? 1 : 0);
       },
     });
@@ -118,7 +118,7 @@ export class Metrics implements DeliveryObserver, PipelineObserver {
       help: '1 while this instance streams the slot.',
       registers: [this.registry],
       collect() {
-        this.set(metrics.sources?.replicationConnected() ? 1 : 0);
+        this.set(sourcesOf()?.replicationConnected() ? 1 : 0);
       },
     });
     new Gauge({
@@ -126,7 +126,7 @@ export class Metrics implements DeliveryObserver, PipelineObserver {
       help: '1 while this instance holds the slot leadership (advisory lock).',
       registers: [this.registry],
       collect() {
-        this.set(metrics.sources?.leader() ? 1 : 0);
+        this.set(sourcesOf()?.leader() ? 1 : 0);
       },
     });
   }

@@ -180,9 +180,6 @@ const stateSchema = z.strictObject({
   schema: postgresName()
     .prefault('walhook')
     .describe("Schema of walhook's own tables (webhooks, retries, dead letters), created by migrations at start."),
-  encryptionKey: encryptionKey()
-    .optional()
-    .describe('Key that encrypts webhook secrets at rest: 32 bytes as 64 hex characters or base64 (`openssl rand -base64 32`).'),
 });
 
 export const configSchema = z
@@ -197,6 +194,11 @@ export const configSchema = z
       .prefault([])
       .describe('Webhooks defined in this file; more can be created through the API. Each entry has the keys below.'),
     state: stateSchema.prefault({}),
+    encryptionKey: encryptionKey()
+      .optional()
+      .describe(
+        'Key that encrypts webhook secrets at rest (AES-256-GCM): 32 bytes as 64 hex characters or base64 (`openssl rand -base64 32`). The same on every instance.',
+      ),
     api: z
       .strictObject({
         listen: listenAddress()

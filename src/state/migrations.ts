@@ -53,6 +53,27 @@ const MIGRATIONS: Migration[] = [
         disabled_reason text
       );`,
   },
+  {
+    version: 2,
+    name: 'webhooks',
+    // Config-file webhooks are mirrored here without their secret, which stays in the file.
+    sql: (s) => `
+      CREATE TABLE ${s}.webhooks (
+        id uuid PRIMARY KEY,
+        target_url text NOT NULL,
+        operations text[] NOT NULL,
+        description text NOT NULL DEFAULT '',
+        format text NOT NULL CHECK (format IN ('record', 'event', 'twenty')),
+        signatures text[] NOT NULL,
+        secret_encrypted text,
+        previous_secret_encrypted text,
+        previous_secret_expires_at timestamptz,
+        source text NOT NULL CHECK (source IN ('config', 'api')),
+        created_at timestamptz NOT NULL DEFAULT now(),
+        updated_at timestamptz NOT NULL DEFAULT now(),
+        CHECK (source = 'config' OR secret_encrypted IS NOT NULL)
+      );`,
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -15,7 +15,7 @@ describe('envVarFor', () => {
     ['source.slot', 'WALHOOK_SOURCE_SLOT'],
     ['delivery.retrySchedule', 'WALHOOK_DELIVERY_RETRY_SCHEDULE'],
     ['api.token', 'WALHOOK_API_TOKEN'],
-    ['state.encryptionKey', 'WALHOOK_STATE_ENCRYPTION_KEY'],
+    ['encryptionKey', 'WALHOOK_ENCRYPTION_KEY'],
     ['source.reconnect.minDelay', 'WALHOOK_SOURCE_RECONNECT_MIN_DELAY'],
     ['slotSafety.retainedWalWarnBytes', 'WALHOOK_SLOT_SAFETY_RETAINED_WAL_WARN_BYTES'],
   ])('%s → %s', (path, envVar) => {
@@ -43,7 +43,7 @@ describe('listConfigKeys', () => {
       'database.url',
       'webhooks[].secret',
       'state.databaseUrl',
-      'state.encryptionKey',
+      'encryptionKey',
       'api.token',
     ]);
     expect(keys.find((key) => key.path === 'webhooks[].signatures')?.default).toEqual(['twenty-legacy', 'twenty', 'standard']);
@@ -74,7 +74,7 @@ describe('redactConfig', () => {
     const key = randomBytes(32).toString('hex');
     const config = resolveConfig(
       { webhooks: [{ targetUrl: 'https://hooks.example.com', operations: ['*.*'], secret: webhookSecret }] },
-      { WALHOOK_DATABASE_URL: DATABASE_URL, WALHOOK_API_TOKEN: token, WALHOOK_STATE_ENCRYPTION_KEY: key },
+      { WALHOOK_DATABASE_URL: DATABASE_URL, WALHOOK_API_TOKEN: token, WALHOOK_ENCRYPTION_KEY: key },
     );
     const printed = JSON.stringify(redactConfig(config));
     for (const secret of [webhookSecret, token, key, 'db-password-1']) expect(printed).not.toContain(secret);

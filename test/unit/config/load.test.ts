@@ -169,10 +169,10 @@ describe('environment variables', () => {
 
   it('set the API token and the encryption key (hex or base64)', () => {
     const key = randomBytes(32);
-    const fromHex = resolveConfig({}, { ...ONLY_DATABASE_URL, WALHOOK_STATE_ENCRYPTION_KEY: key.toString('hex') });
-    const fromBase64 = resolveConfig({}, { ...ONLY_DATABASE_URL, WALHOOK_STATE_ENCRYPTION_KEY: key.toString('base64') });
-    expect(fromHex.state.encryptionKey?.equals(key)).toBe(true);
-    expect(fromBase64.state.encryptionKey?.equals(key)).toBe(true);
+    const fromHex = resolveConfig({}, { ...ONLY_DATABASE_URL, WALHOOK_ENCRYPTION_KEY: key.toString('hex') });
+    const fromBase64 = resolveConfig({}, { ...ONLY_DATABASE_URL, WALHOOK_ENCRYPTION_KEY: key.toString('base64') });
+    expect(fromHex.encryptionKey?.equals(key)).toBe(true);
+    expect(fromBase64.encryptionKey?.equals(key)).toBe(true);
   });
 
   it('read an empty variable as an empty value: the default, or null where the key allows it', () => {
@@ -288,13 +288,13 @@ describe('secrets in error messages', () => {
     const document = {
       database: { url: 'mysql://crm:db-password-1@db/crm' },
       webhooks: [{ targetUrl: 'https://hooks.example.com', operations: ['*.*'], secret }],
-      state: { encryptionKey: 'not-a-key-but-secret' },
+      encryptionKey: 'not-a-key-but-secret',
     };
     const lines = problemLines(() => resolveConfig(document, { WALHOOK_API_TOKEN: 'token-too-short' }));
     expect(lines).toEqual([
       'database.url: got "mysql://crm:[redacted]@db/crm" — expected a PostgreSQL connection URL such as postgres://user:password@host:5432/database',
       'webhooks[0].secret: got "[redacted]" — expected a secret of at least 16 characters',
-      'state.encryptionKey: got "[redacted]" — expected 32 random bytes as 64 hex characters or as base64 (openssl rand -base64 32)',
+      'encryptionKey: got "[redacted]" — expected 32 random bytes as 64 hex characters or as base64 (openssl rand -base64 32)',
       'api.token: got "[redacted]" — expected a secret of at least 16 characters (from WALHOOK_API_TOKEN)',
     ]);
   });

@@ -1,0 +1,231 @@
+/**
+ * `walhook webhooks …` and `walhook deliveries …`: the management API's
+ * operations from a shell. They go straight to the state database through the
+ * same `Management` the GraphQL API uses (and its NOTIFY reaches every running
+ * instance), so they work with no API reachable. Tables for people, `--json`
+ * for scripts.
+ */
+import { parseArgs } from 'node:util';
+import { managementFor } from './api/index.js';
+import { ManagementError } from './api/errors.js';
+import type { Management } from './api/management.js';
+import type { DeliveryView, WebhookView } from './api/views.js';
+import { ConfigError, loadConfig } from './config/index.js';
+import { openStateDb } from './state/db.js';
+import { migrate } from './state/migrations.js';
+import { createSecretBox } from './state/secret-box.js';
+
+export const ADMIN_USAGE = `Webhook commands (state database from the config; no running daemon needed):
+  webhooks list
+  webhooks create --target-url URL --operations OPS [--description TEXT] [--format F] [--signatures S]
+  webhooks update --id ID [--target-url URL] [--operations OPS] [--description TEXT] [--format F]
+                  [--signatures S] [--enable | --disable]
+  webhooks delete --id ID
+  webhooks rotate-secret --id ID
+  deliveries list [--status pending|retrying|delivered|dead] [--webhook ID] [--limit N] [--after CURSOR]
+  deliveries redeliver (--id DELIVERY_ID | --dead [--webhook ID])
+
+  OPS and S are comma-separated (person.created,company.*) or the option repeated.
+  --json prints JSON instead of a table. A new secret is printed once, by create and rotate-secret.
+`;
+
+const ADMIN_COMMANDS = new Map<string, readonly string[]>([
+  ['webhooks', ['list', 'create', 'update', 'delete', 'rotate-secret']],
+  ['deliveries', ['list', 'redeliver']],
+]);
+
+export function isAdminCommand(command: string | undefined): boolean {
+  return command !== undefined && ADMIN_COMMANDS.has(command);
+}
+
+/** Thrown for a command line that cannot be run; printed with the usage. */
+class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+type Values = ReturnType<typeof parseAdminArgs>['values'];
+
+function parseAdminArgs(argv: string[]) {
+  return parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      config: { type: 'string', short: 'c' },
+      json: { type: 'boolean' },
+      id: { type: 'string' },
+      'target-url': { type: 'string' },
+      operations: { type: 'string', multiple: true },
+      description: { type: 'string' },
+      format: { type: 'string' },
+      signatures: { type: 'string', multiple: true },
+      enable: { type: 'boolean' },
+      disable: { type: 'boolean' },
+      status: { type: 'string' },
+      webhook: { type: 'string' },
+      limit: { type: 'string' },
+      after: { type: 'string' },
+      dead: { type: 'boolean' },
+    },
+  });
+}
+
+/** `--operations a,b --operations c` → [a, b, c]; undefined when not given. */
+function list(values: string[] | undefined): string[] | undefined {
+  return values?.flatMap((value) => value.split(',')).map((item) => item.trim()).filter((item) => item !== '');
+}
+
+function required<T>(value: T | undefined, option: string): T {
+  if (value === undefined) throw new UsageError(`--${option} is required`);
+  return value;
+}
+
+function enabledFlag(values: Values): boolean | undefined {
+  if (values.enable && values.disable) throw new UsageError('--enable and --disable exclude each other');
+  return values.enable ? true : values.disable ? false : undefined;
+}
+
+export function formatTable(headers: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = headers.map((header, column) => Math.max(header.length, ...rows.map((row) => (row[column] ?? '').length)));
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((cell, column) => cell.padEnd(widths[column] ?? 0))
+      .join('  ')
+      .trimEnd();
+  return [line(headers), ...rows.map(line)].join('\n');
+}
+
+function webhookTable(webhooks: readonly WebhookView[]): string {
+  return formatTable(
+    ['ID', 'SOURCE', 'STATUS', 'FORMAT', 'OPERATIONS', 'TARGET URL', 'DESCRIPTION'],
+    webhooks.map((w) => [w.id, w.source, w.status, w.format, w.operations.join(','), w.targetUrl, w.description]),
+  );
+}
+
+function deliveryTable(deliveries: readonly DeliveryView[]): string {
+  return formatTable(
+    ['ID', 'WEBHOOK', 'OPERATION', 'STATE', 'ATTEMPTS', 'LAST STATUS', 'LAST ERROR', 'NEXT ATTEMPT', 'CREATED'],
+    deliveries.map((d) => [
+      d.id,
+      d.webhookId,
+      d.operation,
+      d.state,
+      String(d.attempts),
+      d.lastStatus === null ? '' : String(d.lastStatus),
+      d.lastError ?? d.deadReason ?? '',
+      d.nextAttemptAt ?? '',
+      d.createdAt,
+    ]),
+  );
+}
+
+/** A webhook just made or re-keyed, with the secret it will never show again. */
+function withSecret(webhook: WebhookView, verb: string): string {
+  const lines = [`${verb} webhook ${webhook.id}`, webhookTable([webhook])];
+  if (webhook.secret !== null) lines.push('', `secret: ${webhook.secret}`, 'This is the only time the secret is shown: store it where the receiver can read it.');
+  return lines.join('\n');
+}
+
+/** Runs one command; returns what to print (text or the value for --json). */
+async function execute(management: Management, group: string, action: string, values: Values): Promise<{ json: unknown; text: string }> {
+  const id = () => required(values.id, 'id');
+  const webhookFields = {
+    targetUrl: values['target-url'],
+    operations: list(values.operations),
+    description: values.description,
+    format: values.format,
+    signatures: list(values.signatures),
+  };
+  switch (`${group} ${action}`) {
+    case 'webhooks list': {
+      const webhooks = await management.listWebhooks();
+      return { json: webhooks, text: webhooks.length ? webhookTable(webhooks) : 'no webhooks' };
+    }
+    case 'webhooks create': {
+      const webhook = await management.createWebhook({
+        ...webhookFields,
+        targetUrl: required(webhookFields.targetUrl, 'target-url'),
+        operations: required(webhookFields.operations, 'operations'),
+      });
+      return { json: webhook, text: withSecret(webhook, 'created') };
+    }
+    case 'webhooks update': {
+      const webhook = await management.updateWebhook({ ...webhookFields, id: id(), enabled: enabledFlag(values) });
+      return { json: webhook, text: `updated webhook ${webhook.id}\n${webhookTable([webhook])}` };
+    }
+    case 'webhooks delete': {
+      const webhook = await management.deleteWebhook(id());
+      return { json: { id: webhook.id }, text: `deleted webhook ${webhook.id} and its stored deliveries` };
+    }
+    case 'webhooks rotate-secret': {
+      const webhook = await management.rotateWebhookSecret(id());
+      const overlap = webhook.previousSecretExpiresAt ? `\nThe previous secret keeps signing until ${webhook.previousSecretExpiresAt}.` : '';
+      return { json: webhook, text: withSecret(webhook, 'rotated the secret of') + overlap };
+    }
+    case 'deliveries list': {
+      const page = await management.listDeliveries({
+        webhookId: values.webhook,
+        status: values.status,
+        first: values.limit === undefined ? undefined : Number(values.limit),
+        after: values.after,
+      });
+      const more = page.pageInfo.hasNextPage ? `\nmore: --after ${page.pageInfo.endCursor}` : '';
+      return { json: page, text: (page.nodes.length ? deliveryTable(page.nodes) : 'no deliveries') + more };
+    }
+    case 'deliveries redeliver': {
+      if (Boolean(values.dead) === (values.id !== undefined)) throw new UsageError('give either --id DELIVERY_ID or --dead');
+      if (values.dead) {
+        const count = await management.redeliverDeadLetters(values.webhook);
+        return { json: { count }, text: `${count} dead letter(s) queued for redelivery` };
+      }
+      const delivery = await management.redeliver(id());
+      return { json: delivery, text: `delivery ${delivery.id} queued for redelivery\n${deliveryTable([delivery])}` };
+    }
+  }
+  throw new UsageError(`unknown command: ${group} ${action}`);
+}
+
+/** `argv` starts with the group (`webhooks`, `deliveries`); resolves with the exit code. */
+export async function runAdminCli(argv: string[]): Promise<number> {
+  let parsed: ReturnType<typeof parseAdminArgs>;
+  try {
+    parsed = parseAdminArgs(argv);
+  } catch (error) {
+    console.error(`walhook: ${(error as Error).message}\n\n${ADMIN_USAGE}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  const [group = '', action = ''] = positionals;
+  const actions = ADMIN_COMMANDS.get(group) ?? [];
+  if (!actions.includes(action)) {
+    console.error(`walhook: ${group} needs one of: ${actions.join(', ')}\n\n${ADMIN_USAGE}`);
+    return 2;
+  }
+  let config;
+  try {
+    config = loadConfig({ file: values.config });
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    console.error(error.message);
+    return 78; // EX_CONFIG
+  }
+  const state = openStateDb(config.state.databaseUrl ?? config.database.url, config.state.schema, 2);
+  try {
+    await migrate(state);
+    const secretBox = config.encryptionKey ? createSecretBox(config.encryptionKey) : null;
+    const { json, text } = await execute(managementFor(config, state, secretBox), group, action, values);
+    console.log(values.json ? JSON.stringify(json, null, 2) : text);
+    return 0;
+  } catch (error) {
+    if (error instanceof UsageError) {
+      console.error(`walhook: ${error.message}\n\n${ADMIN_USAGE}`);
+      return 2;
+    }
+    if (error instanceof ManagementError) {
+      console.error(`walhook: ${error.message}`);
+      return 1;
+    }
+    throw error;
+  } finally {
+    await state.pool.end();
+  }
+}

@@ -1,0 +1,257 @@
+/**
+ * The management operations behind both the GraphQL API and the CLI: check
+ * the input, write in one transaction (with the NOTIFY that tells every
+ * instance), and answer with views. Nothing is written when a check fails.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { SIGNATURE_SCHEMES } from '../delivery/signing.js';
+import { inTransaction, type StateDb } from '../state/db.js';
+import {
+  deleteDeliveriesOf,
+  listAttempts,
+  listDeliveries,
+  lockDelivery,
+  requeueDeadLetters,
+  requeueDelivery,
+  type AttemptRow,
+  type DeliveryRow,
+} from '../state/delivery-admin.js';
+import type { SecretBox } from '../state/secret-box.js';
+import {
+  deleteWebhook,
+  findWebhook,
+  insertWebhook,
+  listWebhooks,
+  lockWebhook,
+  notifyWebhookChanged,
+  rotateWebhookSecret,
+  setWebhookDisabled,
+  updateWebhookFields,
+  type Sql,
+  type WebhookRow,
+} from '../state/webhooks.js';
+import { badUserInput, ManagementError, notFound } from './errors.js';
+import { validateDeliveryState, validateId, validatePageSize, validateSecret, validateWebhookFields } from './validation.js';
+import { decodeCursor, deliveryView, encodeCursor, webhookView, type DeliveryPage, type DeliveryView, type WebhookView } from './views.js';
+
+const SECRET_BYTES = 32;
+const DEFAULT_PAGE_SIZE = 50;
+const DISABLED_BY_OPERATOR = 'disabled by an operator';
+
+export interface ManagementSettings {
+  /** null when encryptionKey is not set: then no secret can be stored. */
+  secretBox: SecretBox | null;
+  maxUrlLength: number;
+  /** How long the secret before a rotation keeps signing. */
+  secretRotationOverlapMs: number;
+}
+
+/** What the running daemon does right after a change commits, without waiting for its own NOTIFY. */
+export interface ManagementHooks {
+  /** Awaited, so that an answer means the local pipeline already routes with the change. */
+  webhookChanged?(id: string): Promise<void>;
+  deliveriesDue?(): void;
+}
+
+/** null and undefined both mean "not given": GraphQL hands over either. */
+type Optional<T> = T | null | undefined;
+
+export interface CreateWebhookInput {
+  targetUrl: string;
+  operations: readonly string[];
+  description?: Optional<string>;
+  format?: Optional<string>;
+  signatures?: Optional<readonly string[]>;
+  /** Generated (32 random bytes, hex) when not given. */
+  secret?: Optional<string>;
+}
+
+export interface UpdateWebhookInput {
+  id: string;
+  targetUrl?: Optional<string>;
+  operations?: Optional<readonly string[]>;
+  description?: Optional<string>;
+  format?: Optional<string>;
+  signatures?: Optional<readonly string[]>;
+  /** true re-enables a webhook disabled by a 410 Gone; false disables it. */
+  enabled?: Optional<boolean>;
+}
+
+export interface DeliveriesQuery {
+  webhookId?: Optional<string>;
+  status?: Optional<string>;
+  first?: Optional<number>;
+  after?: Optional<string>;
+}
+
+export function encryptionKeyRequired(action: string): ManagementError {
+  return new ManagementError(
+    'FAILED_PRECONDITION',
+    `cannot ${action}: webhook secrets are stored encrypted and no key is configured; set encryptionKey ` +
+      '(environment WALHOOK_ENCRYPTION_KEY) to 32 random bytes, e.g. `openssl rand -base64 32`, on every instance',
+  );
+}
+
+function readOnly(id: string): ManagementError {
+  return badUserInput('id', `webhook ${id} is defined in the config file and is read-only through the API`);
+}
+
+function newSecret(): string {
+  return randomBytes(SECRET_BYTES).toString('hex');
+}
+
+export class Management {
+  constructor(
+    private readonly db: StateDb,
+    private readonly settings: ManagementSettings,
+    private readonly hooks: ManagementHooks = {},
+  ) {}
+
+  async listWebhooks(): Promise<WebhookView[]> {
+    return (await listWebhooks(this.db)).map((row) => webhookView(row));
+  }
+
+  async getWebhook(id: string): Promise<WebhookView> {
+    const row = await findWebhook(this.db, validateId('webhook', id));
+    if (!row) throw notFound('webhook', id);
+    return webhookView(row);
+  }
+
+  async createWebhook(input: CreateWebhookInput): Promise<WebhookView> {
+    const fields = validateWebhookFields(
+      {
+        targetUrl: input.targetUrl,
+        operations: input.operations,
+        description: input.description ?? '',
+        format: input.format ?? 'record',
+        signatures: input.signatures ?? SIGNATURE_SCHEMES,
+      },
+      this.settings.maxUrlLength,
+    );
+    const secret = input.secret == null ? newSecret() : validateSecret(input.secret);
+    const box = this.secretBox('create a webhook');
+    const id = randomUUID();
+    const row = await inTransaction(this.db, async (client) => {
+      await insertWebhook(this.db, client, { id, source: 'api', secretSealed: box.seal(secret, id), ...fields });
+      await notifyWebhookChanged(this.db, client, id);
+      return this.reread(client, id);
+    });
+    await this.hooks.webhookChanged?.(id);
+    return webhookView(row, secret);
+  }
+
+  async updateWebhook(input: UpdateWebhookInput): Promise<WebhookView> {
+    const row = await this.changeWebhook(input.id, async (client, current) => {
+      const fields = validateWebhookFields(
+        {
+          targetUrl: input.targetUrl ?? current.targetUrl,
+          operations: input.operations ?? current.operations,
+          description: input.description ?? current.description,
+          format: input.format ?? current.format,
+          signatures: input.signatures ?? current.signatures,
+        },
+        this.settings.maxUrlLength,
+      );
+      await updateWebhookFields(this.db, client, current.id, fields);
+      if (input.enabled != null) await setWebhookDisabled(this.db, client, current.id, input.enabled ? null : DISABLED_BY_OPERATOR);
+      return this.reread(client, current.id);
+    });
+    return webhookView(row);
+  }
+
+  async deleteWebhook(id: string): Promise<WebhookView> {
+    const row = await this.changeWebhook(id, async (client, current) => {
+      await deleteDeliveriesOf(this.db, client, current.id);
+      await deleteWebhook(this.db, client, current.id);
+      return current;
+    });
+    return webhookView(row);
+  }
+
+  /** A new secret, returned this once; the old one keeps signing beside it for the rotation overlap. */
+  async rotateWebhookSecret(id: string): Promise<WebhookView> {
+    const box = this.secretBox('rotate a secret');
+    const secret = newSecret();
+    const row = await this.changeWebhook(id, async (client, current) => {
+      const overlapEnds = new Date(Date.now() + this.settings.secretRotationOverlapMs);
+      await rotateWebhookSecret(this.db, client, current.id, box.seal(secret, current.id), overlapEnds);
+      return this.reread(client, current.id);
+    });
+    return webhookView(row, secret);
+  }
+
+  /** Newest first. */
+  async listDeliveries(query: DeliveriesQuery): Promise<DeliveryPage> {
+    const limit = validatePageSize(query.first ?? DEFAULT_PAGE_SIZE);
+    const rows = await listDeliveries(this.db, {
+      webhookId: query.webhookId == null ? null : validateId('webhook', query.webhookId),
+      state: query.status == null ? null : validateDeliveryState(query.status),
+      after: query.after == null ? null : decodeCursor(query.after),
+      limit: limit + 1,
+    });
+    const page = rows.slice(0, limit);
+    const nodes = await this.withAttempts(page);
+    const edges = page.map((row, index) => ({ cursor: encodeCursor(row), node: nodes[index]! }));
+    return { edges, nodes, pageInfo: { hasNextPage: rows.length > limit, endCursor: edges.at(-1)?.cursor ?? null } };
+  }
+
+  /** Sends a dead or delivered delivery again, with its original id and body; its attempts so far are kept. */
+  async redeliver(deliveryId: string): Promise<DeliveryView> {
+    const id = validateId('delivery', deliveryId);
+    const row = await inTransaction(this.db, async (client) => {
+      const current = await lockDelivery(this.db, client, id);
+      if (!current) throw notFound('delivery', deliveryId);
+      if (current.state !== 'dead' && current.state !== 'delivered') {
+        throw badUserInput('deliveryId', `delivery ${id} is ${current.state}: it is already waiting for its next attempt`);
+      }
+      return requeueDelivery(this.db, client, id);
+    });
+    this.hooks.deliveriesDue?.();
+    const [view] = await this.withAttempts([row]);
+    return view!;
+  }
+
+  /** Sends every dead letter of the webhook (of all webhooks when null) again; returns how many. */
+  async redeliverDeadLetters(webhookId: Optional<string>): Promise<number> {
+    if (webhookId != null && !(await findWebhook(this.db, validateId('webhook', webhookId)))) throw notFound('webhook', webhookId);
+    const count = await requeueDeadLetters(this.db, webhookId?.toLowerCase() ?? null);
+    if (count > 0) this.hooks.deliveriesDue?.();
+    return count;
+  }
+
+  private secretBox(action: string): SecretBox {
+    if (!this.settings.secretBox) throw encryptionKeyRequired(action);
+    return this.settings.secretBox;
+  }
+
+  /** Locks an API webhook, runs `work` and announces the change, all in one transaction. */
+  private async changeWebhook<T>(id: string, work: (client: Sql, current: WebhookRow) => Promise<T>): Promise<T> {
+    const webhookId = validateId('webhook', id);
+    const result = await inTransaction(this.db, async (client) => {
+      const current = await lockWebhook(this.db, client, webhookId);
+      if (!current) throw notFound('webhook', id);
+      if (current.source === 'config') throw readOnly(webhookId);
+      const outcome = await work(client, current);
+      await notifyWebhookChanged(this.db, client, webhookId);
+      return outcome;
+    });
+    await this.hooks.webhookChanged?.(webhookId);
+    return result;
+  }
+
+  private async reread(client: Sql, id: string): Promise<WebhookRow> {
+    const row = await findWebhook(this.db, id, client);
+    if (!row) throw notFound('webhook', id);
+    return row;
+  }
+
+  private async withAttempts(rows: DeliveryRow[]): Promise<DeliveryView[]> {
+    const byDelivery = new Map<string, AttemptRow[]>();
+    for (const attempt of await listAttempts(this.db, rows.map((row) => row.id))) {
+      const list = byDelivery.get(attempt.deliveryId) ?? [];
+      list.push(attempt);
+      byDelivery.set(attempt.deliveryId, list);
+    }
+    return rows.map((row) => deliveryView(row, byDelivery.get(row.id) ?? []));
+  }
+}

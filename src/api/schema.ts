@@ -1,0 +1,165 @@
+/**
+ * The GraphQL schema of the management API and its resolvers. The mutations
+ * and fields of Twenty's webhook docs (`createWebhook`, `webhooks`,
+ * `updateWebhook`, `deleteWebhook`) work as documented; the rest is walhook's.
+ * Resolvers only hand over to `Management`.
+ */
+import { buildSchema, type GraphQLSchema } from 'graphql';
+import type { CreateWebhookInput, DeliveriesQuery, Management, UpdateWebhookInput } from './management.js';
+
+const SDL = /* GraphQL */ `
+  "Body format: record (Twenty's webhook docs), event ({event, data, timestamp}) or twenty (what Twenty's server sends)."
+  enum WebhookFormat {
+    record
+    event
+    twenty
+  }
+
+  "Where a webhook is defined. Webhooks from the config file are read-only here."
+  enum WebhookSource {
+    config
+    api
+  }
+
+  enum WebhookStatus {
+    active
+    "Receives nothing: the receiver answered 410 Gone, or an operator disabled it (see disabledReason)."
+    disabled
+  }
+
+  enum DeliveryState {
+    "Waiting for its first stored attempt."
+    pending
+    "Failed, waiting for the next retry."
+    retrying
+    delivered
+    "Dead letter: every retry failed, or it can never be sent."
+    dead
+  }
+
+  type Webhook {
+    id: ID!
+    targetUrl: String!
+    "Events sent, as object.action; * matches any object or action."
+    operations: [String!]!
+    description: String!
+    format: WebhookFormat!
+    "Signature schemes sent: twenty-legacy, twenty, standard."
+    signatures: [String!]!
+    "The signing secret: only in the answer of createWebhook and rotateWebhookSecret, null everywhere else."
+    secret: String
+    "Until when the secret before the last rotation still signs (ISO 8601); null outside a rotation."
+    previousSecretExpiresAt: String
+    status: WebhookStatus!
+    disabledReason: String
+    source: WebhookSource!
+    readOnly: Boolean!
+    createdAt: String!
+    updatedAt: String!
+  }
+
+  input CreateWebhookInput {
+    "http or https, at most delivery.maxUrlLength characters."
+    targetUrl: String!
+    operations: [String!]!
+    description: String
+    "Default: record."
+    format: WebhookFormat
+    "Default: all three schemes."
+    signatures: [String!]
+    "Default: 32 random bytes in hex. At least 16 characters."
+    secret: String
+  }
+
+  input UpdateWebhookInput {
+    id: ID!
+    targetUrl: String
+    operations: [String!]
+    description: String
+    format: WebhookFormat
+    signatures: [String!]
+    "true enables a disabled webhook again; false disables it."
+    enabled: Boolean
+  }
+
+  type DeliveryAttempt {
+    attempt: Int!
+    attemptedAt: String!
+    "HTTP status, null when no response came."
+    status: Int
+    error: String
+    durationMs: Int
+  }
+
+  type Delivery {
+    "Also the webhook-id header and (record format) the body's id: the same on every attempt."
+    id: ID!
+    eventId: ID!
+    webhookId: ID!
+    operation: String!
+    state: DeliveryState!
+    attempts: Int!
+    lastStatus: Int
+    lastError: String
+    lastDurationMs: Int
+    deadReason: String
+    nextAttemptAt: String
+    createdAt: String!
+    updatedAt: String!
+    attemptHistory: [DeliveryAttempt!]!
+  }
+
+  type DeliveryEdge {
+    cursor: String!
+    node: Delivery!
+  }
+
+  type PageInfo {
+    hasNextPage: Boolean!
+    endCursor: String
+  }
+
+  type DeliveryConnection {
+    edges: [DeliveryEdge!]!
+    nodes: [Delivery!]!
+    pageInfo: PageInfo!
+  }
+
+  type Query {
+    webhooks: [Webhook!]!
+    webhook(id: ID!): Webhook
+    "Deliveries kept in the state table (failures, retries, dead letters), newest first."
+    deliveries(webhookId: ID, status: DeliveryState, first: Int = 50, after: String): DeliveryConnection!
+  }
+
+  type Mutation {
+    createWebhook(input: CreateWebhookInput!): Webhook!
+    updateWebhook(input: UpdateWebhookInput!): Webhook!
+    deleteWebhook(id: ID!): Webhook!
+    "A new secret, returned this once; the old one keeps signing beside it for delivery.secretRotationOverlap."
+    rotateWebhookSecret(id: ID!): Webhook!
+    "Sends a dead or delivered delivery again, with its original id."
+    redeliver(deliveryId: ID!): Delivery!
+    "Sends the dead letters of a webhook (of every webhook without webhookId) again; returns how many."
+    redeliverDeadLetters(webhookId: ID): Int!
+  }
+`;
+
+export function createManagementSchema(): GraphQLSchema {
+  return buildSchema(SDL);
+}
+
+/** The root value: one function per Query and Mutation field, called with the field's arguments. */
+export function managementRoot(management: Management): Record<string, (args: never) => unknown> {
+  return {
+    webhooks: () => management.listWebhooks(),
+    webhook: ({ id }: { id: string }) => management.getWebhook(id),
+    deliveries: (query: DeliveriesQuery) => management.listDeliveries(query),
+    createWebhook: ({ input }: { input: CreateWebhookInput }) => management.createWebhook(input),
+    updateWebhook: ({ input }: { input: UpdateWebhookInput }) => management.updateWebhook(input),
+    deleteWebhook: ({ id }: { id: string }) => management.deleteWebhook(id),
+    rotateWebhookSecret: ({ id }: { id: string }) => management.rotateWebhookSecret(id),
+    redeliver: ({ deliveryId }: { deliveryId: string }) => management.redeliver(deliveryId),
+    redeliverDeadLetters: ({ webhookId }: { webhookId?: string | null }) => management.redeliverDeadLetters(webhookId),
+  };
+}

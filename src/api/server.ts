@@ -1,0 +1,89 @@
+/**
+ * The daemon's HTTP server (`api.listen`): a fixed table of routes by path,
+ * each answering its own methods. The GraphQL API and /healthz are routes;
+ * /metrics and /readyz are added the same way.
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from '../log.js';
+
+export interface Route {
+  path: string;
+  /** Methods served; any other gets 405. */
+  methods: readonly string[];
+  handle(request: IncomingMessage, response: ServerResponse): void | Promise<void>;
+}
+
+export interface ApiServer {
+  listen(host: string, port: number): Promise<AddressInfo>;
+  close(): Promise<void>;
+}
+
+export class PayloadTooLargeError extends Error {
+  override readonly name = 'PayloadTooLargeError';
+
+  constructor(readonly limitBytes: number) {
+    super(`request body larger than ${limitBytes} bytes`);
+  }
+}
+
+export function sendJson(response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  response.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', ...headers });
+  response.end(text);
+}
+
+/** The whole body, refused beyond `limitBytes`. */
+export async function readBody(request: IncomingMessage, limitBytes: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of request as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limitBytes) throw new PayloadTooLargeError(limitBytes);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** Liveness: the process serves HTTP. No auth, no dependency checked. */
+export function healthRoute(): Route {
+  return { path: '/healthz', methods: ['GET', 'HEAD'], handle: (_request, response) => sendJson(response, 200, { status: 'ok' }) };
+}
+
+export function createApiServer({ routes, logger }: { routes: readonly Route[]; logger: Logger }): ApiServer {
+  const byPath = new Map(routes.map((route) => [route.path, route]));
+  const server = createServer((request, response) => {
+    const path = new URL(request.url ?? '/', 'http://localhost').pathname;
+    const route = byPath.get(path);
+    if (!route) {
+      sendJson(response, 404, { error: `no route ${path}` });
+      return;
+    }
+    if (!route.methods.includes(request.method ?? '')) {
+      sendJson(response, 405, { error: `${request.method} is not served on ${path}` }, { allow: route.methods.join(', ') });
+      return;
+    }
+    Promise.resolve()
+      .then(() => route.handle(request, response))
+      .catch((error: unknown) => {
+        logger.error({ err: error, path }, 'HTTP handler failed');
+        if (!response.headersSent) sendJson(response, 500, { error: 'internal error' });
+        else response.destroy();
+      });
+  });
+  return {
+    listen: (host, port) =>
+      new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          server.off('error', reject);
+          resolve(server.address() as AddressInfo);
+        });
+      }),
+    close: () =>
+      new Promise((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      }),
+  };
+}

@@ -1,0 +1,78 @@
+/**
+ * Checks of what an operator sends, each failure a BAD_USER_INPUT naming the
+ * field and the reason. The rules are the config file's: the same URL check
+ * (http/https, length), the same operation syntax and actions.
+ */
+import { validate as isUuid } from 'uuid';
+import { PAYLOAD_FORMATS, type PayloadFormat } from '../delivery/payload.js';
+import { SIGNATURE_SCHEMES, type SignatureScheme } from '../delivery/signing.js';
+import { InvalidTargetUrlError, validateTargetUrl } from '../delivery/ssrf.js';
+import { InvalidOperationError, validateOperations } from '../events/matching.js';
+import type { DeliveryState } from '../state/deliveries.js';
+import type { WebhookFields } from '../state/webhooks.js';
+import { badUserInput, notFound } from './errors.js';
+
+/** The same minimum as a config-file secret. */
+export const MIN_SECRET_LENGTH = 16;
+export const MAX_PAGE_SIZE = 500;
+export const DELIVERY_STATES: readonly DeliveryState[] = ['pending', 'retrying', 'delivered', 'dead'];
+
+/** A webhook as given, before any check. */
+export interface WebhookFieldsInput {
+  targetUrl: string;
+  operations: readonly string[];
+  description: string;
+  format: string;
+  signatures: readonly string[];
+}
+
+function oneOf<T extends string>(field: string, value: string, allowed: readonly T[]): T {
+  if ((allowed as readonly string[]).includes(value)) return value as T;
+  throw badUserInput(field, `${JSON.stringify(value)} is not one of ${allowed.join(', ')}`);
+}
+
+export function validateWebhookFields(input: WebhookFieldsInput, maxUrlLength: number): WebhookFields {
+  try {
+    validateTargetUrl(input.targetUrl, maxUrlLength);
+  } catch (error) {
+    if (error instanceof InvalidTargetUrlError) throw badUserInput('targetUrl', error.message);
+    throw error;
+  }
+  if (input.operations.length === 0) throw badUserInput('operations', 'at least one operation is required, such as person.created or company.*');
+  try {
+    validateOperations(input.operations);
+  } catch (error) {
+    if (error instanceof InvalidOperationError) throw badUserInput('operations', error.message);
+    throw error;
+  }
+  if (input.signatures.length === 0) throw badUserInput('signatures', `at least one of ${SIGNATURE_SCHEMES.join(', ')} is required`);
+  return {
+    targetUrl: input.targetUrl,
+    operations: [...new Set(input.operations)],
+    description: input.description,
+    format: oneOf<PayloadFormat>('format', input.format, PAYLOAD_FORMATS),
+    signatures: [...new Set(input.signatures.map((scheme) => oneOf<SignatureScheme>('signatures', scheme, SIGNATURE_SCHEMES)))],
+  };
+}
+
+export function validateSecret(secret: string): string {
+  if (secret.length < MIN_SECRET_LENGTH) throw badUserInput('secret', `at least ${MIN_SECRET_LENGTH} characters are required`);
+  return secret;
+}
+
+/** Ids are UUIDs; anything else names nothing that exists. */
+export function validateId(kind: 'webhook' | 'delivery', id: string): string {
+  if (!isUuid(id)) throw notFound(kind, id);
+  return id.toLowerCase();
+}
+
+export function validateDeliveryState(state: string): DeliveryState {
+  return oneOf('status', state, DELIVERY_STATES);
+}
+
+export function validatePageSize(first: number): number {
+  if (!Number.isInteger(first) || first < 1 || first > MAX_PAGE_SIZE) {
+    throw badUserInput('first', `a whole number from 1 to ${MAX_PAGE_SIZE} is required, got ${first}`);
+  }
+  return first;
+}

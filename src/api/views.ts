@@ -1,0 +1,113 @@
+/**
+ * Webhooks and deliveries as the API and the CLI show them: plain JSON
+ * values, timestamps in ISO 8601, never a sealed secret. The clear secret is
+ * only ever present right after it was made (create, rotate).
+ */
+import type { AttemptRow, DeliveryKey, DeliveryRow } from '../state/delivery-admin.js';
+import { overlappingPreviousSecret, webhookFieldsOf, type WebhookRow, type WebhookSource } from '../state/webhooks.js';
+import { badUserInput } from './errors.js';
+
+export interface WebhookView {
+  id: string;
+  targetUrl: string;
+  operations: string[];
+  description: string;
+  format: string;
+  signatures: string[];
+  /** Only in the answer to the operation that made it. */
+  secret: string | null;
+  /** Until when the secret before the last rotation still signs; null outside an overlap. */
+  previousSecretExpiresAt: string | null;
+  status: 'active' | 'disabled';
+  disabledReason: string | null;
+  source: WebhookSource;
+  readOnly: boolean;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export function webhookView(row: WebhookRow, secret: string | null = null, now = new Date()): WebhookView {
+  return {
+    id: row.id,
+    ...webhookFieldsOf(row),
+    secret,
+    previousSecretExpiresAt: overlappingPreviousSecret(row, now)?.endsAt.toISOString() ?? null,
+    status: row.disabledReason === null ? 'active' : 'disabled',
+    disabledReason: row.disabledReason,
+    source: row.source,
+    readOnly: row.source === 'config',
+    createdAt: row.createdAt.toISOString(),
+    updatedAt: row.updatedAt.toISOString(),
+  };
+}
+
+export interface AttemptView {
+  attempt: number;
+  attemptedAt: string;
+  status: number | null;
+  error: string | null;
+  durationMs: number | null;
+}
+
+export interface DeliveryView {
+  id: string;
+  eventId: string;
+  webhookId: string;
+  operation: string;
+  state: string;
+  attempts: number;
+  lastStatus: number | null;
+  lastError: string | null;
+  lastDurationMs: number | null;
+  deadReason: string | null;
+  nextAttemptAt: string | null;
+  createdAt: string;
+  updatedAt: string;
+  attemptHistory: AttemptView[];
+}
+
+export function deliveryView(row: DeliveryRow, attempts: readonly AttemptRow[]): DeliveryView {
+  return {
+    id: row.id,
+    eventId: row.eventId,
+    webhookId: row.webhookId,
+    operation: row.operation,
+    state: row.state,
+    attempts: row.attempts,
+    lastStatus: row.lastStatus,
+    lastError: row.lastError,
+    lastDurationMs: row.lastDurationMs,
+    deadReason: row.deadReason,
+    nextAttemptAt: row.nextAttemptAt?.toISOString() ?? null,
+    createdAt: row.createdAt.toISOString(),
+    updatedAt: row.updatedAt.toISOString(),
+    attemptHistory: attempts.map(({ attempt, attemptedAt, status, error, durationMs }) => ({
+      attempt,
+      attemptedAt: attemptedAt.toISOString(),
+      status,
+      error,
+      durationMs,
+    })),
+  };
+}
+
+export interface DeliveryPage {
+  edges: { cursor: string; node: DeliveryView }[];
+  nodes: DeliveryView[];
+  pageInfo: { hasNextPage: boolean; endCursor: string | null };
+}
+
+/** Opaque to clients: base64url of the keyset position. */
+export function encodeCursor(key: DeliveryKey): string {
+  return Buffer.from(`${key.createdAtExact}|${key.id}`, 'utf8').toString('base64url');
+}
+
+const CURSOR = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6})\|([0-9a-f-]{36})$/;
+
+export function decodeCursor(cursor: string): DeliveryKey {
+  const match = CURSOR.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
+  if (!match?.[1] || !match[2]) {
+    throw badUserInput('after', 'not a cursor returned by deliveries (pageInfo.endCursor)');
+  }
+  return { createdAtExact: match[1], id: match[2] };
+}

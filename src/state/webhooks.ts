@@ -1,0 +1,216 @@
+/**
+ * The webhooks table: one typed function per SQL operation, each a named
+ * prepared statement. Functions that take part in a transaction take the
+ * client running it (`sql`); secrets arrive and leave sealed (see
+ * `secret-box.ts`), never in clear.
+ *
+ * Every change is announced with NOTIFY on WEBHOOKS_CHANNEL inside the
+ * writing transaction, so that other instances hear of it exactly when it
+ * commits.
+ */
+import type pg from 'pg';
+import type { PayloadFormat } from '../delivery/payload.js';
+import type { SignatureScheme } from '../delivery/signing.js';
+import type { StateDb } from './db.js';
+
+/** A pool, or the client of a transaction. */
+export type Sql = Pick<pg.ClientBase, 'query'>;
+
+export type WebhookSource = 'config' | 'api';
+
+/** Shared by every walhook deployment on a server; the payload names the schema. */
+export const WEBHOOKS_CHANNEL = 'walhook_webhooks';
+
+export interface WebhookChangeNotice {
+  schema: string;
+  id: string;
+}
+
+/** The fields a webhook is edited by. */
+export interface WebhookFields {
+  targetUrl: string;
+  operations: string[];
+  description: string;
+  format: PayloadFormat;
+  signatures: SignatureScheme[];
+}
+
+export interface NewWebhookRow extends WebhookFields {
+  id: string;
+  source: WebhookSource;
+  /** null for config-file webhooks, whose secret stays in the file. */
+  secretSealed: string | null;
+}
+
+export interface WebhookRow extends NewWebhookRow {
+  /** The secret before the last rotation, still signing until `previousSecretExpiresAt`. */
+  previousSecretSealed: string | null;
+  previousSecretExpiresAt: Date | null;
+  createdAt: Date;
+  updatedAt: Date;
+  /** Why it receives nothing (webhook_status), or null. */
+  disabledReason: string | null;
+}
+
+/** Just the editable fields of a webhook-like value. */
+export function webhookFieldsOf({ targetUrl, operations, description, format, signatures }: WebhookFields): WebhookFields {
+  return { targetUrl, operations, description, format, signatures };
+}
+
+/** The secret from before the last rotation while it still signs at `now`, with the end of its overlap. */
+export function overlappingPreviousSecret(row: WebhookRow, now: Date): { sealed: string; endsAt: Date } | null {
+  const { previousSecretSealed: sealed, previousSecretExpiresAt: endsAt } = row;
+  return sealed !== null && endsAt !== null && endsAt > now ? { sealed, endsAt } : null;
+}
+
+const SELECT_WEBHOOK = (schema: string) => `
+  SELECT w.id, w.target_url AS "targetUrl", w.operations, w.description, w.format, w.signatures, w.source,
+         w.secret_encrypted AS "secretSealed", w.previous_secret_encrypted AS "previousSecretSealed",
+         w.previous_secret_expires_at AS "previousSecretExpiresAt", w.created_at AS "createdAt",
+         w.updated_at AS "updatedAt", s.disabled_reason AS "disabledReason"
+    FROM ${schema}.webhooks w
+    LEFT JOIN ${schema}.webhook_status s ON s.webhook_id = w.id AND s.disabled_at IS NOT NULL`;
+
+export async function listWebhooks(db: StateDb, sql: Sql = db.pool): Promise<WebhookRow[]> {
+  const { rows } = await sql.query<WebhookRow>({
+    name: 'walhook_list_webhooks',
+    text: `${SELECT_WEBHOOK(db.schema)} ORDER BY w.created_at, w.id`,
+  });
+  return rows;
+}
+
+export async function findWebhook(db: StateDb, id: string, sql: Sql = db.pool): Promise<WebhookRow | undefined> {
+  const { rows } = await sql.query<WebhookRow>({
+    name: 'walhook_find_webhook',
+    text: `${SELECT_WEBHOOK(db.schema)} WHERE w.id = $1`,
+    values: [id],
+  });
+  return rows[0];
+}
+
+/** Reads a webhook and locks it until the transaction ends, so concurrent edits apply one after the other. */
+export async function lockWebhook(db: StateDb, sql: Sql, id: string): Promise<WebhookRow | undefined> {
+  const { rows } = await sql.query<WebhookRow>({
+    name: 'walhook_lock_webhook',
+    text: `${SELECT_WEBHOOK(db.schema)} WHERE w.id = $1 FOR UPDATE OF w`,
+    values: [id],
+  });
+  return rows[0];
+}
+
+export async function countSealedSecrets(db: StateDb, sql: Sql = db.pool): Promise<number> {
+  const { rows } = await sql.query<{ count: number }>({
+    name: 'walhook_count_sealed_secrets',
+    text: `SELECT count(*)::int AS count FROM ${db.schema}.webhooks WHERE secret_encrypted IS NOT NULL`,
+  });
+  return rows[0]?.count ?? 0;
+}
+
+export async function insertWebhook(db: StateDb, sql: Sql, row: NewWebhookRow): Promise<void> {
+  await sql.query({
+    name: 'walhook_insert_webhook',
+    text: `INSERT INTO ${db.schema}.webhooks (id, target_url, operations, description, format, signatures, source, secret_encrypted)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+    values: [row.id, row.targetUrl, row.operations, row.description, row.format, row.signatures, row.source, row.secretSealed],
+  });
+}
+
+export async function updateWebhookFields(db: StateDb, sql: Sql, id: string, fields: WebhookFields): Promise<void> {
+  await sql.query({
+    name: 'walhook_update_webhook_fields',
+    text: `UPDATE ${db.schema}.webhooks
+              SET target_url = $2, operations = $3, description = $4, format = $5, signatures = $6, updated_at = now()
+            WHERE id = $1`,
+    values: [id, fields.targetUrl, fields.operations, fields.description, fields.format, fields.signatures],
+  });
+}
+
+/** Puts a new secret in place; the current one becomes the previous one until `previousExpiresAt`. */
+export async function rotateWebhookSecret(
+  db: StateDb,
+  sql: Sql,
+  id: string,
+  secretSealed: string,
+  previousExpiresAt: Date,
+): Promise<void> {
+  await sql.query({
+    name: 'walhook_rotate_webhook_secret',
+    text: `UPDATE ${db.schema}.webhooks
+              SET previous_secret_encrypted = secret_encrypted, previous_secret_expires_at = $3,
+                  secret_encrypted = $2, updated_at = now()
+            WHERE id = $1`,
+    values: [id, secretSealed, previousExpiresAt],
+  });
+}
+
+/** Removes the webhook and its disabled state; returns false when there was none. */
+export async function deleteWebhook(db: StateDb, sql: Sql, id: string): Promise<boolean> {
+  const { rowCount } = await sql.query({
+    name: 'walhook_delete_webhook',
+    text: `WITH status AS (DELETE FROM ${db.schema}.webhook_status WHERE webhook_id = $1)
+           DELETE FROM ${db.schema}.webhooks WHERE id = $1`,
+    values: [id],
+  });
+  return rowCount === 1;
+}
+
+/** Disables the webhook with `reason`, or enables it again when `reason` is null. */
+export async function setWebhookDisabled(db: StateDb, sql: Sql, id: string, reason: string | null): Promise<void> {
+  await sql.query({
+    name: 'walhook_set_webhook_disabled',
+    text: `INSERT INTO ${db.schema}.webhook_status (webhook_id, disabled_at, disabled_reason)
+           VALUES ($1, CASE WHEN $2::text IS NULL THEN NULL ELSE now() END, $2)
+           ON CONFLICT (webhook_id) DO UPDATE SET disabled_at = excluded.disabled_at, disabled_reason = excluded.disabled_reason`,
+    values: [id, reason],
+  });
+}
+
+/** Writes the config file's webhooks as read-only rows, leaving unchanged ones (and their updated_at) alone. */
+export async function upsertConfigWebhooks(db: StateDb, sql: Sql, rows: NewWebhookRow[]): Promise<void> {
+  if (rows.length === 0) return;
+  const column = <T>(pick: (row: NewWebhookRow) => T) => rows.map(pick);
+  // Arrays of arrays do not pass through unnest() as one value per row, so the lists travel as JSON.
+  await sql.query({
+    name: 'walhook_upsert_config_webhooks',
+    text: `
+      INSERT INTO ${db.schema}.webhooks (id, target_url, operations, description, format, signatures, source)
+      SELECT r.id, r.target_url, ARRAY(SELECT jsonb_array_elements_text(r.operations)), r.description, r.format,
+             ARRAY(SELECT jsonb_array_elements_text(r.signatures)), 'config'
+        FROM unnest($1::uuid[], $2::text[], $3::jsonb[], $4::text[], $5::text[], $6::jsonb[])
+          AS r (id, target_url, operations, description, format, signatures)
+      ON CONFLICT (id) DO UPDATE
+         SET target_url = excluded.target_url, operations = excluded.operations, description = excluded.description,
+             format = excluded.format, signatures = excluded.signatures, updated_at = now()
+       WHERE webhooks.source = 'config'
+         AND (webhooks.target_url, webhooks.operations, webhooks.description, webhooks.format, webhooks.signatures)
+             IS DISTINCT FROM (excluded.target_url, excluded.operations, excluded.description, excluded.format, excluded.signatures)`,
+    values: [
+      column((row) => row.id),
+      column((row) => row.targetUrl),
+      column((row) => JSON.stringify(row.operations)),
+      column((row) => row.description),
+      column((row) => row.format),
+      column((row) => JSON.stringify(row.signatures)),
+    ],
+  });
+}
+
+/** Removes config-file rows no longer in the file; returns their ids. */
+export async function deleteConfigWebhooksExcept(db: StateDb, sql: Sql, keepIds: string[]): Promise<string[]> {
+  const { rows } = await sql.query<{ id: string }>({
+    name: 'walhook_delete_config_webhooks_except',
+    text: `DELETE FROM ${db.schema}.webhooks WHERE source = 'config' AND NOT (id = ANY($1::uuid[])) RETURNING id`,
+    values: [keepIds],
+  });
+  return rows.map((row) => row.id);
+}
+
+/** Tells every instance sharing the state database that the webhook changed; delivered at commit. */
+export async function notifyWebhookChanged(db: StateDb, sql: Sql, id: string): Promise<void> {
+  const notice: WebhookChangeNotice = { schema: db.schemaName, id };
+  await sql.query({
+    name: 'walhook_notify_webhook_changed',
+    text: 'SELECT pg_notify($1, $2)',
+    values: [WEBHOOKS_CHANNEL, JSON.stringify(notice)],
+  });
+}

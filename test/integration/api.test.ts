@@ -1,0 +1,610 @@
+/**
+ * The management API over real HTTP on 127.0.0.1, backed by a real state
+ * schema: the four documents of Twenty's webhook docs exactly as written,
+ * authentication, every validation error, secrets (returned once, never in
+ * clear at rest), stored deliveries and their redelivery, and the CLI
+ * commands against the same database.
+ */
+import { execFile } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { inject } from 'vitest';
+import { managementFor, startApi, type ApiServer } from '../../src/api/index.js';
+import type { DeliveryPage, DeliveryView, WebhookView } from '../../src/api/views.js';
+import { resolveConfig } from '../../src/config/index.js';
+import { createLogger } from '../../src/log.js';
+import { openStateDb, type StateDb } from '../../src/state/db.js';
+import { insertDeliveries, type NewDelivery } from '../../src/state/deliveries.js';
+import { migrate } from '../../src/state/migrations.js';
+import { createSecretBox } from '../../src/state/secret-box.js';
+import { upsertConfigWebhooks } from '../../src/state/webhooks.js';
+import { createTestDatabase, type TestDatabase } from '../harness/database.js';
+import { CLI, writeConfig } from '../harness/daemon.js';
+import { graphqlClient, type GraphqlClient } from '../harness/graphql.js';
+
+const run = promisify(execFile);
+
+const TOKEN = randomBytes(24).toString('hex');
+const KEY_HEX = randomBytes(32).toString('hex');
+const SCHEMA = 'walhook_api';
+
+// The documents of seeds/002 (Twenty's webhook docs), verbatim.
+const CREATE_WEBHOOK = `mutation CreateWebhook {
+createWebhook(input: {
+targetUrl: "https://your-app.com/webhook"
+operations: ["person.created", "person.updated", "company.*"]
+description: "Sync contacts to external CRM"
+}) {
+id
+targetUrl
+operations
+secret
+createdAt
+}
+}`;
+
+const GET_WEBHOOKS = `query GetWebhooks {
+webhooks {
+id
+targetUrl
+operations
+description
+createdAt
+updatedAt
+}
+}`;
+
+const UPDATE_WEBHOOK = `mutation UpdateWebhook {
+updateWebhook(input: {
+id: "webhook-id"
+operations: ["person.*", "company.*"]
+description: "Updated description"
+}) {
+id
+operations
+updatedAt
+}
+}`;
+
+const DELETE_WEBHOOK = `mutation DeleteWebhook {
+deleteWebhook(id: "webhook-id") {
+id
+}
+}`;
+
+/** The seed's placeholder id replaced by a real one. */
+function withId(document: string, id: string): string {
+  return document.replace('"webhook-id"', JSON.stringify(id));
+}
+
+const CREATE = `mutation ($input: CreateWebhookInput!) {
+  createWebhook(input: $input) { id targetUrl operations description format signatures secret status source readOnly createdAt updatedAt }
+}`;
+const UPDATE = `mutation ($input: UpdateWebhookInput!) {
+  updateWebhook(input: $input) { id targetUrl operations description format signatures status disabledReason updatedAt }
+}`;
+const ROTATE = 'mutation ($id: ID!) { rotateWebhookSecret(id: $id) { id secret previousSecretExpiresAt } }';
+const WEBHOOK = 'query ($id: ID!) { webhook(id: $id) { id secret source readOnly } }';
+
+let db: TestDatabase;
+let state: StateDb;
+const servers: ApiServer[] = [];
+let api: GraphqlClient;
+
+function configFor(overrides: { token?: string; encryptionKey?: string }) {
+  return resolveConfig(
+    {
+      database: { url: db.url },
+      state: { schema: SCHEMA },
+      ...(overrides.encryptionKey ? { encryptionKey: overrides.encryptionKey } : {}),
+      api: { listen: '127.0.0.1:0', ...(overrides.token ? { token: overrides.token } : {}) },
+      delivery: { secretRotationOverlap: '1h' },
+    },
+    {},
+  );
+}
+
+/** A management API server on a free port; `baseUrl` without the path. */
+async function startServer(overrides: { token?: string; encryptionKey?: string }): Promise<string> {
+  const config = configFor(overrides);
+  const secretBox = config.encryptionKey ? createSecretBox(config.encryptionKey) : null;
+  const { server, address } = await startApi({ config, management: managementFor(config, state, secretBox), logger: createLogger('silent') });
+  servers.push(server);
+  return `http://127.0.0.1:${address.port}`;
+}
+
+async function createWebhook(input: Record<string, unknown> = {}): Promise<WebhookView> {
+  const data = await api.data<{ createWebhook: WebhookView }>(CREATE, {
+    input: { targetUrl: 'https://example.com/hook', operations: ['person.created'], ...input },
+  });
+  return data.createWebhook;
+}
+
+async function webhookCount(): Promise<number> {
+  const [row] = await db.sql<{ count: number }>(`SELECT count(*)::int AS count FROM ${SCHEMA}.webhooks`);
+  return row!.count;
+}
+
+beforeAll(async () => {
+  db = await createTestDatabase('api');
+  state = openStateDb(db.url, SCHEMA);
+  await migrate(state);
+  api = graphqlClient(await startServer({ token: TOKEN, encryptionKey: KEY_HEX }), TOKEN);
+});
+
+afterAll(async () => {
+  await Promise.all(servers.map((server) => server.close()));
+  await state?.pool.end();
+  await db?.drop();
+});
+
+describe("the documents of Twenty's webhook docs, as written", () => {
+  it('CreateWebhook creates a webhook and returns its generated secret', async () => {
+    const response = await api.request<{ createWebhook: Record<string, unknown> }>(CREATE_WEBHOOK);
+    expect(response.errors).toBeUndefined();
+    const created = response.data!.createWebhook;
+    expect(created).toEqual({
+      id: expect.stringMatching(/^[0-9a-f-]{36}$/),
+      targetUrl: 'https://your-app.com/webhook',
+      operations: ['person.created', 'person.updated', 'company.*'],
+      secret: expect.stringMatching(/^[0-9a-f]{64}$/),
+      createdAt: expect.any(String),
+    });
+    expect(Math.abs(Date.parse(created.createdAt as string) - Date.now())).toBeLessThan(60_000);
+  });
+
+  it('GetWebhooks lists the webhooks', async () => {
+    const created = await createWebhook({ description: 'listed' });
+    const { webhooks } = await api.data<{ webhooks: Record<string, unknown>[] }>(GET_WEBHOOKS);
+    expect(webhooks).toContainEqual({
+      id: created.id,
+      targetUrl: created.targetUrl,
+      operations: created.operations,
+      description: 'listed',
+      createdAt: created.createdAt,
+      updatedAt: created.updatedAt,
+    });
+  });
+
+  it('UpdateWebhook changes operations and description', async () => {
+    const created = await createWebhook();
+    const asWritten = await api.request(UPDATE_WEBHOOK);
+    expect(asWritten.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
+
+    const { updateWebhook } = await api.data<{ updateWebhook: Record<string, unknown> }>(withId(UPDATE_WEBHOOK, created.id));
+    expect(updateWebhook).toEqual({ id: created.id, operations: ['person.*', 'company.*'], updatedAt: expect.any(String) });
+    expect(Date.parse(updateWebhook.updatedAt as string)).toBeGreaterThan(Date.parse(created.updatedAt));
+    const [row] = await db.sql(`SELECT operations, description FROM ${SCHEMA}.webhooks WHERE id = $1`, [created.id]);
+    expect(row).toEqual({ operations: ['person.*', 'company.*'], description: 'Updated description' });
+  });
+
+  it('DeleteWebhook deletes it', async () => {
+    const created = await createWebhook();
+    const asWritten = await api.request(DELETE_WEBHOOK);
+    expect(asWritten.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
+
+    expect(await api.data(withId(DELETE_WEBHOOK, created.id))).toEqual({ deleteWebhook: { id: created.id } });
+    const gone = await api.request(WEBHOOK, { id: created.id });
+    expect(gone.errors?.[0]).toMatchObject({ message: `no webhook with id "${created.id}"`, extensions: { code: 'NOT_FOUND' } });
+  });
+});
+
+describe('secrets', () => {
+  it('returns the secret once, at creation, and never from a query', async () => {
+    const created = await createWebhook();
+    expect(created.secret).toMatch(/^[0-9a-f]{64}$/);
+    const { webhook } = await api.data<{ webhook: { secret: string | null } }>(WEBHOOK, { id: created.id });
+    expect(webhook.secret).toBeNull();
+    const { webhooks } = await api.data<{ webhooks: { secret: string | null }[] }>('{ webhooks { secret } }');
+    expect(webhooks.length).toBeGreaterThan(0);
+    expect(webhooks.every((w) => w.secret === null)).toBe(true);
+    const updated = await api.data<{ updateWebhook: { secret: string | null } }>(
+      'mutation ($id: ID!) { updateWebhook(input: {id: $id, description: "x"}) { secret } }',
+      { id: created.id },
+    );
+    expect(updated.updateWebhook.secret).toBeNull();
+  });
+
+  it('keeps a given secret and generates a different one for each webhook', async () => {
+    const given = 'a-secret-of-my-own-choosing';
+    expect((await createWebhook({ secret: given })).secret).toBe(given);
+    const [first, second] = [await createWebhook(), await createWebhook()];
+    expect(first.secret).not.toBe(second.secret);
+  });
+
+  it('rotation returns a new secret once and keeps the old one for the overlap', async () => {
+    const created = await createWebhook();
+    const before = Date.now();
+    const { rotateWebhookSecret } = await api.data<{ rotateWebhookSecret: WebhookView }>(ROTATE, { id: created.id });
+    expect(rotateWebhookSecret.secret).toMatch(/^[0-9a-f]{64}$/);
+    expect(rotateWebhookSecret.secret).not.toBe(created.secret);
+    const overlapEnds = Date.parse(rotateWebhookSecret.previousSecretExpiresAt!);
+    expect(overlapEnds).toBeGreaterThanOrEqual(before + 3_600_000 - 1000);
+    expect(overlapEnds).toBeLessThanOrEqual(Date.now() + 3_600_000 + 1000);
+    const { webhook } = await api.data<{ webhook: { secret: string | null } }>(WEBHOOK, { id: created.id });
+    expect(webhook.secret).toBeNull();
+  });
+
+  it('a dump of the state tables holds no secret in clear', async () => {
+    const created = await createWebhook({ secret: 'given-secret-0123456789' });
+    const { rotateWebhookSecret } = await api.data<{ rotateWebhookSecret: WebhookView }>(ROTATE, { id: created.id });
+    const secrets = [created.secret!, rotateWebhookSecret.secret!];
+
+    const dump = await dumpStateSchema();
+    expect(dump).toContain(created.id);
+    expect(dump).toMatch(/v1:[A-Za-z0-9+/=]+:[A-Za-z0-9+/=]+:[A-Za-z0-9+/=]+/);
+    for (const secret of secrets) {
+      expect(dump).not.toContain(secret);
+      expect(dump).not.toContain(Buffer.from(secret).toString('base64'));
+      expect(dump).not.toContain(Buffer.from(secret).toString('hex'));
+    }
+  });
+
+  it('without encryptionKey, creating a webhook is refused with the reason', async () => {
+    const keyless = graphqlClient(await startServer({ token: TOKEN }), TOKEN);
+    const before = await webhookCount();
+    const response = await keyless.request(CREATE_WEBHOOK);
+    expect(response.errors?.[0]?.extensions?.code).toBe('FAILED_PRECONDITION');
+    expect(response.errors?.[0]?.message).toMatch(/encryptionKey/);
+    expect(response.errors?.[0]?.message).toMatch(/WALHOOK_ENCRYPTION_KEY/);
+    expect(await webhookCount()).toBe(before);
+  });
+});
+
+/** The state schema as pg_dump writes it, or (with embedded PostgreSQL, which has no pg_dump) every table's rows. */
+async function dumpStateSchema(): Promise<string> {
+  const binDir = inject('pgBinDir');
+  if (binDir) {
+    const { stdout } = await run(join(binDir, 'pg_dump'), ['--schema', SCHEMA, '--dbname', db.url], { maxBuffer: 64 * 1024 * 1024 });
+    return stdout;
+  }
+  const tables = await db.sql<{ name: string }>(`SELECT tablename AS name FROM pg_tables WHERE schemaname = $1`, [SCHEMA]);
+  const dumps = await Promise.all(tables.map(({ name }) => db.sql(`SELECT * FROM ${SCHEMA}.${name}`)));
+  return JSON.stringify(dumps);
+}
+
+describe('authentication', () => {
+  const query = '{ webhooks { id } }';
+
+  it.each([
+    ['no Authorization header', null],
+    ['a wrong token', `${TOKEN}x`],
+    ['an empty token', ''],
+  ])('refuses a request with %s: HTTP 401, UNAUTHENTICATED', async (_case, token) => {
+    const response = await api.request(query, undefined, token);
+    expect(response.status).toBe(401);
+    expect(response.data).toBeUndefined();
+    expect(response.errors).toEqual([{ message: expect.any(String), extensions: { code: 'UNAUTHENTICATED' } }]);
+  });
+
+  const withAuthorization = (authorization: string) =>
+    fetch(api.url, { method: 'POST', headers: { 'content-type': 'application/json', authorization }, body: JSON.stringify({ query }) });
+
+  it('refuses another scheme than Bearer', async () => {
+    expect((await withAuthorization(`Basic ${TOKEN}`)).status).toBe(401);
+  });
+
+  it('refuses mutations without a token and writes nothing', async () => {
+    const before = await webhookCount();
+    const response = await api.request(CREATE_WEBHOOK, undefined, null);
+    expect(response.status).toBe(401);
+    expect(await webhookCount()).toBe(before);
+  });
+
+  it('accepts the token with any letter case of "Bearer"', async () => {
+    expect((await withAuthorization(`bearer ${TOKEN}`)).status).toBe(200);
+  });
+
+  it('without api.token configured, refuses everything and says what to set', async () => {
+    const tokenless = graphqlClient(await startServer({ encryptionKey: KEY_HEX }), TOKEN);
+    const response = await tokenless.request(query);
+    expect(response.status).toBe(401);
+    expect(response.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+    expect(response.errors?.[0]?.message).toMatch(/api\.token.*WALHOOK_API_TOKEN/);
+  });
+
+  it('serves /healthz without a token', async () => {
+    const response = await fetch(api.url.replace('/graphql', '/healthz'));
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ status: 'ok' });
+  });
+});
+
+describe('validation', () => {
+  const validInput = { targetUrl: 'https://example.com/hook', operations: ['person.created'] };
+
+  it.each([
+    ['targetUrl', { targetUrl: 'ftp://example.com/hook' }, /targetUrl: .*scheme ftp is not http or https/],
+    ['targetUrl', { targetUrl: 'not a url' }, /targetUrl: .*not a valid absolute URL/],
+    ['targetUrl', { targetUrl: `https://example.com/${'a'.repeat(2029)}` }, /targetUrl: .*longer than 2048 characters \(2049\)/],
+    ['operations', { operations: [] }, /operations: at least one operation is required/],
+    ['operations', { operations: ['person'] }, /operations: invalid operation "person": it must have exactly one "\."/],
+    ['operations', { operations: ['person.archived'] }, /operations: invalid operation "person.archived": action "archived" is unknown/],
+    ['operations', { operations: ['Person.created'] }, /operations: .*object "Person" is not a lowercase identifier/],
+    ['operations', { operations: ['person.created', 'a.b.c'] }, /operations: invalid operation "a.b.c"/],
+    ['signatures', { signatures: ['hmac'] }, /signatures: "hmac" is not one of/],
+    ['signatures', { signatures: [] }, /signatures: at least one of/],
+    ['secret', { secret: 'short' }, /secret: at least 16 characters/],
+  ])('createWebhook refuses a bad %s with BAD_USER_INPUT and writes nothing', async (field, input, message) => {
+    const before = await webhookCount();
+    const response = await api.request(CREATE, { input: { ...validInput, ...input } });
+    expect(response.status).toBe(200);
+    expect(response.data).toBeNull();
+    expect(response.errors).toHaveLength(1);
+    expect(response.errors?.[0]).toMatchObject({ message: expect.stringMatching(message), extensions: { code: 'BAD_USER_INPUT', field } });
+    expect(await webhookCount()).toBe(before);
+  });
+
+  it('accepts a URL of exactly 2048 characters and every action and wildcard', async () => {
+    const targetUrl = `https://example.com/${'a'.repeat(2028)}`;
+    const operations = ['person.created', 'person.updated', 'person.deleted', 'person.restored', 'person.destroyed', 'company.*', '*.created', '*.*'];
+    const created = await createWebhook({ targetUrl, operations });
+    expect(created.targetUrl).toHaveLength(2048);
+    expect(created.operations).toEqual(operations);
+  });
+
+  it('updateWebhook validates the same way and leaves the webhook as it was', async () => {
+    const created = await createWebhook();
+    for (const input of [{ targetUrl: 'javascript:alert(1)' }, { operations: [] }, { operations: ['*.exploded'] }, { signatures: ['x'] }]) {
+      const response = await api.request(UPDATE, { input: { id: created.id, ...input } });
+      expect(response.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+    }
+    const [row] = await db.sql(`SELECT target_url, operations, signatures, updated_at FROM ${SCHEMA}.webhooks WHERE id = $1`, [created.id]);
+    expect(row).toMatchObject({ target_url: created.targetUrl, operations: created.operations, signatures: created.signatures });
+    expect((row!.updated_at as Date).toISOString()).toBe(created.updatedAt);
+  });
+
+  it('an unknown format is refused by GraphQL itself, as a literal or a variable', async () => {
+    const literal = await api.request('mutation { createWebhook(input: {targetUrl: "https://e.com", operations: ["*.*"], format: xml}) { id } }');
+    expect(literal.status).toBe(400);
+    expect(literal.errors?.[0]?.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
+    const variable = await api.request(CREATE, { input: { ...validInput, format: 'xml' } });
+    expect(variable.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+    expect(variable.errors?.[0]?.message).toMatch(/format/);
+  });
+
+  it.each([
+    ['webhook', WEBHOOK, { id: randomUUID() }],
+    ['webhook (not a UUID)', WEBHOOK, { id: 'webhook-id' }],
+    ['updateWebhook', UPDATE, { input: { id: randomUUID(), description: 'x' } }],
+    ['deleteWebhook', 'mutation ($id: ID!) { deleteWebhook(id: $id) { id } }', { id: randomUUID() }],
+    ['rotateWebhookSecret', ROTATE, { id: randomUUID() }],
+    ['redeliver', 'mutation ($id: ID!) { redeliver(deliveryId: $id) { id } }', { id: randomUUID() }],
+    ['redeliverDeadLetters', 'mutation ($id: ID) { redeliverDeadLetters(webhookId: $id) }', { id: randomUUID() }],
+  ])('%s of an unknown id is NOT_FOUND', async (_name, document, variables) => {
+    const response = await api.request(document, variables);
+    expect(response.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
+  });
+
+  it('config-file webhooks are read-only through the API', async () => {
+    const id = randomUUID();
+    await upsertConfigWebhooks(state, state.pool, [
+      { id, targetUrl: 'https://example.com/config', operations: ['*.*'], description: '', format: 'record', signatures: ['standard'], source: 'config', secretSealed: null },
+    ]);
+    const { webhook } = await api.data<{ webhook: { source: string; readOnly: boolean } }>(WEBHOOK, { id });
+    expect(webhook).toMatchObject({ source: 'config', readOnly: true });
+    const readOnly = `webhook ${id} is defined in the config file and is read-only through the API`;
+    for (const [document, variables] of [
+      [UPDATE, { input: { id, description: 'x' } }],
+      ['mutation ($id: ID!) { deleteWebhook(id: $id) { id } }', { id }],
+      [ROTATE, { id }],
+    ] as const) {
+      const response = await api.request(document, variables);
+      expect(response.errors?.[0]).toMatchObject({ message: `id: ${readOnly}`, extensions: { code: 'BAD_USER_INPUT' } });
+    }
+    expect(await db.sql(`SELECT description FROM ${SCHEMA}.webhooks WHERE id = $1`, [id])).toEqual([{ description: '' }]);
+  });
+
+  it('malformed requests get HTTP 400 with a reason', async () => {
+    const notJson = await fetch(api.url, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` }, body: '{' });
+    expect(notJson.status).toBe(400);
+    const syntax = await api.request('{ webhooks { id }');
+    expect(syntax.status).toBe(400);
+    expect(syntax.errors?.[0]?.extensions?.code).toBe('GRAPHQL_PARSE_FAILED');
+    const unknownField = await api.request('{ webhooks { password } }');
+    expect(unknownField.errors?.[0]?.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
+  });
+
+  it('updateWebhook can disable a webhook and enable it again', async () => {
+    const created = await createWebhook();
+    const disabled = await api.data<{ updateWebhook: WebhookView }>(UPDATE, { input: { id: created.id, enabled: false } });
+    expect(disabled.updateWebhook).toMatchObject({ status: 'disabled', disabledReason: 'disabled by an operator' });
+    const enabled = await api.data<{ updateWebhook: WebhookView }>(UPDATE, { input: { id: created.id, enabled: true } });
+    expect(enabled.updateWebhook).toMatchObject({ status: 'active', disabledReason: null });
+  });
+});
+
+describe('stored deliveries', () => {
+  const DELIVERIES = `query ($webhookId: ID, $status: DeliveryState, $first: Int, $after: String) {
+    deliveries(webhookId: $webhookId, status: $status, first: $first, after: $after) {
+      edges { cursor node { id } }
+      nodes { id eventId webhookId operation state attempts lastStatus lastError lastDurationMs deadReason nextAttemptAt
+              createdAt updatedAt attemptHistory { attempt attemptedAt status error durationMs } }
+      pageInfo { hasNextPage endCursor }
+    }
+  }`;
+  let webhookId: string;
+  let stored: NewDelivery[];
+
+  function delivery(index: number, state: NewDelivery['state']): NewDelivery {
+    return {
+      id: randomUUID(),
+      webhookId,
+      eventId: randomUUID(),
+      operation: 'person.created',
+      body: `{"n":${index}}`,
+      state,
+      attempts: state === 'pending' ? 0 : 2,
+      nextAttemptAt: state === 'pending' ? new Date(Date.now() + 3_600_000) : null,
+      lastAttempt: state === 'pending' ? null : { attemptedAt: new Date(), status: 503, error: 'HTTP 503', durationMs: 12 },
+      deadReason: state === 'dead' ? 'retries_exhausted' : null,
+      commitLsn: '0/16B3748',
+      commitTime: new Date().toISOString(),
+    };
+  }
+
+  beforeAll(async () => {
+    webhookId = (await createWebhook()).id;
+    stored = [];
+    // One at a time, so that created_at orders them.
+    for (const [index, kind] of (['dead', 'dead', 'dead', 'pending', 'delivered'] as const).entries()) {
+      const row = delivery(index, kind);
+      await insertDeliveries(state, [row]);
+      stored.push(row);
+    }
+  });
+
+  it('lists them newest first with their attempts, filtered and paginated', async () => {
+    const all = await api.data<{ deliveries: DeliveryPage }>(DELIVERIES, { webhookId });
+    expect(all.deliveries.nodes.map((d) => d.id)).toEqual(stored.map((d) => d.id).reverse());
+    const dead = all.deliveries.nodes.find((d) => d.id === stored[0]!.id)!;
+    expect(dead).toMatchObject({
+      eventId: stored[0]!.eventId,
+      webhookId,
+      operation: 'person.created',
+      state: 'dead',
+      attempts: 2,
+      lastStatus: 503,
+      lastError: 'HTTP 503',
+      lastDurationMs: 12,
+      deadReason: 'retries_exhausted',
+      attemptHistory: [{ attempt: 2, attemptedAt: expect.any(String), status: 503, error: 'HTTP 503', durationMs: 12 }],
+    });
+
+    const deadOnly = await api.data<{ deliveries: DeliveryPage }>(DELIVERIES, { webhookId, status: 'dead' });
+    expect(deadOnly.deliveries.nodes.map((d) => d.id)).toEqual(stored.slice(0, 3).map((d) => d.id).reverse());
+
+    const seen: string[] = [];
+    let after: string | null = null;
+    for (;;) {
+      const page: { deliveries: DeliveryPage } = await api.data(DELIVERIES, { webhookId, first: 2, after });
+      seen.push(...page.deliveries.nodes.map((d) => d.id));
+      expect(page.deliveries.edges.map((edge) => edge.node.id)).toEqual(page.deliveries.nodes.map((d) => d.id));
+      if (!page.deliveries.pageInfo.hasNextPage) break;
+      after = page.deliveries.pageInfo.endCursor;
+    }
+    expect(seen).toEqual(stored.map((d) => d.id).reverse());
+  });
+
+  it('refuses bad page arguments', async () => {
+    for (const variables of [{ first: 0 }, { first: 501 }, { after: 'bm90IGEgY3Vyc29y' }]) {
+      const response = await api.request(DELIVERIES, variables);
+      expect(response.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+    }
+  });
+
+  it('redeliver makes a dead letter due now and keeps its attempts; a waiting one is refused', async () => {
+    const target = stored[0]!;
+    const { redeliver } = await api.data<{ redeliver: DeliveryView }>(
+      'mutation ($id: ID!) { redeliver(deliveryId: $id) { id state attempts deadReason nextAttemptAt } }',
+      { id: target.id },
+    );
+    expect(redeliver).toMatchObject({ id: target.id, state: 'pending', attempts: 2, deadReason: null });
+    expect(Math.abs(Date.parse(redeliver.nextAttemptAt!) - Date.now())).toBeLessThan(60_000);
+
+    const again = await api.request('mutation ($id: ID!) { redeliver(deliveryId: $id) { id } }', { id: target.id });
+    expect(again.errors?.[0]).toMatchObject({ extensions: { code: 'BAD_USER_INPUT' }, message: expect.stringMatching(/is pending/) });
+  });
+
+  it('redeliverDeadLetters requeues every dead letter of the webhook and returns the count', async () => {
+    const { redeliverDeadLetters } = await api.data<{ redeliverDeadLetters: number }>(
+      'mutation ($id: ID) { redeliverDeadLetters(webhookId: $id) }',
+      { id: webhookId },
+    );
+    expect(redeliverDeadLetters).toBe(2);
+    const rows = await db.sql(`SELECT state FROM ${SCHEMA}.deliveries WHERE webhook_id = $1 AND state = 'dead'`, [webhookId]);
+    expect(rows).toEqual([]);
+  });
+
+  it('deleting the webhook removes its stored deliveries', async () => {
+    await api.data('mutation ($id: ID!) { deleteWebhook(id: $id) { id } }', { id: webhookId });
+    expect(await db.sql(`SELECT id FROM ${SCHEMA}.deliveries WHERE webhook_id = $1`, [webhookId])).toEqual([]);
+  });
+});
+
+describe('CLI', () => {
+  let configFile: string;
+  const env = () => ({ PATH: process.env.PATH ?? '', WALHOOK_ENCRYPTION_KEY: KEY_HEX });
+
+  async function walhook(...args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
+    try {
+      const { stdout, stderr } = await run(process.execPath, [CLI, ...args, '--config', configFile], { env: env() });
+      return { stdout, stderr, code: 0 };
+    } catch (error) {
+      const failed = error as { stdout: string; stderr: string; code: number };
+      return { stdout: failed.stdout, stderr: failed.stderr, code: failed.code };
+    }
+  }
+
+  beforeAll(() => {
+    configFile = writeConfig({ database: { url: db.url }, state: { schema: SCHEMA } });
+  });
+
+  it('webhooks create, list, update, rotate-secret and delete', async () => {
+    const created = await walhook('webhooks', 'create', '--target-url', 'https://example.com/cli', '--operations', 'person.created,company.*', '--json');
+    expect(created.code).toBe(0);
+    const webhook = JSON.parse(created.stdout) as WebhookView;
+    expect(webhook).toMatchObject({ targetUrl: 'https://example.com/cli', operations: ['person.created', 'company.*'], source: 'api' });
+    expect(webhook.secret).toMatch(/^[0-9a-f]{64}$/);
+
+    const listed = await walhook('webhooks', 'list');
+    expect(listed.stdout).toMatch(/^ID\s+SOURCE\s+STATUS\s+FORMAT\s+OPERATIONS\s+TARGET URL\s+DESCRIPTION$/m);
+    expect(listed.stdout).toMatch(new RegExp(`^${webhook.id}\\s+api\\s+active\\s+record\\s+person\\.created,company\\.\\*\\s+https://example\\.com/cli`, 'm'));
+    expect(listed.stdout).not.toContain(webhook.secret);
+
+    const updated = await walhook('webhooks', 'update', '--id', webhook.id, '--operations', 'opportunity.*', '--description', 'from the CLI');
+    expect(updated.code).toBe(0);
+    expect(updated.stdout).toContain(`updated webhook ${webhook.id}`);
+
+    const rotated = await walhook('webhooks', 'rotate-secret', '--id', webhook.id);
+    expect(rotated.code).toBe(0);
+    const newSecret = /^secret: ([0-9a-f]{64})$/m.exec(rotated.stdout)?.[1];
+    expect(newSecret).toBeDefined();
+    expect(newSecret).not.toBe(webhook.secret);
+
+    const read = await api.data<{ webhook: WebhookView }>('query ($id: ID!) { webhook(id: $id) { operations description previousSecretExpiresAt } }', { id: webhook.id });
+    expect(read.webhook).toMatchObject({ operations: ['opportunity.*'], description: 'from the CLI', previousSecretExpiresAt: expect.any(String) });
+
+    const deleted = await walhook('webhooks', 'delete', '--id', webhook.id, '--json');
+    expect(JSON.parse(deleted.stdout)).toEqual({ id: webhook.id });
+    expect(await db.sql(`SELECT id FROM ${SCHEMA}.webhooks WHERE id = $1`, [webhook.id])).toEqual([]);
+  });
+
+  it('deliveries list and redeliver', async () => {
+    const webhook = await createWebhook();
+    const dead = { id: randomUUID(), webhookId: webhook.id, eventId: randomUUID(), operation: 'company.updated', body: '{}', state: 'dead' as const, attempts: 6, nextAttemptAt: null, lastAttempt: { attemptedAt: new Date(), status: 500, error: 'HTTP 500', durationMs: 5 }, deadReason: 'retries_exhausted', commitLsn: '0/1', commitTime: new Date().toISOString() };
+    const otherDead = { ...dead, id: randomUUID(), eventId: randomUUID() };
+    await insertDeliveries(state, [dead, otherDead]);
+
+    const listed = await walhook('deliveries', 'list', '--status', 'dead', '--webhook', webhook.id);
+    expect(listed.code).toBe(0);
+    expect(listed.stdout).toMatch(/^ID\s+WEBHOOK\s+OPERATION\s+STATE\s+ATTEMPTS/m);
+    expect(listed.stdout).toMatch(new RegExp(`^${dead.id}\\s+${webhook.id}\\s+company\\.updated\\s+dead\\s+6\\s+500\\s+HTTP 500`, 'm'));
+    const asJson = JSON.parse((await walhook('deliveries', 'list', '--webhook', webhook.id, '--json')).stdout) as DeliveryPage;
+    expect(asJson.nodes.map((d) => d.id).sort()).toEqual([dead.id, otherDead.id].sort());
+
+    const one = await walhook('deliveries', 'redeliver', '--id', dead.id);
+    expect(one.stdout).toContain(`delivery ${dead.id} queued for redelivery`);
+    const rest = await walhook('deliveries', 'redeliver', '--dead', '--webhook', webhook.id, '--json');
+    expect(JSON.parse(rest.stdout)).toEqual({ count: 1 });
+    const states = await db.sql(`SELECT state, attempts FROM ${SCHEMA}.deliveries WHERE webhook_id = $1`, [webhook.id]);
+    expect(states).toEqual([
+      { state: 'pending', attempts: 6 },
+      { state: 'pending', attempts: 6 },
+    ]);
+  });
+
+  it('reports bad input and unknown ids plainly, with a non-zero exit', async () => {
+    const bad = await walhook('webhooks', 'create', '--target-url', 'ftp://x', '--operations', 'person.created');
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/targetUrl: invalid target URL: scheme ftp is not http or https/);
+    const missing = await walhook('webhooks', 'delete', '--id', randomUUID());
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/no webhook with id/);
+    const usage = await walhook('deliveries', 'redeliver');
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toMatch(/give either --id DELIVERY_ID or --dead/);
+  });
+});

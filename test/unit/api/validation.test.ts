@@ -1,0 +1,81 @@
+import { describe, expect, it } from 'vitest';
+import { ManagementError } from '../../../src/api/errors.js';
+import {
+  validateDeliveryState,
+  validateId,
+  validatePageSize,
+  validateSecret,
+  validateWebhookFields,
+  type WebhookFieldsInput,
+} from '../../../src/api/validation.js';
+
+const valid: WebhookFieldsInput = {
+  targetUrl: 'https://example.com/hook',
+  operations: ['person.created'],
+  description: '',
+  format: 'record',
+  signatures: ['standard'],
+};
+
+function failure(run: () => unknown): ManagementError {
+  try {
+    run();
+  } catch (error) {
+    if (error instanceof ManagementError) return error;
+    throw error;
+  }
+  throw new Error('expected a ManagementError');
+}
+
+describe('validateWebhookFields', () => {
+  it('returns the fields, operations and signatures without duplicates', () => {
+    expect(
+      validateWebhookFields({ ...valid, operations: ['person.*', 'person.*', '*.created'], signatures: ['twenty', 'twenty'] }, 2048),
+    ).toEqual({ ...valid, operations: ['person.*', '*.created'], signatures: ['twenty'] });
+  });
+
+  it.each([
+    ['targetUrl', { targetUrl: 'ftp://example.com' }, 'targetUrl: invalid target URL: scheme ftp is not http or https'],
+    ['targetUrl', { targetUrl: '/relative' }, 'targetUrl: invalid target URL: not a valid absolute URL'],
+    ['targetUrl', { targetUrl: 'https://user:pw@example.com' }, 'targetUrl: invalid target URL: credentials in the URL are not allowed'],
+    ['targetUrl', { targetUrl: `https://e.com/${'x'.repeat(100)}` }, 'targetUrl: invalid target URL: longer than 64 characters (114)'],
+    ['operations', { operations: [] }, 'operations: at least one operation is required, such as person.created or company.*'],
+    ['operations', { operations: ['person.merged'] }, /^operations: invalid operation "person.merged": action "merged" is unknown/],
+    ['operations', { operations: ['person_created'] }, /^operations: invalid operation "person_created": it must have exactly one "."/],
+    ['format', { format: 'xml' }, 'format: "xml" is not one of record, event, twenty'],
+    ['signatures', { signatures: [] }, 'signatures: at least one of standard, twenty, twenty-legacy is required'],
+    ['signatures', { signatures: ['standard', 'sha1'] }, 'signatures: "sha1" is not one of standard, twenty, twenty-legacy'],
+  ])('refuses a bad %s', (field, change, message) => {
+    const error = failure(() => validateWebhookFields({ ...valid, ...change }, 64));
+    expect(error).toMatchObject({ code: 'BAD_USER_INPUT', field });
+    expect(error.message).toMatch(message);
+  });
+
+  it('accepts every known action and the wildcards', () => {
+    const operations = ['*.*', 'person.*', '*.created', 'a.updated', 'b.deleted', 'c.restored', 'd.destroyed'];
+    expect(validateWebhookFields({ ...valid, operations }, 2048).operations).toEqual(operations);
+  });
+});
+
+describe('other inputs', () => {
+  it('secrets need at least 16 characters', () => {
+    expect(validateSecret('0123456789abcdef')).toBe('0123456789abcdef');
+    expect(failure(() => validateSecret('0123456789abcde'))).toMatchObject({ code: 'BAD_USER_INPUT', field: 'secret' });
+  });
+
+  it('an id that is not a UUID is NOT_FOUND; a UUID is normalised to lower case', () => {
+    expect(failure(() => validateId('webhook', 'webhook-id'))).toMatchObject({ code: 'NOT_FOUND', message: 'no webhook with id "webhook-id"' });
+    expect(validateId('delivery', '3F1C8A52-6A7E-4B0E-9D55-2A1F1F0E7C11')).toBe('3f1c8a52-6a7e-4b0e-9d55-2a1f1f0e7c11');
+  });
+
+  it('page sizes run from 1 to 500', () => {
+    expect(validatePageSize(1)).toBe(1);
+    expect(validatePageSize(500)).toBe(500);
+    for (const size of [0, 501, 2.5, Number.NaN]) expect(failure(() => validatePageSize(size))).toMatchObject({ field: 'first' });
+  });
+
+  it('delivery states are the four the table holds', () => {
+    expect(validateDeliveryState('dead')).toBe('dead');
+    expect(failure(() => validateDeliveryState('failed')).message).toBe('status: "failed" is not one of pending, retrying, delivered, dead');
+  });
+});
