@@ -6,8 +6,12 @@
 import pg from 'pg';
 import type { AddressInfo } from 'node:net';
 import { managementFor, startApi, type ApiServer } from './api/index.js';
+import { Metrics } from './api/metrics.js';
+import { metricsRoute, readyRoute, type Readiness } from './api/operations.js';
+import { LeaderElection } from './leader.js';
+import { lostSlotMessage, SlotMonitor } from './source/slot-monitor.js';
 import type { WalhookConfig } from './config/schema.js';
-import { Dispatcher, type DeliveryObserver } from './delivery/dispatcher.js';
+import { Dispatcher } from './delivery/dispatcher.js';
 import { HttpSender } from './delivery/http.js';
 import { WebhookRegistry } from './delivery/registry.js';
 import { RetryWorker } from './delivery/retry-worker.js';
@@ -15,7 +19,7 @@ import { StateWriter } from './delivery/state-writer.js';
 import type { MappingOptions } from './events/mapping.js';
 import { decodeValue, typeCatalogFromRows, type PgTypeRow, type TypeCatalog } from './events/values.js';
 import type { Logger } from './log.js';
-import { Pipeline, type PipelineObserver } from './pipeline.js';
+import { Pipeline } from './pipeline.js';
 import { formatLsn } from './source/lsn.js';
 import { ReplicationStream } from './source/replication.js';
 import {
@@ -30,17 +34,17 @@ import {
 } from './source/setup.js';
 import { openStateDb, type StateDb } from './state/db.js';
 import { migrate } from './state/migrations.js';
+import { countBacklog } from './state/deliveries.js';
 import { createSecretBox } from './state/secret-box.js';
 import { WebhookSync } from './webhook-sync.js';
 
 /** Above this many deliveries held in memory, reading from the slot pauses until half are done. */
 const MAX_IN_MEMORY = 20_000;
 const SCOPE_REFRESH_MS = 30_000;
-
-export interface DaemonHooks {
-  delivery?: DeliveryObserver;
-  pipeline?: PipelineObserver;
-}
+/** A standby tries the slot lock this often; a dead leader is replaced within a few of these. */
+const LEADER_INTERVAL_MS = 1_000;
+/** /readyz gives up on a dependency that does not answer within this. */
+const READY_CHECK_TIMEOUT_MS = 2_000;
 
 export function mappingOptions(config: WalhookConfig): MappingOptions {
   return {
@@ -105,6 +109,9 @@ export class Daemon {
   private crm: pg.Client | null = null;
   private state: StateDb | null = null;
   private stream: ReplicationStream | null = null;
+  private pipeline: Pipeline | null = null;
+  private leader: LeaderElection | null = null;
+  private slotMonitor: SlotMonitor | null = null;
   private retryWorker: RetryWorker | null = null;
   private webhookSync: WebhookSync | null = null;
   private api: ApiServer | null = null;
@@ -117,12 +124,13 @@ export class Daemon {
   private tables: TableInScope[] = [];
   private insertsOnly = new Set<string>();
   private catalog: TypeCatalog = typeCatalogFromRows([]);
+  private setupError: string | null = null;
   readonly registry = new WebhookRegistry();
+  readonly metrics = new Metrics();
 
   constructor(
     private readonly config: WalhookConfig,
     private readonly logger: Logger,
-    private readonly hooks: DaemonHooks = {},
   ) {}
 
   /** Where the HTTP API listens once started (api.listen with port 0 picks a free port). */
@@ -136,10 +144,6 @@ export class Daemon {
     crm.on('error', (error) => logger.error({ err: error, component: 'setup' }, 'CRM database connection error'));
     await crm.connect();
     this.crm = crm;
-    this.tables = await prepareSource(crm, config, logger.child({ component: 'setup' }));
-    this.insertsOnly = insertsOnlySet(this.tables);
-    logIdentities(this.tables, logger.child({ component: 'setup' }));
-    this.catalog = await loadTypeCatalog(crm);
 
     const state = openStateDb(config.state.databaseUrl ?? config.database.url, config.state.schema);
     this.state = state;
@@ -175,7 +179,7 @@ export class Daemon {
         userAgent: config.delivery.userAgent,
       },
       logger.child({ component: 'delivery' }),
-      this.hooks.delivery,
+      this.metrics,
     );
     this.dispatcher = dispatcher;
     this.retryWorker = new RetryWorker(
@@ -196,12 +200,94 @@ export class Daemon {
       webhookChanged: (id) => sync.refresh(id),
       deliveriesDue: () => this.retryWorker?.poke(),
     });
-    const api = await startApi({ config, management, logger: logger.child({ component: 'api' }) });
+    this.spillTimer = setInterval(() => dispatcher.spillSlowQueues(), Math.min(1_000, config.delivery.spillAfter));
+
+    this.slotMonitor = new SlotMonitor(
+      crm,
+      config.source.slot,
+      { intervalMs: config.slotSafety.checkInterval, retainedWalWarnBytes: config.slotSafety.retainedWalWarnBytes },
+      logger.child({ component: 'slot' }),
+    );
+    await this.slotMonitor.start();
+    this.metrics.attach({
+      queueDepths: () => dispatcher.queueDepths(),
+      retryBacklog: () => countBacklog(state),
+      slot: () => {
+        const health = this.slotMonitor?.latest;
+        return { lagBytes: health?.lagBytes ?? null, retainedWalBytes: health?.retainedWalBytes ?? null, walStatus: health?.walStatus ?? 'missing' };
+      },
+      replicationConnected: () => this.stream?.isConnected ?? false,
+      leader: () => this.leader?.isLeader ?? false,
+    });
+    const api = await startApi({
+      config,
+      management,
+      logger: logger.child({ component: 'api' }),
+      extraRoutes: [metricsRoute(this.metrics), readyRoute(() => this.readiness())],
+    });
     this.api = api.server;
     this.apiBound = api.address;
+
+    const leader = new LeaderElection(
+      { connectionString: config.database.url, slot: config.source.slot, intervalMs: LEADER_INTERVAL_MS },
+      logger.child({ component: 'leader' }),
+    );
+    this.leader = leader;
+    leader.on('elected', () => void this.lead(dispatcher));
+    leader.on('lost', () => void this.stopStreaming());
+    leader.start();
+  }
+
+  /**
+   * Leader only: brings publications and slot in line with the scope, then
+   * streams. A standby never touches them, so replicas cannot race.
+   */
+  private async lead(dispatcher: Dispatcher): Promise<void> {
+    const crm = this.crm;
+    if (!crm) return;
+    const log = this.logger.child({ component: 'setup' });
+    try {
+      this.tables = await prepareSource(crm, this.config, log);
+      this.insertsOnly = insertsOnlySet(this.tables);
+      logIdentities(this.tables, log);
+      this.catalog = await loadTypeCatalog(crm);
+    } catch (error) {
+      // Stay leader without streaming: readiness reports it, and the operator's fix takes effect on restart.
+      log.error({ err: error }, (error as Error).message);
+      this.setupError = (error as Error).message;
+      return;
+    }
+    this.setupError = null;
+    if (!this.leader?.isLeader) return;
     this.startStreaming(dispatcher);
     this.refreshTimer = setInterval(() => void this.refreshScope(), SCOPE_REFRESH_MS);
-    this.spillTimer = setInterval(() => dispatcher.spillSlowQueues(), Math.min(1_000, config.delivery.spillAfter));
+  }
+
+  /** The lock is gone: no second reader, ever — stop reading at once. */
+  private async stopStreaming(): Promise<void> {
+    if (this.refreshTimer) clearInterval(this.refreshTimer);
+    const stream = this.stream;
+    this.stream = null;
+    this.pipeline?.disconnected();
+    this.pipeline = null;
+    await stream?.stop();
+  }
+
+  /** Leader: streaming. Standby: able to take over. Neither with a lost slot or an unreachable state database. */
+  private async readiness(): Promise<Readiness> {
+    const role = this.leader?.isLeader ? 'leader' : 'standby';
+    const problems: string[] = [];
+    const reachable = async (what: string, query: () => Promise<unknown>) => {
+      const timeout = new Promise((_, reject) => setTimeout(() => reject(new Error('no answer')), READY_CHECK_TIMEOUT_MS).unref());
+      await Promise.race([query(), timeout]).catch((error: unknown) => problems.push(`${what} unreachable: ${(error as Error).message}`));
+    };
+    await reachable('state database', () => this.state!.pool.query('SELECT 1'));
+    await reachable('CRM database', () => this.crm!.query('SELECT 1'));
+    const health = await this.slotMonitor?.check();
+    if (health?.walStatus === 'lost') problems.push(lostSlotMessage(this.config.source.slot));
+    if (this.setupError) problems.push(this.setupError);
+    if (role === 'leader' && !this.stream?.isConnected) problems.push('leader is not streaming the slot (connecting or reconnecting)');
+    return { ready: problems.length === 0, role, problems };
   }
 
   private startStreaming(dispatcher: Dispatcher): void {
@@ -226,7 +312,7 @@ export class Daemon {
         catalog: () => this.catalog,
         insertsOnly: () => this.insertsOnly,
         logger: logger.child({ component: 'events' }),
-        observer: this.hooks.pipeline,
+        observer: this.metrics,
       },
       (lsn) => stream.confirm(lsn),
     );
@@ -256,6 +342,7 @@ export class Daemon {
       paused = false;
     });
     this.stream = stream;
+    this.pipeline = pipeline;
     stream.start();
   }
 
@@ -287,6 +374,7 @@ export class Daemon {
     await this.api?.close();
     if (this.refreshTimer) clearInterval(this.refreshTimer);
     if (this.spillTimer) clearInterval(this.spillTimer);
+    this.slotMonitor?.stop();
     this.stream?.pause();
     await this.retryWorker?.stop();
     const finished = await this.dispatcher?.idle(deadline);
@@ -304,6 +392,7 @@ export class Daemon {
     } else {
       await this.sender?.close();
     }
+    await this.leader?.stop();
     await this.webhookSync?.stop();
     await this.state?.pool.end();
     await this.crm?.end();

@@ -102,6 +102,11 @@ export class Dispatcher {
     return endpoint;
   }
 
+  /** Deliveries waiting or running in memory, per webhook. */
+  queueDepths(): Map<string, number> {
+    return new Map([...this.endpoints].map(([webhookId, endpoint]) => [webhookId, endpoint.backlog]));
+  }
+
   /** Deliveries held in memory across all endpoints, plus rows waiting to be written. */
   get inMemory(): number {
     let total = this.writer.backlog;

@@ -203,3 +203,19 @@ export async function disabledWebhooks(db: StateDb): Promise<Map<string, string>
   });
   return new Map(rows.map((row) => [row.webhook_id, row.disabled_reason]));
 }
+
+export interface BacklogCount {
+  webhookId: string;
+  state: 'pending' | 'retrying' | 'dead';
+  count: number;
+}
+
+/** Deliveries waiting in the table and dead letters, per webhook, for the retry-backlog gauge. */
+export async function countBacklog(db: StateDb): Promise<BacklogCount[]> {
+  const { rows } = await db.pool.query<BacklogCount>({
+    name: 'walhook_count_backlog',
+    text: `SELECT webhook_id AS "webhookId", state, count(*)::int AS count FROM ${db.schema}.deliveries
+            WHERE state IN ('pending', 'retrying', 'dead') GROUP BY webhook_id, state`,
+  });
+  return rows;
+}

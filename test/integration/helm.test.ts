@@ -1,0 +1,402 @@
+/**
+ * The Helm chart, rendered by the real helm binary (scripts/helm.ts) with its
+ * default values and with helm/ci/ha-monitoring-values.yaml, checked the way
+ * Kubernetes and walhook will read it; and the dashboard and alert rules
+ * checked against the metrics a running walhook serves on /metrics, so that
+ * neither can name a metric that does not exist.
+ */
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parser as promqlParser } from '@prometheus-io/lezer-promql';
+import { beforeAll, afterAll, describe, expect, it } from 'vitest';
+import { parse as parseYaml, parseAllDocuments } from 'yaml';
+import { HelmCommandError, runHelm } from '../../scripts/helm.js';
+import { listConfigKeys, resolveConfig } from '../../src/config/index.js';
+import { freePort } from '../../src/demo/throwaway-postgres.js';
+import { createTestDatabase, type TestDatabase } from '../harness/database.js';
+import { startDaemon, writeConfig, type DaemonProcess } from '../harness/daemon.js';
+import { waitFor } from '../harness/receiver.js';
+
+const REPO = resolve(import.meta.dirname, '../..');
+const CHART = resolve(REPO, 'helm/walhook');
+const HA_VALUES = resolve(REPO, 'helm/ci/ha-monitoring-values.yaml');
+const CHART_DASHBOARD = resolve(CHART, 'dashboards/walhook.json');
+const REPO_DASHBOARD = resolve(REPO, 'dashboards/walhook.json');
+const NAMESPACE = 'crm';
+
+interface Manifest {
+  kind: string;
+  metadata: { name: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  spec?: Record<string, unknown>;
+  data?: Record<string, string>;
+  stringData?: Record<string, string>;
+}
+
+interface EnvVar {
+  name: string;
+  value?: string;
+  valueFrom?: { secretKeyRef?: { name: string; key: string; optional?: boolean } };
+}
+
+interface Probe {
+  httpGet: { path: string; port: string | number };
+}
+
+interface Container {
+  args: string[];
+  env: EnvVar[];
+  ports: { name: string; containerPort: number }[];
+  startupProbe: Probe;
+  livenessProbe: Probe;
+  readinessProbe: Probe;
+  securityContext: Record<string, unknown> & { capabilities?: { drop?: string[] } };
+  volumeMounts: { name: string; mountPath: string }[];
+}
+
+interface PodSpec {
+  securityContext: Record<string, unknown>;
+  containers: Container[];
+  volumes: { name: string; configMap?: { name: string } }[];
+  affinity?: { podAntiAffinity?: Record<string, unknown> };
+}
+
+interface DeploymentSpec {
+  replicas: number;
+  selector: { matchLabels: Record<string, string> };
+  template: { metadata: { labels: Record<string, string> }; spec: PodSpec };
+}
+
+interface JsonSchema {
+  description?: string;
+  properties?: Record<string, JsonSchema>;
+}
+
+interface AlertRule {
+  alert: string;
+  expr: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+}
+
+function valuesArgs(valuesFiles: string[]): string[] {
+  return valuesFiles.flatMap((file) => ['--values', file]);
+}
+
+function render(...valuesFiles: string[]): Manifest[] {
+  const text = runHelm(['template', 'walhook', CHART, '--namespace', NAMESPACE, ...valuesArgs(valuesFiles)]);
+  return parseAllDocuments(text)
+    .map((document) => document.toJS() as Manifest | null)
+    .filter((manifest): manifest is Manifest => manifest !== null);
+}
+
+function only(manifests: Manifest[], kind: string, name?: string): Manifest {
+  const found = manifests.filter((manifest) => manifest.kind === kind && (name === undefined || manifest.metadata.name === name));
+  if (found.length !== 1) throw new Error(`expected one ${kind}${name ? ` ${name}` : ''}, rendered ${found.length}`);
+  return found[0]!;
+}
+
+function deploymentSpec(manifests: Manifest[]): DeploymentSpec {
+  return only(manifests, 'Deployment').spec as unknown as DeploymentSpec;
+}
+
+function walhookContainer(manifests: Manifest[]): Container {
+  const [container] = deploymentSpec(manifests).template.spec.containers;
+  if (!container) throw new Error('the Deployment has no container');
+  return container;
+}
+
+function isSubset(subset: Record<string, string>, of: Record<string, string>): boolean {
+  return Object.entries(subset).every(([key, value]) => of[key] === value);
+}
+
+/** The config file the container is started with, from the ConfigMap mounted where `--config` points. */
+function containerConfigFile(manifests: Manifest[]): unknown {
+  const container = walhookContainer(manifests);
+  const file = container.args[container.args.indexOf('--config') + 1] ?? '';
+  const mount = container.volumeMounts.find((candidate) => file.startsWith(`${candidate.mountPath}/`));
+  const volumes = deploymentSpec(manifests).template.spec.volumes;
+  const configMapName = volumes.find((candidate) => candidate.name === mount?.name)?.configMap?.name;
+  if (!mount || !configMapName) throw new Error(`no ConfigMap is mounted where --config ${file} points`);
+  const text = only(manifests, 'ConfigMap', configMapName).data?.[file.slice(mount.mountPath.length + 1)];
+  if (text === undefined) throw new Error(`${file} is not a key of ConfigMap ${configMapName}`);
+  return parseYaml(text);
+}
+
+/** The container's literal environment, plus the database URL a Secret would give it. */
+function containerEnv(manifests: Manifest[]): NodeJS.ProcessEnv {
+  const literal = walhookContainer(manifests).env.filter((variable) => variable.value !== undefined);
+  return {
+    ...Object.fromEntries(literal.map((variable) => [variable.name, variable.value])),
+    WALHOOK_DATABASE_URL: 'postgres://walhook:secret@crm-db:5432/twenty',
+  };
+}
+
+/** Values of values.yaml the schema does not describe: missing from it, or there without a description. */
+function undescribedValues(values: unknown, schema: JsonSchema, path = ''): string[] {
+  const problems = schema.description || path === '' ? [] : [`${path} (no description)`];
+  if (!schema.properties || typeof values !== 'object' || values === null || Array.isArray(values)) return problems;
+  for (const [key, value] of Object.entries(values)) {
+    const child = schema.properties[key];
+    const childPath = path ? `${path}.${key}` : key;
+    if (child) problems.push(...undescribedValues(value, child, childPath));
+    else problems.push(`${childPath} (not in values.schema.json)`);
+  }
+  return problems;
+}
+
+/** Every PromQL expression of a Grafana dashboard: panel targets and the selectors inside label_values(). */
+function dashboardExpressions(dashboard: unknown): string[] {
+  const expressions: string[] = [];
+  const visit = (node: unknown): void => {
+    if (typeof node !== 'object' || node === null) return;
+    for (const [key, value] of Object.entries(node)) {
+      if (key === 'expr' && typeof value === 'string') expressions.push(value);
+      else if (key === 'definition' && typeof value === 'string') {
+        const selector = /^label_values\((.+),\s*\w+\)$/.exec(value)?.[1];
+        expressions.push(selector ?? value);
+      } else visit(value);
+    }
+  };
+  visit(dashboard);
+  return expressions;
+}
+
+/** Grafana's interval variables stand where PromQL wants a duration. */
+function withGrafanaVariables(expression: string): string {
+  return expression.replaceAll(/\$__(rate_interval|interval|range)/g, '5m');
+}
+
+/** Problems parsing the expression, and the metric names it selects. */
+function analysePromql(expression: string): { errors: string[]; metrics: string[] } {
+  const text = withGrafanaVariables(expression);
+  const errors: string[] = [];
+  const metrics: string[] = [];
+  promqlParser.parse(text).iterate({
+    enter(node) {
+      if (node.type.isError) errors.push(`${expression}: syntax error at ${node.from} ("${text.slice(node.from, node.from + 20)}")`);
+      if (node.name === 'Identifier' && node.node.parent?.name === 'VectorSelector') metrics.push(text.slice(node.from, node.to));
+    },
+  });
+  return { errors, metrics };
+}
+
+/** Series names a Prometheus scrape of this exposition text can see, announced (# TYPE) or sampled. */
+function exportedNames(exposition: string): Set<string> {
+  const names = new Set<string>();
+  for (const line of exposition.split('\n')) {
+    const announced = /^# TYPE (\S+) (\S+)$/.exec(line);
+    if (announced) {
+      const [, name = '', type] = announced;
+      const suffixes = { histogram: ['_bucket', '_sum', '_count'], summary: ['', '_sum', '_count'] }[type ?? ''] ?? [''];
+      for (const suffix of suffixes) names.add(name + suffix);
+    } else if (line && !line.startsWith('#')) {
+      names.add(/^[a-zA-Z_:][a-zA-Z0-9_:]*/.exec(line)?.[0] ?? line);
+    }
+  }
+  return names;
+}
+
+function alertRules(manifests: Manifest[]): AlertRule[] {
+  const spec = only(manifests, 'PrometheusRule').spec as { groups: { rules: AlertRule[] }[] };
+  return spec.groups.flatMap((group) => group.rules);
+}
+
+function readJson(file: string): unknown {
+  return JSON.parse(readFileSync(file, 'utf8'));
+}
+
+describe('helm chart', () => {
+  it('passes helm lint --strict with the default values and with the HA + monitoring values', () => {
+    expect(runHelm(['lint', '--strict', CHART])).toMatch(/1 chart\(s\) linted, 0 chart\(s\) failed/);
+    expect(runHelm(['lint', '--strict', CHART, ...valuesArgs([HA_VALUES])])).toMatch(/0 chart\(s\) failed/);
+  });
+
+  it('describes every value of values.yaml in values.schema.json, and refuses values it does not know', () => {
+    const values = parseYaml(readFileSync(resolve(CHART, 'values.yaml'), 'utf8'));
+    const schema = readJson(resolve(CHART, 'values.schema.json')) as JsonSchema;
+    expect(undescribedValues(values, schema)).toEqual([]);
+    expect(() => runHelm(['template', 'walhook', CHART, '--set', 'replicas=3'])).toThrow(HelmCommandError);
+    expect(() => runHelm(['template', 'walhook', CHART, '--set', 'metrics.serviceMonitor.enable=true'])).toThrow(/enable/);
+  });
+
+  it('has the appVersion of package.json, the version the image is tagged with', () => {
+    const chart = parseYaml(readFileSync(resolve(CHART, 'Chart.yaml'), 'utf8')) as { appVersion: string };
+    const pkg = readJson(resolve(REPO, 'package.json')) as { version: string };
+    expect(chart.appVersion).toBe(pkg.version);
+  });
+
+  it('ships the same dashboard as dashboards/walhook.json (edit helm/walhook/dashboards/walhook.json and copy it)', () => {
+    expect(readFileSync(REPO_DASHBOARD, 'utf8')).toBe(readFileSync(CHART_DASHBOARD, 'utf8'));
+  });
+});
+
+describe('helm template with the default values', () => {
+  let manifests: Manifest[];
+  beforeAll(() => {
+    manifests = render();
+  });
+
+  it('renders a Deployment, Service, ConfigMap, Secret and PodDisruptionBudget, nothing optional', () => {
+    expect(manifests.map((manifest) => manifest.kind).sort()).toEqual(['ConfigMap', 'Deployment', 'PodDisruptionBudget', 'Secret', 'Service']);
+  });
+
+  it('runs two replicas, and the Service and PodDisruptionBudget select their pods', () => {
+    const deployment = deploymentSpec(manifests);
+    const podLabels = deployment.template.metadata.labels;
+    expect(deployment.replicas).toBe(2);
+    expect(isSubset(deployment.selector.matchLabels, podLabels)).toBe(true);
+    expect(isSubset(only(manifests, 'Service').spec?.selector as Record<string, string>, podLabels)).toBe(true);
+    const pdb = only(manifests, 'PodDisruptionBudget').spec as { maxUnavailable: number; selector: { matchLabels: Record<string, string> } };
+    expect(isSubset(pdb.selector.matchLabels, podLabels)).toBe(true);
+    expect(pdb.maxUnavailable).toBeLessThan(deployment.replicas);
+  });
+
+  it('probes /healthz for liveness and /readyz for readiness on the port walhook listens on', () => {
+    const container = walhookContainer(manifests);
+    expect(container.livenessProbe.httpGet.path).toBe('/healthz');
+    expect(container.startupProbe.httpGet.path).toBe('/healthz');
+    expect(container.readinessProbe.httpGet.path).toBe('/readyz');
+    const port = container.ports.find((candidate) => candidate.name === container.readinessProbe.httpGet.port);
+    const config = resolveConfig(containerConfigFile(manifests), containerEnv(manifests));
+    expect(config.api.listen).toMatchObject({ host: '0.0.0.0', port: port?.containerPort });
+  });
+
+  it('runs as non-root on a read-only root filesystem, without privilege escalation or capabilities', () => {
+    const pod = deploymentSpec(manifests).template.spec;
+    const container = walhookContainer(manifests);
+    expect(pod.securityContext.runAsNonRoot).toBe(true);
+    expect(container.securityContext).toMatchObject({ runAsNonRoot: true, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false });
+    expect(container.securityContext.capabilities?.drop).toContain('ALL');
+  });
+
+  it('mounts a ConfigMap that is valid walhook configuration', () => {
+    const config = resolveConfig(containerConfigFile(manifests), containerEnv(manifests));
+    expect(config.source.slot).toBe('walhook');
+    expect(config.database.url).toBe(containerEnv(manifests).WALHOOK_DATABASE_URL);
+  });
+
+  it('sets only environment variables walhook reads, the secret ones from keys of its Secret', () => {
+    const known = new Set(listConfigKeys().map((key) => key.envVar));
+    const env = walhookContainer(manifests).env;
+    expect(env.map((variable) => variable.name).filter((name) => !known.has(name))).toEqual([]);
+    const secret = only(manifests, 'Secret');
+    const required = env.flatMap((variable) => variable.valueFrom?.secretKeyRef ?? []).filter((ref) => !ref.optional);
+    expect(required.map((ref) => [ref.name, ref.key in (secret.stringData ?? {})])).toEqual([[secret.metadata.name, true]]);
+  });
+});
+
+describe('helm template with the HA + monitoring values', () => {
+  let manifests: Manifest[];
+  beforeAll(() => {
+    manifests = render(HA_VALUES);
+  });
+
+  it('renders the ServiceMonitor, PrometheusRule and dashboard ConfigMap, and reads an existing Secret', () => {
+    const kinds = manifests.map((manifest) => manifest.kind);
+    expect(kinds).toEqual(expect.arrayContaining(['ServiceMonitor', 'PrometheusRule']));
+    expect(kinds).not.toContain('Secret');
+    const refs = walhookContainer(manifests).env.flatMap((variable) => variable.valueFrom?.secretKeyRef ?? []);
+    expect(new Set(refs.map((ref) => ref.name))).toEqual(new Set(['crm-walhook']));
+    expect(refs.find((ref) => !ref.optional)?.key).toBe('uri');
+  });
+
+  it('spreads three replicas over nodes and keeps the configuration valid', () => {
+    const deployment = deploymentSpec(manifests);
+    expect(deployment.replicas).toBe(3);
+    expect(deployment.template.spec.affinity?.podAntiAffinity).toHaveProperty('requiredDuringSchedulingIgnoredDuringExecution');
+    const config = resolveConfig(containerConfigFile(manifests), containerEnv(manifests));
+    expect(config.source.slot).toBe('walhook_prod');
+    expect(config.delivery.retrySchedule[0]).toBe(30_000);
+  });
+
+  it('scrapes /metrics through the Service with the ServiceMonitor', () => {
+    const monitor = only(manifests, 'ServiceMonitor');
+    const spec = monitor.spec as { selector: { matchLabels: Record<string, string> }; endpoints: { port: string; path: string }[] };
+    const service = only(manifests, 'Service');
+    expect(isSubset(spec.selector.matchLabels, service.metadata.labels ?? {})).toBe(true);
+    const servicePorts = (service.spec?.ports as { name: string }[]).map((port) => port.name);
+    expect(spec.endpoints).toEqual([expect.objectContaining({ path: '/metrics' })]);
+    expect(servicePorts).toContain(spec.endpoints[0]?.port);
+    expect(monitor.metadata.labels).toMatchObject({ release: 'kube-prometheus-stack' });
+  });
+
+  it('puts the dashboard in a ConfigMap labelled for the Grafana sidecar', () => {
+    const dashboard = only(manifests, 'ConfigMap', 'walhook-dashboard');
+    expect(dashboard.metadata.labels).toMatchObject({ grafana_dashboard: '1' });
+    expect(JSON.parse(dashboard.data?.['walhook.json'] ?? '')).toEqual(readJson(CHART_DASHBOARD));
+  });
+
+  it('alerts on each failure the issue names, with a severity and runbook text', () => {
+    const rules = alertRules(manifests);
+    expect(rules.map((rule) => rule.alert)).toEqual(
+      expect.arrayContaining([
+        'WalhookSlotRetainedWalHigh',
+        'WalhookSlotLost',
+        'WalhookNoLeader',
+        'WalhookReplicationDisconnected',
+        'WalhookDeadLetters',
+        'WalhookWebhookFailing',
+      ]),
+    );
+    for (const rule of rules) {
+      expect(rule.labels?.severity, rule.alert).toMatch(/^(warning|critical)$/);
+      expect(Object.keys(rule.annotations ?? {}).sort(), rule.alert).toEqual(['description', 'runbook', 'summary']);
+      expect(rule.expr, rule.alert).toContain(`namespace="${NAMESPACE}", job="walhook"`);
+    }
+    const retained = rules.find((rule) => rule.alert === 'WalhookSlotRetainedWalHigh');
+    expect(retained?.expr).toMatch(/> 10737418240$/);
+  });
+});
+
+describe('dashboard and alert rules against a live /metrics scrape', () => {
+  let db: TestDatabase;
+  let daemon: DaemonProcess | undefined;
+  let exported: Set<string>;
+  let rules: AlertRule[];
+
+  beforeAll(async () => {
+    db = await createTestDatabase('helm');
+    const port = await freePort();
+    const suffix = db.name.slice(-8);
+    const file = writeConfig({
+      database: { url: db.url },
+      source: { slot: `metrics_${suffix}`, publication: `metrics_${suffix}` },
+      state: { schema: `walhook_metrics_${suffix}` },
+      api: { listen: `127.0.0.1:${port}` },
+    });
+    const started = startDaemon(file);
+    daemon = started;
+    let exitCode: number | null | undefined;
+    void started.exited.then((code) => (exitCode = code));
+    await waitFor(async () => {
+      if (exitCode !== undefined) throw new Error(`walhook exited with ${exitCode}:\n${started.output()}`);
+      return (await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => null))?.ok === true;
+    }, 'walhook to answer /healthz');
+    const response = await fetch(`http://127.0.0.1:${port}/metrics`);
+    if (!response.ok) throw new Error(`GET /metrics answered ${response.status}: ${await response.text()}`);
+    exported = exportedNames(await response.text());
+    rules = alertRules(render(HA_VALUES));
+  });
+
+  afterAll(async () => {
+    await daemon?.stop();
+    await db?.drop();
+  });
+
+  it('the scrape holds walhook metrics (the check below is not vacuous)', () => {
+    expect([...exported]).toEqual(expect.arrayContaining(['walhook_leader', 'walhook_changes_total', 'walhook_event_latency_seconds_bucket']));
+  });
+
+  it('every dashboard query is PromQL that selects only exported metrics', () => {
+    const analyses = dashboardExpressions(readJson(CHART_DASHBOARD)).map(analysePromql);
+    expect(analyses.length).toBeGreaterThan(10);
+    expect(analyses.flatMap((analysis) => analysis.errors)).toEqual([]);
+    expect(analyses.flatMap((analysis) => analysis.metrics).filter((name) => !exported.has(name))).toEqual([]);
+  });
+
+  it('every alert rule is PromQL that selects only exported metrics', () => {
+    const analyses = rules.map((rule) => analysePromql(rule.expr));
+    expect(analyses.flatMap((analysis) => analysis.errors)).toEqual([]);
+    expect(analyses.flatMap((analysis) => analysis.metrics).filter((name) => !exported.has(name))).toEqual([]);
+  });
+});
