@@ -136,14 +136,27 @@ export class ReplicationStream extends EventEmitter<ReplicationEvents> {
         logger.info({ slot, plugin: pluginName, confirmedLsn: formatLsn(this.confirmed) }, 'replication streaming');
         this.emit('connected');
       });
-      service.on('data', (_lsn: string, message: unknown) => {
-        const decoded = decode(message);
-        if (decoded) this.onMessage(decoded);
-      });
-      service.on('heartbeat', (lsn: string, _timestamp: number, replyRequested: boolean) => {
-        this.onMessage({ type: 'keepalive', walEnd: parseLsn(lsn), replyRequested });
-        if (replyRequested) this.sendStatus();
-      });
+      // A message that cannot be handled ends this connection: the next one streams it again from the
+      // confirmed position, instead of an exception escaping into the socket's event handler.
+      const guarded = (handle: () => void) => {
+        try {
+          handle();
+        } catch (error) {
+          reject(error);
+        }
+      };
+      service.on('data', (_lsn: string, message: unknown) =>
+        guarded(() => {
+          const decoded = decode(message);
+          if (decoded) this.onMessage(decoded);
+        }),
+      );
+      service.on('heartbeat', (lsn: string, _timestamp: number, replyRequested: boolean) =>
+        guarded(() => {
+          this.onMessage({ type: 'keepalive', walEnd: parseLsn(lsn), replyRequested });
+          if (replyRequested) this.sendStatus();
+        }),
+      );
     });
     // Starting from 0/0 makes the server resume at the slot's confirmed_flush_lsn.
     const streaming = service.subscribe(plugin, slot, '0/0');
