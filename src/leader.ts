@@ -77,7 +77,7 @@ export class LeaderElection extends EventEmitter<LeaderEvents> {
       );
       if (rows[0]?.acquired && !this.stopped) {
         this.leading = true;
-        this.logger.info({ slot: this.options.slot }, 'leader: holding the slot lock, streaming');
+        this.logger.info({ slot: this.options.slot }, 'leader: holding the slot lock');
         this.emit('elected');
       }
     } catch (error) {

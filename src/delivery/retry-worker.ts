@@ -95,7 +95,13 @@ export class RetryWorker {
     void endpoint.queue.add(async () => {
       if (this.stopped) return;
       this.waiting.delete(delivery.id);
-      const job = { id: delivery.id, body: delivery.body, eventId: delivery.eventId, commitTime: delivery.commitTime.toISOString() };
+      const job = {
+        id: delivery.id,
+        body: delivery.body,
+        eventId: delivery.eventId,
+        commitTime: delivery.commitTime.toISOString(),
+        commitLsn: delivery.commitLsn,
+      };
       const result = await this.dispatcher.attempt(webhook, job);
       const attempt = delivery.attempts + 1;
       const attemptedAt = new Date();

@@ -43,11 +43,23 @@ export function lostSlotMessage(slot: string): string {
   );
 }
 
+/** The operator's instructions for a slot dropped under a running walhook, which does not recreate it on its own. */
+export function droppedSlotMessage(slot: string): string {
+  return (
+    `replication slot '${slot}' no longer exists: it was dropped while walhook was running, and changes made since then ` +
+    `cannot be streamed. walhook does not recreate it behind your back and stays unready. To recover: restart walhook ` +
+    `(it recreates the slot when source.createSlot is true), then backfill the changes made since the slot was dropped.`
+  );
+}
+
 export class SlotMonitor {
   private timer: NodeJS.Timeout | null = null;
   private health: SlotHealth = UNKNOWN;
   private warned = false;
   private reportedLost = false;
+  /** Whether the slot existed at some check: only then does its absence mean it was dropped (not yet created). */
+  private seen = false;
+  private reportedDropped = false;
 
   constructor(
     private readonly client: pg.ClientBase,
@@ -62,6 +74,13 @@ export class SlotMonitor {
 
   get lost(): boolean {
     return this.health.walStatus === 'lost';
+  }
+
+  /** Why the slot cannot be streamed (lost or dropped), as the operator's instructions; null while it can. */
+  get problem(): string | null {
+    if (this.lost) return lostSlotMessage(this.slot);
+    if (this.seen && this.health.walStatus === null) return droppedSlotMessage(this.slot);
+    return null;
   }
 
   async start(): Promise<void> {
@@ -84,6 +103,13 @@ export class SlotMonitor {
     if (walStatus === 'lost' && !this.reportedLost) {
       this.reportedLost = true;
       this.logger.error({ slot: this.slot, walStatus }, lostSlotMessage(this.slot));
+    }
+    if (walStatus !== null) {
+      this.seen = true;
+      this.reportedDropped = false;
+    } else if (this.seen && !this.reportedDropped) {
+      this.reportedDropped = true;
+      this.logger.error({ slot: this.slot }, droppedSlotMessage(this.slot));
     }
     const over = retainedWalBytes !== null && retainedWalBytes > this.options.retainedWalWarnBytes;
     if (over && !this.warned) {

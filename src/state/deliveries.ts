@@ -82,6 +82,7 @@ export interface ClaimedDelivery {
   body: string;
   attempts: number;
   commitTime: Date;
+  commitLsn: string;
 }
 
 /** How many more deliveries one webhook's in-memory queue may take. */
@@ -122,7 +123,7 @@ export async function claimDueDeliveries(
               ORDER BY due.next_attempt_at
               LIMIT $4)
    RETURNING d.id, d.webhook_id AS "webhookId", d.event_id AS "eventId", d.operation, d.body, d.attempts,
-             d.commit_time AS "commitTime"`,
+             d.commit_time AS "commitTime", d.commit_lsn::text AS "commitLsn"`,
     values: [
       rooms.map((entry) => entry.webhookId),
       // Each webhook's share is capped by the batch too, which bounds the rows locked at once.

@@ -1,0 +1,140 @@
+/**
+ * Slot safety, seen from the CRM's disk: walhook warns when its slot retains
+ * more WAL than slotSafety.retainedWalWarnBytes, and when PostgreSQL
+ * invalidates the slot (max_slot_wal_keep_size exceeded: wal_status 'lost')
+ * it says what happened and what to do, stays unready and keeps running —
+ * also across a restart — until the operator follows the instructions.
+ *
+ * The `lost` case needs server settings no other test may feel, so it runs
+ * on a throwaway cluster of its own.
+ */
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startThrowawayPostgres, type ThrowawayPostgres } from '../../src/demo/throwaway-postgres.js';
+import { createCrmSchema, insertPersons, useCrmTestBed } from '../harness/crm.js';
+import type { TestDatabase } from '../harness/database.js';
+import { writeConfig } from '../harness/daemon.js';
+import { probe, scrapeMetrics, useInstances, withConfig, type Instance } from '../harness/operations.js';
+import { waitFor } from '../harness/receiver.js';
+
+const bed = useCrmTestBed('slot_safety');
+const instances = useInstances();
+
+/** A receiver that takes requests and never answers in time: the slot cannot move past them. */
+const HOLD = { status: 200, delayMs: 60_000 };
+/** Keeps held deliveries in memory, so they hold the slot back. */
+const HOLDING_DELIVERY = { timeout: '60s', spillAfter: '60s' };
+
+async function slotRow(db: TestDatabase, slot: string) {
+  const [row] = await db.sql<{ wal_status: string | null; retained: number | null }>(
+    'SELECT wal_status, pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::float8 AS retained FROM pg_replication_slots WHERE slot_name = $1',
+    [slot],
+  );
+  return row;
+}
+
+describe('retained WAL above slotSafety.retainedWalWarnBytes', () => {
+  it('logs a warning and shows the retained bytes in walhook_slot_retained_wal_bytes', async () => {
+    const hooks = await bed.receiver(() => HOLD);
+    const setup = withConfig(bed.setup({ webhooks: [{ targetUrl: hooks.url }], delivery: HOLDING_DELIVERY }), {
+      slotSafety: { retainedWalWarnBytes: '1kB', checkInterval: '200ms' },
+    });
+    const walhook = await instances.start(setup.file, { streaming: true });
+    await insertPersons(bed.db, 50);
+    await waitFor(() => hooks.requests.length > 0, 'a delivery to be held');
+
+    await waitFor(() => walhook.logs.some((line) => line.component === 'slot' && line.level === 'warn'), 'the retained-WAL warning');
+    const warning = walhook.logs.find((line) => line.component === 'slot' && line.level === 'warn')!;
+    expect(warning).toMatchObject({ slot: setup.slot, thresholdBytes: 1024, msg: expect.stringContaining('slotSafety.retainedWalWarnBytes') });
+    expect(warning.retainedWalBytes).toBeGreaterThan(1024);
+
+    const retained = (await scrapeMetrics(walhook.api)).value('walhook_slot_retained_wal_bytes');
+    const now = await slotRow(bed.db, setup.slot);
+    expect(retained).toBeGreaterThan(1024);
+    // The slot is held, so the server's figure can only have grown since walhook measured it.
+    expect(retained).toBeLessThanOrEqual(now!.retained!);
+  });
+});
+
+describe('a slot PostgreSQL invalidated (wal_status lost)', () => {
+  let cluster: ThrowawayPostgres;
+  let pool: pg.Pool;
+  let db: TestDatabase;
+
+  beforeAll(async () => {
+    cluster = await startThrowawayPostgres({
+      settings: { max_slot_wal_keep_size: '1MB', wal_keep_size: '0', max_wal_size: '32MB', min_wal_size: '32MB' },
+    });
+    pool = new pg.Pool({ connectionString: cluster.url, max: 2 });
+    db = {
+      url: cluster.url,
+      name: 'postgres',
+      sql: async (text, values) => (await pool.query(text, values)).rows,
+      drop: async () => undefined,
+    };
+    await createCrmSchema(db);
+    await db.sql('CREATE TABLE public.filler (payload text)');
+  });
+  afterAll(async () => {
+    await pool?.end();
+    await cluster?.stop();
+  });
+
+  /** Writes WAL, switches segments and checkpoints until the server has invalidated the slot. */
+  async function pushSlotPastMaxSlotWalKeepSize(slot: string): Promise<void> {
+    await waitFor(async () => {
+      await db.sql(`INSERT INTO public.filler SELECT repeat(md5(i::text), 64) FROM generate_series(1, 1000) AS i`);
+      await db.sql('SELECT pg_switch_wal()');
+      await db.sql('CHECKPOINT');
+      return (await slotRow(db, slot))?.wal_status === 'lost';
+    }, `slot ${slot} to be lost`);
+  }
+
+  const lostMessage = (slot: string) => new RegExp(`slot '${slot}' is lost.*pg_drop_replication_slot\\('${slot}'\\).*backfill`);
+
+  async function expectUnreadyButAlive(walhook: Instance, slot: string): Promise<void> {
+    await waitFor(async () => (await probe(walhook.api, '/readyz')).status === 503, 'walhook to turn unready');
+    const { body } = await probe(walhook.api, '/readyz');
+    expect(body.problems!.join('\n')).toMatch(/is lost/);
+    expect(await probe(walhook.api, '/healthz')).toMatchObject({ status: 200 });
+    expect((await scrapeMetrics(walhook.api)).value('walhook_slot_wal_status', { status: 'lost' })).toBe(1);
+    expect(walhook.child.exitCode).toBeNull();
+    expect(walhook.logs).toContainEqual(expect.objectContaining({ level: 'error', slot }));
+  }
+
+  it('says what happened and what to do, stays unready without crash-looping, and recovers as instructed', async () => {
+    const hooks = await bed.receiver(() => HOLD);
+    const slot = `walhook_${randomBytes(4).toString('hex')}`;
+    const file = writeConfig({
+      database: { url: cluster.url },
+      source: { slot, publication: slot, statusInterval: '200ms', reconnect: { minDelay: '100ms', maxDelay: '1s' } },
+      delivery: { allowList: ['127.0.0.1/32'], ...HOLDING_DELIVERY },
+      webhooks: [{ targetUrl: hooks.url, operations: ['person.created'], secret: bed.secret }],
+      state: { schema: 'walhook_state' },
+      api: { listen: '127.0.0.1:0' },
+      slotSafety: { checkInterval: '200ms' },
+    });
+    const walhook = await instances.start(file, { streaming: true });
+    expect(await probe(walhook.api, '/readyz')).toMatchObject({ status: 200 });
+    await insertPersons(db, 1);
+    await waitFor(() => hooks.requests.length === 1, 'the delivery that holds the slot back');
+
+    await pushSlotPastMaxSlotWalKeepSize(slot);
+    await expectUnreadyButAlive(walhook, slot);
+    expect(walhook.logs).toContainEqual(expect.objectContaining({ level: 'error', component: 'slot', msg: expect.stringMatching(lostMessage(slot)) }));
+
+    // A restart (what a crash loop would do) finds the slot lost at set-up: it stays up and unready, saying the same.
+    await walhook.kill9();
+    const restarted = await instances.start(file);
+    await expectUnreadyButAlive(restarted, slot);
+    expect((await probe(restarted.api, '/readyz')).body.problems).toContainEqual(expect.stringMatching(lostMessage(slot)));
+
+    // The instructions work: drop the slot, restart; walhook recreates it and streams again.
+    await restarted.kill9();
+    await db.sql('SELECT pg_drop_replication_slot($1)', [slot]);
+    const recovered = await instances.start(file, { streaming: true });
+    await waitFor(async () => (await probe(recovered.api, '/readyz')).status === 200, 'walhook to be ready again');
+    expect((await slotRow(db, slot))?.wal_status).toBe('reserved');
+  });
+});
