@@ -11,6 +11,7 @@ import { ADMIN_USAGE, isAdminCommand, runAdminCli } from './admin-cli.js';
 import { ConfigError, loadConfig } from './config/index.js';
 import type { WalhookConfig } from './config/schema.js';
 import { Daemon } from './daemon.js';
+import { DEMO_USAGE, runDemoCli } from './demo/index.js';
 import { createLogger, type Logger } from './log.js';
 import { SourceSetupError } from './source/setup.js';
 import { openStateDb } from './state/db.js';
@@ -24,13 +25,15 @@ Commands:
   start     stream the slot and deliver webhooks (the daemon)
   tail      print every change as a JSON line, through a temporary slot of its own
   migrate   create or upgrade walhook's state schema, then exit
+  demo      see walhook work on a throwaway PostgreSQL, with nothing but Node (below)
 
 Options:
   -c, --config FILE   YAML configuration (every key can also be set as WALHOOK_<KEY>)
   -v, --version       print the version
   -h, --help          this text
 
-${ADMIN_USAGE}`;
+${ADMIN_USAGE}
+${DEMO_USAGE}`;
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -82,6 +85,7 @@ async function run(command: string, config: WalhookConfig): Promise<void> {
 
 async function main(argv: string[]): Promise<number> {
   if (isAdminCommand(argv[0])) return runAdminCli(argv);
+  if (argv[0] === 'demo') return runDemoCli(argv.slice(1));
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,

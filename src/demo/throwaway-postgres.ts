@@ -93,14 +93,24 @@ async function startWithServerBinaries(
     await chown(dataDir, uid, gid);
   }
   const clusterDir = join(dataDir, 'data');
-  await exec('initdb', ['-D', clusterDir, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--locale=C', '--no-sync']);
   const serverOptions = [
     ...Object.entries(settings).map(([key, value]) => `-c ${key}=${value}`),
     `-c unix_socket_directories=${dataDir}`,
   ].join(' ');
   const pgCtl = (...args: string[]) =>
     exec('pg_ctl', ['-D', clusterDir, '-l', join(dataDir, 'server.log'), '-w', '-t', '60', '-o', serverOptions, ...args]);
-  await pgCtl('start');
+  const stopAndRemove = async (mode: 'fast' | 'immediate') => {
+    await pgCtl('stop', '-m', mode).catch(() => undefined);
+    await rm(dataDir, { recursive: true, force: true });
+  };
+  try {
+    await exec('initdb', ['-D', clusterDir, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--locale=C', '--no-sync']);
+    await pgCtl('start');
+  } catch (error) {
+    // Also when Ctrl-C reached initdb or pg_ctl: leave neither a server nor a directory behind.
+    await stopAndRemove('immediate');
+    throw error;
+  }
   return {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
     port,
@@ -109,10 +119,7 @@ async function startWithServerBinaries(
     async restart(mode = 'fast') {
       await pgCtl('restart', '-m', mode);
     },
-    async stop() {
-      await pgCtl('stop', '-m', 'fast').catch(() => undefined);
-      await rm(dataDir, { recursive: true, force: true });
-    },
+    stop: () => stopAndRemove('fast'),
   };
 }
 
@@ -135,8 +142,14 @@ async function startEmbedded(port: number, settings: Record<string, string>): Pr
     postgresFlags: Object.entries(settings).flatMap(([key, value]) => ['-c', `${key}=${value}`]),
     onLog: () => undefined,
   });
-  await server.initialise();
-  await server.start();
+  try {
+    await server.initialise();
+    await server.start();
+  } catch (error) {
+    await server.stop().catch(() => undefined);
+    await rm(dataDir, { recursive: true, force: true });
+    throw error;
+  }
   return {
     url: `postgres://postgres:postgres@127.0.0.1:${port}/postgres`,
     port,
