@@ -8,15 +8,18 @@ import type { AddressInfo } from 'node:net';
 import { managementFor, startApi, type ApiServer } from './api/index.js';
 import { Metrics } from './api/metrics.js';
 import { metricsRoute, readyRoute, type Readiness } from './api/operations.js';
+import { consoleRoutes } from './api/console/routes.js';
 import { LeaderElection } from './leader.js';
-import { lostSlotMessage, SlotMonitor } from './source/slot-monitor.js';
+import { SlotMonitor } from './source/slot-monitor.js';
 import type { WalhookConfig } from './config/schema.js';
-import { Dispatcher } from './delivery/dispatcher.js';
+import { Dispatcher, observeAll } from './delivery/dispatcher.js';
 import { HttpSender } from './delivery/http.js';
+import { RecentAttempts } from './delivery/recent-attempts.js';
 import { WebhookRegistry } from './delivery/registry.js';
 import { RetryWorker } from './delivery/retry-worker.js';
 import { StateWriter } from './delivery/state-writer.js';
 import type { MappingOptions } from './events/mapping.js';
+import { objectName } from './events/naming.js';
 import { decodeValue, typeCatalogFromRows, type PgTypeRow, type TypeCatalog } from './events/values.js';
 import type { Logger } from './log.js';
 import { Pipeline } from './pipeline.js';
@@ -127,6 +130,8 @@ export class Daemon {
   private setupError: string | null = null;
   readonly registry = new WebhookRegistry();
   readonly metrics = new Metrics();
+  /** Per instance, in memory only: the console's delivery log and hourly counts. */
+  readonly recentAttempts = new RecentAttempts();
 
   constructor(
     private readonly config: WalhookConfig,
@@ -179,7 +184,7 @@ export class Daemon {
         userAgent: config.delivery.userAgent,
       },
       logger.child({ component: 'delivery' }),
-      this.metrics,
+      observeAll(this.metrics, this.recentAttempts),
     );
     this.dispatcher = dispatcher;
     this.retryWorker = new RetryWorker(
@@ -199,6 +204,10 @@ export class Daemon {
     const management = managementFor(config, state, secretBox, {
       webhookChanged: (id) => sync.refresh(id),
       deliveriesDue: () => this.retryWorker?.poke(),
+      // From the catalog, not this.tables: a standby has not discovered any.
+      objectsInScope: async () =>
+        (await discoverTables(crm, scopeOf(config))).map((table) => objectName(table.schema, table.table, mappingOptions(config))),
+      recentAttempts: this.recentAttempts,
     });
     this.spillTimer = setInterval(() => dispatcher.spillSlowQueues(), Math.min(1_000, config.delivery.spillAfter));
 
@@ -223,7 +232,7 @@ export class Daemon {
       config,
       management,
       logger: logger.child({ component: 'api' }),
-      extraRoutes: [metricsRoute(this.metrics), readyRoute(() => this.readiness())],
+      extraRoutes: [metricsRoute(this.metrics), readyRoute(() => this.readiness()), ...consoleRoutes()],
     });
     this.api = api.server;
     this.apiBound = api.address;
@@ -258,6 +267,8 @@ export class Daemon {
       return;
     }
     this.setupError = null;
+    // The slot may have just been created: report it now rather than as missing until the next check.
+    await this.slotMonitor?.check();
     if (!this.leader?.isLeader) return;
     this.startStreaming(dispatcher);
     this.refreshTimer = setInterval(() => void this.refreshScope(), SCOPE_REFRESH_MS);
@@ -283,8 +294,10 @@ export class Daemon {
     };
     await reachable('state database', () => this.state!.pool.query('SELECT 1'));
     await reachable('CRM database', () => this.crm!.query('SELECT 1'));
-    const health = await this.slotMonitor?.check();
-    if (health?.walStatus === 'lost') problems.push(lostSlotMessage(this.config.source.slot));
+    await this.slotMonitor?.check();
+    // A lost or dropped slot: both roles are unready, since neither could stream it.
+    const slotProblem = this.slotMonitor?.problem;
+    if (slotProblem) problems.push(slotProblem);
     if (this.setupError) problems.push(this.setupError);
     if (role === 'leader' && !this.stream?.isConnected) problems.push('leader is not streaming the slot (connecting or reconnecting)');
     return { ready: problems.length === 0, role, problems };

@@ -4,7 +4,10 @@
  * instance), and answer with views. Nothing is written when a check fails.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
+import type { RecentAttempt, RecentAttempts } from '../delivery/recent-attempts.js';
 import { SIGNATURE_SCHEMES } from '../delivery/signing.js';
+import { ACTIONS } from '../events/types.js';
+import { countBacklog } from '../state/deliveries.js';
 import { inTransaction, type StateDb } from '../state/db.js';
 import {
   deleteDeliveriesOf,
@@ -46,11 +49,27 @@ export interface ManagementSettings {
   secretRotationOverlapMs: number;
 }
 
-/** What the running daemon does right after a change commits, without waiting for its own NOTIFY. */
+/**
+ * What the running daemon adds: what it does right after a change commits,
+ * without waiting for its own NOTIFY, and what only it knows.
+ */
 export interface ManagementHooks {
   /** Awaited, so that an answer means the local pipeline already routes with the change. */
   webhookChanged?(id: string): Promise<void>;
   deliveriesDue?(): void;
+  /** The objects of the tables in source scope, as events name them (duplicates allowed). */
+  objectsInScope?(): Promise<string[]>;
+  /** This instance's attempts kept in memory. */
+  recentAttempts?: RecentAttempts;
+}
+
+/** How a webhook's deliveries are going; see the WebhookStats type of the schema. */
+export interface WebhookStats {
+  deliveredLastHour: number;
+  failedLastHour: number;
+  waiting: number;
+  deadLetters: number;
+  failing: boolean;
 }
 
 /** null and undefined both mean "not given": GraphQL hands over either. */
@@ -165,6 +184,7 @@ export class Management {
       await deleteWebhook(this.db, client, current.id);
       return current;
     });
+    this.hooks.recentAttempts?.forget(row.id);
     return webhookView(row);
   }
 
@@ -193,6 +213,41 @@ export class Management {
     const nodes = await this.withAttempts(page);
     const edges = page.map((row, index) => ({ cursor: encodeCursor(row), node: nodes[index]! }));
     return { edges, nodes, pageInfo: { hasNextPage: rows.length > limit, endCursor: edges.at(-1)?.cursor ?? null } };
+  }
+
+  /** Object names walhook streams, sorted; empty without a running daemon. */
+  async listObjects(): Promise<string[]> {
+    const names = (await this.hooks.objectsInScope?.()) ?? [];
+    return [...new Set(names)].sort();
+  }
+
+  listActions(): string[] {
+    return [...ACTIONS];
+  }
+
+  /**
+   * The stats of every webhook from one read of the state table: a listing
+   * asks for many. The attempt counts are this instance's (see RecentAttempts).
+   */
+  async webhookStats(): Promise<(webhookId: string) => WebhookStats> {
+    const backlog = await countBacklog(this.db);
+    return (webhookId) => {
+      const stored = (state: string) => backlog.find((row) => row.webhookId === webhookId && row.state === state)?.count ?? 0;
+      const lastHour = this.hooks.recentAttempts?.lastHour(webhookId) ?? { succeeded: 0, failed: 0 };
+      const [latest] = this.hooks.recentAttempts?.latest(webhookId, 1) ?? [];
+      return {
+        deliveredLastHour: lastHour.succeeded,
+        failedLastHour: lastHour.failed,
+        waiting: stored('pending') + stored('retrying'),
+        deadLetters: stored('dead'),
+        failing: stored('retrying') > 0 || latest?.succeeded === false,
+      };
+    };
+  }
+
+  /** This instance's latest attempts for the webhook, newest first. */
+  recentAttempts(webhookId: string, first: number): RecentAttempt[] {
+    return this.hooks.recentAttempts?.latest(webhookId, validatePageSize(first)) ?? [];
   }
 
   /** Sends a dead or delivered delivery again, with its original id and body; its attempts so far are kept. */

@@ -5,7 +5,8 @@
  * Resolvers only hand over to `Management`.
  */
 import { buildSchema, type GraphQLSchema } from 'graphql';
-import type { CreateWebhookInput, DeliveriesQuery, Management, UpdateWebhookInput } from './management.js';
+import type { CreateWebhookInput, DeliveriesQuery, Management, UpdateWebhookInput, WebhookStats } from './management.js';
+import type { WebhookView } from './views.js';
 
 const SDL = /* GraphQL */ `
   "Body format: record (Twenty's webhook docs), event ({event, data, timestamp}) or twenty (what Twenty's server sends)."
@@ -56,6 +57,33 @@ const SDL = /* GraphQL */ `
     readOnly: Boolean!
     createdAt: String!
     updatedAt: String!
+    stats: WebhookStats!
+    "The latest attempts made by this instance, newest first (kept in memory, at most 200; see RecentAttempt)."
+    recentAttempts(first: Int = 50): [RecentAttempt!]!
+  }
+
+  "How a webhook's deliveries are going. Attempt counts are this instance's, kept in memory since it started; the rest is read from the state table."
+  type WebhookStats {
+    "2xx answers in the last hour."
+    deliveredLastHour: Int!
+    "Failed attempts in the last hour."
+    failedLastHour: Int!
+    "Deliveries stored for a later attempt (pending or retrying)."
+    waiting: Int!
+    deadLetters: Int!
+    "Deliveries wait for a retry after a failure, or the last attempt here failed."
+    failing: Boolean!
+  }
+
+  "One delivery attempt made by this instance: successes too, which the state table never holds. Not persisted; other instances' attempts are not included."
+  type RecentAttempt {
+    deliveryId: ID!
+    attemptedAt: String!
+    succeeded: Boolean!
+    "HTTP status, null when no response came."
+    status: Int
+    durationMs: Int!
+    error: String
   }
 
   input CreateWebhookInput {
@@ -130,6 +158,10 @@ const SDL = /* GraphQL */ `
     webhook(id: ID!): Webhook
     "Deliveries kept in the state table (failures, retries, dead letters), newest first."
     deliveries(webhookId: ID, status: DeliveryState, first: Int = 50, after: String): DeliveryConnection!
+    "The objects walhook streams (one per table in source scope, named as events name them), for picking operations."
+    objects: [String!]!
+    "The actions an operation can name."
+    actions: [String!]!
   }
 
   type Mutation {
@@ -149,16 +181,33 @@ export function createManagementSchema(): GraphQLSchema {
   return buildSchema(SDL);
 }
 
+/**
+ * Adds the fields of Webhook that cost a query (stats, recentAttempts) to
+ * views, as functions graphql-js calls only when a document asks for them.
+ * The stats of one call's views come from a single read.
+ */
+function withActivity(management: Management): (view: WebhookView) => WebhookView & Record<'stats' | 'recentAttempts', unknown> {
+  let stats: Promise<(webhookId: string) => WebhookStats> | null = null;
+  return (view) => ({
+    ...view,
+    stats: async () => (await (stats ??= management.webhookStats()))(view.id),
+    recentAttempts: ({ first }: { first: number }) => management.recentAttempts(view.id, first),
+  });
+}
+
 /** The root value: one function per Query and Mutation field, called with the field's arguments. */
 export function managementRoot(management: Management): Record<string, (args: never) => unknown> {
+  const one = async (view: Promise<WebhookView>) => withActivity(management)(await view);
   return {
-    webhooks: () => management.listWebhooks(),
-    webhook: ({ id }: { id: string }) => management.getWebhook(id),
+    webhooks: async () => (await management.listWebhooks()).map(withActivity(management)),
+    webhook: ({ id }: { id: string }) => one(management.getWebhook(id)),
     deliveries: (query: DeliveriesQuery) => management.listDeliveries(query),
-    createWebhook: ({ input }: { input: CreateWebhookInput }) => management.createWebhook(input),
-    updateWebhook: ({ input }: { input: UpdateWebhookInput }) => management.updateWebhook(input),
-    deleteWebhook: ({ id }: { id: string }) => management.deleteWebhook(id),
-    rotateWebhookSecret: ({ id }: { id: string }) => management.rotateWebhookSecret(id),
+    objects: () => management.listObjects(),
+    actions: () => management.listActions(),
+    createWebhook: ({ input }: { input: CreateWebhookInput }) => one(management.createWebhook(input)),
+    updateWebhook: ({ input }: { input: UpdateWebhookInput }) => one(management.updateWebhook(input)),
+    deleteWebhook: ({ id }: { id: string }) => one(management.deleteWebhook(id)),
+    rotateWebhookSecret: ({ id }: { id: string }) => one(management.rotateWebhookSecret(id)),
     redeliver: ({ deliveryId }: { deliveryId: string }) => management.redeliver(deliveryId),
     redeliverDeadLetters: ({ webhookId }: { webhookId?: string | null }) => management.redeliverDeadLetters(webhookId),
   };

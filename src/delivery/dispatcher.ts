@@ -29,13 +29,21 @@ export interface DeliverySettings {
   userAgent: string;
 }
 
-/** Hooks for metrics; every call is synchronous and cheap. */
+/** Hooks for metrics and the recent-attempts log; every call is synchronous and cheap. */
 export interface DeliveryObserver {
-  attempted(webhook: Webhook, result: SendResult, commitTime: string | Date): void;
+  attempted(webhook: Webhook, result: SendResult, commitTime: string | Date, deliveryId: string): void;
   deadLettered(webhook: Webhook, reason: string): void;
 }
 
 const NO_OBSERVER: DeliveryObserver = { attempted: () => undefined, deadLettered: () => undefined };
+
+/** One observer that tells each of `observers`, in order. */
+export function observeAll(...observers: DeliveryObserver[]): DeliveryObserver {
+  return {
+    attempted: (...args) => observers.forEach((observer) => observer.attempted(...args)),
+    deadLettered: (...args) => observers.forEach((observer) => observer.deadLettered(...args)),
+  };
+}
 
 /** A delivery as the fast path and the retry worker both see it. */
 export interface DeliveryJob {
@@ -200,12 +208,12 @@ export class Dispatcher {
   }
 
   /** One signed POST; the signature's timestamp is this attempt's. */
-  async attempt(webhook: Webhook, job: Pick<DeliveryJob, 'id' | 'body' | 'eventId' | 'commitTime'>): Promise<SendResult> {
+  async attempt(webhook: Webhook, job: Pick<DeliveryJob, 'id' | 'body' | 'eventId' | 'commitTime' | 'commitLsn'>): Promise<SendResult> {
     const headers = signRequest({ body: job.body, deliveryId: job.id, secrets: webhook.secrets, schemes: webhook.signatures, now: new Date() });
     headers['user-agent'] = this.settings.userAgent;
     const result = await this.sender.send({ url: webhook.targetUrl, headers, body: job.body });
-    this.observer.attempted(webhook, result, job.commitTime);
-    const fields = { webhookId: webhook.id, deliveryId: job.id, eventId: job.eventId, durationMs: result.durationMs };
+    this.observer.attempted(webhook, result, job.commitTime, job.id);
+    const fields = { webhookId: webhook.id, deliveryId: job.id, eventId: job.eventId, commitLsn: job.commitLsn, durationMs: result.durationMs };
     if (result.outcome === 'success') this.logger.debug({ ...fields, status: result.status }, 'delivered');
     else this.logger.info({ ...fields, status: result.status, error: result.error }, 'delivery attempt failed');
     return result;

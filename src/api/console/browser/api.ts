@@ -1,0 +1,175 @@
+/// <reference lib="dom" />
+/// <reference lib="dom.iterable" />
+/**
+ * The console's only way to the daemon: the GraphQL API at /graphql, with
+ * the API token as a bearer token. The token lives in sessionStorage (this
+ * tab only, never in the URL). The types come from the server's views
+ * (type-only imports: nothing of the server reaches the browser).
+ */
+import type { RecentAttempt } from '../../../delivery/recent-attempts.js';
+import type { WebhookStats } from '../../management.js';
+import type { DeliveryView, WebhookView } from '../../views.js';
+
+const TOKEN_KEY = 'walhook.apiToken';
+
+export const token = {
+  get: (): string | null => sessionStorage.getItem(TOKEN_KEY),
+  set: (value: string): void => sessionStorage.setItem(TOKEN_KEY, value),
+  clear: (): void => sessionStorage.removeItem(TOKEN_KEY),
+};
+
+/** An error the API answered with: its message, `extensions.code`, and the input field at fault when it names one. */
+export class ApiError extends Error {
+  override readonly name = 'ApiError';
+
+  constructor(
+    message: string,
+    readonly code: string,
+    readonly field: string | null = null,
+  ) {
+    super(message);
+  }
+
+  get unauthenticated(): boolean {
+    return this.code === 'UNAUTHENTICATED';
+  }
+}
+
+let unauthenticated: () => void = () => undefined;
+
+/** Called whenever the API refuses the token (wrong, or changed since sign-in). */
+export function onUnauthenticated(handler: () => void): void {
+  unauthenticated = handler;
+}
+
+interface GraphqlBody<Data> {
+  data?: Data | null;
+  errors?: { message: string; extensions?: { code?: string; field?: string } }[];
+}
+
+async function graphql<Data>(query: string, variables: Record<string, unknown> = {}): Promise<Data> {
+  let response: Response;
+  try {
+    response = await fetch('/graphql', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token.get() ?? ''}` },
+      body: JSON.stringify({ query, variables }),
+    });
+  } catch (error) {
+    throw new ApiError(`walhook did not answer: ${(error as Error).message}`, 'NETWORK');
+  }
+  const body = (await response.json().catch(() => ({}))) as GraphqlBody<Data>;
+  const [first] = body.errors ?? [];
+  if (first) {
+    const error = new ApiError(first.message, first.extensions?.code ?? 'UNKNOWN', first.extensions?.field ?? null);
+    if (error.unauthenticated) unauthenticated();
+    throw error;
+  }
+  if (!response.ok || !body.data) throw new ApiError(`walhook answered HTTP ${response.status}`, 'HTTP');
+  return body.data;
+}
+
+export type Webhook = Pick<
+  WebhookView,
+  'id' | 'targetUrl' | 'operations' | 'description' | 'format' | 'signatures' | 'status' | 'disabledReason' | 'readOnly' | 'createdAt' | 'previousSecretExpiresAt'
+> & { stats: WebhookStats };
+
+export type Delivery = Pick<DeliveryView, 'id' | 'operation' | 'state' | 'attempts' | 'lastStatus' | 'lastError' | 'deadReason' | 'nextAttemptAt'>;
+
+export type { RecentAttempt };
+
+interface Page {
+  nodes: Delivery[];
+}
+
+export interface WebhookActivity {
+  webhook: Webhook;
+  recentAttempts: RecentAttempt[];
+  waiting: Delivery[];
+  dead: Delivery[];
+}
+
+/** What a create or edit form sends. */
+export interface WebhookInput {
+  targetUrl: string;
+  description: string;
+  operations: string[];
+  format: string;
+  signatures: string[];
+}
+
+const WEBHOOK_FIELDS = `id targetUrl operations description format signatures status disabledReason readOnly createdAt
+  previousSecretExpiresAt stats { deliveredLastHour failedLastHour waiting deadLetters failing }`;
+const DELIVERY_FIELDS = 'id operation state attempts lastStatus lastError deadReason nextAttemptAt';
+/** Enough for the console's tables; older ones stay reachable through the API. */
+const DELIVERIES_SHOWN = 100;
+
+export async function listWebhooks(): Promise<Webhook[]> {
+  return (await graphql<{ webhooks: Webhook[] }>(`{ webhooks { ${WEBHOOK_FIELDS} } }`)).webhooks;
+}
+
+export async function getWebhook(id: string): Promise<Webhook> {
+  return (await graphql<{ webhook: Webhook }>(`query ($id: ID!) { webhook(id: $id) { ${WEBHOOK_FIELDS} } }`, { id })).webhook;
+}
+
+/** The webhook with its delivery log: this instance's recent attempts, and the stored deliveries still waiting or dead. */
+export async function webhookActivity(id: string): Promise<WebhookActivity> {
+  const data = await graphql<{ webhook: Webhook & { recentAttempts: RecentAttempt[] }; pending: Page; retrying: Page; dead: Page }>(
+    `query ($id: ID!, $first: Int!) {
+      webhook(id: $id) { ${WEBHOOK_FIELDS} recentAttempts(first: $first) { deliveryId attemptedAt succeeded status durationMs error } }
+      pending: deliveries(webhookId: $id, status: pending, first: $first) { nodes { ${DELIVERY_FIELDS} } }
+      retrying: deliveries(webhookId: $id, status: retrying, first: $first) { nodes { ${DELIVERY_FIELDS} } }
+      dead: deliveries(webhookId: $id, status: dead, first: $first) { nodes { ${DELIVERY_FIELDS} } }
+    }`,
+    { id, first: DELIVERIES_SHOWN },
+  );
+  const { recentAttempts, ...webhook } = data.webhook;
+  return { webhook, recentAttempts, waiting: [...data.retrying.nodes, ...data.pending.nodes], dead: data.dead.nodes };
+}
+
+/** The objects walhook streams and the actions an operation can name. */
+export async function operationChoices(): Promise<{ objects: string[]; actions: string[] }> {
+  return graphql('{ objects actions }');
+}
+
+/** The created webhook, with its secret (shown this once). */
+export async function createWebhook(input: WebhookInput): Promise<Webhook & { secret: string }> {
+  const data = await graphql<{ createWebhook: Webhook & { secret: string } }>(
+    `mutation ($input: CreateWebhookInput!) { createWebhook(input: $input) { ${WEBHOOK_FIELDS} secret } }`,
+    { input },
+  );
+  return data.createWebhook;
+}
+
+export async function updateWebhook(input: Partial<WebhookInput> & { id: string; enabled?: boolean }): Promise<Webhook> {
+  const data = await graphql<{ updateWebhook: Webhook }>(
+    `mutation ($input: UpdateWebhookInput!) { updateWebhook(input: $input) { ${WEBHOOK_FIELDS} } }`,
+    { input },
+  );
+  return data.updateWebhook;
+}
+
+export async function deleteWebhook(id: string): Promise<void> {
+  await graphql('mutation ($id: ID!) { deleteWebhook(id: $id) { id } }', { id });
+}
+
+/** The new secret (shown this once) and until when the old one still signs. */
+export async function rotateSecret(id: string): Promise<{ secret: string; previousSecretExpiresAt: string | null }> {
+  const data = await graphql<{ rotateWebhookSecret: { secret: string; previousSecretExpiresAt: string | null } }>(
+    'mutation ($id: ID!) { rotateWebhookSecret(id: $id) { secret previousSecretExpiresAt } }',
+    { id },
+  );
+  return data.rotateWebhookSecret;
+}
+
+export async function redeliver(deliveryId: string): Promise<void> {
+  await graphql('mutation ($deliveryId: ID!) { redeliver(deliveryId: $deliveryId) { id } }', { deliveryId });
+}
+
+/** Returns how many dead letters were sent again. */
+export async function redeliverDeadLetters(webhookId: string): Promise<number> {
+  const data = await graphql<{ redeliverDeadLetters: number }>('mutation ($webhookId: ID!) { redeliverDeadLetters(webhookId: $webhookId) }', {
+    webhookId,
+  });
+  return data.redeliverDeadLetters;
+}

@@ -1,0 +1,190 @@
+/// <reference lib="dom" />
+/// <reference lib="dom.iterable" />
+/**
+ * One webhook: its settings, what can be done to it (edit, enable or
+ * disable, rotate the secret, delete), the secret right after it was made,
+ * and its delivery log — this instance's recent attempts, the deliveries
+ * waiting for a retry, and the dead letters, which can be sent again.
+ */
+import {
+  deleteWebhook,
+  redeliver,
+  redeliverDeadLetters,
+  rotateSecret,
+  updateWebhook,
+  webhookActivity,
+  type Delivery,
+  type RecentAttempt,
+  type WebhookActivity,
+} from './api.js';
+import {
+  byId,
+  confirmAction,
+  deliveryIdCell,
+  element,
+  formatTime,
+  operationList,
+  replaceRows,
+  row,
+  showError,
+  statusBadge,
+  whileBusy,
+} from './dom.js';
+import { refreshLive, type LiveView } from './live.js';
+
+/** The webhook last rendered; the action buttons act on it. */
+let shown: WebhookActivity['webhook'] | null = null;
+
+export function detailView(id: string): LiveView<WebhookActivity> {
+  return { load: () => webhookActivity(id), render };
+}
+
+function render({ webhook, recentAttempts, waiting, dead }: WebhookActivity): void {
+  shown = webhook;
+  byId('detail-title').textContent = webhook.targetUrl;
+  byId('detail-status').replaceWith(Object.assign(statusBadge(webhook), { id: 'detail-status' }));
+  renderFields(webhook);
+  byId<HTMLAnchorElement>('edit-webhook').href = `#/webhooks/${encodeURIComponent(webhook.id)}/edit`;
+  byId('toggle-webhook').textContent = webhook.status === 'disabled' ? 'Enable' : 'Disable';
+  byId('detail-actions').hidden = webhook.readOnly;
+  byId('read-only-note').hidden = !webhook.readOnly;
+  byId<HTMLButtonElement>('redeliver-all').disabled = dead.length === 0;
+  replaceRows(tbodyOf('attempts-table'), recentAttempts.map(attemptRow), byId('attempts-empty'));
+  replaceRows(tbodyOf('waiting-table'), waiting.map(waitingRow), byId('waiting-empty'));
+  replaceRows(tbodyOf('dead-table'), dead.map(deadRow), byId('dead-empty'));
+}
+
+function renderFields(webhook: WebhookActivity['webhook']): void {
+  const fields: [string, Node | string][] = [
+    ['Description', webhook.description || '—'],
+    ['Operations', operationList(webhook.operations)],
+    ['Format', webhook.format],
+    ['Signatures', webhook.signatures.join(', ')],
+    ['Last hour', `${webhook.stats.deliveredLastHour} delivered, ${webhook.stats.failedLastHour} failed (this instance)`],
+    ['Id', element('span', { className: 'mono' }, webhook.id)],
+    ['Created', formatTime(webhook.createdAt)],
+  ];
+  if (webhook.disabledReason) fields.push(['Disabled because', webhook.disabledReason]);
+  if (webhook.previousSecretExpiresAt) fields.push(['Previous secret signs until', formatTime(webhook.previousSecretExpiresAt)]);
+  byId('detail-fields').replaceChildren(...fields.flatMap(([name, value]) => [element('dt', {}, name), element('dd', {}, value)]));
+}
+
+function tbodyOf(tableId: string): HTMLTableSectionElement {
+  return byId<HTMLTableElement>(tableId).tBodies[0]!;
+}
+
+function httpStatus(status: number | null, succeeded: boolean): HTMLTableCellElement {
+  return element('td', { className: succeeded ? 'status-ok' : 'status-failed' }, status === null ? 'no response' : String(status));
+}
+
+function attemptRow(attempt: RecentAttempt): HTMLTableRowElement {
+  return row(
+    formatTime(attempt.attemptedAt),
+    deliveryIdCell(attempt.deliveryId),
+    httpStatus(attempt.status, attempt.succeeded),
+    `${attempt.durationMs} ms`,
+    element('td', { className: 'error' }, attempt.error ?? ''),
+  );
+}
+
+function waitingRow(delivery: Delivery): HTMLTableRowElement {
+  return row(
+    deliveryIdCell(delivery.id),
+    delivery.operation,
+    String(delivery.attempts),
+    element('td', { className: 'error' }, delivery.lastError ?? ''),
+    formatTime(delivery.nextAttemptAt),
+  );
+}
+
+function deadRow(delivery: Delivery): HTMLTableRowElement {
+  const button = element('button', { data: { deliveryId: delivery.id } }, 'Redeliver');
+  button.type = 'button';
+  button.setAttribute('aria-label', `Redeliver ${delivery.id}`);
+  return row(
+    deliveryIdCell(delivery.id),
+    delivery.operation,
+    String(delivery.attempts),
+    element('td', { className: 'error' }, delivery.lastError ?? ''),
+    delivery.deadReason ?? '',
+    button,
+  );
+}
+
+/** Shows a secret that was just made, for this once, with its copy button. */
+export function showSecret(secret: string, previousSecretExpiresAt: string | null): void {
+  byId<HTMLInputElement>('secret-value').value = secret;
+  byId('copy-status').textContent = '';
+  byId('secret-overlap').textContent = previousSecretExpiresAt
+    ? `The previous secret keeps signing beside it until ${formatTime(previousSecretExpiresAt)}: update your receivers before then.`
+    : '';
+  byId('secret-panel').hidden = false;
+  byId('copy-secret').focus();
+}
+
+/** Forgets the secret on the page: leaving the view or "I have saved it". */
+export function hideSecret(): void {
+  byId<HTMLInputElement>('secret-value').value = '';
+  byId('secret-panel').hidden = true;
+}
+
+async function copySecret(): Promise<void> {
+  const input = byId<HTMLInputElement>('secret-value');
+  // The Clipboard API needs a secure context (https or localhost); elsewhere, copying the selection still works.
+  if (navigator.clipboard) await navigator.clipboard.writeText(input.value);
+  else {
+    input.select();
+    document.execCommand('copy');
+  }
+  byId('copy-status').textContent = 'Copied';
+}
+
+/** Runs an action on the shown webhook; its error is shown in `errorId`, and the view reloads after it. */
+function onClick(buttonId: string, errorId: string, action: (webhook: NonNullable<typeof shown>) => Promise<void>): void {
+  const button = byId<HTMLButtonElement>(buttonId);
+  button.addEventListener('click', () => {
+    if (!shown) return;
+    const webhook = shown;
+    byId(errorId).textContent = '';
+    void whileBusy(button, () => action(webhook))
+      .then(refreshLive)
+      .catch((error: unknown) => showError(byId('view-detail'), error, byId(errorId)));
+  });
+}
+
+/** Wires the view's buttons once; `deleted` is called after a webhook was deleted. */
+export function handleDetailActions(deleted: () => void): void {
+  byId('copy-secret').addEventListener('click', () => {
+    void copySecret().catch((error: unknown) => {
+      byId('copy-status').textContent = `Copy failed (${String(error)}): select the secret and copy it.`;
+    });
+  });
+  byId('secret-done').addEventListener('click', hideSecret);
+  onClick('toggle-webhook', 'detail-error', async (webhook) => {
+    await updateWebhook({ id: webhook.id, enabled: webhook.status === 'disabled' });
+  });
+  onClick('rotate-secret', 'detail-error', async (webhook) => {
+    const message = `Rotate the signing secret of ${webhook.targetUrl}? A new secret signs from now on; the current one keeps signing beside it for a while.`;
+    if (!(await confirmAction(message, 'Rotate secret'))) return;
+    const rotated = await rotateSecret(webhook.id);
+    showSecret(rotated.secret, rotated.previousSecretExpiresAt);
+  });
+  onClick('delete-webhook', 'detail-error', async (webhook) => {
+    const message = `Delete the webhook to ${webhook.targetUrl}? It stops receiving events, and its stored deliveries and dead letters are deleted with it.`;
+    if (!(await confirmAction(message, 'Delete webhook'))) return;
+    await deleteWebhook(webhook.id);
+    shown = null;
+    deleted();
+  });
+  onClick('redeliver-all', 'dead-error', async (webhook) => {
+    await redeliverDeadLetters(webhook.id);
+  });
+  tbodyOf('dead-table').addEventListener('click', (event) => {
+    const button = (event.target as HTMLElement).closest<HTMLButtonElement>('button[data-delivery-id]');
+    if (!button) return;
+    byId('dead-error').textContent = '';
+    void whileBusy(button, () => redeliver(button.dataset.deliveryId!))
+      .then(refreshLive)
+      .catch((error: unknown) => showError(byId('view-detail'), error, byId('dead-error')));
+  });
+}

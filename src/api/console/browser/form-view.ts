@@ -1,0 +1,122 @@
+/// <reference lib="dom" />
+/// <reference lib="dom.iterable" />
+/**
+ * The create and edit form: target URL, description, operations picked from
+ * the objects walhook streams × the actions (`*` for either), format and
+ * signature schemes. The API checks everything; its errors are shown next to
+ * the field they name.
+ */
+import { createWebhook, getWebhook, operationChoices, updateWebhook, type Webhook, type WebhookInput } from './api.js';
+import { byId, clearErrors, clearFieldErrorsOnInput, element, showError, showView, whileBusy } from './dom.js';
+
+const ANY = '*';
+
+export interface FormOutcome {
+  webhook: Webhook;
+  /** Only after a create: the secret, shown this once. */
+  secret: string | null;
+}
+
+/** The webhook being edited; null while creating. */
+let editing: Webhook | null = null;
+
+function form(): HTMLFormElement {
+  return byId<HTMLFormElement>('webhook-form');
+}
+
+function header(text: string, scope: 'col' | 'row'): HTMLTableCellElement {
+  const cell = element('th', {}, text);
+  cell.scope = scope;
+  return cell;
+}
+
+/** One checkbox per object.action, labelled with the operation it sends. */
+function renderOperationsGrid(objects: string[], actions: string[], selected: ReadonlySet<string>): void {
+  const columns = [...actions, ANY];
+  const corner = element('th', {}, element('span', { className: 'visually-hidden' }, 'Object'));
+  const head = element('thead', {}, element('tr', {}, corner, ...columns.map((action) => header(action === ANY ? '* any' : action, 'col'))));
+  const rows = [...objects, ANY].map((object) => {
+    const cells = columns.map((action) => {
+      const box = element('input');
+      box.type = 'checkbox';
+      box.name = 'operation';
+      box.value = `${object}.${action}`;
+      box.checked = selected.has(box.value);
+      box.setAttribute('aria-label', box.value);
+      return element('td', {}, box);
+    });
+    return element('tr', {}, header(object === ANY ? '* any object' : object, 'row'), ...cells);
+  });
+  byId('operations-grid').replaceChildren(head, element('tbody', {}, ...rows));
+}
+
+function fill(webhook: Webhook | null, objects: string[], actions: string[]): void {
+  const fields = form().elements;
+  const text = (name: string) => fields.namedItem(name) as HTMLInputElement;
+  const operations = webhook?.operations ?? [];
+  const inGrid = new Set([...objects, ANY].flatMap((object) => [...actions, ANY].map((action) => `${object}.${action}`)));
+  renderOperationsGrid(objects, actions, new Set(operations));
+  text('targetUrl').value = webhook?.targetUrl ?? '';
+  text('description').value = webhook?.description ?? '';
+  text('extraOperations').value = operations.filter((operation) => !inGrid.has(operation)).join(', ');
+  for (const radio of form().querySelectorAll<HTMLInputElement>('input[name="format"]')) radio.checked = radio.value === (webhook?.format ?? 'record');
+  for (const box of form().querySelectorAll<HTMLInputElement>('input[name="signatures"]')) box.checked = webhook ? webhook.signatures.includes(box.value) : true;
+}
+
+function read(): WebhookInput {
+  const data = new FormData(form());
+  const extra = String(data.get('extraOperations') ?? '')
+    .split(',')
+    .map((operation) => operation.trim())
+    .filter((operation) => operation !== '');
+  return {
+    targetUrl: String(data.get('targetUrl') ?? '').trim(),
+    description: String(data.get('description') ?? '').trim(),
+    operations: [...data.getAll('operation').map(String), ...extra],
+    format: String(data.get('format') ?? ''),
+    signatures: data.getAll('signatures').map(String),
+  };
+}
+
+async function show(webhook: Webhook | null): Promise<void> {
+  const { objects, actions } = await operationChoices();
+  editing = webhook;
+  clearErrors(form());
+  fill(webhook, objects, actions);
+  byId('form-title').textContent = webhook ? 'Edit webhook' : 'Create webhook';
+  byId('form-submit').textContent = webhook ? 'Save' : 'Create webhook';
+  const back = webhook ? `#/webhooks/${encodeURIComponent(webhook.id)}` : '#/';
+  byId<HTMLAnchorElement>('form-cancel').href = back;
+  byId<HTMLAnchorElement>('form-back').href = back;
+  showView('view-form');
+}
+
+export function showCreateForm(): Promise<void> {
+  return show(null);
+}
+
+export async function showEditForm(id: string): Promise<void> {
+  return show(await getWebhook(id));
+}
+
+/** Sends the form to the API when submitted; `saved` gets the outcome. */
+export function handleFormSubmit(saved: (outcome: FormOutcome) => void): void {
+  clearFieldErrorsOnInput(form());
+  form().addEventListener('submit', (event) => {
+    event.preventDefault();
+    clearErrors(form());
+    const input = read();
+    void whileBusy(byId<HTMLButtonElement>('form-submit'), async () => {
+      try {
+        if (editing) {
+          saved({ webhook: await updateWebhook({ id: editing.id, ...input }), secret: null });
+        } else {
+          const { secret, ...webhook } = await createWebhook(input);
+          saved({ webhook, secret });
+        }
+      } catch (error) {
+        showError(form(), error, byId('form-error'));
+      }
+    });
+  });
+}

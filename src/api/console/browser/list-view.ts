@@ -1,0 +1,26 @@
+/// <reference lib="dom" />
+/// <reference lib="dom.iterable" />
+/** The webhooks list: URL, operations, format, status, the last hour's deliveries, dead letters. */
+import { listWebhooks, type Webhook } from './api.js';
+import { byId, element, operationList, replaceRows, row, statusBadge } from './dom.js';
+import type { LiveView } from './live.js';
+
+function lastHour({ stats }: Webhook): string {
+  const delivered = `${stats.deliveredLastHour} delivered`;
+  return stats.failedLastHour > 0 ? `${delivered}, ${stats.failedLastHour} failed` : delivered;
+}
+
+function webhookRow(webhook: Webhook): HTMLTableRowElement {
+  const link = element('a', {}, webhook.targetUrl);
+  link.href = `#/webhooks/${encodeURIComponent(webhook.id)}`;
+  const url = element('td', { className: 'url' }, link);
+  if (webhook.description) url.append(element('div', { className: 'hint' }, webhook.description));
+  return row(url, operationList(webhook.operations), webhook.format, statusBadge(webhook), lastHour(webhook), String(webhook.stats.deadLetters));
+}
+
+export const listView: LiveView<Webhook[]> = {
+  load: listWebhooks,
+  render(webhooks) {
+    replaceRows(byId<HTMLTableSectionElement>('webhook-rows'), webhooks.map(webhookRow), byId('list-empty'));
+  },
+};

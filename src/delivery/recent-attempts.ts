@@ -1,0 +1,119 @@
+/**
+ * The latest delivery attempts of each webhook, kept in memory for the web
+ * console's delivery log and its "last hour" counts. Successes on the fast
+ * path are never written to the state table, so this is the only place they
+ * can be seen one by one.
+ *
+ * Per instance and not persisted: attempts made by another instance are not
+ * here, and a restart forgets everything.
+ */
+import type { DeliveryObserver } from './dispatcher.js';
+import type { SendResult } from './http.js';
+import type { Webhook } from './registry.js';
+
+export interface RecentAttempt {
+  deliveryId: string;
+  /** ISO 8601. */
+  attemptedAt: string;
+  succeeded: boolean;
+  /** HTTP status; null when no response came. */
+  status: number | null;
+  durationMs: number;
+  /** Why it failed (`HTTP 500`, `connection refused`); null on success. */
+  error: string | null;
+}
+
+export interface AttemptCounts {
+  succeeded: number;
+  failed: number;
+}
+
+export const DEFAULT_ATTEMPTS_KEPT = 200;
+const MINUTE_MS = 60_000;
+const MINUTES_PER_HOUR = 60;
+
+/** One webhook's attempts: the latest few, and counts per minute for the last hour. */
+class WebhookAttempts {
+  /** Oldest first. */
+  readonly latest: RecentAttempt[] = [];
+  /** Minute (ms since the epoch / 60 000) → counts; only the last hour's minutes are kept. */
+  private readonly perMinute = new Map<number, AttemptCounts>();
+
+  add(attempt: RecentAttempt, kept: number, minute: number): void {
+    this.latest.push(attempt);
+    if (this.latest.length > kept) this.latest.shift();
+    const counts = this.perMinute.get(minute) ?? { succeeded: 0, failed: 0 };
+    if (attempt.succeeded) counts.succeeded++;
+    else counts.failed++;
+    this.perMinute.set(minute, counts);
+    this.dropBefore(minute - MINUTES_PER_HOUR + 1);
+  }
+
+  /** The counts from `firstMinute` on. */
+  countsSince(firstMinute: number): AttemptCounts {
+    this.dropBefore(firstMinute);
+    const total = { succeeded: 0, failed: 0 };
+    for (const counts of this.perMinute.values()) {
+      total.succeeded += counts.succeeded;
+      total.failed += counts.failed;
+    }
+    return total;
+  }
+
+  private dropBefore(firstMinute: number): void {
+    for (const minute of this.perMinute.keys()) if (minute < firstMinute) this.perMinute.delete(minute);
+  }
+}
+
+export class RecentAttempts implements DeliveryObserver {
+  private readonly byWebhook = new Map<string, WebhookAttempts>();
+
+  constructor(
+    /** Attempts kept per webhook for the log; the hourly counts are not limited by it. */
+    private readonly kept = DEFAULT_ATTEMPTS_KEPT,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  attempted(webhook: Webhook, result: SendResult, _commitTime: string | Date, deliveryId: string): void {
+    const succeeded = result.outcome === 'success';
+    this.record(webhook.id, {
+      deliveryId,
+      succeeded,
+      status: result.status ?? null,
+      durationMs: result.durationMs,
+      error: succeeded ? null : result.error,
+    });
+  }
+
+  deadLettered(): void {}
+
+  record(webhookId: string, attempt: Omit<RecentAttempt, 'attemptedAt'>): void {
+    const now = this.now();
+    let attempts = this.byWebhook.get(webhookId);
+    if (!attempts) {
+      attempts = new WebhookAttempts();
+      this.byWebhook.set(webhookId, attempts);
+    }
+    attempts.add({ ...attempt, attemptedAt: new Date(now).toISOString() }, this.kept, minuteOf(now));
+  }
+
+  /** The latest `limit` attempts, newest first. */
+  latest(webhookId: string, limit: number): RecentAttempt[] {
+    return (this.byWebhook.get(webhookId)?.latest.slice(-limit) ?? []).reverse();
+  }
+
+  /** Attempts in the last hour (by whole minutes: the current one and the 59 before). */
+  lastHour(webhookId: string): AttemptCounts {
+    const firstMinute = minuteOf(this.now()) - MINUTES_PER_HOUR + 1;
+    return this.byWebhook.get(webhookId)?.countsSince(firstMinute) ?? { succeeded: 0, failed: 0 };
+  }
+
+  /** A deleted webhook's attempts go with it. */
+  forget(webhookId: string): void {
+    this.byWebhook.delete(webhookId);
+  }
+}
+
+function minuteOf(epochMs: number): number {
+  return Math.floor(epochMs / MINUTE_MS);
+}
