@@ -53,7 +53,8 @@ export function healthRoute(): Route {
 export function createApiServer({ routes, logger }: { routes: readonly Route[]; logger: Logger }): ApiServer {
   const byPath = new Map(routes.map((route) => [route.path, route]));
   const server = createServer((request, response) => {
-    const path = new URL(request.url ?? '/', 'http://localhost').pathname;
+    // `/console/` is `/console`: paths are matched without a trailing slash.
+    const path = new URL(request.url ?? '/', 'http://localhost').pathname.replace(/(.)\/$/, '$1');
     const route = byPath.get(path);
     if (!route) {
       sendJson(response, 404, { error: `no route ${path}` });
