@@ -18,23 +18,22 @@ import { RecentAttempts } from './delivery/recent-attempts.js';
 import { WebhookRegistry } from './delivery/registry.js';
 import { RetryWorker } from './delivery/retry-worker.js';
 import { StateWriter } from './delivery/state-writer.js';
-import type { MappingOptions } from './events/mapping.js';
 import { objectName } from './events/naming.js';
-import { decodeValue, typeCatalogFromRows, type PgTypeRow, type TypeCatalog } from './events/values.js';
+import { typeCatalogFromRows, type TypeCatalog } from './events/values.js';
 import type { Logger } from './log.js';
 import { Pipeline } from './pipeline.js';
 import { formatLsn } from './source/lsn.js';
 import { ReplicationStream } from './source/replication.js';
 import {
-  checkServer,
-  describeIdentity,
-  discoverTables,
-  ensureSlot,
-  publicationNames,
-  syncPublications,
-  type Scope,
-  type TableInScope,
-} from './source/setup.js';
+  decodeTimestamp,
+  insertsOnlySet,
+  loadTypeCatalog,
+  logIdentities,
+  mappingOptions,
+  prepareSource,
+  scopeOf,
+} from './source/prepare.js';
+import { discoverTables, publicationNames, syncPublications, type TableInScope } from './source/setup.js';
 import { openStateDb, type StateDb } from './state/db.js';
 import { migrate } from './state/migrations.js';
 import { countBacklog } from './state/deliveries.js';
@@ -43,73 +42,16 @@ import { WebhookSync } from './webhook-sync.js';
 
 /** Above this many deliveries held in memory, reading from the slot pauses until half are done. */
 const MAX_IN_MEMORY = 20_000;
-const SCOPE_REFRESH_MS = 30_000;
 /** A standby tries the slot lock this often; a dead leader is replaced within a few of these. */
 const LEADER_INTERVAL_MS = 1_000;
 /** /readyz gives up on a dependency that does not answer within this. */
 const READY_CHECK_TIMEOUT_MS = 2_000;
-
-export function mappingOptions(config: WalhookConfig): MappingOptions {
-  return {
-    objectNames: config.events.objectNames,
-    workspacePattern: config.events.workspacePattern ? new RegExp(config.events.workspacePattern) : null,
-    twentyWorkspaceIds: config.events.twentyWorkspaceIds,
-    softDeleteColumn: config.events.softDeleteColumn,
-  };
-}
-
-export function scopeOf(config: WalhookConfig): Scope {
-  return {
-    schemas: config.source.schemas,
-    tables: config.source.tables,
-    excludeTables: config.source.excludeTables,
-    stateSchema: config.state.schema,
-  };
-}
-
-export async function loadTypeCatalog(client: pg.ClientBase): Promise<TypeCatalog> {
-  const { rows } = await client.query<PgTypeRow>(
-    'SELECT oid::int AS oid, typname, typelem::int AS typelem, typcategory, typtype, typbasetype::int AS typbasetype FROM pg_type',
-  );
-  return typeCatalogFromRows(rows);
-}
-
-/** Commit timestamps from wal2json are timestamptz text, decoded like any value. */
-export function decodeTimestamp(text: string): string {
-  return decodeValue(text, { oid: 1184, name: 'timestamptz' }, typeCatalogFromRows([])) as string;
-}
-
-/**
- * Checks the server, brings publications and slot in line with the scope, and
- * logs what previousRecord will hold per table.
- */
-export async function prepareSource(client: pg.ClientBase, config: WalhookConfig, logger: Logger): Promise<TableInScope[]> {
-  await checkServer(client, config.source.slot);
-  const tables = await discoverTables(client, scopeOf(config));
-  if (tables.length === 0) {
-    logger.warn({ schemas: config.source.schemas, tables: config.source.tables }, 'no table matches source.schemas / source.tables yet');
-  }
-  if (config.source.plugin === 'pgoutput' && config.source.createPublication) {
-    await syncPublications(client, config.source.publication, tables);
-  }
-  // The publication must exist before the slot: decoding changes older than it fails.
-  const slot = await ensureSlot(client, config.source.slot, config.source.plugin, config.source.createSlot);
-  if (slot === 'created') logger.info({ slot: config.source.slot, plugin: config.source.plugin }, 'replication slot created');
-  return tables;
-}
-
-export function logIdentities(tables: TableInScope[], logger: Logger): void {
-  for (const table of tables) {
-    logger.info({ schema: table.schema, table: table.table, previousRecord: table.identity }, describeIdentity(table));
-  }
-}
-
-function insertsOnlySet(tables: TableInScope[]): Set<string> {
-  return new Set(tables.filter((t) => t.identity === 'none').map((t) => `${t.schema}.${t.table}`));
-}
+/** A leader that cannot prepare the slot steps aside this long, so another replica gets a turn. */
+const RESIGN_COOLDOWN_MS = 10_000;
 
 export class Daemon {
-  private crm: pg.Client | null = null;
+  /** The CRM database (catalog, publications, slot checks); a pool, so it survives a server restart. */
+  private crm: pg.Pool | null = null;
   private state: StateDb | null = null;
   private stream: ReplicationStream | null = null;
   private pipeline: Pipeline | null = null;
@@ -128,7 +70,15 @@ export class Daemon {
   private insertsOnly = new Set<string>();
   private catalog: TypeCatalog = typeCatalogFromRows([]);
   private setupError: string | null = null;
-  readonly registry = new WebhookRegistry();
+  /** Bumped whenever leadership starts or ends, so a lead() overtaken by events gives up. */
+  private leadership = 0;
+  private stopping = false;
+  readonly registry = new WebhookRegistry((webhook, removed) => {
+    if (!removed) return;
+    this.metrics.forgetWebhook(webhook.id);
+    this.dispatcher?.forgetEndpoint(webhook.id);
+    this.recentAttempts.forget(webhook.id);
+  });
   readonly metrics = new Metrics();
   /** Per instance, in memory only: the console's delivery log and hourly counts. */
   readonly recentAttempts = new RecentAttempts();
@@ -145,9 +95,8 @@ export class Daemon {
 
   async start(): Promise<void> {
     const { config, logger } = this;
-    const crm = new pg.Client({ connectionString: config.database.url, application_name: 'walhook' });
-    crm.on('error', (error) => logger.error({ err: error, component: 'setup' }, 'CRM database connection error'));
-    await crm.connect();
+    const crm = new pg.Pool({ connectionString: config.database.url, application_name: 'walhook', max: 3 });
+    crm.on('error', (error) => logger.warn({ err: error, component: 'setup' }, 'CRM database connection lost; reconnecting on next use'));
     this.crm = crm;
 
     const state = openStateDb(config.state.databaseUrl ?? config.database.url, config.state.schema);
@@ -206,7 +155,9 @@ export class Daemon {
       deliveriesDue: () => this.retryWorker?.poke(),
       // From the catalog, not this.tables: a standby has not discovered any.
       objectsInScope: async () =>
-        (await discoverTables(crm, scopeOf(config))).map((table) => objectName(table.schema, table.table, mappingOptions(config))),
+        (await this.withCrm((client) => discoverTables(client, scopeOf(config)))).map((table) =>
+          objectName(table.schema, table.table, mappingOptions(config)),
+        ),
       recentAttempts: this.recentAttempts,
     });
     this.spillTimer = setInterval(() => dispatcher.spillSlowQueues(), Math.min(1_000, config.delivery.spillAfter));
@@ -247,35 +198,49 @@ export class Daemon {
     leader.start();
   }
 
+  private async withCrm<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.crm!.connect();
+    try {
+      return await work(client);
+    } finally {
+      client.release();
+    }
+  }
+
   /**
    * Leader only: brings publications and slot in line with the scope, then
-   * streams. A standby never touches them, so replicas cannot race.
+   * streams. A standby never touches them, so replicas cannot race. A leader
+   * that cannot prepare the slot (database down, slot lost) steps aside.
    */
   private async lead(dispatcher: Dispatcher): Promise<void> {
-    const crm = this.crm;
-    if (!crm) return;
+    const generation = ++this.leadership;
     const log = this.logger.child({ component: 'setup' });
     try {
-      this.tables = await prepareSource(crm, this.config, log);
-      this.insertsOnly = insertsOnlySet(this.tables);
-      logIdentities(this.tables, log);
-      this.catalog = await loadTypeCatalog(crm);
+      const { tables, catalog } = await this.withCrm(async (client) => ({
+        tables: await prepareSource(client, this.config, log),
+        catalog: await loadTypeCatalog(client),
+      }));
+      this.tables = tables;
+      this.insertsOnly = insertsOnlySet(tables);
+      this.catalog = catalog;
+      logIdentities(tables, log);
+      this.setupError = null;
     } catch (error) {
-      // Stay leader without streaming: readiness reports it, and the operator's fix takes effect on restart.
       log.error({ err: error }, (error as Error).message);
       this.setupError = (error as Error).message;
+      if (generation === this.leadership) this.leader?.resign(RESIGN_COOLDOWN_MS);
       return;
     }
-    this.setupError = null;
     // The slot may have just been created: report it now rather than as missing until the next check.
     await this.slotMonitor?.check();
-    if (!this.leader?.isLeader) return;
+    if (generation !== this.leadership || !this.leader?.isLeader || this.stopping || this.stream) return;
     this.startStreaming(dispatcher);
-    this.refreshTimer = setInterval(() => void this.refreshScope(), SCOPE_REFRESH_MS);
+    this.refreshTimer = setInterval(() => void this.refreshScope(), this.config.source.scopeRefreshInterval);
   }
 
   /** The lock is gone: no second reader, ever — stop reading at once. */
   private async stopStreaming(): Promise<void> {
+    this.leadership++;
     if (this.refreshTimer) clearInterval(this.refreshTimer);
     const stream = this.stream;
     this.stream = null;
@@ -313,7 +278,7 @@ export class Daemon {
             const settle = hold();
             return () => {
               settle();
-              if (paused && dispatcher.inMemory < MAX_IN_MEMORY / 2) {
+              if (paused && !this.stopping && dispatcher.inMemory < MAX_IN_MEMORY / 2) {
                 paused = false;
                 stream.resume();
               }
@@ -361,21 +326,23 @@ export class Daemon {
 
   /** Picks up new workspace schemas and tables (and their identity) without a restart. */
   private async refreshScope(): Promise<void> {
-    const crm = this.crm;
-    if (!crm) return;
     try {
-      const tables = await discoverTables(crm, scopeOf(this.config));
-      const key = (t: TableInScope) => `${t.schema}.${t.table}:${t.identity}`;
-      const before = new Set(this.tables.map(key));
-      const changed = tables.length !== this.tables.length || tables.some((t) => !before.has(key(t)));
-      if (!changed) return;
-      if (this.config.source.plugin === 'pgoutput' && this.config.source.createPublication) {
-        await syncPublications(crm, this.config.source.publication, tables);
-      }
-      logIdentities(tables.filter((t) => !before.has(key(t))), this.logger.child({ component: 'setup' }));
-      this.tables = tables;
-      this.insertsOnly = insertsOnlySet(tables);
-      this.catalog = await loadTypeCatalog(crm);
+      const changed = await this.withCrm(async (client) => {
+        const tables = await discoverTables(client, scopeOf(this.config));
+        const key = (t: TableInScope) => `${t.schema}.${t.table}:${t.identity}:${t.columns.length}`;
+        const before = new Set(this.tables.map(key));
+        if (tables.length === this.tables.length && tables.every((t) => before.has(key(t)))) return false;
+        if (this.config.source.plugin === 'pgoutput' && this.config.source.createPublication) {
+          await syncPublications(client, this.config.source.publication, tables);
+        }
+        logIdentities(tables.filter((t) => !before.has(key(t))), this.logger.child({ component: 'setup' }));
+        this.tables = tables;
+        this.insertsOnly = insertsOnlySet(tables);
+        this.catalog = await loadTypeCatalog(client);
+        return true;
+      });
+      // wal2json takes its table list when streaming starts: start again to include the new tables.
+      if (changed && this.config.source.plugin === 'wal2json') this.stream?.reconnect();
     } catch (error) {
       this.logger.error({ err: error, component: 'setup' }, 'could not refresh the set of streamed tables');
     }
@@ -384,6 +351,7 @@ export class Daemon {
   /** SIGTERM: stop reading, finish or persist in-flight deliveries within the deadline, confirm, stop. */
   async stop(): Promise<void> {
     const deadline = this.config.delivery.shutdownTimeout;
+    this.stopping = true;
     await this.api?.close();
     if (this.refreshTimer) clearInterval(this.refreshTimer);
     if (this.spillTimer) clearInterval(this.spillTimer);

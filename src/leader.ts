@@ -29,6 +29,8 @@ export class LeaderElection extends EventEmitter<LeaderEvents> {
   private leading = false;
   private stopped = true;
   private busy = false;
+  /** After resigning, the lock is not tried again before this time (ms since epoch). */
+  private notBefore = 0;
 
   constructor(
     private readonly options: LeaderOptions,
@@ -68,7 +70,20 @@ export class LeaderElection extends EventEmitter<LeaderEvents> {
     }
   }
 
+  /**
+   * Gives the lock up (e.g. this instance could not prepare the slot) and
+   * waits `cooldownMs` before trying again, so another replica gets a turn.
+   */
+  resign(cooldownMs: number): void {
+    if (!this.leading) return;
+    this.leading = false;
+    this.notBefore = Date.now() + cooldownMs;
+    this.logger.warn({ slot: this.options.slot, cooldownMs }, 'leader: resigned the slot lock');
+    this.dropClient();
+  }
+
   private async tryAcquire(): Promise<void> {
+    if (Date.now() < this.notBefore) return;
     try {
       const client = this.client ?? (await this.connect());
       const { rows } = await client.query<{ acquired: boolean }>(

@@ -37,3 +37,13 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
     destination,
   );
 }
+
+/** A target URL as it may be logged: origin and path, without credentials or a query that may carry a token. */
+export function loggableUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.origin}${parsed.pathname}`;
+  } catch {
+    return '[unparsable URL]';
+  }
+}

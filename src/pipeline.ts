@@ -90,12 +90,12 @@ export class Pipeline {
     try {
       event = toChangeEvent(change, position, this.options.mapping, this.options.catalog());
     } catch (error) {
-      // A row that cannot be mapped must not stop the stream; it is logged with its position to be found again.
+      // Never skipped (that would lose it): the connection ends and the change is streamed again.
       this.options.logger.error(
         { err: error, schema: change.table.schema, table: change.table.table, commitLsn: formatLsn(open.commitLsn), ordinal: position.ordinal },
-        'could not map a row change; skipped',
+        'could not map a row change; the stream restarts from the last confirmed position',
       );
-      return;
+      throw error;
     }
     this.options.observer?.change(event);
     this.sink.dispatch(event, () => this.watermark.hold(open.tracked));

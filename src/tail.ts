@@ -8,7 +8,7 @@ import pg from 'pg';
 import type { WalhookConfig } from './config/schema.js';
 import type { ChangeEvent } from './events/types.js';
 import type { Logger } from './log.js';
-import { decodeTimestamp, loadTypeCatalog, logIdentities, mappingOptions, prepareSource } from './daemon.js';
+import { decodeTimestamp, insertsOnlySet, loadTypeCatalog, logIdentities, mappingOptions, prepareSource } from './source/prepare.js';
 import { Pipeline } from './pipeline.js';
 import { formatLsn } from './source/lsn.js';
 import { ReplicationStream } from './source/replication.js';
@@ -49,7 +49,7 @@ export async function startTail(
   const tables = await prepareSource(client, config, logger);
   logIdentities(tables, logger);
   const catalog = await loadTypeCatalog(client);
-  const insertsOnly = new Set(tables.filter((t) => t.identity === 'none').map((t) => `${t.schema}.${t.table}`));
+  const insertsOnly = insertsOnlySet(tables);
   const pipeline = new Pipeline(
     {
       dispatch: (event, hold) => {

@@ -18,7 +18,7 @@ import pg from 'pg';
 import { v5 as uuidV5 } from 'uuid';
 import type { WebhookConfig } from './config/schema.js';
 import { toWebhook, type WebhookDefinition, type WebhookRegistry } from './delivery/registry.js';
-import type { Logger } from './log.js';
+import { loggableUrl, type Logger } from './log.js';
 import { inTransaction, type StateDb } from './state/db.js';
 import { SecretBoxError, type SecretBox } from './state/secret-box.js';
 import {
@@ -244,7 +244,7 @@ export class WebhookSync {
   private logLoaded(id: string, source: 'config' | 'api'): void {
     const webhook = this.registry.get(id);
     this.options.logger.info(
-      { webhookId: id, source, targetUrl: webhook?.targetUrl, operations: webhook?.operations, disabled: webhook?.disabledReason },
+      { webhookId: id, source, target: webhook ? loggableUrl(webhook.targetUrl) : undefined, operations: webhook?.operations, disabled: webhook?.disabledReason },
       'webhook loaded',
     );
   }

@@ -72,6 +72,11 @@ const sourceSchema = z.strictObject({
     .array(tableReference())
     .prefault([])
     .describe('Tables never streamed, as `schema.table`; `*` matches any run of characters (`*.timelineActivity`).'),
+  scopeRefreshInterval: duration()
+    .prefault('10s')
+    .describe(
+      'How often new schemas and tables (a new Twenty workspace, a custom object) are looked for and added to the publication. Rows written to a new table before it is added are not streamed.',
+    ),
   statusInterval: duration()
     .prefault('10s')
     .describe('How often walhook reports its position to the server, busy or idle.'),

@@ -17,6 +17,7 @@ import type { Webhook, WebhookRegistry } from './registry.js';
 import { nextStep, type FailedSend, type NextStep } from './retry-policy.js';
 import { signRequest } from './signing.js';
 import type { StateWriter } from './state-writer.js';
+import { loggableUrl } from '../log.js';
 import { formatLsn } from '../source/lsn.js';
 
 export interface DeliverySettings {
@@ -44,6 +45,13 @@ export function observeAll(...observers: DeliveryObserver[]): DeliveryObserver {
     deadLettered: (...args) => observers.forEach((observer) => observer.deadLettered(...args)),
   };
 }
+
+/** What an attempt needs of a delivery. */
+export type AttemptJob = Pick<DeliveryJob, 'id' | 'body' | 'eventId' | 'commitTime' | 'commitLsn'>;
+
+export type AttemptOutcome =
+  | { delivered: true; result: Extract<SendResult, { outcome: 'success' }> }
+  | { delivered: false; result: FailedSend; step: NextStep; attemptedAt: Date };
 
 /** A delivery as the fast path and the retry worker both see it. */
 export interface DeliveryJob {
@@ -110,6 +118,11 @@ export class Dispatcher {
     return endpoint;
   }
 
+  /** Drops the queue of a deleted webhook once it has nothing left in memory. */
+  forgetEndpoint(webhookId: string): void {
+    if (this.endpoints.get(webhookId)?.backlog === 0) this.endpoints.delete(webhookId);
+  }
+
   /** Deliveries waiting or running in memory, per webhook. */
   queueDepths(): Map<string, number> {
     return new Map([...this.endpoints].map(([webhookId, endpoint]) => [webhookId, endpoint.backlog]));
@@ -165,28 +178,49 @@ export class Dispatcher {
     endpoint.waiting.push({ webhook, job, settle, enqueuedAt: Date.now() });
     void endpoint.queue.add(async () => {
       const next = endpoint.waiting.shift();
-      if (next) await this.deliverNow(endpoint, next);
+      if (next) await this.deliverNow(next);
     });
   }
 
-  private async deliverNow(endpoint: Endpoint, { webhook, job, settle }: Waiting): Promise<void> {
+  private async deliverNow({ webhook, job, settle }: Waiting): Promise<void> {
+    try {
+      const outcome = await this.tryDelivery(webhook, job, 1);
+      if (outcome.delivered) {
+        settle();
+        return;
+      }
+      const { result, step, attemptedAt } = outcome;
+      await this.store(webhook, job, {
+        state: step.state,
+        attempts: 1,
+        nextAttemptAt: step.nextAttemptAt,
+        deadReason: step.state === 'dead' ? step.reason : null,
+        lastAttempt: { attemptedAt, status: result.status ?? null, error: result.error, durationMs: result.durationMs },
+      });
+    } catch (error) {
+      // Whatever went wrong, the delivery is kept for the retry worker, never dropped or left unsettled.
+      this.logger.error({ err: error, webhookId: webhook.id, deliveryId: job.id }, 'delivery failed unexpectedly; kept for retry');
+      await this.store(webhook, job, { state: 'pending', attempts: 0, nextAttemptAt: new Date() });
+    }
+    settle();
+  }
+
+  /**
+   * One attempt and its consequences, the same for the fast path and the
+   * retry worker: the endpoint's health, and after a failure the next step
+   * (retry time or dead letter; 410 disables the webhook).
+   */
+  async tryDelivery(webhook: Webhook, job: AttemptJob, attemptNumber: number): Promise<AttemptOutcome> {
     const result = await this.attempt(webhook, job);
+    const endpoint = this.endpoint(webhook.id);
     if (result.outcome === 'success') {
       endpoint.failing = false;
-      settle();
-      return;
+      return { delivered: true, result };
     }
     endpoint.failing = true;
     const attemptedAt = new Date();
-    const step = await this.afterFailure(webhook, job, result, 1, attemptedAt);
-    await this.store(webhook, job, {
-      state: step.state,
-      attempts: 1,
-      nextAttemptAt: step.nextAttemptAt,
-      deadReason: step.state === 'dead' ? step.reason : null,
-      lastAttempt: { attemptedAt, status: result.status ?? null, error: result.error, durationMs: result.durationMs },
-    });
-    settle();
+    const step = await this.afterFailure(webhook, job, result, attemptNumber, attemptedAt);
+    return { delivered: false, result, step, attemptedAt };
   }
 
   /**
@@ -208,7 +242,12 @@ export class Dispatcher {
   }
 
   /** One signed POST; the signature's timestamp is this attempt's. */
-  async attempt(webhook: Webhook, job: Pick<DeliveryJob, 'id' | 'body' | 'eventId' | 'commitTime' | 'commitLsn'>): Promise<SendResult> {
+  private async attempt(webhook: Webhook, job: AttemptJob): Promise<SendResult> {
+    const size = payloadBytes(job.body);
+    if (size > this.settings.maxPayloadBytes) {
+      // A stored body (redelivered by hand) is held to the limit too.
+      return { outcome: 'failure', error: `payload of ${size} bytes exceeds delivery.maxPayloadBytes`, refused: true, durationMs: 0 };
+    }
     const headers = signRequest({ body: job.body, deliveryId: job.id, secrets: webhook.secrets, schemes: webhook.signatures, now: new Date() });
     headers['user-agent'] = this.settings.userAgent;
     const result = await this.sender.send({ url: webhook.targetUrl, headers, body: job.body });
@@ -220,7 +259,7 @@ export class Dispatcher {
   }
 
   /** Decides the next step after a failed attempt, disabling the webhook on 410 Gone. */
-  async afterFailure(webhook: Webhook, job: Pick<DeliveryJob, 'id'>, result: FailedSend, attemptsMade: number, now: Date): Promise<NextStep> {
+  private async afterFailure(webhook: Webhook, job: Pick<DeliveryJob, 'id'>, result: FailedSend, attemptsMade: number, now: Date): Promise<NextStep> {
     const step = nextStep(result, attemptsMade, this.settings.retryScheduleMs, now);
     if (result.gone) await this.disable(webhook, 'receiver answered 410 Gone');
     if (step.state === 'dead') {
@@ -233,7 +272,7 @@ export class Dispatcher {
   private async disable(webhook: Webhook, reason: string): Promise<void> {
     if (this.registry.get(webhook.id)?.disabledReason) return;
     this.registry.disable(webhook.id, reason);
-    this.logger.warn({ webhookId: webhook.id, targetUrl: webhook.targetUrl, reason }, 'webhook disabled');
+    this.logger.warn({ webhookId: webhook.id, target: loggableUrl(webhook.targetUrl), reason }, 'webhook disabled');
     await disableWebhook(this.db, webhook.id, reason).catch((error: unknown) =>
       this.logger.error({ err: error, webhookId: webhook.id }, 'could not persist the disabled state'),
     );

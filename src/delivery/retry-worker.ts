@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import { claimDueDeliveries, recordAttempts, releaseLeases, type AttemptRecord, type ClaimedDelivery } from '../state/deliveries.js';
 import type { StateDb } from '../state/db.js';
 import type { Dispatcher } from './dispatcher.js';
-import type { WebhookRegistry } from './registry.js';
+import type { Webhook, WebhookRegistry } from './registry.js';
 
 export interface RetryWorkerSettings {
   pollIntervalMs: number;
@@ -87,44 +87,54 @@ export class RetryWorker {
   private enqueue(delivery: ClaimedDelivery): void {
     const webhook = this.registry.get(delivery.webhookId);
     if (!webhook || webhook.disabledReason) {
-      void releaseLeases(this.db, [delivery.id]);
+      this.release([delivery.id]);
       return;
     }
-    const endpoint = this.dispatcher.endpoint(webhook.id);
+    const claimedAt = Date.now();
     this.waiting.add(delivery.id);
-    void endpoint.queue.add(async () => {
-      if (this.stopped) return;
-      this.waiting.delete(delivery.id);
-      const job = {
-        id: delivery.id,
-        body: delivery.body,
-        eventId: delivery.eventId,
-        commitTime: delivery.commitTime.toISOString(),
-        commitLsn: delivery.commitLsn,
-      };
-      const result = await this.dispatcher.attempt(webhook, job);
-      const attempt = delivery.attempts + 1;
-      const attemptedAt = new Date();
-      const base = { deliveryId: delivery.id, attempt, attemptedAt, durationMs: result.durationMs };
-      let record: AttemptRecord;
-      if (result.outcome === 'success') {
-        endpoint.failing = false;
-        record = { ...base, status: result.status, error: null, state: 'delivered', nextAttemptAt: null, deadReason: null };
-      } else {
-        const step = await this.dispatcher.afterFailure(webhook, job, result, attempt, attemptedAt);
-        record = {
-          ...base,
-          status: result.status ?? null,
-          error: result.error,
-          state: step.state,
-          nextAttemptAt: step.nextAttemptAt,
-          deadReason: step.state === 'dead' ? step.reason : null,
-        };
-      }
-      await recordAttempts(this.db, [record]).catch((error: unknown) =>
-        // The lease expires and the row is attempted again: a duplicate, never a loss.
-        this.logger.error({ err: error, deliveryId: delivery.id }, 'could not record a delivery attempt'),
+    void this.dispatcher
+      .endpoint(webhook.id)
+      .queue.add(async () => {
+        if (this.stopped) return;
+        this.waiting.delete(delivery.id);
+        // Waited in memory past its lease: another worker may own the row by now, so sending it would be a duplicate.
+        if (Date.now() - claimedAt >= this.settings.leaseMs) return;
+        await this.retry(webhook, delivery);
+      })
+      .catch((error: unknown) =>
+        // The lease expires and the row is attempted again: a duplicate at worst, never a loss.
+        this.logger.error({ err: error, deliveryId: delivery.id }, 'retry failed unexpectedly'),
       );
-    });
+  }
+
+  private async retry(webhook: Webhook, delivery: ClaimedDelivery): Promise<void> {
+    const job = {
+      id: delivery.id,
+      body: delivery.body,
+      eventId: delivery.eventId,
+      commitTime: delivery.commitTime.toISOString(),
+      commitLsn: delivery.commitLsn,
+    };
+    const attempt = delivery.attempts + 1;
+    const outcome = await this.dispatcher.tryDelivery(webhook, job, attempt);
+    const base = { deliveryId: delivery.id, attempt, durationMs: outcome.result.durationMs };
+    const record: AttemptRecord = outcome.delivered
+      ? { ...base, attemptedAt: new Date(), status: outcome.result.status, error: null, state: 'delivered', nextAttemptAt: null, deadReason: null }
+      : {
+          ...base,
+          attemptedAt: outcome.attemptedAt,
+          status: outcome.result.status ?? null,
+          error: outcome.result.error,
+          state: outcome.step.state,
+          nextAttemptAt: outcome.step.nextAttemptAt,
+          deadReason: outcome.step.state === 'dead' ? outcome.step.reason : null,
+        };
+    await recordAttempts(this.db, [record]);
+  }
+
+  private release(deliveryIds: string[]): void {
+    releaseLeases(this.db, deliveryIds).catch((error: unknown) =>
+      this.logger.warn({ err: error }, 'could not release leases; they expire by themselves'),
+    );
   }
 }

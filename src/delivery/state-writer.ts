@@ -13,7 +13,9 @@ interface Waiting {
   committed: () => void;
 }
 
-const MAX_BATCH = 500;
+const MAX_BATCH_ROWS = 500;
+/** Bodies per INSERT at most (a single larger row goes alone): PostgreSQL refuses messages of 1 GB. */
+const MAX_BATCH_BYTES = 16 * 1024 * 1024;
 const MAX_BACKOFF_MS = 5_000;
 
 export class StateWriter {
@@ -48,12 +50,23 @@ export class StateWriter {
     this.stopped = true;
   }
 
+  private nextBatch(): Waiting[] {
+    let bytes = 0;
+    let count = 0;
+    for (const waiting of this.buffer) {
+      bytes += waiting.delivery.body.length;
+      if (count > 0 && (count >= MAX_BATCH_ROWS || bytes > MAX_BATCH_BYTES)) break;
+      count++;
+    }
+    return this.buffer.slice(0, count);
+  }
+
   private async flushLoop(): Promise<void> {
     let backoffMs = 100;
     // Let the rows of the current tick join the batch.
     await new Promise((resolve) => setImmediate(resolve));
     while (this.buffer.length > 0 && !this.stopped) {
-      const batch = this.buffer.slice(0, MAX_BATCH);
+      const batch = this.nextBatch();
       try {
         await insertDeliveries(this.db, batch.map((w) => w.delivery));
         this.buffer.splice(0, batch.length);

@@ -6,7 +6,7 @@ import type { Lsn } from '../source/lsn.js';
 import type { RawTuple, RowChange, TableColumn } from '../source/types.js';
 import { eventId } from './event-id.js';
 import { objectName, workspaceIdOf, type NamingOptions } from './naming.js';
-import type { Action, ChangeEvent, JsonRecord } from './types.js';
+import type { Action, ChangeEvent, JsonRecord, JsonValue } from './types.js';
 import { decodeValue, type TypeCatalog } from './values.js';
 
 export type MappingOptions = NamingOptions & {
@@ -129,9 +129,18 @@ function decodeRow(image: RowImage | null, catalog: TypeCatalog): { values: Json
   for (const { name, type } of image.columns) {
     const raw = image.row[name];
     if (raw === undefined) unavailable.push(name);
-    else values[name] = decodeValue(raw, type, catalog);
+    else values[name] = decodeOrKeepText(raw, type, catalog);
   }
   return { values, unavailable };
+}
+
+/** A value PostgreSQL printed in a form the decoder does not expect is sent as that text, never dropped. */
+function decodeOrKeepText(raw: string | boolean | null, type: TableColumn['type'], catalog: TypeCatalog): JsonValue {
+  try {
+    return decodeValue(raw, type, catalog);
+  } catch {
+    return raw;
+  }
 }
 
 /**

@@ -83,6 +83,11 @@ export class ReplicationStream extends EventEmitter<ReplicationEvents> {
     this.sendStatus();
   }
 
+  /** Ends the current connection; the stream reconnects (e.g. to pick up a new wal2json table list). */
+  reconnect(): void {
+    this.markDisconnected(null);
+  }
+
   /** Stops reading from the server (TCP backpressure) until `resume()`. */
   pause(): void {
     this.socket()?.pause();
@@ -136,12 +141,17 @@ export class ReplicationStream extends EventEmitter<ReplicationEvents> {
         logger.info({ slot, plugin: pluginName, confirmedLsn: formatLsn(this.confirmed) }, 'replication streaming');
         this.emit('connected');
       });
-      // A message that cannot be handled ends this connection: the next one streams it again from the
-      // confirmed position, instead of an exception escaping into the socket's event handler.
+      // A message that cannot be handled ends this connection at once: the rest of the chunk already
+      // received (later changes, the COMMIT) is dropped, and the open transaction is abandoned before
+      // anything else runs, so it can never be confirmed. The next connection streams it again.
+      let failed = false;
       const guarded = (handle: () => void) => {
+        if (failed) return;
         try {
           handle();
         } catch (error) {
+          failed = true;
+          this.markDisconnected(error as Error);
           reject(error);
         }
       };

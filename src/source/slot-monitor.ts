@@ -19,7 +19,7 @@ export interface SlotHealth {
 
 const UNKNOWN: SlotHealth = { walStatus: null, lagBytes: null, retainedWalBytes: null, safeWalBytes: null };
 
-export async function readSlotHealth(client: pg.ClientBase, slot: string): Promise<SlotHealth> {
+export async function readSlotHealth(client: pg.Pool | pg.ClientBase, slot: string): Promise<SlotHealth> {
   const { rows } = await client.query<{ wal_status: string; lag: number | null; retained: number | null; safe: number | null }>(
     `SELECT wal_status,
             pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::float8 AS lag,
@@ -62,7 +62,7 @@ export class SlotMonitor {
   private reportedDropped = false;
 
   constructor(
-    private readonly client: pg.ClientBase,
+    private readonly client: pg.Pool | pg.ClientBase,
     private readonly slot: string,
     private readonly options: { intervalMs: number; retainedWalWarnBytes: number },
     private readonly logger: Logger,

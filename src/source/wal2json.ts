@@ -45,7 +45,8 @@ export function createWal2JsonPlugin(tables: { schema: string; table: string }[]
     includeColumnPositions: true,
     includePk: true,
     includeTransaction: true,
-    addTables: wal2jsonTableFilter(tables),
+    // The library puts option values in a single-quoted literal of START_REPLICATION, where a quote is doubled.
+    addTables: wal2jsonTableFilter(tables).replace(/'/g, "''"),
   });
   plugin.parse = (buffer: Buffer) => parseLosslessJson(buffer.toString('utf8'), null, (text) => text);
   return plugin;

@@ -1,0 +1,72 @@
+/**
+ * From configuration to a source ready to stream, shared by `walhook start`
+ * and `walhook tail`: the scope, the publications and slot, the type catalog,
+ * and the mapping options of `events/`.
+ */
+import type pg from 'pg';
+import type { WalhookConfig } from '../config/schema.js';
+import type { MappingOptions } from '../events/mapping.js';
+import { decodeValue, typeCatalogFromRows, type PgTypeRow, type TypeCatalog } from '../events/values.js';
+import type { Logger } from '../log.js';
+import { checkServer, describeIdentity, discoverTables, ensureSlot, syncPublications, type Scope, type TableInScope } from './setup.js';
+
+export function mappingOptions(config: WalhookConfig): MappingOptions {
+  return {
+    objectNames: config.events.objectNames,
+    workspacePattern: config.events.workspacePattern ? new RegExp(config.events.workspacePattern) : null,
+    twentyWorkspaceIds: config.events.twentyWorkspaceIds,
+    softDeleteColumn: config.events.softDeleteColumn,
+  };
+}
+
+export function scopeOf(config: WalhookConfig): Scope {
+  return {
+    schemas: config.source.schemas,
+    tables: config.source.tables,
+    excludeTables: config.source.excludeTables,
+    stateSchema: config.state.schema,
+  };
+}
+
+export async function loadTypeCatalog(client: pg.ClientBase): Promise<TypeCatalog> {
+  const { rows } = await client.query<PgTypeRow>(
+    'SELECT oid::int AS oid, typname, typelem::int AS typelem, typcategory, typtype, typbasetype::int AS typbasetype FROM pg_type',
+  );
+  return typeCatalogFromRows(rows);
+}
+
+/** Commit timestamps from wal2json are timestamptz text, decoded like any value. */
+export function decodeTimestamp(text: string): string {
+  return decodeValue(text, { oid: 1184, name: 'timestamptz' }, typeCatalogFromRows([])) as string;
+}
+
+/**
+ * Checks the server, brings publications and slot in line with the scope, and
+ * returns the tables in scope.
+ */
+export async function prepareSource(client: pg.ClientBase, config: WalhookConfig, logger: Logger): Promise<TableInScope[]> {
+  await checkServer(client, config.source.slot);
+  const tables = await discoverTables(client, scopeOf(config));
+  if (tables.length === 0) {
+    logger.warn({ schemas: config.source.schemas, tables: config.source.tables }, 'no table matches source.schemas / source.tables yet');
+  }
+  if (config.source.plugin === 'pgoutput' && config.source.createPublication) {
+    await syncPublications(client, config.source.publication, tables);
+  }
+  // The publication must exist before the slot: decoding changes older than it fails.
+  const slot = await ensureSlot(client, config.source.slot, config.source.plugin, config.source.createSlot);
+  if (slot === 'created') logger.info({ slot: config.source.slot, plugin: config.source.plugin }, 'replication slot created');
+  return tables;
+}
+
+/** One log line per table: what previousRecord will hold. */
+export function logIdentities(tables: TableInScope[], logger: Logger): void {
+  for (const table of tables) {
+    logger.info({ schema: table.schema, table: table.table, previousRecord: table.identity }, describeIdentity(table));
+  }
+}
+
+/** `schema.table` of the tables streamed for inserts only (no replica identity). */
+export function insertsOnlySet(tables: TableInScope[]): Set<string> {
+  return new Set(tables.filter((t) => t.identity === 'none').map((t) => `${t.schema}.${t.table}`));
+}
