@@ -40,7 +40,7 @@ import { countBacklog } from './state/deliveries.js';
 import { createSecretBox } from './state/secret-box.js';
 import { WebhookSync } from './webhook-sync.js';
 
-/** Above this many deliveries held in memory, reading from the slot pauses until half are done. */
+/** Above this many deliveries held in memory (or delivery.maxInMemoryBytes), reading pauses until half are settled. */
 const MAX_IN_MEMORY = 20_000;
 /** A standby tries the slot lock this often; a dead leader is replaced within a few of these. */
 const LEADER_INTERVAL_MS = 1_000;
@@ -270,6 +270,9 @@ export class Daemon {
 
   private startStreaming(dispatcher: Dispatcher): void {
     const { config, logger } = this;
+    const maxBytes = config.delivery.maxInMemoryBytes;
+    const overBudget = () => dispatcher.inMemory >= MAX_IN_MEMORY || dispatcher.heldBytes >= maxBytes;
+    const belowHalf = () => dispatcher.inMemory < MAX_IN_MEMORY / 2 && dispatcher.heldBytes < maxBytes / 2;
     let paused = false;
     const pipeline = new Pipeline(
       {
@@ -278,7 +281,7 @@ export class Daemon {
             const settle = hold();
             return () => {
               settle();
-              if (paused && !this.stopping && dispatcher.inMemory < MAX_IN_MEMORY / 2) {
+              if (paused && !this.stopping && belowHalf()) {
                 paused = false;
                 stream.resume();
               }
@@ -309,7 +312,7 @@ export class Daemon {
       },
       (message) => {
         pipeline.handle(message);
-        if (!paused && dispatcher.inMemory >= MAX_IN_MEMORY) {
+        if (!paused && overBudget()) {
           paused = true;
           stream.pause();
         }

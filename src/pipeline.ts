@@ -13,8 +13,8 @@ import { Watermark, type TrackedTransaction } from './delivery/watermark.js';
 
 /** Where events go: the dispatcher in the daemon, stdout in `walhook tail`. */
 export interface EventSink {
-  /** Returns how many deliveries it started; calls `hold()` once for each. */
-  dispatch(event: ChangeEvent, hold: () => () => void): number;
+  /** Calls `hold()` once per delivery it starts, and the returned function once that delivery is settled. */
+  dispatch(event: ChangeEvent, hold: () => () => void): void;
 }
 
 export interface PipelineObserver {

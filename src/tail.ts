@@ -55,7 +55,6 @@ export async function startTail(
       dispatch: (event, hold) => {
         write(eventLine(event));
         hold()();
-        return 1;
       },
     },
     { mapping: mappingOptions(config), catalog: () => catalog, insertsOnly: () => insertsOnly, logger },

@@ -125,6 +125,11 @@ const deliverySchema = z.strictObject({
     .describe(
       'How long a delivery may wait in an endpoint\'s in-memory queue; then the waiting deliveries of that endpoint move to the state table, so a slow endpoint never holds the slot back.',
     ),
+  maxInMemoryBytes: byteSize()
+    .prefault('64MB')
+    .describe(
+      'Body bytes of unsettled deliveries held in memory across all endpoints; above it walhook stops reading the slot until half is settled, so memory stays bounded (the slot is the queue).',
+    ),
   maxPayloadBytes: byteSize().prefault('1MB').describe('Largest request body walhook sends.'),
   maxUrlLength: wholeNumber(1).prefault(2048).describe('Longest webhook target URL accepted.'),
   ssrfGuard: flag()

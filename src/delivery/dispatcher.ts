@@ -98,6 +98,8 @@ export class Endpoint {
 
 export class Dispatcher {
   private readonly endpoints = new Map<string, Endpoint>();
+  /** Body bytes of deliveries routed and not yet settled (queued, in flight, or being written). */
+  heldBytes = 0;
 
   constructor(
     private readonly registry: WebhookRegistry,
@@ -139,9 +141,9 @@ export class Dispatcher {
    * Delivers `event` to every matching webhook. `hold` is called once per
    * delivery and returns the callback that settles it.
    */
-  dispatch(event: ChangeEvent, hold: () => () => void): number {
+  dispatch(event: ChangeEvent, hold: () => () => void): void {
     const webhooks = this.registry.match(event.object, event.action);
-    if (webhooks.length === 0) return 0;
+    if (webhooks.length === 0) return;
     const prepared = prepareEventJson(event);
     for (const webhook of webhooks) {
       const id = deliveryIdOf(event.id, webhook.id);
@@ -153,9 +155,14 @@ export class Dispatcher {
         commitLsn: formatLsn(event.commitLsn),
         commitTime: event.commitTime,
       };
-      this.route(webhook, job, hold());
+      const settle = hold();
+      const bytes = job.body.length;
+      this.heldBytes += bytes;
+      this.route(webhook, job, () => {
+        this.heldBytes -= bytes;
+        settle();
+      });
     }
-    return webhooks.length;
   }
 
   private route(webhook: Webhook, job: DeliveryJob, settle: () => void): void {

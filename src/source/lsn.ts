@@ -17,7 +17,3 @@ export function formatLsn(lsn: Lsn): string {
   if (lsn < 0n || lsn > 0xffffffffffffffffn) throw new RangeError(`LSN out of range: ${lsn}`);
   return `${(lsn >> 32n).toString(16).toUpperCase()}/${(lsn & 0xffffffffn).toString(16).toUpperCase()}`;
 }
-
-export function maxLsn(a: Lsn, b: Lsn): Lsn {
-  return a > b ? a : b;
-}

@@ -242,10 +242,20 @@ export async function ensureSlot(client: pg.ClientBase, slot: string, plugin: st
     throw new SourceSetupError(`slot '${slot}' uses plugin '${info.plugin}' but source.plugin is '${plugin}'`, `set source.plugin: ${info.plugin}, or use another slot name`);
   }
   if (info.wal_status === 'lost') {
-    throw new SourceSetupError(
-      `slot '${slot}' is lost: PostgreSQL removed WAL it still needed (max_slot_wal_keep_size), so changes were missed`,
-      `drop it (SELECT pg_drop_replication_slot('${slot}')), restart walhook to recreate it, and backfill changes made since the slot fell behind`,
-    );
+    const { problem, fix } = lostSlot(slot);
+    throw new SourceSetupError(problem, fix);
   }
   return 'existing';
+}
+
+/** What a lost slot means and what the operator must do, in one place. */
+export function lostSlot(slot: string): { problem: string; fix: string } {
+  return {
+    problem:
+      `replication slot '${slot}' is lost: PostgreSQL removed WAL it still needed (max_slot_wal_keep_size was exceeded), ` +
+      'so changes made meanwhile can no longer be streamed',
+    fix:
+      `SELECT pg_drop_replication_slot('${slot}'); restart walhook (it recreates the slot), then backfill the changes ` +
+      'made since the slot fell behind (e.g. replay records updated since the last delivered event)',
+  };
 }

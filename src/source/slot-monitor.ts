@@ -4,6 +4,7 @@
  * a threshold, and when the slot is lost says what happened and what to do.
  */
 import type pg from 'pg';
+import { lostSlot } from './setup.js';
 import type { Logger } from 'pino';
 
 export interface SlotHealth {
@@ -33,14 +34,10 @@ export async function readSlotHealth(client: pg.Pool | pg.ClientBase, slot: stri
   return { walStatus: row.wal_status, lagBytes: row.lag, retainedWalBytes: row.retained, safeWalBytes: row.safe };
 }
 
-/** The operator's instructions for a lost slot, in one place for logs and readiness. */
+/** The operator's instructions for a lost slot, for logs and readiness (the same words as at start-up). */
 export function lostSlotMessage(slot: string): string {
-  return (
-    `replication slot '${slot}' is lost: PostgreSQL removed WAL it still needed (max_slot_wal_keep_size was exceeded), ` +
-    `so changes made meanwhile can no longer be streamed. walhook stays unready. To recover: ` +
-    `SELECT pg_drop_replication_slot('${slot}'); restart walhook (it recreates the slot), ` +
-    `then backfill the changes made since the slot fell behind (e.g. replay records updated since the last delivered event).`
-  );
+  const { problem, fix } = lostSlot(slot);
+  return `${problem}. walhook stays unready. To recover: ${fix}.`;
 }
 
 /** The operator's instructions for a slot dropped under a running walhook, which does not recreate it on its own. */
