@@ -118,7 +118,7 @@ const deliverySchema = z.strictObject({
   maxQueuedPerEndpoint: wholeNumber(1)
     .prefault(1000)
     .describe(
-      'Deliveries an endpoint may have waiting in memory; beyond that they go to the state table and the slot keeps moving.',
+      "Deliveries an endpoint may have waiting in memory. Beyond that, a slow endpoint's (one that would take more than half of `spillAfter` to send them) go to the state table and the slot keeps moving; a fast one keeps them, and reading pauses at `maxInMemoryBytes`.",
     ),
   spillAfter: duration()
     .prefault('5s')

@@ -83,7 +83,12 @@ export class Endpoint {
    */
   readonly waiting: Waiting[] = [];
 
-  constructor(concurrency: number) {
+  /** Moving average of attempt durations (ms); 0 until the first attempt ends. */
+  private averageMs = 0;
+  /** Start times of the attempts in flight, to notice a slow endpoint before any attempt ends. */
+  private readonly started = new Set<number>();
+
+  constructor(private readonly concurrency: number) {
     this.queue = new PQueue({ concurrency });
     this.queue.on('idle', () => {
       this.spilled = false;
@@ -93,6 +98,29 @@ export class Endpoint {
   /** Deliveries waiting or running in memory. */
   get backlog(): number {
     return this.queue.size + this.queue.pending;
+  }
+
+  /** Times an attempt; the measure feeds `drainEstimateMs`. */
+  async timed<T>(attempt: () => Promise<T & { durationMs: number }>): Promise<T & { durationMs: number }> {
+    const startedAt = performance.now();
+    this.started.add(startedAt);
+    try {
+      const result = await attempt();
+      this.averageMs = this.averageMs === 0 ? result.durationMs : 0.8 * this.averageMs + 0.2 * result.durationMs;
+      return result;
+    } finally {
+      this.started.delete(startedAt);
+    }
+  }
+
+  /**
+   * How long the deliveries in memory will take to go out: a fast endpoint
+   * that is merely busy drains in well under `spillAfter`, a slow one does not.
+   */
+  drainEstimateMs(now = performance.now()): number {
+    let perAttemptMs = this.averageMs;
+    for (const startedAt of this.started) perAttemptMs = Math.max(perAttemptMs, now - startedAt);
+    return (this.backlog * perAttemptMs) / this.concurrency;
   }
 }
 
@@ -177,7 +205,10 @@ export class Dispatcher {
       return;
     }
     const endpoint = this.endpoint(webhook.id);
-    if (endpoint.failing || endpoint.spilled || endpoint.backlog >= this.settings.maxQueuedPerEndpoint) {
+    // Past its bound, a busy but fast endpoint keeps its deliveries in memory (the daemon's memory budget then
+    // pauses reading: the slot is the queue); a slow one sends them to the state table so it holds up nothing.
+    const overBound = endpoint.backlog >= this.settings.maxQueuedPerEndpoint && endpoint.drainEstimateMs() >= this.settings.spillAfterMs / 2;
+    if (endpoint.failing || endpoint.spilled || overBound) {
       const delayMs = endpoint.failing ? (this.settings.retryScheduleMs[0] ?? 0) : 0;
       void this.store(webhook, job, { state: 'pending', attempts: 0, nextAttemptAt: new Date(Date.now() + delayMs) }).then(settle);
       return;
@@ -218,8 +249,8 @@ export class Dispatcher {
    * (retry time or dead letter; 410 disables the webhook).
    */
   async tryDelivery(webhook: Webhook, job: AttemptJob, attemptNumber: number): Promise<AttemptOutcome> {
-    const result = await this.attempt(webhook, job);
     const endpoint = this.endpoint(webhook.id);
+    const result = await endpoint.timed(() => this.attempt(webhook, job));
     if (result.outcome === 'success') {
       endpoint.failing = false;
       return { delivered: true, result };
