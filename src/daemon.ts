@@ -271,8 +271,8 @@ export class Daemon {
   private startStreaming(dispatcher: Dispatcher): void {
     const { config, logger } = this;
     const maxBytes = config.delivery.maxInMemoryBytes;
-    const overBudget = () => dispatcher.inMemory >= MAX_IN_MEMORY || dispatcher.heldBytes >= maxBytes;
-    const belowHalf = () => dispatcher.inMemory < MAX_IN_MEMORY / 2 && dispatcher.heldBytes < maxBytes / 2;
+    const overBudget = () => dispatcher.inMemory >= MAX_IN_MEMORY || dispatcher.heldBytes >= maxBytes || dispatcher.saturated;
+    const belowHalf = () => dispatcher.inMemory < MAX_IN_MEMORY / 2 && dispatcher.heldBytes < maxBytes / 2 && !dispatcher.saturated;
     let paused = false;
     const pipeline = new Pipeline(
       {

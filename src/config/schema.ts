@@ -118,12 +118,12 @@ const deliverySchema = z.strictObject({
   maxQueuedPerEndpoint: wholeNumber(1)
     .prefault(1000)
     .describe(
-      "Deliveries an endpoint may have waiting in memory. Beyond that, a slow endpoint's (one that would take more than half of `spillAfter` to send them) go to the state table and the slot keeps moving; a fast one keeps them, and reading pauses at `maxInMemoryBytes`.",
+      "Deliveries an endpoint may have waiting in memory. Beyond that its new deliveries go to the state table, so the other endpoints and the slot keep moving — unless every other endpoint is busy too (or there is only one): then walhook stops reading the slot until it has caught up, and the slot is the queue.",
     ),
   spillAfter: duration()
     .prefault('5s')
     .describe(
-      'How long a delivery may wait in an endpoint\'s in-memory queue; then the waiting deliveries of that endpoint move to the state table, so a slow endpoint never holds the slot back.',
+      "How long a delivery may wait in an endpoint's in-memory queue while other endpoints exist; then that endpoint's waiting deliveries move to the state table, so a slow endpoint never holds the slot back.",
     ),
   maxInMemoryBytes: byteSize()
     .prefault('64MB')

@@ -77,18 +77,15 @@ export class Endpoint {
   failing = false;
   /** While set, new deliveries skip the fast path: its queue was too slow and was moved to the state table. */
   spilled = false;
+  /** Took deliveries past its bound because nothing else waited for it: reading pauses until it drains to half. */
+  pressing = false;
   /**
    * Fast-path deliveries not yet started, oldest first. Each queue task takes
    * the oldest one when it runs, so spilling them leaves only no-op tasks.
    */
   readonly waiting: Waiting[] = [];
 
-  /** Moving average of attempt durations (ms); 0 until the first attempt ends. */
-  private averageMs = 0;
-  /** Start times of the attempts in flight, to notice a slow endpoint before any attempt ends. */
-  private readonly started = new Set<number>();
-
-  constructor(private readonly concurrency: number) {
+  constructor(concurrency: number) {
     this.queue = new PQueue({ concurrency });
     this.queue.on('idle', () => {
       this.spilled = false;
@@ -100,27 +97,9 @@ export class Endpoint {
     return this.queue.size + this.queue.pending;
   }
 
-  /** Times an attempt; the measure feeds `drainEstimateMs`. */
-  async timed<T>(attempt: () => Promise<T & { durationMs: number }>): Promise<T & { durationMs: number }> {
-    const startedAt = performance.now();
-    this.started.add(startedAt);
-    try {
-      const result = await attempt();
-      this.averageMs = this.averageMs === 0 ? result.durationMs : 0.8 * this.averageMs + 0.2 * result.durationMs;
-      return result;
-    } finally {
-      this.started.delete(startedAt);
-    }
-  }
-
-  /**
-   * How long the deliveries in memory will take to go out: a fast endpoint
-   * that is merely busy drains in well under `spillAfter`, a slow one does not.
-   */
-  drainEstimateMs(now = performance.now()): number {
-    let perAttemptMs = this.averageMs;
-    for (const startedAt of this.started) perAttemptMs = Math.max(perAttemptMs, now - startedAt);
-    return (this.backlog * perAttemptMs) / this.concurrency;
+  /** Its in-memory queue is at the bound. */
+  full(maxQueued: number): boolean {
+    return this.backlog >= maxQueued;
   }
 }
 
@@ -151,6 +130,31 @@ export class Dispatcher {
   /** Drops the queue of a deleted webhook once it has nothing left in memory. */
   forgetEndpoint(webhookId: string): void {
     if (this.endpoints.get(webhookId)?.backlog === 0) this.endpoints.delete(webhookId);
+  }
+
+  /**
+   * An endpoint took deliveries past its bound because nothing else would be
+   * held up by waiting for it (the one webhook, or all of them are busy):
+   * reading pauses until it drains to half — the slot is the queue.
+   */
+  get saturated(): boolean {
+    let saturated = false;
+    for (const [webhookId, endpoint] of this.endpoints) {
+      if (!endpoint.pressing) continue;
+      const drained = endpoint.backlog <= this.settings.maxQueuedPerEndpoint / 2;
+      if (drained || endpoint.failing || endpoint.spilled || !this.othersAreBusy(webhookId)) endpoint.pressing = false;
+      else saturated = true;
+    }
+    return saturated;
+  }
+
+  /** Whether every other enabled endpoint is full, failing or spilled: pausing the stream would hold none of them up. */
+  private othersAreBusy(webhookId: string): boolean {
+    return this.registry.enabledIds().every((id) => {
+      if (id === webhookId) return true;
+      const other = this.endpoints.get(id);
+      return other !== undefined && (other.full(this.settings.maxQueuedPerEndpoint) || other.failing || other.spilled);
+    });
   }
 
   /** Deliveries waiting or running in memory, per webhook. */
@@ -205,14 +209,15 @@ export class Dispatcher {
       return;
     }
     const endpoint = this.endpoint(webhook.id);
-    // Past its bound, a busy but fast endpoint keeps its deliveries in memory (the daemon's memory budget then
-    // pauses reading: the slot is the queue); a slow one sends them to the state table so it holds up nothing.
-    const overBound = endpoint.backlog >= this.settings.maxQueuedPerEndpoint && endpoint.drainEstimateMs() >= this.settings.spillAfterMs / 2;
-    if (endpoint.failing || endpoint.spilled || overBound) {
+    // Past its bound an endpoint overflows to the state table, unless no other endpoint could use new events
+    // now: then reading pauses for it instead (`saturated`), and the slot is the queue.
+    const full = endpoint.full(this.settings.maxQueuedPerEndpoint);
+    if (endpoint.failing || endpoint.spilled || (full && !this.othersAreBusy(webhook.id))) {
       const delayMs = endpoint.failing ? (this.settings.retryScheduleMs[0] ?? 0) : 0;
       void this.store(webhook, job, { state: 'pending', attempts: 0, nextAttemptAt: new Date(Date.now() + delayMs) }).then(settle);
       return;
     }
+    if (full) endpoint.pressing = true;
     endpoint.waiting.push({ webhook, job, settle, enqueuedAt: Date.now() });
     void endpoint.queue.add(async () => {
       const next = endpoint.waiting.shift();
@@ -250,7 +255,7 @@ export class Dispatcher {
    */
   async tryDelivery(webhook: Webhook, job: AttemptJob, attemptNumber: number): Promise<AttemptOutcome> {
     const endpoint = this.endpoint(webhook.id);
-    const result = await endpoint.timed(() => this.attempt(webhook, job));
+    const result = await this.attempt(webhook, job);
     if (result.outcome === 'success') {
       endpoint.failing = false;
       return { delivered: true, result };
@@ -269,7 +274,8 @@ export class Dispatcher {
   spillSlowQueues(now = Date.now()): void {
     for (const [webhookId, endpoint] of this.endpoints) {
       const oldest = endpoint.waiting[0];
-      if (!oldest || now - oldest.enqueuedAt < this.settings.spillAfterMs) continue;
+      // With a single endpoint nothing else waits for it: its queue stays, and reading waits (the slot is the queue).
+      if (!oldest || now - oldest.enqueuedAt < this.settings.spillAfterMs || this.registry.enabledIds().length < 2) continue;
       const spilled = endpoint.waiting.splice(0);
       endpoint.spilled = true;
       this.logger.info({ webhookId, deliveries: spilled.length, waitedMs: now - oldest.enqueuedAt }, 'slow endpoint: queued deliveries moved to the state table');

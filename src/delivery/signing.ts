@@ -5,7 +5,7 @@
  * defined in `../verify.ts`, the receiver's side, so both ends share one
  * definition.
  */
-import { randomBytes } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import {
   computeSignature,
   schemeTimestamp,
@@ -61,6 +61,7 @@ export function signRequest({ body, deliveryId, secrets, schemes, now }: SignReq
       .map((secret) => computeSignature(scheme, secret, { id: deliveryId, timestamp, body }))
       .join(' ');
   }
-  if (schemes.includes('twenty-legacy')) headers[NONCE_HEADER] = randomBytes(16).toString('hex');
+  // randomUUID draws from a cached pool of random bytes: 122 random bits, far cheaper per request than randomBytes.
+  if (schemes.includes('twenty-legacy')) headers[NONCE_HEADER] = randomUUID().replace(/-/g, '');
   return headers;
 }

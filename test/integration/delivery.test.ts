@@ -194,9 +194,13 @@ describe('endpoints in isolation', () => {
     const count = 200;
     // Slow for the first requests only, so the spilled rest can drain quickly afterwards.
     const slow = await bed.receiver((_request, index) => ({ status: 200, delayMs: index < 4 ? 5_000 : 0 }));
+    const fast = await bed.receiver();
     const slowId = randomUUID();
     const setup = bed.setup({
-      webhooks: [{ id: slowId, targetUrl: slow.url, operations: ['person.created'], secret: bed.secret }],
+      webhooks: [
+        { id: slowId, targetUrl: slow.url, operations: ['person.created'], secret: bed.secret },
+        { targetUrl: fast.url, operations: ['person.created'], secret: bed.secret },
+      ],
       // The default in-memory bound (1000) holds all 200: only the spill lets the slot move before ~250 s.
       delivery: { concurrency: 4, spillAfter: '1s', timeout: '10s' },
     });
@@ -207,6 +211,22 @@ describe('endpoints in isolation', () => {
     const stored = await deliveryRows(bed.db, setup, slowId);
     expect(stored.length).toBeGreaterThanOrEqual(count - 4 * 2);
     await waitFor(() => new Set(slow.verified().map((r) => rowIdOf(r.json))).size === count, 'every delivery to arrive in the end', 20_000);
+    expect(new Set(fast.verified().map((r) => rowIdOf(r.json))).size).toBe(count);
+  });
+
+  it('keeps a single busy endpoint on the fast path: reading waits for it instead of filling the state table', async () => {
+    const count = 300;
+    const only = await bed.receiver((_request, index) => ({ status: 200, delayMs: index % 50 === 0 ? 200 : 0 }));
+    const id = randomUUID();
+    const setup = bed.setup({
+      webhooks: [{ id, targetUrl: only.url, operations: ['person.created'], secret: bed.secret }],
+      delivery: { concurrency: 2, maxQueuedPerEndpoint: 10 },
+    });
+    await bed.walhook(setup);
+    await insertPersons(bed.db, count);
+    await waitFor(() => new Set(only.verified().map((r) => rowIdOf(r.json))).size === count, 'every delivery', 20_000);
+    // Far past its bound of 10, yet nothing went through the state table: the slot held the rest.
+    expect(await deliveryRows(bed.db, setup, id)).toHaveLength(0);
   });
 
   it('keeps confirming the slot while only tables outside the publication change', async () => {
