@@ -276,6 +276,7 @@ export class Daemon {
     let paused = false;
     const pipeline = new Pipeline(
       {
+        wants: (object, action) => dispatcher.wants(object, action),
         dispatch: (event, hold) =>
           dispatcher.dispatch(event, () => {
             const settle = hold();

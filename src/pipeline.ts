@@ -4,8 +4,8 @@
  * synchronously per message, so the order of transactions is the WAL's.
  */
 import type { Logger } from 'pino';
-import { toChangeEvent, type MappingOptions } from './events/mapping.js';
-import type { ChangeEvent } from './events/types.js';
+import { classifyChange, toChangeEvent, type MappingOptions } from './events/mapping.js';
+import type { Action, ChangeEvent } from './events/types.js';
 import type { TypeCatalog } from './events/values.js';
 import { formatLsn, type Lsn } from './source/lsn.js';
 import type { SourceMessage, TableShape } from './source/types.js';
@@ -15,10 +15,12 @@ import { Watermark, type TrackedTransaction } from './delivery/watermark.js';
 export interface EventSink {
   /** Calls `hold()` once per delivery it starts, and the returned function once that delivery is settled. */
   dispatch(event: ChangeEvent, hold: () => () => void): void;
+  /** Whether any delivery would come of such an event; when false the change is not decoded at all. */
+  wants?(object: string, action: Action): boolean;
 }
 
 export interface PipelineObserver {
-  change(event: ChangeEvent): void;
+  change(object: string, action: Action): void;
   truncate(table: TableShape): void;
 }
 
@@ -86,6 +88,9 @@ export class Pipeline {
     // wal2json has no publications: drop what pgoutput's insert-only publication would not send, so ordinals (and ids) agree.
     if (change.kind !== 'insert' && this.options.insertsOnly().has(`${change.table.schema}.${change.table.table}`)) return;
     const position = { commitLsn: open.commitLsn, ordinal: open.ordinal++, commitTime: open.commitTime };
+    const { object, action } = classifyChange(change, this.options.mapping);
+    this.options.observer?.change(object, action);
+    if (this.sink.wants && !this.sink.wants(object, action)) return;
     let event: ChangeEvent;
     try {
       event = toChangeEvent(change, position, this.options.mapping, this.options.catalog());
@@ -97,7 +102,6 @@ export class Pipeline {
       );
       throw error;
     }
-    this.options.observer?.change(event);
     this.sink.dispatch(event, () => this.watermark.hold(open.tracked));
   }
 }

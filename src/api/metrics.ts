@@ -9,7 +9,7 @@ import type { DeliveryObserver } from '../delivery/dispatcher.js';
 import type { Webhook } from '../delivery/registry.js';
 import type { SendResult } from '../delivery/http.js';
 import type { PipelineObserver } from '../pipeline.js';
-import type { ChangeEvent } from '../events/types.js';
+import type { Action } from '../events/types.js';
 import type { TableShape } from '../source/types.js';
 
 /** What the gauges are read from when Prometheus scrapes. */
@@ -136,8 +136,8 @@ export class Metrics implements DeliveryObserver, PipelineObserver {
     this.sources = sources;
   }
 
-  change(event: ChangeEvent): void {
-    this.changes.inc({ object: event.object, action: event.action });
+  change(object: string, action: Action): void {
+    this.changes.inc({ object, action });
   }
 
   truncate(_table: TableShape): void {

@@ -8,7 +8,7 @@
 import PQueue from 'p-queue';
 import type { Logger } from 'pino';
 import { deliveryId as deliveryIdOf } from '../events/event-id.js';
-import type { ChangeEvent } from '../events/types.js';
+import type { Action, ChangeEvent } from '../events/types.js';
 import { disableWebhook } from '../state/deliveries.js';
 import type { StateDb } from '../state/db.js';
 import type { HttpSender, SendResult } from './http.js';
@@ -167,6 +167,10 @@ export class Dispatcher {
     let total = this.writer.backlog;
     for (const endpoint of this.endpoints.values()) total += endpoint.backlog;
     return total;
+  }
+
+  wants(object: string, action: Action): boolean {
+    return this.registry.match(object, action).length > 0;
   }
 
   /**

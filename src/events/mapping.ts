@@ -30,6 +30,16 @@ interface RowImage {
   columns: readonly TableColumn[];
 }
 
+/**
+ * The object and action of a change, from raw values only (cheap): enough to
+ * count it and to know whether any webhook wants it before decoding it.
+ */
+export function classifyChange(change: RowChange, options: MappingOptions): { object: string; action: Action } {
+  const before = beforeImage(change);
+  const after = change.newRow === null ? null : fillUnchangedToast(change.newRow, before, change.table.columns);
+  return { object: objectName(change.table.schema, change.table.table, options), action: actionOf(change, before, after, options.softDeleteColumn) };
+}
+
 export function toChangeEvent(
   change: RowChange,
   position: ChangePosition,

@@ -27,11 +27,19 @@ function ownEntry(record: Record<string, string>, key: string): string | undefin
   return Object.hasOwn(record, key) ? record[key] : undefined;
 }
 
+/** Workspace ids by schema, per options object: computed once per schema, not once per change. */
+const workspaceIds = new WeakMap<NamingOptions, Map<string, string | null>>();
+
 /** The workspace a schema holds, or null when the schema matches no workspace (or is not a valid Twenty id). */
 export function workspaceIdOf(schema: string, options: NamingOptions): string | null {
+  let known = workspaceIds.get(options);
+  if (!known) workspaceIds.set(options, (known = new Map()));
+  const cached = known.get(schema);
+  if (cached !== undefined) return cached;
   const group = options.workspacePattern?.exec(schema)?.[1];
-  if (group === undefined) return null;
-  return options.twentyWorkspaceIds ? base36ToUuid(group) : group;
+  const id = group === undefined ? null : options.twentyWorkspaceIds ? base36ToUuid(group) : group;
+  known.set(schema, id);
+  return id;
 }
 
 /** Twenty's schema suffix: the UUID's 128 bits written in base 36 (lowercase, no padding). */

@@ -37,6 +37,9 @@ export interface ReplicationOptions {
 /** Session settings that make PostgreSQL's text output stable for `events/values`. */
 const OUTPUT_SETTINGS = '-c DateStyle=ISO -c TimeZone=UTC -c IntervalStyle=iso_8601 -c extra_float_digits=3 -c bytea_output=hex';
 
+/** Confirmed positions reach the server at most this often (and at once when it asks). */
+const STATUS_BATCH_MS = 50;
+
 export interface ReplicationEvents {
   connected: [];
   disconnected: [error: Error | null];
@@ -48,6 +51,7 @@ export class ReplicationStream extends EventEmitter<ReplicationEvents> {
   private stopped = false;
   private connected = false;
   private statusTimer: NodeJS.Timeout | null = null;
+  private statusSoon: NodeJS.Timeout | null = null;
   private retryDelayMs: number;
   private readonly running: Promise<void>[] = [];
 
@@ -80,7 +84,11 @@ export class ReplicationStream extends EventEmitter<ReplicationEvents> {
   confirm(lsn: Lsn): void {
     if (lsn <= this.confirmed) return;
     this.confirmed = lsn;
-    this.sendStatus();
+    // One status message per transaction would cost the walsender (and us) a message per commit: batch them.
+    this.statusSoon ??= setTimeout(() => {
+      this.statusSoon = null;
+      this.sendStatus();
+    }, STATUS_BATCH_MS);
   }
 
   /** Ends the current connection; the stream reconnects (e.g. to pick up a new wal2json table list). */
@@ -100,6 +108,7 @@ export class ReplicationStream extends EventEmitter<ReplicationEvents> {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.statusTimer) clearInterval(this.statusTimer);
+    if (this.statusSoon) clearTimeout(this.statusSoon);
     this.sendStatus();
     await this.service?.destroy().catch(() => undefined);
     await Promise.all(this.running);

@@ -1,0 +1,149 @@
+/**
+ * A webhook receiver on 127.0.0.1 built for volume: it verifies every
+ * request's signature with walhook/verify and keeps a tally per change (the
+ * row a body is about) instead of every request, so a million deliveries fit
+ * in memory. The test harness's receiver (test/harness/receiver.ts) keeps
+ * whole requests; this one is for the bench and chaos suites.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { verifyWebhook } from '../../src/verify.js';
+
+/** One verified request, as `reply` and `onDelivery` see it. */
+export interface VerifiedDelivery {
+  changeId: string;
+  /** The body's `id`: the delivery id, the same on every attempt. */
+  eventId: string;
+  body: Record<string, unknown>;
+  rawBody: string;
+  /** Epoch milliseconds with sub-millisecond precision. */
+  receivedAt: number;
+}
+
+export interface Reply {
+  status: number;
+  delayMs?: number;
+}
+
+export interface TallyOptions {
+  secret: string;
+  /** Which change a body is about; default: `record.id`. */
+  changeIdOf?: (body: Record<string, unknown>) => string;
+  /** The answer to a verified request; default 200 at once. Only 2xx answers count as received. */
+  reply?: (delivery: VerifiedDelivery) => Reply;
+  /** Called for every verified request answered 2xx. */
+  onDelivery?: (delivery: VerifiedDelivery) => void;
+}
+
+export interface TallyReceiver {
+  url: string;
+  port: number;
+  /** Verified requests answered 2xx, retries and duplicates included. */
+  readonly verified: number;
+  /** Requests whose signature did not verify (answered 401). */
+  readonly rejected: number;
+  /** Verified requests `reply` answered with something other than 2xx: not received, as far as the sender knows. */
+  readonly refused: number;
+  /** Change id → the body id it first arrived with. */
+  readonly eventIdByChange: ReadonlyMap<string, string>;
+  /** Changes that arrived again with a different body id. */
+  readonly unstableChanges: ReadonlySet<string>;
+  /** Epoch ms of the last verified request. */
+  readonly lastAt: number;
+  /** Stops listening and drops open connections: the endpoint is down (clients get ECONNREFUSED). */
+  down(): Promise<void>;
+  /** Listens again on the same port. */
+  up(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** The id of the row a `record`-format body is about. */
+export function recordIdOf(body: Record<string, unknown>): string {
+  const record = body.record as { id?: unknown } | null | undefined;
+  return String(record?.id);
+}
+
+const now = () => performance.timeOrigin + performance.now();
+
+export async function startTallyReceiver(options: TallyOptions): Promise<TallyReceiver> {
+  const changeIdOf = options.changeIdOf ?? recordIdOf;
+  const eventIdByChange = new Map<string, string>();
+  const unstableChanges = new Set<string>();
+  let verified = 0;
+  let rejected = 0;
+  let refused = 0;
+  let lastAt = 0;
+  const tally = (delivery: VerifiedDelivery) => {
+    verified++;
+    lastAt = delivery.receivedAt;
+    const first = eventIdByChange.get(delivery.changeId);
+    if (first === undefined) eventIdByChange.set(delivery.changeId, delivery.eventId);
+    else if (first !== delivery.eventId) unstableChanges.add(delivery.changeId);
+    options.onDelivery?.(delivery);
+  };
+
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const rawBody = Buffer.concat(chunks).toString('utf8');
+      let body: Record<string, unknown>;
+      try {
+        verifyWebhook({ body: rawBody, headers: req.headers, secret: options.secret });
+        body = JSON.parse(rawBody) as Record<string, unknown>;
+      } catch {
+        rejected++;
+        res.writeHead(401).end();
+        return;
+      }
+      const delivery: VerifiedDelivery = { changeId: changeIdOf(body), eventId: String(body.id), body, rawBody, receivedAt: now() };
+      const reply = options.reply?.(delivery) ?? { status: 200 };
+      if (reply.status >= 200 && reply.status < 300) tally(delivery);
+      else refused++;
+      const send = () => {
+        if (!res.destroyed) res.writeHead(reply.status).end();
+      };
+      if (reply.delayMs) setTimeout(send, reply.delayMs);
+      else send();
+    });
+  });
+  server.keepAliveTimeout = 60_000;
+  const listen = (port: number) => new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const stopListening = () =>
+    new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+  await listen(0);
+  const port = (server.address() as AddressInfo).port;
+
+  return {
+    url: `http://127.0.0.1:${port}/hook`,
+    port,
+    get verified() {
+      return verified;
+    },
+    get rejected() {
+      return rejected;
+    },
+    get refused() {
+      return refused;
+    },
+    eventIdByChange,
+    unstableChanges,
+    get lastAt() {
+      return lastAt;
+    },
+    down: stopListening,
+    up: () => listen(port),
+    close: async () => {
+      if (server.listening) await stopListening();
+    },
+  };
+}

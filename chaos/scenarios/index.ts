@@ -1,0 +1,21 @@
+/** Every chaos scenario, in the order `npm run chaos` runs them. */
+import type { ChaosScenario } from '../lib/bed.js';
+import { failOverLeader } from './ha-failover.js';
+import { hostileRows } from './hostile-rows.js';
+import { killWalhook } from './kill9.js';
+import { restartPostgres } from './pg-restart.js';
+import { receiverDown } from './receiver-down.js';
+import { stateDatabaseOutage } from './state-db-outage.js';
+import { terminateWalsender } from './walsender.js';
+
+export { failOverLeader, hostileRows, killWalhook, receiverDown, restartPostgres, stateDatabaseOutage, terminateWalsender };
+
+export const CHAOS_SCENARIOS: ChaosScenario[] = [
+  killWalhook,
+  restartPostgres,
+  terminateWalsender,
+  stateDatabaseOutage,
+  receiverDown,
+  hostileRows,
+  failOverLeader,
+];

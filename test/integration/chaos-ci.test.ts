@@ -1,0 +1,63 @@
+/**
+ * The bounded chaos run of `npm test` (the full one is `npm run chaos`):
+ * each scenario streams single-row transactions through the real CLI while
+ * a fault hits — kill -9 twice, the walsender terminated, the receiver down
+ * through the whole (compressed) retry schedule then its dead letters
+ * redelivered through the API, hostile rows — and every committed change
+ * must reach the receiver with a verified signature, under one id.
+ * Restarting PostgreSQL is left to the full run: this suite's cluster is
+ * shared with the other test files.
+ */
+import { randomBytes } from 'node:crypto';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createCrmSchema } from '../harness/crm.js';
+import { createTestDatabase, type TestDatabase } from '../harness/database.js';
+import type { ChaosOutcome } from '../../chaos/lib/audit.js';
+import type { ChaosEnv } from '../../chaos/lib/bed.js';
+import { hostileRows, killWalhook, receiverDown, terminateWalsender } from '../../chaos/scenarios/index.js';
+
+const databases: TestDatabase[] = [];
+
+const env: ChaosEnv = {
+  scale: 'ci',
+  secret: randomBytes(24).toString('hex'),
+  async crmDatabase(prefix) {
+    const db = await createTestDatabase(prefix);
+    databases.push(db);
+    await createCrmSchema(db);
+    return db;
+  },
+  progress: () => undefined,
+};
+
+afterAll(async () => {
+  await Promise.all(databases.map((db) => db.drop()));
+});
+
+function expectNothingLost(outcome: ChaosOutcome): void {
+  expect(outcome.problems, outcome.notes.join('\n')).toEqual([]);
+  expect(outcome.written).toBeGreaterThan(100);
+  expect(outcome.lost).toBe(0);
+  expect(outcome.delivered).toBe(outcome.written);
+  expect(outcome.idStability).toBe(1);
+}
+
+describe('chaos, bounded', () => {
+  it('kill -9 twice under load: nothing lost, ids stable', async () => {
+    expectNothingLost(await killWalhook.run(env));
+  }, 180_000);
+
+  it('walsender terminated twice: the stream comes back by itself and skips nothing', async () => {
+    expectNothingLost(await terminateWalsender.run(env));
+  }, 180_000);
+
+  it('receiver down through the retry schedule: dead letters, redelivered through the API, all arrive', async () => {
+    const outcome = await receiverDown.run(env);
+    expectNothingLost(outcome);
+    expect(outcome.notes.join('\n')).toMatch(/(\d+) dead letters, \1 redelivered through the API/);
+  }, 180_000);
+
+  it('hostile rows (every type, TOAST, no primary key, ALTER TABLE, TRUNCATE, a large transaction) all arrive', async () => {
+    expectNothingLost(await hostileRows.run(env));
+  }, 240_000);
+});
