@@ -9,8 +9,8 @@ import PQueue from 'p-queue';
 import type { Logger } from 'pino';
 import { deliveryId as deliveryIdOf } from '../events/event-id.js';
 import type { Action, ChangeEvent } from '../events/types.js';
-import { disableWebhook } from '../state/deliveries.js';
-import type { StateDb } from '../state/db.js';
+import { inTransaction, type StateDb } from '../state/db.js';
+import { notifyWebhookChanged, setWebhookDisabled } from '../state/webhooks.js';
 import type { HttpSender, SendResult } from './http.js';
 import { payloadBytes, prepareEventJson, renderBody } from './payload.js';
 import type { Webhook, WebhookRegistry } from './registry.js';
@@ -321,7 +321,11 @@ export class Dispatcher {
     if (this.registry.get(webhook.id)?.disabledReason) return;
     this.registry.disable(webhook.id, reason);
     this.logger.warn({ webhookId: webhook.id, target: loggableUrl(webhook.targetUrl), reason }, 'webhook disabled');
-    await disableWebhook(this.db, webhook.id, reason).catch((error: unknown) =>
+    // Persisted and announced, so the other instances stop sending to it too.
+    await inTransaction(this.db, async (client) => {
+      await setWebhookDisabled(this.db, client, webhook.id, reason);
+      await notifyWebhookChanged(this.db, client, webhook.id);
+    }).catch((error: unknown) =>
       this.logger.error({ err: error, webhookId: webhook.id }, 'could not persist the disabled state'),
     );
   }

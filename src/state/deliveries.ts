@@ -188,23 +188,6 @@ export async function releaseLeases(db: StateDb, deliveryIds: string[]): Promise
   });
 }
 
-export async function disableWebhook(db: StateDb, webhookId: string, reason: string): Promise<void> {
-  await db.pool.query({
-    name: 'walhook_disable_webhook',
-    text: `INSERT INTO ${db.schema}.webhook_status (webhook_id, disabled_at, disabled_reason) VALUES ($1, now(), $2)
-           ON CONFLICT (webhook_id) DO UPDATE SET disabled_at = now(), disabled_reason = excluded.disabled_reason`,
-    values: [webhookId, reason],
-  });
-}
-
-export async function disabledWebhooks(db: StateDb): Promise<Map<string, string>> {
-  const { rows } = await db.pool.query<{ webhook_id: string; disabled_reason: string }>({
-    name: 'walhook_disabled_webhooks',
-    text: `SELECT webhook_id, disabled_reason FROM ${db.schema}.webhook_status WHERE disabled_at IS NOT NULL`,
-  });
-  return new Map(rows.map((row) => [row.webhook_id, row.disabled_reason]));
-}
-
 export interface BacklogCount {
   webhookId: string;
   state: 'pending' | 'retrying' | 'dead';
