@@ -85,24 +85,23 @@ export class Metrics implements DeliveryObserver, PipelineObserver {
         for (const row of (await sourcesOf()?.retryBacklog()) ?? []) this.set({ webhook_id: row.webhookId, state: row.state }, row.count);
       },
     });
-    new Gauge({
-      name: 'walhook_slot_lag_bytes',
-      help: "WAL between the server's current position and the slot's confirmed position.",
-      registers: [this.registry],
-      collect() {
-        const lag = sourcesOf()?.slot().lagBytes;
-        if (lag !== null && lag !== undefined) this.set(lag);
-      },
-    });
-    new Gauge({
-      name: 'walhook_slot_retained_wal_bytes',
-      help: "WAL the server keeps for the slot (current position − the slot's restart position).",
-      registers: [this.registry],
-      collect() {
-        const retained = sourcesOf()?.slot().retainedWalBytes;
-        if (retained !== null && retained !== undefined) this.set(retained);
-      },
-    });
+    const slotBytesGauge = (name: string, help: string, pick: (slot: ReturnType<MetricSources['slot']>) => number | null) =>
+      new Gauge({
+        name,
+        help,
+        registers: [this.registry],
+        collect() {
+          const slot = sourcesOf()?.slot();
+          const bytes = slot ? pick(slot) : null;
+          if (bytes !== null) this.set(bytes);
+        },
+      });
+    slotBytesGauge('walhook_slot_lag_bytes', "WAL between the server's current position and the slot's confirmed position.", (slot) => slot.lagBytes);
+    slotBytesGauge(
+      'walhook_slot_retained_wal_bytes',
+      "WAL the server keeps for the slot (current position − the slot's restart position).",
+      (slot) => slot.retainedWalBytes,
+    );
     new Gauge({
       name: 'walhook_slot_wal_status',
       help: "The slot's wal_status (1 for the current one): reserved, extended, unreserved, lost, or missing when the slot does not exist.",
