@@ -15,7 +15,7 @@
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import type { TestDatabase } from '../test/harness/database.js';
-import { createCrmDatabase, dropDatabase, startBenchCluster, stopClustersOnInterrupt } from '../bench/lib/cluster.js';
+import { createCrmDatabase, startBenchCluster, stopClustersOnInterrupt } from '../bench/lib/cluster.js';
 import { progressPrinter, runMain, selectScenarios, UsageError } from '../bench/lib/runner.js';
 import { formatSummary, type ChaosOutcome } from './lib/audit.js';
 import type { ChaosEnv, ChaosScale } from './lib/bed.js';
@@ -68,7 +68,7 @@ async function main(): Promise<number> {
         console.error(`scenario ${scenario.name} failed:`, error);
         outcomes.push(failedOutcome(scenario.name, error));
       }
-      for (const db of databases.splice(0)) await dropDatabase(cluster.url, db);
+      for (const db of databases.splice(0)) await db.drop();
     }
   } finally {
     await cluster.stop();

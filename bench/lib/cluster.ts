@@ -5,13 +5,11 @@
  * helpers of test/harness/crm.ts work on them), and its client tools
  * (pg_recvlogical, pgbench) run against it.
  */
-import { randomBytes } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import pg from 'pg';
 import { startThrowawayPostgres, type ThrowawayPostgres } from '../../src/demo/throwaway-postgres.js';
 import { createCrmSchema } from '../../test/harness/crm.js';
-import { withDatabase, type TestDatabase } from '../../test/harness/database.js';
+import { createDatabase, type TestDatabase } from '../../test/harness/database.js';
 
 /** A bench cluster is a throwaway cluster whose client tools are on disk. */
 export interface BenchCluster extends ThrowawayPostgres {
@@ -56,52 +54,11 @@ export function stopClustersOnInterrupt(): void {
   process.once('SIGTERM', interrupt);
 }
 
-/** A pool on `url` that survives server restarts: a broken idle client is dropped, the next query reconnects. */
-export function openDatabase(url: string, name: string): TestDatabase {
-  const pool = new pg.Pool({ connectionString: url, max: 8 });
-  pool.on('error', () => undefined);
-  return {
-    url,
-    name,
-    async sql(text, values) {
-      return (await pool.query(text, values)).rows;
-    },
-    drop: () => pool.end(),
-  };
-}
-
-/** A new database `<prefix>_<random>` on the cluster at `clusterUrl`. */
-export async function createDatabase(clusterUrl: string, prefix: string): Promise<TestDatabase> {
-  const name = `${prefix}_${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client(clusterUrl);
-  await admin.connect();
-  try {
-    await admin.query(`CREATE DATABASE ${name}`);
-  } finally {
-    await admin.end();
-  }
-  return openDatabase(withDatabase(clusterUrl, name), name);
-}
-
 /** A new database with the Twenty-like workspace schema of test/harness/crm.ts. */
 export async function createCrmDatabase(clusterUrl: string, prefix: string): Promise<TestDatabase> {
-  const db = await createDatabase(clusterUrl, prefix);
+  const db = await createDatabase(clusterUrl, prefix, 8);
   await createCrmSchema(db);
   return db;
-}
-
-/** Closes `db`, drops its replication slots (they would keep WAL) and the database itself. */
-export async function dropDatabase(clusterUrl: string, db: TestDatabase): Promise<void> {
-  await db.drop();
-  const admin = new pg.Client(clusterUrl);
-  await admin.connect();
-  try {
-    await admin.query('SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE database = $1 AND active_pid IS NOT NULL', [db.name]);
-    await admin.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = $1', [db.name]);
-    await admin.query(`DROP DATABASE IF EXISTS ${db.name} WITH (FORCE)`);
-  } finally {
-    await admin.end();
-  }
 }
 
 export class ToolFailedError extends Error {

@@ -5,7 +5,6 @@
  * (VmHWM), which the in-memory bound on deliveries must keep flat however
  * long the backlog.
  */
-import { dropDatabase } from '../lib/cluster.js';
 import { crmDatabase, secondsSince, waitForChanges, type BenchScenario } from '../lib/context.js';
 import { startTallyReceiver } from '../lib/receiver.js';
 import { MB, result } from '../lib/results.js';
@@ -40,7 +39,7 @@ export const catchUp: BenchScenario = {
       }
     } finally {
       await receiver.close();
-      await dropDatabase(context.cluster.url, db);
+      await db.drop();
     }
   },
 };

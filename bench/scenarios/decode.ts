@@ -12,7 +12,7 @@
  */
 import { currentWalLsn, waitForSlotAt } from '../../test/harness/crm.js';
 import { formatLsn } from '../../src/source/lsn.js';
-import { dropDatabase, runTool } from '../lib/cluster.js';
+import { runTool } from '../lib/cluster.js';
 import { crmDatabase, secondsSince, type BenchContext, type BenchScenario } from '../lib/context.js';
 import { result, type BenchResult } from '../lib/results.js';
 import { prepareSlot, startWalhook, streamingSince, walhookSetup } from '../lib/walhook.js';
@@ -54,7 +54,7 @@ async function decodeRun(context: BenchContext, label: string, changes: number, 
       await walhook.stop();
     }
   } finally {
-    await dropDatabase(context.cluster.url, db);
+    await db.drop();
   }
 }
 

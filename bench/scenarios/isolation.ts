@@ -7,7 +7,6 @@
  * bound, spill delay), as an operator would.
  */
 import type { TestDatabase } from '../../test/harness/database.js';
-import { dropDatabase } from '../lib/cluster.js';
 import { crmDatabase, secondsSince, waitForChanges, type BenchContext, type BenchScenario } from '../lib/context.js';
 import { startTallyReceiver, type TallyReceiver } from '../lib/receiver.js';
 import { result } from '../lib/results.js';
@@ -59,7 +58,7 @@ async function isolationRun(context: BenchContext, changes: number, degraded: bo
     }
   } finally {
     await Promise.all(receivers.map((receiver) => receiver.close()));
-    if (db) await dropDatabase(context.cluster.url, db);
+    if (db) await db.drop();
   }
 }
 

@@ -7,7 +7,6 @@
  * resident memory is sampled every second; the steady figure is the median
  * of the samples after the first third of the run (warm-up).
  */
-import { dropDatabase } from '../lib/cluster.js';
 import { crmDatabase, waitForChanges, type BenchScenario } from '../lib/context.js';
 import { startTallyReceiver } from '../lib/receiver.js';
 import { MB, median, percentile, result } from '../lib/results.js';
@@ -72,7 +71,7 @@ export const latency: BenchScenario = {
       }
     } finally {
       await receiver.close();
-      await dropDatabase(context.cluster.url, db);
+      await db.drop();
     }
   },
 };

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { WORKSPACE_SCHEMA } from '../../test/harness/crm.js';
 import type { TestDatabase } from '../../test/harness/database.js';
 import { waitFor } from '../../test/harness/receiver.js';
-import { dropDatabase, runTool, type ToolProcess } from '../lib/cluster.js';
+import { runTool, type ToolProcess } from '../lib/cluster.js';
 import { crmDatabase, type BenchContext, type BenchScenario } from '../lib/context.js';
 import { startTallyReceiver, type TallyReceiver } from '../lib/receiver.js';
 import { MB, median, result } from '../lib/results.js';
@@ -226,7 +226,7 @@ export const overhead: BenchScenario = {
     } finally {
       await receiver?.close();
       rmSync(scriptDir, { recursive: true, force: true });
-      await dropDatabase(context.cluster.url, db);
+      await db.drop();
     }
   },
 };

@@ -5,7 +5,6 @@
  * process of its own POSTing the very same bodies, signed the same way, to
  * the same receiver with the same number of requests in flight.
  */
-import { dropDatabase } from '../lib/cluster.js';
 import { crmDatabase, secondsSince, waitForChanges, type BenchScenario } from '../lib/context.js';
 import { postInChildProcess } from '../lib/raw-poster.js';
 import { startTallyReceiver } from '../lib/receiver.js';
@@ -64,7 +63,7 @@ export const throughput: BenchScenario = {
       ];
     } finally {
       await receiver.close();
-      await dropDatabase(context.cluster.url, db);
+      await db.drop();
     }
   },
 };

@@ -23,14 +23,19 @@ export function withDatabase(url: string, database: string): string {
 }
 
 export async function createTestDatabase(prefix = 'test'): Promise<TestDatabase> {
+  return createDatabase(clusterUrl(), prefix);
+}
+
+/** A new database `<prefix>_<random>` on the cluster at `cluster` (the bench's own clusters too). */
+export async function createDatabase(cluster: string, prefix: string, poolSize = 4): Promise<TestDatabase> {
   const name = `${prefix}_${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client(clusterUrl());
+  const admin = new pg.Client(cluster);
   await admin.connect();
   await admin.query(`CREATE DATABASE ${name}`);
   await admin.end();
-  const url = withDatabase(clusterUrl(), name);
-  const pool = new pg.Pool({ connectionString: url, max: 4 });
-  // DROP DATABASE … WITH (FORCE) may end an idle client that is still closing: not an error of the test.
+  const url = withDatabase(cluster, name);
+  const pool = new pg.Pool({ connectionString: url, max: poolSize });
+  // A server restart or DROP DATABASE … WITH (FORCE) may end an idle client: the next query reconnects.
   pool.on('error', () => undefined);
   return {
     url,
@@ -40,17 +45,18 @@ export async function createTestDatabase(prefix = 'test'): Promise<TestDatabase>
     },
     async drop() {
       await pool.end();
-      const client = new pg.Client(clusterUrl());
+      const client = new pg.Client(cluster);
       await client.connect();
-      await client.query(
-        `SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE database = $1 AND active_pid IS NOT NULL`,
-        [name],
-      );
-      await client.query(`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = $1`, [
-        name,
-      ]);
-      await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await client.end();
+      try {
+        await client.query(
+          `SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE database = $1 AND active_pid IS NOT NULL`,
+          [name],
+        );
+        await client.query(`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = $1`, [name]);
+        await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      } finally {
+        await client.end();
+      }
     },
   };
 }
