@@ -69,22 +69,35 @@ describe.each(plugins)('$plugin stream under stress', ({ plugin, skip }) => {
     const writer = new pg.Client(db.url);
     await writer.connect();
     let written = 0;
+    const killAts = [300, 1000];
+    // At each kill point the writer waits for the kill to be sent, so it always lands mid-stream, whatever the
+    // machine's speed; the rows after it are written while the stream reconnects.
+    const killSent = new Map(
+      killAts.map((at) => {
+        let resolve = () => {};
+        const promise = new Promise<void>((done) => (resolve = done));
+        return [at, { promise, resolve: () => resolve() }];
+      }),
+    );
     // One transaction per row, as a busy CRM writes.
     const writing = (async () => {
       for (let number = 1; number <= ROWS_WRITTEN_WHILE_KILLED; number++) {
         await writer.query(`INSERT INTO ${SCHEMA}._ticket (number) VALUES ($1)`, [number]);
         written = number;
+        await killSent.get(number)?.promise;
       }
     })();
     try {
-      for (const killAt of [300, 1000]) {
+      for (const killAt of killAts) {
         await waitFor(() => written >= killAt && tail.events.length > 0, `${killAt} rows written and streaming`);
         const writtenAtKill = written;
-        await waitForReconnect(await killWalsender());
-        // The kill must land while rows are still being written, else it proves nothing.
+        const killed = await killWalsender();
+        killSent.get(killAt)!.resolve();
+        await waitForReconnect(killed);
         expect(writtenAtKill).toBeLessThan(ROWS_WRITTEN_WHILE_KILLED);
       }
     } finally {
+      for (const gate of killSent.values()) gate.resolve();
       await writing;
       await writer.end();
     }
