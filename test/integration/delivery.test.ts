@@ -146,10 +146,9 @@ describe('retries and dead letters', () => {
 });
 
 describe('endpoints in isolation', () => {
-  it('keeps a fast endpoint fast and the slot moving while another endpoint takes 5 s per request', async () => {
-    const count = 200;
-    const perEndpoint = 20;
-    const slow = await bed.receiver(() => ({ status: 200, delayMs: 5_000 }));
+  /** A slow receiver and a fast one, both taking every person.created. */
+  async function slowBesideFast(respond: Parameters<typeof bed.receiver>[0], delivery: WalhookOverrides['delivery']) {
+    const slow = await bed.receiver(respond);
     const fast = await bed.receiver();
     const slowId = randomUUID();
     const setup = bed.setup({
@@ -157,7 +156,18 @@ describe('endpoints in isolation', () => {
         { id: slowId, targetUrl: slow.url, operations: ['person.created'], secret: bed.secret },
         { targetUrl: fast.url, operations: ['person.created'], secret: bed.secret },
       ],
-      delivery: { concurrency: perEndpoint, maxQueuedPerEndpoint: perEndpoint, timeout: '10s' },
+      delivery,
+    });
+    return { slow, fast, slowId, setup };
+  }
+
+  it('keeps a fast endpoint fast and the slot moving while another endpoint takes 5 s per request', async () => {
+    const count = 200;
+    const perEndpoint = 20;
+    const { slow, fast, slowId, setup } = await slowBesideFast(() => ({ status: 200, delayMs: 5_000 }), {
+      concurrency: perEndpoint,
+      maxQueuedPerEndpoint: perEndpoint,
+      timeout: '10s',
     });
     await bed.walhook(setup);
 
@@ -193,16 +203,11 @@ describe('endpoints in isolation', () => {
   it('moves a slow endpoint’s waiting deliveries to the state table after delivery.spillAfter, so the slot passes them', async () => {
     const count = 200;
     // Slow for the first requests only, so the spilled rest can drain quickly afterwards.
-    const slow = await bed.receiver((_request, index) => ({ status: 200, delayMs: index < 4 ? 5_000 : 0 }));
-    const fast = await bed.receiver();
-    const slowId = randomUUID();
-    const setup = bed.setup({
-      webhooks: [
-        { id: slowId, targetUrl: slow.url, operations: ['person.created'], secret: bed.secret },
-        { targetUrl: fast.url, operations: ['person.created'], secret: bed.secret },
-      ],
-      // The default in-memory bound (1000) holds all 200: only the spill lets the slot move before ~250 s.
-      delivery: { concurrency: 4, spillAfter: '1s', timeout: '10s' },
+    // The default in-memory bound (1000) holds all 200: only the spill lets the slot move before ~250 s.
+    const { slow, fast, slowId, setup } = await slowBesideFast((_request, index) => ({ status: 200, delayMs: index < 4 ? 5_000 : 0 }), {
+      concurrency: 4,
+      spillAfter: '1s',
+      timeout: '10s',
     });
     await bed.walhook(setup);
     const persons = await insertPersonsOneByOne(bed.db, count);
