@@ -1,9 +1,10 @@
 /**
  * The receiver down (connection refused) for longer than the whole retry
- * schedule (compressed to fractions of a second): the changes sent meanwhile
- * become dead letters. Once it is back, the dead letters are redelivered
- * through the GraphQL API (`redeliverDeadLetters`), and every change must
- * then have arrived, with the id it would have had the first time.
+ * schedule (compressed to fractions of a second), and at least until a first
+ * change has exhausted it: the changes sent meanwhile become dead letters.
+ * Once it is back, the dead letters are redelivered through the GraphQL API
+ * (`redeliverDeadLetters`), and every change must then have arrived, with the
+ * id it would have had the first time.
  */
 import { randomBytes } from 'node:crypto';
 import { graphqlClient } from '../../test/harness/graphql.js';
@@ -43,6 +44,9 @@ export const receiverDown: ChaosScenario = {
           env.progress('receiver down');
           await receiver.down();
           await sleep(downMs);
+          // On a loaded machine the stream may reach the outage late: keep the receiver down until the
+          // schedule has run out for at least one change, or the scenario would test nothing.
+          await waitFor(async () => ((await countByState(bed)).get('dead') ?? 0) > 0, 'a first dead letter while the receiver is down', 60_000, 100);
           env.progress('receiver up');
           await receiver.up();
           await sleep(1_000);

@@ -22,8 +22,10 @@ export interface Reply {
   status: number;
   headers?: Record<string, string>;
   body?: string;
-  /** Wait this long before answering. */
+  /** Wait this long before answering (after `heldUntil`, if both are given). */
   delayMs?: number;
+  /** Answer only once this settles: a receiver that is slow until the test says otherwise, whatever the clock. */
+  heldUntil?: Promise<void>;
 }
 
 export interface Receiver {
@@ -73,8 +75,9 @@ export async function startReceiver(options: { secret?: string | string[]; respo
         res.writeHead(reply.status, reply.headers);
         res.end(reply.body ?? '');
       };
-      if (reply.delayMs) setTimeout(send, reply.delayMs);
-      else send();
+      const answer = () => (reply.delayMs ? setTimeout(send, reply.delayMs) : send());
+      if (reply.heldUntil) void reply.heldUntil.then(answer);
+      else answer();
     });
   });
   server.keepAliveTimeout = 60_000;
@@ -91,12 +94,20 @@ export async function startReceiver(options: { secret?: string | string[]; respo
   return receiver;
 }
 
-/** Polls `check` until it returns true or the time is up (then throws with `what`). */
-export async function waitFor(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 20_000, everyMs = 50): Promise<void> {
+/**
+ * Polls `check` until it returns true or the time is up, then throws with `what`
+ * (a function is asked at that moment, so the message can say what was seen).
+ */
+export async function waitFor(
+  check: () => boolean | Promise<boolean>,
+  what: string | (() => string | Promise<string>),
+  timeoutMs = 20_000,
+  everyMs = 50,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (await check()) return;
     await new Promise((resolve) => setTimeout(resolve, everyMs));
   }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${typeof what === 'string' ? what : await what()}`);
 }

@@ -98,9 +98,9 @@ describe('two instances on one slot', () => {
       const delivered = new Set(hooks.requests.map(rowIdOf));
       return persons.filter((person) => !delivered.has(person.id));
     };
-    await waitFor(() => missing().length === 0, 'every change to arrive', 30_000);
+    await waitFor(() => missing().length === 0, () => `every change to arrive (${missing().length} of ${TOTAL} still missing)`, 90_000);
     expect(hooks.verified()).toHaveLength(hooks.requests.length);
-  });
+  }, 180_000);
 
   it('stops the stream of a leader whose lock connection fails, and one instance streams again', async () => {
     const hooks = await bed.receiver();
