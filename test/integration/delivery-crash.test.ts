@@ -93,11 +93,12 @@ describe('kill -9 in the middle of a stream of changes', () => {
       }
     })();
 
+    let inserting: Promise<unknown> | undefined;
     try {
       const first = await bed.walhook(setup);
-      const inserting = insertPersonsOneByOne(bed.db, TOTAL, { inserted: (person) => persons.push(person) });
+      inserting = insertPersonsOneByOne(bed.db, TOTAL, { inserted: (person) => persons.push(person) });
 
-      await waitFor(() => hooks.requests.length >= TOTAL / 2, 'half of the changes to arrive', 30_000, 10);
+      await waitFor(() => hooks.requests.length >= TOTAL / 2, () => `half of the changes to arrive (${hooks.requests.length} of ${TOTAL})`, 90_000, 10);
       hold = true;
       const heldFrom = hooks.requests.length;
       await waitFor(() => hooks.requests.length > heldFrom, 'a request to be held unanswered', 5_000, 5);
@@ -109,7 +110,11 @@ describe('kill -9 in the middle of a stream of changes', () => {
 
       await bed.walhook(setup);
       await inserting;
-      await waitFor(() => new Set(hooks.requests.map(rowIdOf)).size >= TOTAL, 'every change to arrive', 60_000);
+      await waitFor(
+        () => new Set(hooks.requests.map(rowIdOf)).size >= TOTAL,
+        () => `every change to arrive (${new Set(hooks.requests.map(rowIdOf)).size} of ${TOTAL})`,
+        90_000,
+      );
       auditing = false;
       await auditLoop;
       await audit.check();
@@ -137,6 +142,8 @@ describe('kill -9 in the middle of a stream of changes', () => {
     } finally {
       auditing = false;
       await auditLoop;
+      // A failed run must not leave the writer inserting into a database that is about to be dropped.
+      await inserting?.catch(() => undefined);
     }
-  });
+  }, 240_000);
 });
