@@ -361,10 +361,15 @@ export class Daemon {
     if (this.spillTimer) clearInterval(this.spillTimer);
     this.slotMonitor?.stop();
     this.stream?.pause();
+    const deadlineAt = Date.now() + deadline;
+    const left = () => Math.max(0, deadlineAt - Date.now());
     await this.retryWorker?.stop();
-    const finished = await this.dispatcher?.idle(deadline);
+    const finished = await this.dispatcher?.idle(left());
     if (finished === false) this.logger.warn({ deadlineMs: deadline }, 'deliveries still in flight at shutdown; they will be streamed again');
-    await this.writer?.drain();
+    if ((await this.writer?.drain(left())) === false) {
+      this.logger.warn({ deadlineMs: deadline, rows: this.writer?.backlog }, 'state table writes still failing at shutdown; their changes will be streamed again');
+      this.writer?.stop();
+    }
     const confirmed = this.stream?.confirmedLsn ?? 0n;
     await this.stream?.stop();
     this.logger.info({ confirmedLsn: formatLsn(confirmed) }, 'stopped');

@@ -2,7 +2,9 @@
  * Batches deliveries bound for the state table. A delivery counts as settled
  * only once its row is committed, so a write that fails is retried (with
  * backoff) until it succeeds or the process stops: the slot does not move
- * past it in the meantime, and nothing is lost.
+ * past it in the meantime, and nothing is lost. At shutdown the wait for
+ * the writes is bounded (`drain`): what is still unwritten then was never
+ * confirmed, so it is streamed again after a restart.
  */
 import type { Logger } from 'pino';
 import { insertDeliveries, type NewDelivery } from '../state/deliveries.js';
@@ -41,9 +43,24 @@ export class StateWriter {
     });
   }
 
-  /** Waits for everything accepted so far to be committed. */
-  async drain(): Promise<void> {
-    while (this.flushing) await this.flushing;
+  /**
+   * Waits up to `timeoutMs` for everything accepted so far to be committed;
+   * false when the time ran out first (the state database is unreachable).
+   */
+  async drain(timeoutMs: number): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<false>((resolve) => {
+      timer = setTimeout(() => resolve(false), timeoutMs);
+    });
+    const drained = (async () => {
+      while (this.flushing) await this.flushing;
+      return true as const;
+    })();
+    try {
+      return await Promise.race([drained, timedOut]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   stop(): void {

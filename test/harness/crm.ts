@@ -148,6 +148,7 @@ export interface WalhookOverrides {
   webhooks: Record<string, unknown>[];
   source?: Record<string, unknown>;
   delivery?: Record<string, unknown>;
+  state?: Record<string, unknown>;
 }
 
 /**
@@ -171,7 +172,7 @@ function walhookSetup(db: TestDatabase, overrides: WalhookOverrides): WalhookSet
       ...overrides.delivery,
     },
     webhooks: overrides.webhooks,
-    state: { schema: stateSchema },
+    state: { schema: stateSchema, ...overrides.state },
     api: { listen: '127.0.0.1:0' },
   };
   return { file: writeConfig(config), slot, stateSchema };
