@@ -16,7 +16,7 @@ import { Dispatcher, observeAll } from './delivery/dispatcher.js';
 import { HttpSender } from './delivery/http.js';
 import { RecentAttempts } from './delivery/recent-attempts.js';
 import { WebhookRegistry } from './delivery/registry.js';
-import { RetryWorker } from './delivery/retry-worker.js';
+import { ByteBudget, RetryWorker } from './delivery/retry-worker.js';
 import { StateWriter } from './delivery/state-writer.js';
 import { objectName } from './events/naming.js';
 import { typeCatalogFromRows, type TypeCatalog } from './events/values.js';
@@ -145,6 +145,8 @@ export class Daemon {
         leaseMs: config.delivery.leaseDuration,
         maxQueuedPerEndpoint: config.delivery.maxQueuedPerEndpoint,
         batchSize: 100,
+        // Retried bodies count against delivery.maxInMemoryBytes beside the fast path's.
+        budget: new ByteBudget(config.delivery.maxInMemoryBytes, () => dispatcher.heldBytes),
       },
       logger.child({ component: 'retry' }),
     );

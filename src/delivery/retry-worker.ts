@@ -4,6 +4,10 @@
  * instance's rows come back) and sends them through the same per-endpoint
  * queues as the fast path. A success there puts a failing endpoint back on
  * the fast path.
+ *
+ * Claimed rows are held in memory until attempted, so claims are bounded in
+ * body bytes as well as in rows: the worker takes only what its budget has
+ * room for, and gives the bytes back once each attempt is recorded.
  */
 import type { Logger } from 'pino';
 import { claimDueDeliveries, recordAttempts, releaseLeases, type AttemptRecord, type ClaimedDelivery } from '../state/deliveries.js';
@@ -11,12 +15,46 @@ import type { StateDb } from '../state/db.js';
 import type { Dispatcher } from './dispatcher.js';
 import type { Webhook, WebhookRegistry } from './registry.js';
 
+/**
+ * Body bytes the retry worker may hold in memory. Shared with whoever else
+ * counts against delivery.maxInMemoryBytes: `room` says what is free now,
+ * `reserve` and `release` move the worker's own bytes in and out.
+ */
+export interface MemoryBudget {
+  room(): number;
+  reserve(bytes: number): void;
+  release(bytes: number): void;
+}
+
+/** A budget of `limit` bytes, less what `othersHold()` (e.g. the fast path) holds at the moment. */
+export class ByteBudget implements MemoryBudget {
+  private held = 0;
+
+  constructor(
+    private readonly limit: number,
+    private readonly othersHold: () => number = () => 0,
+  ) {}
+
+  room(): number {
+    return this.limit - this.held - this.othersHold();
+  }
+
+  reserve(bytes: number): void {
+    this.held += bytes;
+  }
+
+  release(bytes: number): void {
+    this.held -= bytes;
+  }
+}
+
 export interface RetryWorkerSettings {
   pollIntervalMs: number;
   leaseMs: number;
   maxQueuedPerEndpoint: number;
   /** Rows claimed per poll at most. */
   batchSize: number;
+  budget: MemoryBudget;
 }
 
 export class RetryWorker {
@@ -25,6 +63,7 @@ export class RetryWorker {
   private stopped = true;
   /** Claimed rows not yet attempted: their leases are released on stop. */
   private readonly waiting = new Set<string>();
+  private held = 0;
 
   constructor(
     private readonly db: StateDb,
@@ -33,6 +72,11 @@ export class RetryWorker {
     private readonly settings: RetryWorkerSettings,
     private readonly logger: Logger,
   ) {}
+
+  /** Body bytes of claimed rows whose attempt is not yet recorded. */
+  get heldBytes(): number {
+    return this.held;
+  }
 
   start(): void {
     this.stopped = false;
@@ -79,14 +123,29 @@ export class RetryWorker {
       rooms,
       limit: this.settings.batchSize,
       leaseMs: this.settings.leaseMs,
+      maxBytes: this.settings.budget.room(),
+      // A body larger than the whole budget still goes, alone, rather than never.
+      atLeastOne: this.held === 0,
     });
+    for (const delivery of claimed) this.hold(delivery.bytes);
     for (const delivery of claimed) this.enqueue(delivery);
     return claimed.length === this.settings.batchSize;
+  }
+
+  private hold(bytes: number): void {
+    this.held += bytes;
+    this.settings.budget.reserve(bytes);
+  }
+
+  private letGo(bytes: number): void {
+    this.held -= bytes;
+    this.settings.budget.release(bytes);
   }
 
   private enqueue(delivery: ClaimedDelivery): void {
     const webhook = this.registry.get(delivery.webhookId);
     if (!webhook || webhook.disabledReason) {
+      this.letGo(delivery.bytes);
       this.release([delivery.id]);
       return;
     }
@@ -104,7 +163,8 @@ export class RetryWorker {
       .catch((error: unknown) =>
         // The lease expires and the row is attempted again: a duplicate at worst, never a loss.
         this.logger.error({ err: error, deliveryId: delivery.id }, 'retry failed unexpectedly'),
-      );
+      )
+      .finally(() => this.letGo(delivery.bytes));
   }
 
   private async retry(webhook: Webhook, delivery: ClaimedDelivery): Promise<void> {

@@ -83,6 +83,8 @@ export interface ClaimedDelivery {
   attempts: number;
   commitTime: Date;
   commitLsn: string;
+  /** Size of the body in bytes (UTF-8), as the memory budget counts it. */
+  bytes: number;
 }
 
 /** How many more deliveries one webhook's in-memory queue may take. */
@@ -94,42 +96,53 @@ export interface EndpointRoom {
 /**
  * Leases due deliveries, at most `room` per webhook (so a slow endpoint's
  * queue never holds more than its bound, nor rows whose lease runs out while
- * they wait in memory) and `limit` in all, oldest due first. SKIP LOCKED lets
- * several instances share the table; the lease brings a row back when the
- * instance holding it dies.
+ * they wait in memory), `limit` in all and `maxBytes` of bodies in all (they
+ * are held in memory until attempted), oldest due first. With `atLeastOne`
+ * the oldest due row is taken even when it alone exceeds `maxBytes`, so a
+ * large body is never stuck. SKIP LOCKED lets several instances share the
+ * table; the lease brings a row back when the instance holding it dies.
  */
 export async function claimDueDeliveries(
   db: StateDb,
-  options: { rooms: EndpointRoom[]; limit: number; leaseMs: number },
+  options: { rooms: EndpointRoom[]; limit: number; leaseMs: number; maxBytes: number; atLeastOne: boolean },
 ): Promise<ClaimedDelivery[]> {
   const rooms = options.rooms.filter((entry) => entry.room > 0);
-  if (rooms.length === 0 || options.limit <= 0) return [];
+  if (rooms.length === 0 || options.limit <= 0 || (options.maxBytes <= 0 && !options.atLeastOne)) return [];
   const { rows } = await db.pool.query<ClaimedDelivery>({
     name: 'walhook_claim_due_deliveries',
     text: `
-      UPDATE ${db.schema}.deliveries d
-         SET lease_until = now() + $3 * interval '1 millisecond', updated_at = now()
-       WHERE d.id IN (
-             SELECT due.id
+      WITH due AS (
+             SELECT candidate.id, candidate.next_attempt_at, candidate.bytes
                FROM unnest($1::uuid[], $2::int[]) AS endpoint (webhook_id, room)
               CROSS JOIN LATERAL (
-                    SELECT id, next_attempt_at FROM ${db.schema}.deliveries
+                    SELECT id, next_attempt_at, octet_length(body)::bigint AS bytes FROM ${db.schema}.deliveries
                      WHERE webhook_id = endpoint.webhook_id
                        AND state IN ('pending', 'retrying') AND next_attempt_at <= now()
                        AND (lease_until IS NULL OR lease_until < now())
                      ORDER BY next_attempt_at
                      LIMIT endpoint.room
-                       FOR UPDATE SKIP LOCKED) due
-              ORDER BY due.next_attempt_at
-              LIMIT $4)
+                       FOR UPDATE SKIP LOCKED) candidate
+      ), ranked AS (
+             SELECT id, row_number() OVER oldest AS position, sum(bytes) OVER oldest AS running_bytes
+               FROM due
+             WINDOW oldest AS (ORDER BY next_attempt_at, id ROWS UNBOUNDED PRECEDING)
+      )
+      UPDATE ${db.schema}.deliveries d
+         SET lease_until = now() + $3 * interval '1 millisecond', updated_at = now()
+        FROM ranked
+       WHERE d.id = ranked.id
+         AND ranked.position <= $4
+         AND (ranked.running_bytes <= $5 OR (ranked.position = 1 AND $6))
    RETURNING d.id, d.webhook_id AS "webhookId", d.event_id AS "eventId", d.operation, d.body, d.attempts,
-             d.commit_time AS "commitTime", d.commit_lsn::text AS "commitLsn"`,
+             d.commit_time AS "commitTime", d.commit_lsn::text AS "commitLsn", octet_length(d.body) AS bytes`,
     values: [
       rooms.map((entry) => entry.webhookId),
       // Each webhook's share is capped by the batch too, which bounds the rows locked at once.
       rooms.map((entry) => Math.min(entry.room, options.limit)),
       options.leaseMs,
       options.limit,
+      Math.max(0, Math.floor(options.maxBytes)),
+      options.atLeastOne,
     ],
   });
   return rows;
