@@ -10,9 +10,16 @@
  * LISTEN connection reconnects on its own and reloads everything after a
  * reconnect, since notices sent meanwhile are lost.
  *
- * Config rows are left to each instance's own config file: a notice about one
- * is ignored. A rotated secret's overlap ends by itself: a timer reads the
- * webhook again at that moment, in every instance.
+ * A config row's definition is left to each instance's own config file; only
+ * its disabled state (a 410 Gone, or an operator) is taken from a notice about
+ * it, so a 410 seen by one instance stops every instance sending to it. That
+ * state lasts across restarts until an operator enables the webhook again or
+ * its entry in the config file changes. A config webhook that is removed (or
+ * whose derived id changed with its targetUrl) leaves its waiting deliveries
+ * as dead letters with reason `webhook_removed`.
+ *
+ * A rotated secret's overlap ends by itself: a timer reads the webhook again
+ * at that moment, in every instance.
  */
 import pg from 'pg';
 import { v5 as uuidV5 } from 'uuid';
@@ -27,6 +34,7 @@ import {
   findWebhook,
   listWebhooks,
   overlappingPreviousSecret,
+  setWebhookDisabled,
   upsertConfigWebhooks,
   webhookFieldsOf,
   WEBHOOKS_CHANNEL,
@@ -138,12 +146,29 @@ export class WebhookSync {
     for (const entry of this.options.configWebhooks) {
       const id = configWebhookId(entry);
       const definition: WebhookDefinition = { ...configRow(entry), secrets: [entry.secret], source: 'config' };
-      this.registry.set(toWebhook(definition, stored.get(id)?.disabledReason ?? null));
+      const disabledReason = stored.get(id)?.disabledReason ?? null;
+      this.registry.set(toWebhook(definition, disabledReason));
       this.logLoaded(id, 'config');
+      if (disabledReason) {
+        this.options.logger.warn(
+          { webhookId: id, reason: disabledReason },
+          'config webhook stays disabled: its events are dead-lettered (webhook_disabled) until it is enabled again ' +
+            '(updateWebhook with enabled: true, or `walhook webhooks update --id ID --enable`) or its entry in the config file changes',
+        );
+      }
     }
     for (const row of rows) {
       if (row.source === 'api') this.apply(row, new Date());
     }
+  }
+
+  /** A config webhook's disabled state, as another instance or an operator just set it. */
+  private applyConfigState(row: WebhookRow): boolean {
+    const current = this.registry.get(row.id);
+    if (current?.source !== 'config' || current.disabledReason === row.disabledReason) return false;
+    this.registry.set(toWebhook(current, row.disabledReason));
+    this.options.logger.info({ webhookId: row.id, disabled: row.disabledReason }, row.disabledReason ? 'webhook disabled' : 'webhook enabled');
+    return true;
   }
 
   /** Reads one webhook again and applies it; resolves once applied. */
@@ -152,7 +177,9 @@ export class WebhookSync {
       const row = await findWebhook(this.db, id);
       if (!row) {
         if (this.registry.get(id)?.source === 'api') this.forget(id);
-      } else if (row.source === 'api' && this.applyOrKeep(row)) {
+      } else if (row.source === 'config') {
+        this.applyConfigState(row);
+      } else if (this.applyOrKeep(row)) {
         this.options.logger.info({ webhookId: id, signingSecrets: this.registry.get(id)?.secrets.length }, 'webhook changed');
       }
     });
@@ -180,10 +207,20 @@ export class WebhookSync {
           `webhook id(s) ${clashes.map((row) => row.id).join(', ')} of the config file belong to webhooks created through the API; give the config entries other ids`,
         );
       }
-      await upsertConfigWebhooks(this.db, client, rows);
+      const edited = await upsertConfigWebhooks(this.db, client, rows);
+      // An edited entry is the operator's answer to whatever disabled it (a 410 Gone, typically a moved receiver).
+      for (const id of edited) await setWebhookDisabled(this.db, client, id, null);
       return deleteConfigWebhooksExcept(this.db, client, rows.map((row) => row.id));
     });
-    if (removed.length > 0) this.options.logger.info({ webhookIds: removed }, 'webhooks no longer in the config file removed from the state table');
+    for (const { id, setAside } of removed) {
+      this.options.logger.warn(
+        { webhookId: id, deadLettered: setAside },
+        setAside > 0
+          ? 'webhook no longer in the config file: removed, its waiting deliveries dead-lettered (webhook_removed); ' +
+              'give config webhooks an `id:` so that editing targetUrl keeps them'
+          : 'webhook no longer in the config file: removed',
+      );
+    }
   }
 
   private enqueue(work: () => Promise<void>): Promise<void> {
@@ -311,7 +348,10 @@ export class WebhookSync {
     return this.enqueue(async () => {
       const rows = await listWebhooks(this.db);
       const apiIds = new Set(rows.filter((row) => row.source === 'api').map((row) => row.id));
-      for (const row of rows) if (row.source === 'api') this.applyOrKeep(row);
+      for (const row of rows) {
+        if (row.source === 'api') this.applyOrKeep(row);
+        else this.applyConfigState(row);
+      }
       for (const webhook of this.registry.all()) {
         if (webhook.source === 'api' && !apiIds.has(webhook.id)) this.forget(webhook.id);
       }

@@ -112,7 +112,7 @@ export function encryptionKeyRequired(action: string): ManagementError {
 }
 
 function readOnly(id: string): ManagementError {
-  return badUserInput('id', `webhook ${id} is defined in the config file and is read-only through the API`);
+  return badUserInput('id', `webhook ${id} is defined in the config file: edit it there (through the API only \`enabled\` can be set)`);
 }
 
 function newSecret(): string {
@@ -160,7 +160,15 @@ export class Management {
   }
 
   async updateWebhook(input: UpdateWebhookInput): Promise<WebhookView> {
-    const row = await this.changeWebhook(input.id, async (client, current) => {
+    // A config-file webhook's definition is the file's, but whether it is enabled is state: after a 410 Gone
+    // the operator re-enables it here.
+    const onlyEnabled =
+      input.enabled != null && [input.targetUrl, input.operations, input.description, input.format, input.signatures].every((field) => field == null);
+    const row = await this.changeWebhook(input.id, { configToo: onlyEnabled }, async (client, current) => {
+      if (current.source === 'config') {
+        await setWebhookDisabled(this.db, client, current.id, input.enabled ? null : DISABLED_BY_OPERATOR);
+        return this.reread(client, current.id);
+      }
       const fields = validateWebhookFields(
         {
           targetUrl: input.targetUrl ?? current.targetUrl,
@@ -179,7 +187,7 @@ export class Management {
   }
 
   async deleteWebhook(id: string): Promise<WebhookView> {
-    const row = await this.changeWebhook(id, async (client, current) => {
+    const row = await this.changeWebhook(id, { configToo: false }, async (client, current) => {
       await deleteDeliveriesOf(this.db, client, current.id);
       await deleteWebhook(this.db, client, current.id);
       return current;
@@ -192,7 +200,7 @@ export class Management {
   async rotateWebhookSecret(id: string): Promise<WebhookView> {
     const box = this.secretBox('rotate a secret');
     const secret = newSecret();
-    const row = await this.changeWebhook(id, async (client, current) => {
+    const row = await this.changeWebhook(id, { configToo: false }, async (client, current) => {
       const overlapEnds = new Date(Date.now() + this.settings.secretRotationOverlapMs);
       await rotateWebhookSecret(this.db, client, current.id, box.seal(secret, current.id), overlapEnds);
       return this.reread(client, current.id);
@@ -259,7 +267,11 @@ export class Management {
       if (current.state !== 'dead' && current.state !== 'delivered') {
         throw badUserInput('deliveryId', `delivery ${id} is ${current.state}: it is already waiting for its next attempt`);
       }
-      return requeueDelivery(this.db, client, id);
+      const requeued = await requeueDelivery(this.db, client, id);
+      if (!requeued) {
+        throw badUserInput('deliveryId', `the webhook of delivery ${id} is disabled or no longer exists: enable it first (updateWebhook with enabled: true)`);
+      }
+      return requeued;
     });
     this.hooks.deliveriesDue?.();
     const [view] = await this.withAttempts([row]);
@@ -280,12 +292,16 @@ export class Management {
   }
 
   /** Locks an API webhook, runs `work` and announces the change, all in one transaction. */
-  private async changeWebhook<T>(id: string, work: (client: Sql, current: WebhookRow) => Promise<T>): Promise<T> {
+  private async changeWebhook<T>(
+    id: string,
+    { configToo }: { configToo: boolean },
+    work: (client: Sql, current: WebhookRow) => Promise<T>,
+  ): Promise<T> {
     const webhookId = validateId('webhook', id);
     const result = await inTransaction(this.db, async (client) => {
       const current = await lockWebhook(this.db, client, webhookId);
       if (!current) throw notFound('webhook', id);
-      if (current.source === 'config') throw readOnly(webhookId);
+      if (current.source === 'config' && !configToo) throw readOnly(webhookId);
       const outcome = await work(client, current);
       await notifyWebhookChanged(this.db, client, webhookId);
       return outcome;

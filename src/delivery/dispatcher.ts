@@ -202,6 +202,11 @@ export class Dispatcher {
   }
 
   private route(webhook: Webhook, job: DeliveryJob, settle: () => void): void {
+    if (webhook.disabledReason) {
+      this.observer.deadLettered(webhook, 'webhook_disabled');
+      void this.store(webhook, job, { state: 'dead', attempts: 0, deadReason: 'webhook_disabled' }).then(settle);
+      return;
+    }
     const size = payloadBytes(job.body);
     if (size > this.settings.maxPayloadBytes) {
       this.logger.warn(

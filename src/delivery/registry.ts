@@ -36,7 +36,7 @@ export function toWebhook(definition: WebhookDefinition, disabledReason: string 
 
 export class WebhookRegistry {
   private readonly webhooks = new Map<string, Webhook>();
-  /** operation → enabled webhooks matching it; rebuilt lazily after any change. */
+  /** operation → webhooks matching it; rebuilt lazily after any change. */
   private readonly routes = new Map<string, Webhook[]>();
 
   constructor(private readonly onChange: (webhook: Webhook, removed: boolean) => void = () => undefined) {}
@@ -77,12 +77,12 @@ export class WebhookRegistry {
     return disabled;
   }
 
-  /** Enabled webhooks whose operations match. */
+  /** Webhooks whose operations match, disabled ones too: what they would have received is recorded, not dropped. */
   match(object: string, action: Action): Webhook[] {
     const operation = `${object}.${action}`;
     let matched = this.routes.get(operation);
     if (!matched) {
-      matched = this.all().filter((w) => w.disabledReason === null && matchesOperation(w.matcher, object, action));
+      matched = this.all().filter((w) => matchesOperation(w.matcher, object, action));
       this.routes.set(operation, matched);
     }
     return matched;

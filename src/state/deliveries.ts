@@ -32,27 +32,66 @@ export interface NewDelivery {
 }
 
 /**
+ * Which state a delivery that would wait takes, given its webhook as the
+ * state table knows it (`webhook`: a row of WEBHOOK_STANDING, null when the
+ * webhook is not in the table): a webhook that is disabled or gone will never
+ * take it, so it becomes a dead letter with the reason instead of waiting
+ * forever. `proposed` is the SQL of the state the caller asked for.
+ */
+function standing(proposed: { state: string; nextAttemptAt: string; deadReason: string }) {
+  const setAside = `${proposed.state} IN ('pending', 'retrying') AND (webhook.id IS NULL OR webhook.disabled)`;
+  return {
+    state: `CASE WHEN ${setAside} THEN 'dead' ELSE ${proposed.state} END`,
+    nextAttemptAt: `CASE WHEN ${setAside} THEN NULL ELSE ${proposed.nextAttemptAt} END`,
+    deadReason: `CASE WHEN NOT (${setAside}) THEN ${proposed.deadReason}
+                      WHEN webhook.id IS NULL THEN 'webhook_removed' ELSE 'webhook_disabled' END`,
+  };
+}
+
+/**
+ * The webhooks of `ids`, key-share locked: a webhook being deleted (whose
+ * transaction holds its row) makes the statement wait, then count it as
+ * gone, so no delivery row is left behind for a deleted webhook.
+ */
+const WEBHOOK_STANDING = (schema: string, ids: string) => `
+  SELECT w.id, s.webhook_id IS NOT NULL AS disabled
+    FROM ${schema}.webhooks w
+    LEFT JOIN ${schema}.webhook_status s ON s.webhook_id = w.id AND s.disabled_at IS NOT NULL
+   WHERE w.id IN (SELECT ${ids})
+     FOR KEY SHARE OF w`;
+
+/**
  * Stores deliveries for later attempts. A delivery already stored (the same
- * change streamed again after a crash) is left as it is.
+ * change streamed again after a crash) is left as it is. One for a webhook
+ * disabled or removed meanwhile is stored as a dead letter (see `standing`).
  */
 export async function insertDeliveries(db: StateDb, deliveries: NewDelivery[]): Promise<void> {
   if (deliveries.length === 0) return;
   const column = <T>(pick: (d: NewDelivery) => T) => deliveries.map(pick);
+  const row = standing({ state: 'r.state', nextAttemptAt: 'r.next_attempt_at', deadReason: 'r.dead_reason' });
   await db.pool.query({
     name: 'walhook_insert_deliveries',
     text: `
-      WITH inserted AS (
+      WITH incoming AS (
+        SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::int[],
+                             $8::timestamptz[], $9::int[], $10::text[], $11::int[], $12::text[], $13::pg_lsn[], $14::timestamptz[],
+                             $15::timestamptz[])
+          AS r (id, webhook_id, event_id, operation, body, state, attempts, next_attempt_at, last_status, last_error,
+                last_duration_ms, dead_reason, commit_lsn, commit_time, attempted_at)
+      ), webhook AS (${WEBHOOK_STANDING(db.schema, 'webhook_id FROM incoming')}
+      ), inserted AS (
         INSERT INTO ${db.schema}.deliveries
           (id, webhook_id, event_id, operation, body, state, attempts, next_attempt_at,
            last_status, last_error, last_duration_ms, dead_reason, commit_lsn, commit_time)
-        SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::int[],
-                             $8::timestamptz[], $9::int[], $10::text[], $11::int[], $12::text[], $13::pg_lsn[], $14::timestamptz[])
+        SELECT r.id, r.webhook_id, r.event_id, r.operation, r.body, ${row.state}, r.attempts, ${row.nextAttemptAt},
+               r.last_status, r.last_error, r.last_duration_ms, ${row.deadReason}, r.commit_lsn, r.commit_time
+          FROM incoming r LEFT JOIN webhook ON webhook.id = r.webhook_id
         ON CONFLICT (id) DO NOTHING
         RETURNING id, attempts, last_status, last_error, last_duration_ms
       )
       INSERT INTO ${db.schema}.delivery_attempts (delivery_id, attempt, attempted_at, status, error, duration_ms)
-      SELECT i.id, i.attempts, a.attempted_at, i.last_status, i.last_error, i.last_duration_ms
-        FROM inserted i JOIN unnest($1::uuid[], $15::timestamptz[]) AS a (id, attempted_at) ON a.id = i.id
+      SELECT i.id, i.attempts, r.attempted_at, i.last_status, i.last_error, i.last_duration_ms
+        FROM inserted i JOIN incoming r ON r.id = i.id
        WHERE i.attempts > 0`,
     values: [
       column((d) => d.id),
@@ -157,23 +196,32 @@ export interface AttemptRecord extends AttemptOutcome {
   deadReason: string | null;
 }
 
-/** Records attempts made on stored deliveries and releases their leases. */
+/**
+ * Records attempts made on stored deliveries and releases their leases. One
+ * whose webhook was disabled or removed while it was attempted becomes a dead
+ * letter rather than wait for it (see `standing`).
+ */
 export async function recordAttempts(db: StateDb, records: AttemptRecord[]): Promise<void> {
   if (records.length === 0) return;
   const column = <T>(pick: (r: AttemptRecord) => T) => records.map(pick);
+  const row = standing({ state: 'r.state', nextAttemptAt: 'r.next_attempt_at', deadReason: 'r.dead_reason' });
   await db.pool.query({
     name: 'walhook_record_attempts',
     text: `
       WITH results AS (
-        SELECT * FROM unnest($1::uuid[], $2::int[], $3::text[], $4::timestamptz[], $5::int[], $6::text[], $7::int[],
-                             $8::timestamptz[], $9::text[])
-          AS r (id, attempt, state, next_attempt_at, status, error, duration_ms, attempted_at, dead_reason)
+        SELECT r.*, d.webhook_id
+          FROM unnest($1::uuid[], $2::int[], $3::text[], $4::timestamptz[], $5::int[], $6::text[], $7::int[],
+                      $8::timestamptz[], $9::text[])
+            AS r (id, attempt, state, next_attempt_at, status, error, duration_ms, attempted_at, dead_reason)
+          JOIN ${db.schema}.deliveries d ON d.id = r.id
+      ), webhook AS (${WEBHOOK_STANDING(db.schema, 'webhook_id FROM results')}
       ), updated AS (
         UPDATE ${db.schema}.deliveries d
-           SET state = r.state, attempts = r.attempt, next_attempt_at = r.next_attempt_at, lease_until = NULL,
+           SET state = ${row.state}, attempts = r.attempt, next_attempt_at = ${row.nextAttemptAt}, lease_until = NULL,
                last_status = r.status, last_error = r.error, last_duration_ms = r.duration_ms,
-               dead_reason = r.dead_reason, updated_at = now()
-          FROM results r WHERE d.id = r.id
+               dead_reason = ${row.deadReason}, updated_at = now()
+          FROM results r LEFT JOIN webhook ON webhook.id = r.webhook_id
+         WHERE d.id = r.id
       )
       INSERT INTO ${db.schema}.delivery_attempts (delivery_id, attempt, attempted_at, status, error, duration_ms)
       SELECT id, attempt, attempted_at, status, error, duration_ms FROM results`,

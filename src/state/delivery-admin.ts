@@ -95,23 +95,33 @@ export async function lockDelivery(db: StateDb, sql: Sql, id: string): Promise<D
 
 const REQUEUE = `state = 'pending', next_attempt_at = now(), lease_until = NULL, dead_reason = NULL, updated_at = now()`;
 
-/** Makes a delivery due now; its attempts so far are kept. */
-export async function requeueDelivery(db: StateDb, sql: Sql, id: string): Promise<DeliveryRow> {
+/** Only a webhook that exists and is enabled takes deliveries: one requeued for another would wait forever. */
+const TAKES_DELIVERIES = (schema: string) => `
+  webhook_id IN (SELECT w.id FROM ${schema}.webhooks w
+                  WHERE NOT EXISTS (SELECT 1 FROM ${schema}.webhook_status s WHERE s.webhook_id = w.id AND s.disabled_at IS NOT NULL))`;
+
+/**
+ * Makes a delivery due now; its attempts so far are kept. Returns undefined
+ * when its webhook is disabled or no longer exists.
+ */
+export async function requeueDelivery(db: StateDb, sql: Sql, id: string): Promise<DeliveryRow | undefined> {
   const { rows } = await sql.query<DeliveryRow>({
     name: 'walhook_requeue_delivery',
-    text: `UPDATE ${db.schema}.deliveries SET ${REQUEUE} WHERE id = $1 RETURNING ${DELIVERY_COLUMNS}`,
+    text: `UPDATE ${db.schema}.deliveries SET ${REQUEUE} WHERE id = $1 AND ${TAKES_DELIVERIES(db.schema)} RETURNING ${DELIVERY_COLUMNS}`,
     values: [id],
   });
-  const [row] = rows;
-  if (!row) throw new Error(`delivery ${id} vanished while locked`);
-  return row;
+  return rows[0];
 }
 
-/** Makes the dead letters of one webhook (or of all when null) due now; returns how many. */
+/**
+ * Makes the dead letters of one webhook (or of all when null) due now; returns
+ * how many. Those of webhooks disabled or removed stay dead letters.
+ */
 export async function requeueDeadLetters(db: StateDb, webhookId: string | null): Promise<number> {
   const { rowCount } = await db.pool.query({
     name: 'walhook_requeue_dead_letters',
-    text: `UPDATE ${db.schema}.deliveries SET ${REQUEUE} WHERE state = 'dead' AND ($1::uuid IS NULL OR webhook_id = $1)`,
+    text: `UPDATE ${db.schema}.deliveries SET ${REQUEUE}
+            WHERE state = 'dead' AND ($1::uuid IS NULL OR webhook_id = $1) AND ${TAKES_DELIVERIES(db.schema)}`,
     values: [webhookId],
   });
   return rowCount ?? 0;

@@ -154,23 +154,39 @@ export async function deleteWebhook(db: StateDb, sql: Sql, id: string): Promise<
   return rowCount === 1;
 }
 
-/** Disables the webhook with `reason`, or enables it again when `reason` is null. */
+/** Turns a waiting delivery into a dead letter with `reason`; its attempts so far are kept. */
+const SET_ASIDE = (reason: 'webhook_disabled' | 'webhook_removed') =>
+  `state = 'dead', dead_reason = '${reason}', next_attempt_at = NULL, lease_until = NULL, updated_at = now()`;
+
+/**
+ * Disables the webhook with `reason`, or enables it again when `reason` is
+ * null. Disabling dead-letters what waits for it (reason `webhook_disabled`):
+ * nothing would ever send those rows, and they stay visible and can be
+ * redelivered once it is enabled again.
+ */
 export async function setWebhookDisabled(db: StateDb, sql: Sql, id: string, reason: string | null): Promise<void> {
   await sql.query({
     name: 'walhook_set_webhook_disabled',
-    text: `INSERT INTO ${db.schema}.webhook_status (webhook_id, disabled_at, disabled_reason)
-           VALUES ($1, CASE WHEN $2::text IS NULL THEN NULL ELSE now() END, $2)
-           ON CONFLICT (webhook_id) DO UPDATE SET disabled_at = excluded.disabled_at, disabled_reason = excluded.disabled_reason`,
+    text: `WITH status AS (
+             INSERT INTO ${db.schema}.webhook_status (webhook_id, disabled_at, disabled_reason)
+             VALUES ($1, CASE WHEN $2::text IS NULL THEN NULL ELSE now() END, $2)
+             ON CONFLICT (webhook_id) DO UPDATE SET disabled_at = excluded.disabled_at, disabled_reason = excluded.disabled_reason
+           )
+           UPDATE ${db.schema}.deliveries SET ${SET_ASIDE('webhook_disabled')}
+            WHERE $2::text IS NOT NULL AND webhook_id = $1 AND state IN ('pending', 'retrying')`,
     values: [id, reason],
   });
 }
 
-/** Writes the config file's webhooks as read-only rows, leaving unchanged ones (and their updated_at) alone. */
-export async function upsertConfigWebhooks(db: StateDb, sql: Sql, rows: NewWebhookRow[]): Promise<void> {
-  if (rows.length === 0) return;
+/**
+ * Writes the config file's webhooks as read-only rows, leaving unchanged ones
+ * (and their updated_at) alone. Returns the ids of the rows it changed.
+ */
+export async function upsertConfigWebhooks(db: StateDb, sql: Sql, rows: NewWebhookRow[]): Promise<string[]> {
+  if (rows.length === 0) return [];
   const column = <T>(pick: (row: NewWebhookRow) => T) => rows.map(pick);
   // Arrays of arrays do not pass through unnest() as one value per row, so the lists travel as JSON.
-  await sql.query({
+  const { rows: changed } = await sql.query<{ id: string; inserted: boolean }>({
     name: 'walhook_upsert_config_webhooks',
     text: `
       INSERT INTO ${db.schema}.webhooks (id, target_url, operations, description, format, signatures, source)
@@ -183,7 +199,8 @@ export async function upsertConfigWebhooks(db: StateDb, sql: Sql, rows: NewWebho
              format = excluded.format, signatures = excluded.signatures, updated_at = now()
        WHERE webhooks.source = 'config'
          AND (webhooks.target_url, webhooks.operations, webhooks.description, webhooks.format, webhooks.signatures)
-             IS DISTINCT FROM (excluded.target_url, excluded.operations, excluded.description, excluded.format, excluded.signatures)`,
+             IS DISTINCT FROM (excluded.target_url, excluded.operations, excluded.description, excluded.format, excluded.signatures)
+      RETURNING id, xmax = 0 AS inserted`,
     values: [
       column((row) => row.id),
       column((row) => row.targetUrl),
@@ -193,16 +210,38 @@ export async function upsertConfigWebhooks(db: StateDb, sql: Sql, rows: NewWebho
       column((row) => JSON.stringify(row.signatures)),
     ],
   });
+  return changed.filter((row) => !row.inserted).map((row) => row.id);
 }
 
-/** Removes config-file rows no longer in the file; returns their ids. */
-export async function deleteConfigWebhooksExcept(db: StateDb, sql: Sql, keepIds: string[]): Promise<string[]> {
-  const { rows } = await sql.query<{ id: string }>({
+export interface RemovedConfigWebhook {
+  id: string;
+  /** Its waiting deliveries, now dead letters with reason `webhook_removed`. */
+  setAside: number;
+}
+
+/**
+ * Removes config-file rows no longer in the file, with their disabled state.
+ * Their waiting deliveries become dead letters (`webhook_removed`) rather
+ * than wait forever for a webhook that no longer exists; should the entry
+ * come back with the same id, they can be redelivered.
+ */
+export async function deleteConfigWebhooksExcept(db: StateDb, sql: Sql, keepIds: string[]): Promise<RemovedConfigWebhook[]> {
+  const { rows } = await sql.query<RemovedConfigWebhook>({
     name: 'walhook_delete_config_webhooks_except',
-    text: `DELETE FROM ${db.schema}.webhooks WHERE source = 'config' AND NOT (id = ANY($1::uuid[])) RETURNING id`,
+    text: `
+      WITH removed AS (
+        DELETE FROM ${db.schema}.webhooks WHERE source = 'config' AND NOT (id = ANY($1::uuid[])) RETURNING id
+      ), status AS (
+        DELETE FROM ${db.schema}.webhook_status WHERE webhook_id IN (SELECT id FROM removed)
+      ), set_aside AS (
+        UPDATE ${db.schema}.deliveries SET ${SET_ASIDE('webhook_removed')}
+         WHERE webhook_id IN (SELECT id FROM removed) AND state IN ('pending', 'retrying')
+        RETURNING webhook_id
+      )
+      SELECT r.id, (SELECT count(*)::int FROM set_aside a WHERE a.webhook_id = r.id) AS "setAside" FROM removed r`,
     values: [keepIds],
   });
-  return rows.map((row) => row.id);
+  return rows;
 }
 
 /** Tells every instance sharing the state database that the webhook changed; delivered at commit. */

@@ -19,7 +19,7 @@ import { openStateDb, type StateDb } from '../../src/state/db.js';
 import { insertDeliveries, type NewDelivery } from '../../src/state/deliveries.js';
 import { migrate } from '../../src/state/migrations.js';
 import { createSecretBox } from '../../src/state/secret-box.js';
-import { upsertConfigWebhooks } from '../../src/state/webhooks.js';
+import { setWebhookDisabled, upsertConfigWebhooks } from '../../src/state/webhooks.js';
 import { createTestDatabase, type TestDatabase } from '../harness/database.js';
 import { CLI, writeConfig } from '../harness/daemon.js';
 import { graphqlClient, type GraphqlClient } from '../harness/graphql.js';
@@ -378,16 +378,17 @@ describe('validation', () => {
     expect(response.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
   });
 
-  it('config-file webhooks are read-only through the API', async () => {
+  it('config-file webhooks are read-only through the API, except for enabling them', async () => {
     const id = randomUUID();
     await upsertConfigWebhooks(state, state.pool, [
       { id, targetUrl: 'https://example.com/config', operations: ['*.*'], description: '', format: 'record', signatures: ['standard'], source: 'config', secretSealed: null },
     ]);
     const { webhook } = await api.data<{ webhook: { source: string; readOnly: boolean } }>(WEBHOOK, { id });
     expect(webhook).toMatchObject({ source: 'config', readOnly: true });
-    const readOnly = `webhook ${id} is defined in the config file and is read-only through the API`;
+    const readOnly = `webhook ${id} is defined in the config file: edit it there (through the API only \`enabled\` can be set)`;
     for (const [document, variables] of [
       [UPDATE, { input: { id, description: 'x' } }],
+      [UPDATE, { input: { id, description: 'x', enabled: true } }],
       ['mutation ($id: ID!) { deleteWebhook(id: $id) { id } }', { id }],
       [ROTATE, { id }],
     ] as const) {
@@ -395,6 +396,13 @@ describe('validation', () => {
       expect(response.errors?.[0]).toMatchObject({ message: `id: ${readOnly}`, extensions: { code: 'BAD_USER_INPUT' } });
     }
     expect(await db.sql(`SELECT description FROM ${SCHEMA}.webhooks WHERE id = $1`, [id])).toEqual([{ description: '' }]);
+
+    // Whether it is enabled is state, not definition: a 410 Gone's disabling can be undone here.
+    await setWebhookDisabled(state, state.pool, id, 'receiver answered 410 Gone');
+    const ENABLED = 'mutation ($input: UpdateWebhookInput!) { updateWebhook(input: $input) { id source disabledReason } }';
+    const { updateWebhook } = await api.data<{ updateWebhook: { disabledReason: string | null } }>(ENABLED, { input: { id, enabled: true } });
+    expect(updateWebhook).toMatchObject({ source: 'config', disabledReason: null });
+    expect(await db.sql(`SELECT 1 FROM ${SCHEMA}.webhook_status WHERE webhook_id = $1 AND disabled_at IS NOT NULL`, [id])).toEqual([]);
   });
 
   it('malformed requests get HTTP 400 with a reason', async () => {
