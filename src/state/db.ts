@@ -15,7 +15,14 @@ export interface StateDb {
  * TCP retransmission time, about 15 minutes on Linux: the writer, the retry
  * worker and a shutdown all hang on it.
  */
-export const STATE_DB_TIMEOUTS = {
+export interface StateDbTimeouts {
+  connectMs: number;
+  statementMs: number;
+  queryMs: number;
+  keepAliveIdleMs: number;
+}
+
+export const STATE_DB_TIMEOUTS: StateDbTimeouts = {
   /** Opening a connection (TCP, TLS, authentication). */
   connectMs: 10_000,
   /** A statement running on the server (statement_timeout); the writer's largest batch takes well under it. */
@@ -24,9 +31,9 @@ export const STATE_DB_TIMEOUTS = {
   queryMs: 75_000,
   /** An idle connection is probed after this, so a dead peer is noticed before the next query hangs on it. */
   keepAliveIdleMs: 10_000,
-} as const;
+};
 
-export function openStateDb(connectionString: string, schemaName: string, max = 5, timeouts = STATE_DB_TIMEOUTS): StateDb {
+export function openStateDb(connectionString: string, schemaName: string, max = 5, timeouts: StateDbTimeouts = STATE_DB_TIMEOUTS): StateDb {
   const pool = new pg.Pool({
     connectionString,
     max,
