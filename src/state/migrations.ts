@@ -3,6 +3,7 @@
  * once, in order, inside one transaction holding an advisory lock, so replicas
  * starting together do not race.
  */
+import type pg from 'pg';
 import { inTransaction, type StateDb } from './db.js';
 
 interface Migration {
@@ -76,12 +77,23 @@ const MIGRATIONS: Migration[] = [
   },
 ];
 
+/** How long walhook waits on one migration step (or on another replica migrating) before giving up. */
+const MIGRATION_QUERY_TIMEOUT_MS = 60 * 60 * 1000;
+
+/** `text` with the client-side timeout of a migration step (pg reads query_timeout per query; its types omit it). */
+function patiently(text: string): pg.QueryConfig {
+  const query = { text, query_timeout: MIGRATION_QUERY_TIMEOUT_MS };
+  return query;
+}
+
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
 
 /** Applies pending migrations; returns the versions applied now. */
 export async function migrate(db: StateDb): Promise<number[]> {
   return inTransaction(db, async (client) => {
-    await client.query(`SELECT pg_advisory_xact_lock(hashtext('walhook.migrate'))`);
+    // A migration may rewrite a large table: the pool's statement timeouts, meant for the delivery path, do not apply.
+    await client.query('SET LOCAL statement_timeout = 0');
+    await client.query(patiently(`SELECT pg_advisory_xact_lock(hashtext('walhook.migrate'))`));
     await client.query(`CREATE SCHEMA IF NOT EXISTS ${db.schema}`);
     await client.query(`
       CREATE TABLE IF NOT EXISTS ${db.schema}.migrations (
@@ -94,7 +106,7 @@ export async function migrate(db: StateDb): Promise<number[]> {
     const newlyApplied: number[] = [];
     for (const migration of MIGRATIONS) {
       if (applied.has(migration.version)) continue;
-      await client.query(migration.sql(db.schema));
+      await client.query(patiently(migration.sql(db.schema)));
       await client.query(`INSERT INTO ${db.schema}.migrations (version, name) VALUES ($1, $2)`, [migration.version, migration.name]);
       newlyApplied.push(migration.version);
     }
