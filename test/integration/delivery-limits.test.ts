@@ -102,12 +102,18 @@ describe('responses that are not a plain 2xx', () => {
     expect(status?.disabled_reason).toMatch(/410/);
     expect(daemon.logs.some((line) => line.msg === 'webhook disabled' && line.webhookId === goneId)).toBe(true);
 
-    // Once the slot passes a later change, every delivery made for it is settled: none went to the disabled webhook.
+    // Once the slot passes a later change, every delivery made for it is settled: none went to the disabled webhook,
+    // and what it would have received is kept as a dead letter.
     const [, next] = await insertPersonsOneByOne(bed.db, 2, { from: 2 });
     await waitForSlotAt(bed.db, setup.slot, next!.walLsn, 'the slot to pass the later change');
     expect(control.requests.length).toBeGreaterThanOrEqual(2);
     expect(gone.requests).toHaveLength(1);
-    expect(await deliveryRows(bed.db, setup, goneId)).toHaveLength(1);
+    const rows = await deliveryRows(bed.db, setup, goneId);
+    expect(rows.map((r) => [r.state, r.dead_reason])).toEqual([
+      ['dead', 'gone'],
+      ['dead', 'webhook_disabled'],
+      ['dead', 'webhook_disabled'],
+    ]);
   });
 });
 
