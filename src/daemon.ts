@@ -13,6 +13,7 @@ import { LeaderElection } from './leader.js';
 import { SlotMonitor } from './source/slot-monitor.js';
 import type { WalhookConfig } from './config/schema.js';
 import { Dispatcher, observeAll } from './delivery/dispatcher.js';
+import { FlowControl } from './delivery/flow-control.js';
 import { HttpSender } from './delivery/http.js';
 import { RecentAttempts } from './delivery/recent-attempts.js';
 import { WebhookRegistry } from './delivery/registry.js';
@@ -40,7 +41,7 @@ import { countBacklog } from './state/deliveries.js';
 import { createSecretBox } from './state/secret-box.js';
 import { WebhookSync } from './webhook-sync.js';
 
-/** Above this many deliveries held in memory (or delivery.maxInMemoryBytes), reading pauses until half are settled. */
+/** Above this many deliveries of streamed changes held in memory (or delivery.maxInMemoryBytes), reading pauses until half are settled. */
 const MAX_IN_MEMORY = 20_000;
 /** A standby tries the slot lock this often; a dead leader is replaced within a few of these. */
 const LEADER_INTERVAL_MS = 1_000;
@@ -64,6 +65,7 @@ export class Daemon {
   private sender: HttpSender | null = null;
   private writer: StateWriter | null = null;
   private dispatcher: Dispatcher | null = null;
+  private flow: FlowControl | null = null;
   private refreshTimer: NodeJS.Timeout | null = null;
   private spillTimer: NodeJS.Timeout | null = null;
   private tables: TableInScope[] = [];
@@ -74,6 +76,8 @@ export class Daemon {
   private leadership = 0;
   private stopping = false;
   readonly registry = new WebhookRegistry((webhook, removed) => {
+    // Which endpoints could overflow depends on the set of webhooks.
+    this.flow?.update();
     if (!removed) return;
     this.metrics.forgetWebhook(webhook.id);
     this.dispatcher?.forgetEndpoint(webhook.id);
@@ -136,6 +140,12 @@ export class Daemon {
       observeAll(this.metrics, this.recentAttempts),
     );
     this.dispatcher = dispatcher;
+    const flow = new FlowControl(
+      { maxDeliveries: MAX_IN_MEMORY, maxBytes: config.delivery.maxInMemoryBytes, maxQueuedPerEndpoint: config.delivery.maxQueuedPerEndpoint },
+      () => dispatcher.load(),
+    );
+    this.flow = flow;
+    dispatcher.onLoadChanged(() => flow.update());
     this.retryWorker = new RetryWorker(
       state,
       this.registry,
@@ -244,6 +254,7 @@ export class Daemon {
     if (this.refreshTimer) clearInterval(this.refreshTimer);
     const stream = this.stream;
     this.stream = null;
+    this.flow?.attach(null);
     this.pipeline?.disconnected();
     this.pipeline = null;
     await stream?.stop();
@@ -270,24 +281,11 @@ export class Daemon {
 
   private startStreaming(dispatcher: Dispatcher): void {
     const { config, logger } = this;
-    const maxBytes = config.delivery.maxInMemoryBytes;
-    const overBudget = () => dispatcher.inMemory >= MAX_IN_MEMORY || dispatcher.heldBytes >= maxBytes || dispatcher.saturated;
-    const belowHalf = () => dispatcher.inMemory < MAX_IN_MEMORY / 2 && dispatcher.heldBytes < maxBytes / 2 && !dispatcher.saturated;
-    let paused = false;
+    const flow = this.flow!;
     const pipeline = new Pipeline(
       {
         wants: (object, action) => dispatcher.wants(object, action),
-        dispatch: (event, hold) =>
-          dispatcher.dispatch(event, () => {
-            const settle = hold();
-            return () => {
-              settle();
-              if (paused && !this.stopping && belowHalf()) {
-                paused = false;
-                stream.resume();
-              }
-            };
-          }),
+        dispatch: (event, hold) => dispatcher.dispatch(event, hold),
       },
       {
         mapping: mappingOptions(config),
@@ -313,18 +311,14 @@ export class Daemon {
       },
       (message) => {
         pipeline.handle(message);
-        if (!paused && overBudget()) {
-          paused = true;
-          stream.pause();
-        }
+        flow.update();
       },
     );
-    stream.on('disconnected', () => {
-      pipeline.disconnected();
-      paused = false;
-    });
+    stream.on('disconnected', () => pipeline.disconnected());
+    stream.on('connected', () => flow.reconnected());
     this.stream = stream;
     this.pipeline = pipeline;
+    flow.attach(stream);
     stream.start();
   }
 
@@ -360,7 +354,7 @@ export class Daemon {
     if (this.refreshTimer) clearInterval(this.refreshTimer);
     if (this.spillTimer) clearInterval(this.spillTimer);
     this.slotMonitor?.stop();
-    this.stream?.pause();
+    this.flow?.stop();
     await this.retryWorker?.stop();
     const finished = await this.dispatcher?.idle(deadline);
     if (finished === false) this.logger.warn({ deadlineMs: deadline }, 'deliveries still in flight at shutdown; they will be streamed again');

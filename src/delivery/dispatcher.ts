@@ -16,6 +16,7 @@ import { payloadBytes, prepareEventJson, renderBody } from './payload.js';
 import type { Webhook, WebhookRegistry } from './registry.js';
 import { nextStep, type FailedSend, type NextStep } from './retry-policy.js';
 import { signRequest } from './signing.js';
+import type { FlowLoad } from './flow-control.js';
 import type { StateWriter } from './state-writer.js';
 import { loggableUrl } from '../log.js';
 import { formatLsn } from '../source/lsn.js';
@@ -68,6 +69,8 @@ interface Waiting {
   webhook: Webhook;
   job: DeliveryJob;
   settle: () => void;
+  /** No longer in the endpoint's queue (spilled): it stops counting against the endpoint, not against memory. */
+  leaveQueue: () => void;
   enqueuedAt: number;
 }
 
@@ -77,19 +80,22 @@ export class Endpoint {
   failing = false;
   /** While set, new deliveries skip the fast path: its queue was too slow and was moved to the state table. */
   spilled = false;
-  /** Took deliveries past its bound because nothing else waited for it: reading pauses until it drains to half. */
-  pressing = false;
+  /** Fast-path deliveries of streamed changes in this queue, not yet settled (the retry worker's are not counted). */
+  streamQueued = 0;
   /**
    * Fast-path deliveries not yet started, oldest first. Each queue task takes
    * the oldest one when it runs, so spilling them leaves only no-op tasks.
    */
   readonly waiting: Waiting[] = [];
 
-  constructor(concurrency: number) {
+  constructor(concurrency: number, changed: () => void) {
     this.queue = new PQueue({ concurrency });
     this.queue.on('idle', () => {
       this.spilled = false;
+      changed();
     });
+    // Any task done, fast path or retry: the endpoint's backlog and health may have changed.
+    this.queue.on('next', changed);
   }
 
   /** Deliveries waiting or running in memory. */
@@ -105,8 +111,10 @@ export class Endpoint {
 
 export class Dispatcher {
   private readonly endpoints = new Map<string, Endpoint>();
-  /** Body bytes of deliveries routed and not yet settled (queued, in flight, or being written). */
-  heldBytes = 0;
+  /** Deliveries of streamed changes routed and not yet settled (queued, in flight, or being written), and their body bytes. */
+  private readonly held = { deliveries: 0, bytes: 0 };
+  /** Told whenever what the stream holds may have changed: flow control decides on it. */
+  private loadChanged: () => void = () => undefined;
 
   constructor(
     private readonly registry: WebhookRegistry,
@@ -121,7 +129,7 @@ export class Dispatcher {
   endpoint(webhookId: string): Endpoint {
     let endpoint = this.endpoints.get(webhookId);
     if (!endpoint) {
-      endpoint = new Endpoint(this.settings.concurrency);
+      endpoint = new Endpoint(this.settings.concurrency, () => this.loadChanged());
       this.endpoints.set(webhookId, endpoint);
     }
     return endpoint;
@@ -130,22 +138,26 @@ export class Dispatcher {
   /** Drops the queue of a deleted webhook once it has nothing left in memory. */
   forgetEndpoint(webhookId: string): void {
     if (this.endpoints.get(webhookId)?.backlog === 0) this.endpoints.delete(webhookId);
+    this.loadChanged();
+  }
+
+  /** Registers the one listener told whenever `load()` may have changed. */
+  onLoadChanged(listener: () => void): void {
+    this.loadChanged = listener;
   }
 
   /**
-   * An endpoint took deliveries past its bound because nothing else would be
-   * held up by waiting for it (the one webhook, or all of them are busy):
-   * reading pauses until it drains to half — the slot is the queue.
+   * What the stream's deliveries hold, for flow control. An endpoint's queue
+   * counts when it cannot overflow to the state table (it is healthy and every
+   * other endpoint is busy, or it is the only one): reading must wait for it.
    */
-  get saturated(): boolean {
-    let saturated = false;
+  load(): FlowLoad {
+    let heldByEndpoint = 0;
     for (const [webhookId, endpoint] of this.endpoints) {
-      if (!endpoint.pressing) continue;
-      const drained = endpoint.backlog <= this.settings.maxQueuedPerEndpoint / 2;
-      if (drained || endpoint.failing || endpoint.spilled || !this.othersAreBusy(webhookId)) endpoint.pressing = false;
-      else saturated = true;
+      if (endpoint.streamQueued <= heldByEndpoint || endpoint.failing || endpoint.spilled) continue;
+      if (this.othersAreBusy(webhookId)) heldByEndpoint = endpoint.streamQueued;
     }
-    return saturated;
+    return { deliveries: this.held.deliveries, bytes: this.held.bytes, heldByEndpoint };
   }
 
   /** Whether every other enabled endpoint is full, failing or spilled: pausing the stream would hold none of them up. */
@@ -160,13 +172,6 @@ export class Dispatcher {
   /** Deliveries waiting or running in memory, per webhook. */
   queueDepths(): Map<string, number> {
     return new Map([...this.endpoints].map(([webhookId, endpoint]) => [webhookId, endpoint.backlog]));
-  }
-
-  /** Deliveries held in memory across all endpoints, plus rows waiting to be written. */
-  get inMemory(): number {
-    let total = this.writer.backlog;
-    for (const endpoint of this.endpoints.values()) total += endpoint.backlog;
-    return total;
   }
 
   wants(object: string, action: Action): boolean {
@@ -193,10 +198,13 @@ export class Dispatcher {
       };
       const settle = hold();
       const bytes = job.body.length;
-      this.heldBytes += bytes;
+      this.held.deliveries++;
+      this.held.bytes += bytes;
       this.route(webhook, job, () => {
-        this.heldBytes -= bytes;
+        this.held.deliveries--;
+        this.held.bytes -= bytes;
         settle();
+        this.loadChanged();
       });
     }
   }
@@ -214,15 +222,29 @@ export class Dispatcher {
     }
     const endpoint = this.endpoint(webhook.id);
     // Past its bound an endpoint overflows to the state table, unless no other endpoint could use new events
-    // now: then reading pauses for it instead (`saturated`), and the slot is the queue.
+    // now: then it keeps them, flow control pauses reading for it (`load`), and the slot is the queue.
     const full = endpoint.full(this.settings.maxQueuedPerEndpoint);
     if (endpoint.failing || endpoint.spilled || (full && !this.othersAreBusy(webhook.id))) {
       const delayMs = endpoint.failing ? (this.settings.retryScheduleMs[0] ?? 0) : 0;
       void this.store(webhook, job, { state: 'pending', attempts: 0, nextAttemptAt: new Date(Date.now() + delayMs) }).then(settle);
       return;
     }
-    if (full) endpoint.pressing = true;
-    endpoint.waiting.push({ webhook, job, settle, enqueuedAt: Date.now() });
+    endpoint.streamQueued++;
+    let counted = true;
+    const leaveQueue = () => {
+      if (counted) endpoint.streamQueued--;
+      counted = false;
+    };
+    endpoint.waiting.push({
+      webhook,
+      job,
+      leaveQueue,
+      settle: () => {
+        leaveQueue();
+        settle();
+      },
+      enqueuedAt: Date.now(),
+    });
     void endpoint.queue.add(async () => {
       const next = endpoint.waiting.shift();
       if (next) await this.deliverNow(next);
@@ -283,9 +305,11 @@ export class Dispatcher {
       const spilled = endpoint.waiting.splice(0);
       endpoint.spilled = true;
       this.logger.info({ webhookId, deliveries: spilled.length, waitedMs: now - oldest.enqueuedAt }, 'slow endpoint: queued deliveries moved to the state table');
-      for (const { webhook, job, settle } of spilled) {
+      for (const { webhook, job, settle, leaveQueue } of spilled) {
+        leaveQueue();
         void this.store(webhook, job, { state: 'pending', attempts: 0, nextAttemptAt: new Date(now) }).then(settle);
       }
+      this.loadChanged();
     }
   }
 

@@ -1,0 +1,57 @@
+/**
+ * The stream keeps moving after faults that leave nothing to reconnect: a
+ * receiver outage that sends thousands of deliveries to the state table, then
+ * a burst while the retry worker drains them. Fresh rows written afterwards
+ * must arrive, and the slot must reach the WAL end.
+ */
+import { randomUUID } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { currentWalLsn, insertPersons, useCrmTestBed, waitForSlotAt } from '../harness/crm.js';
+import { waitFor } from '../harness/receiver.js';
+
+const bed = useCrmTestBed('liveness');
+
+function rowIdOf(body: Record<string, unknown>): string {
+  return (body.record as { id: string }).id;
+}
+
+describe('receiver outage, then a burst during recovery', () => {
+  it('keeps streaming: the backlog, the burst and fresh rows all arrive, and the slot reaches the WAL end', async () => {
+    let failing = true;
+    const hooks = await bed.receiver(() => (failing ? { status: 503 } : { status: 200 }));
+    const webhookId = randomUUID();
+    const setup = bed.setup({
+      webhooks: [{ id: webhookId, targetUrl: hooks.url }],
+      delivery: { retrySchedule: ['200ms', '500ms', '1s', '2s', '5s', '10s'], retryPollInterval: '100ms' },
+    });
+    await bed.walhook(setup);
+    const { db } = bed;
+    const stored = async () => {
+      const [row] = await db.sql<{ count: number }>(`SELECT count(*)::int AS count FROM ${setup.stateSchema}.deliveries`);
+      return row?.count ?? 0;
+    };
+
+    const outage = await insertPersons(db, 2_500, 1);
+    await waitFor(async () => (await stored()) >= outage.length, `the ${outage.length} deliveries of the outage in the state table`, 60_000, 200);
+    failing = false;
+    const burst = await insertPersons(db, 3_000, 10_001);
+    const received = new Set<string>();
+    const delivered = () => {
+      for (const request of hooks.verified().slice(received.size === 0 ? 0 : 0)) received.add(rowIdOf(request.json));
+      return received;
+    };
+    await waitFor(() => burst.some((person) => delivered().has(person.id)), 'the first delivery of the burst', 60_000, 200);
+
+    const fresh = await insertPersons(db, 10, 20_001);
+    const everyone = [...outage, ...burst, ...fresh];
+    await waitFor(
+      () => everyone.every((person) => delivered().has(person.id)),
+      `every person of the outage, the burst and the fresh batch (received ${delivered().size} of ${everyone.length})`,
+      90_000,
+      250,
+    );
+    const walEnd = await currentWalLsn(db);
+    await waitForSlotAt(db, setup.slot, walEnd, 'the slot to be confirmed up to the WAL end', 30_000);
+    expect(hooks.verified().every((request) => request.verificationError === null)).toBe(true);
+  }, 240_000);
+});
