@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import { deliveryId as deliveryIdOf } from '../events/event-id.js';
 import type { Action, ChangeEvent } from '../events/types.js';
 import { inTransaction, type StateDb } from '../state/db.js';
+import { insertSetAside, type SetAsideChange } from '../state/set-aside.js';
 import { notifyWebhookChanged, setWebhookDisabled } from '../state/webhooks.js';
 import type { HttpSender, SendResult } from './http.js';
 import { payloadBytes, prepareEventJson, renderBody } from './payload.js';
@@ -35,6 +36,8 @@ export interface DeliverySettings {
 export interface DeliveryObserver {
   attempted(webhook: Webhook, result: SendResult, commitTime: string | Date, deliveryId: string): void;
   deadLettered(webhook: Webhook, reason: string): void;
+  /** A change was set aside because no body could be built for it (once per change). */
+  setAside?(reason: string): void;
 }
 
 const NO_OBSERVER: DeliveryObserver = { attempted: () => undefined, deadLettered: () => undefined };
@@ -44,7 +47,42 @@ export function observeAll(...observers: DeliveryObserver[]): DeliveryObserver {
   return {
     attempted: (...args) => observers.forEach((observer) => observer.attempted(...args)),
     deadLettered: (...args) => observers.forEach((observer) => observer.deadLettered(...args)),
+    setAside: (...args) => observers.forEach((observer) => observer.setAside?.(...args)),
   };
+}
+
+/** Why no body can be built for a change: the same change fails the same way every time it is streamed. */
+export interface Unrenderable {
+  unrenderable: 'nested_too_deep' | 'too_large';
+  error: string;
+}
+
+const SET_ASIDE_MAX_BACKOFF_MS = 5_000;
+
+/** The deliveries of `event`, one per webhook in order, or why none can be built. Other errors are thrown. */
+export function renderDeliveries(event: ChangeEvent, webhooks: readonly Webhook[]): { jobs: DeliveryJob[] } | Unrenderable {
+  try {
+    const prepared = prepareEventJson(event);
+    const commitLsn = formatLsn(event.commitLsn);
+    return {
+      jobs: webhooks.map((webhook) => {
+        const id = deliveryIdOf(event.id, webhook.id);
+        return { id, eventId: event.id, operation: event.operation, body: renderBody(prepared, webhook, id), commitLsn, commitTime: event.commitTime };
+      }),
+    };
+  } catch (error) {
+    // V8 reports both as RangeError: the call stack of JSON.stringify, and the longest string it can build.
+    if (!(error instanceof RangeError)) throw error;
+    if (/call stack/i.test(error.message)) return { unrenderable: 'nested_too_deep', error: error.message };
+    if (/string length/i.test(error.message)) return { unrenderable: 'too_large', error: error.message };
+    throw error;
+  }
+}
+
+/** What finds the row of `event` in the CRM besides table and position: its `id`, when the change carries a scalar one. */
+function recordKeyOf(event: ChangeEvent): Record<string, unknown> | null {
+  const id = event.record.id ?? event.previousRecord?.id;
+  return id === undefined || id === null || typeof id === 'object' ? null : { id };
 }
 
 /** What an attempt needs of a delivery. */
@@ -180,33 +218,64 @@ export class Dispatcher {
 
   /**
    * Delivers `event` to every matching webhook. `hold` is called once per
-   * delivery and returns the callback that settles it.
+   * delivery and returns the callback that settles it. A change no body can
+   * be built for is set aside instead (one hold), so the stream moves on.
    */
   dispatch(event: ChangeEvent, hold: () => () => void): void {
     const webhooks = this.registry.match(event.object, event.action);
     if (webhooks.length === 0) return;
-    const prepared = prepareEventJson(event);
-    for (const webhook of webhooks) {
-      const id = deliveryIdOf(event.id, webhook.id);
-      const job: DeliveryJob = {
-        id,
-        eventId: event.id,
-        operation: event.operation,
-        body: renderBody(prepared, webhook, id),
-        commitLsn: formatLsn(event.commitLsn),
-        commitTime: event.commitTime,
-      };
-      const settle = hold();
-      const bytes = job.body.length;
-      this.held.deliveries++;
-      this.held.bytes += bytes;
-      this.route(webhook, job, () => {
-        this.held.deliveries--;
-        this.held.bytes -= bytes;
-        settle();
-        this.loadChanged();
-      });
+    const rendered = renderDeliveries(event, webhooks);
+    if ('unrenderable' in rendered) {
+      void this.setAside(event, webhooks, rendered, this.holdInMemory(0, hold()));
+      return;
     }
+    webhooks.forEach((webhook, index) => {
+      const job = rendered.jobs[index]!;
+      this.route(webhook, job, this.holdInMemory(job.body.length, hold()));
+    });
+  }
+
+  /** Counts a delivery of a streamed change as held until `settle` runs. */
+  private holdInMemory(bytes: number, settle: () => void): () => void {
+    this.held.deliveries++;
+    this.held.bytes += bytes;
+    return () => {
+      this.held.deliveries--;
+      this.held.bytes -= bytes;
+      settle();
+      this.loadChanged();
+    };
+  }
+
+  /** Records a change that cannot be rendered, retrying until the record is durable; only then is it settled. */
+  private async setAside(event: ChangeEvent, webhooks: Webhook[], failure: Unrenderable, settle: () => void): Promise<void> {
+    const change: SetAsideChange = {
+      eventId: event.id,
+      schema: event.schema,
+      table: event.table,
+      recordKey: recordKeyOf(event),
+      operation: event.operation,
+      commitLsn: formatLsn(event.commitLsn),
+      ordinal: event.ordinal,
+      commitTime: event.commitTime,
+      webhookIds: webhooks.map((webhook) => webhook.id),
+      reason: failure.unrenderable,
+      error: failure.error,
+    };
+    const fields = { eventId: event.id, schema: event.schema, table: event.table, recordKey: change.recordKey, commitLsn: change.commitLsn, ordinal: event.ordinal };
+    this.logger.error({ ...fields, reason: change.reason, error: change.error }, 'no body can be built for this change; set aside in set_aside_changes');
+    for (let backoffMs = 100; ; backoffMs = Math.min(backoffMs * 2, SET_ASIDE_MAX_BACKOFF_MS)) {
+      try {
+        await insertSetAside(this.db, change);
+        break;
+      } catch (error) {
+        this.logger.error({ ...fields, err: error, retryInMs: backoffMs }, 'could not record a change set aside; retrying');
+        await new Promise((resolve) => setTimeout(resolve, backoffMs));
+      }
+    }
+    for (const webhook of webhooks) this.observer.deadLettered(webhook, change.reason);
+    this.observer.setAside?.(change.reason);
+    settle();
   }
 
   private route(webhook: Webhook, job: DeliveryJob, settle: () => void): void {
