@@ -47,6 +47,13 @@ export class Metrics implements DeliveryObserver, PipelineObserver {
     registers: [this.registry],
   });
 
+  private readonly setAsideChanges = new Counter({
+    name: 'walhook_changes_set_aside_total',
+    help: 'Changes no webhook body could be built for (reason: nested_too_deep, too_large), recorded in set_aside_changes instead of delivered.',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
   private readonly deliveryDuration = new Histogram({
     name: 'walhook_delivery_duration_seconds',
     help: 'HTTP round trip of a delivery attempt.',
@@ -157,6 +164,10 @@ export class Metrics implements DeliveryObserver, PipelineObserver {
 
   deadLettered(webhook: Webhook, _reason: string): void {
     this.deliveries.inc({ webhook_id: webhook.id, outcome: 'dead' });
+  }
+
+  setAside(reason: string): void {
+    this.setAsideChanges.inc({ reason });
   }
 
   /** Forgets the series of a deleted webhook, so labels stay bounded. */

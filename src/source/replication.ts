@@ -52,7 +52,10 @@ export class ReplicationStream extends EventEmitter<ReplicationEvents> {
   private connected = false;
   private statusTimer: NodeJS.Timeout | null = null;
   private statusSoon: NodeJS.Timeout | null = null;
+  /** The wait before the next reconnection, grown by each connection that ends without having been healthy. */
   private retryDelayMs: number;
+  /** When the current connection started streaming (epoch ms), null before. */
+  private streamingSince: number | null = null;
   private readonly running: Promise<void>[] = [];
 
   constructor(
@@ -118,6 +121,8 @@ export class ReplicationStream extends EventEmitter<ReplicationEvents> {
     const log = this.options.logger;
     while (!this.stopped) {
       let failure: Error | null = null;
+      const confirmedBefore = this.confirmed;
+      this.streamingSince = null;
       try {
         await this.streamOnce();
       } catch (error) {
@@ -125,9 +130,11 @@ export class ReplicationStream extends EventEmitter<ReplicationEvents> {
       }
       this.markDisconnected(failure);
       if (this.stopped) return;
-      log.warn({ err: failure, slot: this.options.slot, retryInMs: this.retryDelayMs }, 'replication connection lost; reconnecting');
-      await sleep(this.retryDelayMs);
-      this.retryDelayMs = Math.min(this.retryDelayMs * 2, this.options.reconnect.maxDelayMs);
+      const lived = { progressed: this.confirmed > confirmedBefore, streamedMs: this.streamingSince === null ? 0 : Date.now() - this.streamingSince };
+      const { waitMs, nextMs } = reconnectDelay(this.retryDelayMs, lived, this.options.reconnect);
+      this.retryDelayMs = nextMs;
+      log.warn({ err: failure, slot: this.options.slot, retryInMs: waitMs }, 'replication connection lost; reconnecting');
+      await sleep(waitMs);
     }
   }
 
@@ -146,7 +153,7 @@ export class ReplicationStream extends EventEmitter<ReplicationEvents> {
       service.on('error', reject);
       service.on('start', () => {
         this.connected = true;
-        this.retryDelayMs = this.options.reconnect.minDelayMs;
+        this.streamingSince = Date.now();
         logger.info({ slot, plugin: pluginName, confirmedLsn: formatLsn(this.confirmed) }, 'replication streaming');
         this.emit('connected');
       });
@@ -227,6 +234,26 @@ export class ReplicationStream extends EventEmitter<ReplicationEvents> {
     const internals = this.service as unknown as { _connection?: { stream?: { pause(): void; resume(): void } } } | null;
     return internals?._connection?.stream;
   }
+}
+
+/** A connection that streamed this long is healthy even if it confirmed nothing (an idle slot). */
+export const HEALTHY_CONNECTION_MS = 30_000;
+
+/**
+ * The wait before reconnecting after a connection ended, and the one after
+ * that. Only a healthy connection (one that confirmed progress, or streamed
+ * for HEALTHY_CONNECTION_MS) starts over from `minDelayMs`: a start that
+ * fails again at once — a change that breaks every connection, a server
+ * refusing — keeps doubling up to `maxDelayMs`.
+ */
+export function reconnectDelay(
+  currentMs: number,
+  ended: { progressed: boolean; streamedMs: number },
+  settings: { minDelayMs: number; maxDelayMs: number },
+): { waitMs: number; nextMs: number } {
+  const healthy = ended.progressed || ended.streamedMs >= HEALTHY_CONNECTION_MS;
+  const waitMs = healthy ? settings.minDelayMs : currentMs;
+  return { waitMs, nextMs: Math.min(waitMs * 2, settings.maxDelayMs) };
 }
 
 function sleep(ms: number): Promise<void> {
