@@ -121,7 +121,6 @@ export class ReplicationStream extends EventEmitter<ReplicationEvents> {
     const log = this.options.logger;
     while (!this.stopped) {
       let failure: Error | null = null;
-      const confirmedBefore = this.confirmed;
       this.streamingSince = null;
       try {
         await this.streamOnce();
@@ -130,8 +129,8 @@ export class ReplicationStream extends EventEmitter<ReplicationEvents> {
       }
       this.markDisconnected(failure);
       if (this.stopped) return;
-      const lived = { progressed: this.confirmed > confirmedBefore, streamedMs: this.streamingSince === null ? 0 : Date.now() - this.streamingSince };
-      const { waitMs, nextMs } = reconnectDelay(this.retryDelayMs, lived, this.options.reconnect);
+      const streamedMs = this.streamingSince === null ? 0 : Date.now() - this.streamingSince;
+      const { waitMs, nextMs } = reconnectDelay(this.retryDelayMs, streamedMs, this.options.reconnect);
       this.retryDelayMs = nextMs;
       log.warn({ err: failure, slot: this.options.slot, retryInMs: waitMs }, 'replication connection lost; reconnecting');
       await sleep(waitMs);
@@ -236,22 +235,23 @@ export class ReplicationStream extends EventEmitter<ReplicationEvents> {
   }
 }
 
-/** A connection that streamed this long is healthy even if it confirmed nothing (an idle slot). */
+/** A connection that streamed this long was healthy: the next failure starts the backoff over. */
 export const HEALTHY_CONNECTION_MS = 30_000;
 
 /**
- * The wait before reconnecting after a connection ended, and the one after
- * that. Only a healthy connection (one that confirmed progress, or streamed
- * for HEALTHY_CONNECTION_MS) starts over from `minDelayMs`: a start that
- * fails again at once — a change that breaks every connection, a server
- * refusing — keeps doubling up to `maxDelayMs`.
+ * The wait before reconnecting after a connection that streamed for
+ * `streamedMs` ended, and the wait after that. Only a healthy connection
+ * starts over from `minDelayMs`: a start that fails again soon — a change
+ * that breaks every connection, a server that drops it — keeps doubling up
+ * to `maxDelayMs`. (Confirmed progress is no sign of health: keepalives
+ * confirm positions even while the same change fails each time.)
  */
 export function reconnectDelay(
   currentMs: number,
-  ended: { progressed: boolean; streamedMs: number },
+  streamedMs: number,
   settings: { minDelayMs: number; maxDelayMs: number },
 ): { waitMs: number; nextMs: number } {
-  const healthy = ended.progressed || ended.streamedMs >= HEALTHY_CONNECTION_MS;
+  const healthy = streamedMs >= HEALTHY_CONNECTION_MS;
   const waitMs = healthy ? settings.minDelayMs : currentMs;
   return { waitMs, nextMs: Math.min(waitMs * 2, settings.maxDelayMs) };
 }
