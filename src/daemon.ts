@@ -40,6 +40,7 @@ import { migrate } from './state/migrations.js';
 import { countBacklog } from './state/deliveries.js';
 import { createSecretBox } from './state/secret-box.js';
 import { WebhookSync } from './webhook-sync.js';
+import { initialWatchdog, stallProblem, watch, type WatchdogSample } from './watchdog.js';
 
 /** Above this many deliveries of streamed changes held in memory (or delivery.maxInMemoryBytes), reading pauses until half are settled. */
 const MAX_IN_MEMORY = 20_000;
@@ -68,6 +69,11 @@ export class Daemon {
   private flow: FlowControl | null = null;
   private refreshTimer: NodeJS.Timeout | null = null;
   private spillTimer: NodeJS.Timeout | null = null;
+  private watchdogTimer: NodeJS.Timeout | null = null;
+  private watchdog = initialWatchdog(Date.now());
+  private watchdogSample: WatchdogSample | null = null;
+  /** Messages the stream handed over (keepalives included): the watchdog's sign of life. */
+  private received = 0;
   private tables: TableInScope[] = [];
   private insertsOnly = new Set<string>();
   private catalog: TypeCatalog = typeCatalogFromRows([]);
@@ -171,6 +177,8 @@ export class Daemon {
       recentAttempts: this.recentAttempts,
     });
     this.spillTimer = setInterval(() => dispatcher.spillSlowQueues(), Math.min(1_000, config.delivery.spillAfter));
+    const watchEveryMs = Math.max(100, Math.min(5_000, config.source.stallTimeout / 4));
+    this.watchdogTimer = setInterval(() => void this.watchStream(dispatcher), watchEveryMs);
 
     this.slotMonitor = new SlotMonitor(
       crm,
@@ -188,6 +196,8 @@ export class Daemon {
       },
       replicationConnected: () => this.stream?.isConnected ?? false,
       leader: () => this.leader?.isLeader ?? false,
+      streamPaused: () => flow.mode === 'paused',
+      streamStalled: () => this.watchdog.mode === 'stalled',
     });
     const api = await startApi({
       config,
@@ -276,7 +286,38 @@ export class Daemon {
     if (slotProblem) problems.push(slotProblem);
     if (this.setupError) problems.push(this.setupError);
     if (role === 'leader' && !this.stream?.isConnected) problems.push('leader is not streaming the slot (connecting or reconnecting)');
+    const stall = this.watchdogSample && stallProblem(this.watchdog, this.watchdogSample);
+    if (stall) problems.push(stall);
     return { ready: problems.length === 0, role, problems };
+  }
+
+  /** One look of the stall watchdog (src/watchdog.ts), and its remedy. */
+  private async watchStream(dispatcher: Dispatcher): Promise<void> {
+    const stream = this.stream;
+    const streaming = stream?.isConnected === true && !this.stopping;
+    const health = streaming ? await this.slotMonitor?.check() : undefined;
+    if (stream !== this.stream) return;
+    const sample: WatchdogSample = {
+      now: Date.now(),
+      streaming,
+      waitingBytes: health?.lagBytes ?? null,
+      inFlight: dispatcher.load().deliveries,
+      progress: `${this.received}/${stream?.confirmedLsn ?? 0n}`,
+    };
+    const before = this.watchdog;
+    const { state, action } = watch(before, sample, this.config.source.stallTimeout);
+    this.watchdog = state;
+    this.watchdogSample = sample;
+    const log = this.logger.child({ component: 'watchdog' });
+    if (before.mode === 'stalled' && state.mode === 'watching') log.info({ attempts: before.attempts }, 'the stream moves again');
+    if (action === 'none') return;
+    log.warn(
+      { action, waitingBytes: sample.waitingBytes, stalledForMs: sample.now - state.progressAt, flow: this.flow?.mode, attempt: state.attempts },
+      action === 'resume' ? 'the stream is stalled; resuming reading' : 'the stream is still stalled; reconnecting',
+    );
+    this.metrics.streamRecovered(action);
+    if (action === 'resume') this.flow?.reassert();
+    else stream?.reconnect();
   }
 
   private startStreaming(dispatcher: Dispatcher): void {
@@ -310,6 +351,7 @@ export class Daemon {
         logger: logger.child({ component: 'source' }),
       },
       (message) => {
+        this.received++;
         pipeline.handle(message);
         flow.update();
       },
@@ -353,6 +395,7 @@ export class Daemon {
     await this.api?.close();
     if (this.refreshTimer) clearInterval(this.refreshTimer);
     if (this.spillTimer) clearInterval(this.spillTimer);
+    if (this.watchdogTimer) clearInterval(this.watchdogTimer);
     this.slotMonitor?.stop();
     this.flow?.stop();
     await this.retryWorker?.stop();

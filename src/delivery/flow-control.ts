@@ -102,6 +102,16 @@ export class FlowControl {
     this.apply({ type: 'reconnected', load: this.load() });
   }
 
+  /**
+   * Drives the valve to the current mode again, for a socket whose state may
+   * have drifted from it (the stall watchdog's first remedy).
+   */
+  reassert(): void {
+    this.update();
+    if (this.current === 'reading') this.valve?.resume();
+    else this.valve?.pause();
+  }
+
   /** Shutdown: reading stops for good. */
   stop(): void {
     this.apply({ type: 'stop' });
