@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { currentWalLsn, insertPersons, useCrmTestBed, waitForSlotAt } from '../harness/crm.js';
+import { probe, scrapeMetrics, type Probe } from '../harness/operations.js';
 import { waitFor } from '../harness/receiver.js';
 
 const bed = useCrmTestBed('liveness');
@@ -56,4 +57,58 @@ describe('receiver outage, then a burst during recovery', () => {
     await waitForSlotAt(db, setup.slot, walEnd, 'the slot to be confirmed up to the WAL end', 30_000);
     expect(hooks.verified().every((request) => request.verificationError === null)).toBe(true);
   }, 360_000);
+});
+
+describe('a walsender that goes silent (SIGSTOP: a hung server process or a dead network path)', () => {
+  it('is found stalled by the watchdog, reported on /readyz and /metrics, and recovered by reconnecting', async () => {
+    const hooks = await bed.receiver();
+    const setup = bed.setup({ webhooks: [{ id: randomUUID(), targetUrl: hooks.url }], source: { stallTimeout: '2s' } });
+    const daemon = await bed.walhook(setup);
+    const api = `http://127.0.0.1:${String(daemon.logs.find((line) => line.msg === 'HTTP API listening')?.port)}`;
+    const { db } = bed;
+    const ids = () => new Set(hooks.verified().map((request) => rowIdOf(request.json)));
+    const [first] = await insertPersons(db, 1, 1);
+    await waitFor(() => ids().has(first!.id), 'the first person');
+    await waitFor(async () => (await probe(api, '/readyz')).status === 200, 'walhook to be ready');
+
+    const [slot] = await db.sql<{ pid: number }>('SELECT active_pid AS pid FROM pg_replication_slots WHERE slot_name = $1', [setup.slot]);
+    const walsender = slot!.pid;
+    process.kill(walsender, 'SIGSTOP');
+    let stopped = true;
+    // Once continued, the walsender sees its client gone and exits: continue it once.
+    const resume = () => {
+      if (stopped) process.kill(walsender, 'SIGCONT');
+      stopped = false;
+    };
+    let stalled: Probe | null = null;
+    try {
+      const during = await insertPersons(db, 5, 2);
+      await waitFor(
+        async () => {
+          const readiness = await probe(api, '/readyz');
+          if (readiness.status === 503 && readiness.body.problems?.some((problem) => problem.includes('stream is stalled'))) stalled = readiness;
+          return stalled !== null;
+        },
+        '/readyz to report the stalled stream',
+        30_000,
+        200,
+      );
+      const metrics = await scrapeMetrics(api);
+      expect(metrics.samples.find((sample) => sample.name === 'walhook_stream_stalled')?.value).toBe(1);
+      await waitFor(
+        () => daemon.logs.some((line) => line.msg === 'the stream is still stalled; reconnecting'),
+        'the watchdog to reconnect',
+        30_000,
+      );
+      resume();
+      await waitFor(() => during.every((person) => ids().has(person.id)), 'the persons written while the walsender was stopped', 60_000);
+    } finally {
+      resume();
+    }
+    const [fresh] = await insertPersons(db, 1, 10);
+    await waitFor(() => ids().has(fresh!.id), 'a person written after the recovery', 30_000);
+    await waitFor(async () => (await probe(api, '/readyz')).status === 200, 'walhook to be ready again', 30_000);
+    expect((await scrapeMetrics(api)).samples.find((sample) => sample.name === 'walhook_stream_stalled')?.value).toBe(0);
+    expect(stalled).not.toBeNull();
+  }, 180_000);
 });
