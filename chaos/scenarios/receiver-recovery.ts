@@ -6,6 +6,7 @@
  * it must find the stream moving.
  */
 import { writePersons } from '../../bench/lib/writers.js';
+import { waitFor } from '../../test/harness/receiver.js';
 import { closeBed, openBed, runCourse, sleep, type ChaosScenario } from '../lib/bed.js';
 
 /** Long enough that the outage's deliveries are still pending, not dead, when the receiver is back. */
@@ -36,10 +37,12 @@ export const receiverRecoveryBurst: ChaosScenario = {
           env.progress('receiver failing');
           failing = true;
           await writePersons(db, { count: outageRows, from: 2_000_000, perTransaction: 100 });
-          await sleep(2_000);
-          const [stored] = await db.sql<{ count: number }>(`SELECT count(*)::int AS count FROM ${setup.stateSchema}.deliveries`);
-          if ((stored?.count ?? 0) < outageRows / 2) problems.push(`the outage stored only ${stored?.count ?? 0} deliveries: the fault did not bite`);
-          notes.push(`${stored?.count ?? 0} deliveries in the state table when the receiver recovered`);
+          const stored = async () =>
+            (await db.sql<{ count: number }>(`SELECT count(*)::int AS count FROM ${setup.stateSchema}.deliveries`))[0]?.count ?? 0;
+          await waitFor(async () => (await stored()) >= outageRows, `the outage's ${outageRows} deliveries in the state table`, 60_000, 200).catch(
+            async () => problems.push(`the outage stored only ${await stored()} deliveries: the fault did not bite`),
+          );
+          notes.push(`${await stored()} deliveries in the state table when the receiver recovered`);
           env.progress('receiver recovered; burst');
           failing = false;
           await writePersons(db, { count: burstRows, from: 3_000_000, perTransaction: 100 });
