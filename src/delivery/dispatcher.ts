@@ -119,14 +119,23 @@ export class Endpoint {
   /** While set, new deliveries skip the fast path: its queue was too slow and was moved to the state table. */
   spilled = false;
   /** Fast-path deliveries of streamed changes in this queue, not yet settled (the retry worker's are not counted). */
-  streamQueued = 0;
+  private streamed = 0;
+  /**
+   * It took a delivery past its bound because no other endpoint could use
+   * new events: flow control counts its queue until it drains to half.
+   */
+  private pressing = false;
   /**
    * Fast-path deliveries not yet started, oldest first. Each queue task takes
    * the oldest one when it runs, so spilling them leaves only no-op tasks.
    */
   readonly waiting: Waiting[] = [];
 
-  constructor(concurrency: number, changed: () => void) {
+  constructor(
+    concurrency: number,
+    private readonly maxQueued: number,
+    private readonly changed: () => void,
+  ) {
     this.queue = new PQueue({ concurrency });
     this.queue.on('idle', () => {
       this.spilled = false;
@@ -134,6 +143,24 @@ export class Endpoint {
     });
     // Any task done, fast path or retry: the endpoint's backlog and health may have changed.
     this.queue.on('next', changed);
+  }
+
+  /** A streamed change's delivery joins the queue; `pastBound` when the queue was already full. */
+  enter(pastBound: boolean): void {
+    this.streamed++;
+    if (pastBound) this.pressing = true;
+  }
+
+  /** A streamed change's delivery left the queue (settled or spilled). */
+  leave(): void {
+    this.streamed--;
+    if (this.streamed <= this.maxQueued / 2) this.pressing = false;
+    this.changed();
+  }
+
+  /** Streamed deliveries reading must wait for: those of a pressing endpoint that cannot overflow now; else 0. */
+  get holdingStream(): number {
+    return this.pressing && !this.failing && !this.spilled ? this.streamed : 0;
   }
 
   /** Deliveries waiting or running in memory. */
@@ -167,7 +194,7 @@ export class Dispatcher {
   endpoint(webhookId: string): Endpoint {
     let endpoint = this.endpoints.get(webhookId);
     if (!endpoint) {
-      endpoint = new Endpoint(this.settings.concurrency, () => this.loadChanged());
+      endpoint = new Endpoint(this.settings.concurrency, this.settings.maxQueuedPerEndpoint, () => this.loadChanged());
       this.endpoints.set(webhookId, endpoint);
     }
     return endpoint;
@@ -186,14 +213,15 @@ export class Dispatcher {
 
   /**
    * What the stream's deliveries hold, for flow control. An endpoint's queue
-   * counts when it cannot overflow to the state table (it is healthy and every
-   * other endpoint is busy, or it is the only one): reading must wait for it.
+   * counts when it took deliveries past its bound and still cannot overflow
+   * to the state table (it is healthy and every other endpoint is busy, or it
+   * is the only one): reading must wait for it.
    */
   load(): FlowLoad {
     let heldByEndpoint = 0;
     for (const [webhookId, endpoint] of this.endpoints) {
-      if (endpoint.streamQueued <= heldByEndpoint || endpoint.failing || endpoint.spilled) continue;
-      if (this.othersAreBusy(webhookId)) heldByEndpoint = endpoint.streamQueued;
+      const holding = endpoint.holdingStream;
+      if (holding > heldByEndpoint && this.othersAreBusy(webhookId)) heldByEndpoint = holding;
     }
     return { deliveries: this.held.deliveries, bytes: this.held.bytes, heldByEndpoint };
   }
@@ -298,11 +326,11 @@ export class Dispatcher {
       void this.store(webhook, job, { state: 'pending', attempts: 0, nextAttemptAt: new Date(Date.now() + delayMs) }).then(settle);
       return;
     }
-    endpoint.streamQueued++;
-    let counted = true;
+    endpoint.enter(full);
+    let queued = true;
     const leaveQueue = () => {
-      if (counted) endpoint.streamQueued--;
-      counted = false;
+      if (queued) endpoint.leave();
+      queued = false;
     };
     endpoint.waiting.push({
       webhook,

@@ -2,9 +2,10 @@
  * Flow control of the replication stream: the one place that decides whether
  * walhook reads the slot. Reading pauses when the deliveries of streamed
  * changes held in memory reach a budget (count or body bytes), or when an
- * endpoint that cannot overflow to the state table (no other endpoint could
- * use new events) holds a full queue of them; it resumes once all of these
- * are back below half. The slot is then the queue.
+ * endpoint that took them past its bound, because it cannot overflow to the
+ * state table (no other endpoint could use new events), holds a full queue of
+ * them; it resumes once all of these are back below half. The slot is then
+ * the queue.
  *
  * Only deliveries of streamed changes count: the retry worker's rows are
  * bounded by its own claims, and counting them would let a retry backlog keep
@@ -32,7 +33,7 @@ export interface FlowLoad {
   deliveries: number;
   /** Their body bytes. */
   bytes: number;
-  /** The most deliveries of streamed changes queued in memory at one endpoint that cannot overflow to the state table. */
+  /** The most deliveries of streamed changes queued at one endpoint that took them past its bound and cannot overflow to the state table. */
   heldByEndpoint: number;
 }
 
