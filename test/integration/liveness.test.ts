@@ -49,7 +49,7 @@ describe('receiver outage, then a burst during recovery', () => {
     const everyone = [...outage, ...burst, ...fresh];
     await waitFor(
       () => everyone.every((person) => delivered().has(person.id)),
-      `every person of the outage, the burst and the fresh batch (received ${delivered().size} of ${everyone.length})`,
+      () => `every person of the outage, the burst and the fresh batch (received ${delivered().size} of ${everyone.length})`,
       180_000,
       250,
     );

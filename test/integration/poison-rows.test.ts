@@ -35,7 +35,7 @@ describe('a row that cannot be rendered', () => {
       `SELECT table_name, record_key, reason, commit_lsn::text, operation FROM ${setup.stateSchema}.set_aside_changes`,
     );
     const problems = () => daemon.logs.filter((line) => line.level === 'error' || line.level === 50).map((line) => line.msg);
-    await waitFor(async () => (await query()).length > 0, `the poison row in set_aside_changes (walhook logged: ${problems().join('; ')})`, 30_000);
+    await waitFor(async () => (await query()).length > 0, () => `the poison row in set_aside_changes (walhook logged: ${problems().join('; ')})`, 30_000);
     const setAside = await query();
     expect(setAside).toHaveLength(1);
     expect(setAside[0]).toMatchObject({ table_name: 'person', record_key: { id: poison!.id }, reason: 'nested_too_deep', operation: 'person.created' });

@@ -78,7 +78,7 @@ describe('a message that throws while being handled', () => {
     });
     try {
       await db.sql(`INSERT INTO workspace_failure.person VALUES (11, 'transient')`);
-      await waitFor(() => seen.includes(11), `row 11 once the sink takes it (failed ${failures} times, waits ${waits.join(', ')} ms)`, 30_000);
+      await waitFor(() => seen.includes(11), () => `row 11 once the sink takes it (failed ${failures} times, waits ${waits.join(', ')} ms)`, 30_000);
       // Each start streamed the failing change again and confirmed nothing: every wait doubles, up to the maximum.
       expect(waits.slice(0, failuresWanted)).toEqual([50, 100, 200, 400, 400]);
     } finally {
