@@ -43,7 +43,7 @@ describe('receiver outage, then a burst during recovery', () => {
       for (; read < verified.length; read++) received.add(rowIdOf(verified[read]!.json));
       return received;
     };
-    await waitFor(() => burst.some((person) => delivered().has(person.id)), 'the first delivery of the burst', 60_000, 200);
+    await waitFor(() => burst.some((person) => delivered().has(person.id)), 'the first delivery of the burst', 180_000, 200);
 
     const fresh = await insertPersons(db, 10, 20_001);
     const everyone = [...outage, ...burst, ...fresh];
