@@ -36,6 +36,7 @@ function failedOutcome(scenario: string, error: unknown): ChaosOutcome {
     seconds: 0,
     problems: [`did not complete: ${message}`],
     notes: [],
+    liveness: null,
   };
 }
 

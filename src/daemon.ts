@@ -13,6 +13,7 @@ import { LeaderElection } from './leader.js';
 import { SlotMonitor } from './source/slot-monitor.js';
 import type { WalhookConfig } from './config/schema.js';
 import { Dispatcher, observeAll } from './delivery/dispatcher.js';
+import { FlowControl } from './delivery/flow-control.js';
 import { HttpSender } from './delivery/http.js';
 import { RecentAttempts } from './delivery/recent-attempts.js';
 import { WebhookRegistry } from './delivery/registry.js';
@@ -39,8 +40,9 @@ import { migrate } from './state/migrations.js';
 import { countBacklog } from './state/deliveries.js';
 import { createSecretBox } from './state/secret-box.js';
 import { WebhookSync } from './webhook-sync.js';
+import { initialWatchdog, stallProblem, watch, type WatchdogSample } from './watchdog.js';
 
-/** Above this many deliveries held in memory (or delivery.maxInMemoryBytes), reading pauses until half are settled. */
+/** Above this many deliveries of streamed changes held in memory (or delivery.maxInMemoryBytes), reading pauses until half are settled. */
 const MAX_IN_MEMORY = 20_000;
 /** A standby tries the slot lock this often; a dead leader is replaced within a few of these. */
 const LEADER_INTERVAL_MS = 1_000;
@@ -64,8 +66,14 @@ export class Daemon {
   private sender: HttpSender | null = null;
   private writer: StateWriter | null = null;
   private dispatcher: Dispatcher | null = null;
+  private flow: FlowControl | null = null;
   private refreshTimer: NodeJS.Timeout | null = null;
   private spillTimer: NodeJS.Timeout | null = null;
+  private watchdogTimer: NodeJS.Timeout | null = null;
+  private watchdog = initialWatchdog(Date.now());
+  private watchdogSample: WatchdogSample | null = null;
+  /** Messages the stream handed over (keepalives included): the watchdog's sign of life. */
+  private received = 0;
   private tables: TableInScope[] = [];
   private insertsOnly = new Set<string>();
   private catalog: TypeCatalog = typeCatalogFromRows([]);
@@ -74,6 +82,8 @@ export class Daemon {
   private leadership = 0;
   private stopping = false;
   readonly registry = new WebhookRegistry((webhook, removed) => {
+    // Which endpoints could overflow depends on the set of webhooks.
+    this.flow?.update();
     if (!removed) return;
     this.metrics.forgetWebhook(webhook.id);
     this.dispatcher?.forgetEndpoint(webhook.id);
@@ -136,6 +146,12 @@ export class Daemon {
       observeAll(this.metrics, this.recentAttempts),
     );
     this.dispatcher = dispatcher;
+    const flow = new FlowControl(
+      { maxDeliveries: MAX_IN_MEMORY, maxBytes: config.delivery.maxInMemoryBytes, maxQueuedPerEndpoint: config.delivery.maxQueuedPerEndpoint },
+      () => dispatcher.load(),
+    );
+    this.flow = flow;
+    dispatcher.onLoadChanged(() => flow.update());
     this.retryWorker = new RetryWorker(
       state,
       this.registry,
@@ -146,7 +162,7 @@ export class Daemon {
         maxQueuedPerEndpoint: config.delivery.maxQueuedPerEndpoint,
         batchSize: 100,
         // Retried bodies count against delivery.maxInMemoryBytes beside the fast path's.
-        budget: new ByteBudget(config.delivery.maxInMemoryBytes, () => dispatcher.heldBytes),
+        budget: new ByteBudget(config.delivery.maxInMemoryBytes, () => dispatcher.load().bytes),
       },
       logger.child({ component: 'retry' }),
     );
@@ -163,6 +179,8 @@ export class Daemon {
       recentAttempts: this.recentAttempts,
     });
     this.spillTimer = setInterval(() => dispatcher.spillSlowQueues(), Math.min(1_000, config.delivery.spillAfter));
+    const watchEveryMs = Math.max(100, Math.min(5_000, config.source.stallTimeout / 4));
+    this.watchdogTimer = setInterval(() => void this.watchStream(dispatcher), watchEveryMs);
 
     this.slotMonitor = new SlotMonitor(
       crm,
@@ -180,6 +198,8 @@ export class Daemon {
       },
       replicationConnected: () => this.stream?.isConnected ?? false,
       leader: () => this.leader?.isLeader ?? false,
+      streamPaused: () => flow.mode === 'paused',
+      streamStalled: () => this.watchdog.mode === 'stalled',
     });
     const api = await startApi({
       config,
@@ -246,6 +266,7 @@ export class Daemon {
     if (this.refreshTimer) clearInterval(this.refreshTimer);
     const stream = this.stream;
     this.stream = null;
+    this.flow?.attach(null);
     this.pipeline?.disconnected();
     this.pipeline = null;
     await stream?.stop();
@@ -267,29 +288,47 @@ export class Daemon {
     if (slotProblem) problems.push(slotProblem);
     if (this.setupError) problems.push(this.setupError);
     if (role === 'leader' && !this.stream?.isConnected) problems.push('leader is not streaming the slot (connecting or reconnecting)');
+    const stall = this.watchdogSample && stallProblem(this.watchdog, this.watchdogSample);
+    if (stall) problems.push(stall);
     return { ready: problems.length === 0, role, problems };
+  }
+
+  /** One look of the stall watchdog (src/watchdog.ts), and its remedy. */
+  private async watchStream(dispatcher: Dispatcher): Promise<void> {
+    const stream = this.stream;
+    const streaming = stream?.isConnected === true && !this.stopping;
+    const health = streaming ? await this.slotMonitor?.check() : undefined;
+    if (stream !== this.stream) return;
+    const sample: WatchdogSample = {
+      now: Date.now(),
+      streaming,
+      waitingBytes: health?.lagBytes ?? null,
+      inFlight: dispatcher.load().deliveries,
+      progress: `${this.received}/${stream?.confirmedLsn ?? 0n}`,
+    };
+    const before = this.watchdog;
+    const { state, action } = watch(before, sample, this.config.source.stallTimeout);
+    this.watchdog = state;
+    this.watchdogSample = sample;
+    const log = this.logger.child({ component: 'watchdog' });
+    if (before.mode === 'stalled' && state.mode === 'watching') log.info({ attempts: before.attempts }, 'the stream moves again');
+    if (action === 'none') return;
+    log.warn(
+      { action, waitingBytes: sample.waitingBytes, stalledForMs: sample.now - state.progressAt, flow: this.flow?.mode, attempt: state.attempts },
+      action === 'resume' ? 'the stream is stalled; resuming reading' : 'the stream is still stalled; reconnecting',
+    );
+    this.metrics.streamRecovered(action);
+    if (action === 'resume') this.flow?.reassert();
+    else stream?.reconnect();
   }
 
   private startStreaming(dispatcher: Dispatcher): void {
     const { config, logger } = this;
-    const maxBytes = config.delivery.maxInMemoryBytes;
-    const overBudget = () => dispatcher.inMemory >= MAX_IN_MEMORY || dispatcher.heldBytes >= maxBytes || dispatcher.saturated;
-    const belowHalf = () => dispatcher.inMemory < MAX_IN_MEMORY / 2 && dispatcher.heldBytes < maxBytes / 2 && !dispatcher.saturated;
-    let paused = false;
+    const flow = this.flow!;
     const pipeline = new Pipeline(
       {
         wants: (object, action) => dispatcher.wants(object, action),
-        dispatch: (event, hold) =>
-          dispatcher.dispatch(event, () => {
-            const settle = hold();
-            return () => {
-              settle();
-              if (paused && !this.stopping && belowHalf()) {
-                paused = false;
-                stream.resume();
-              }
-            };
-          }),
+        dispatch: (event, hold) => dispatcher.dispatch(event, hold),
       },
       {
         mapping: mappingOptions(config),
@@ -314,19 +353,16 @@ export class Daemon {
         logger: logger.child({ component: 'source' }),
       },
       (message) => {
+        this.received++;
         pipeline.handle(message);
-        if (!paused && overBudget()) {
-          paused = true;
-          stream.pause();
-        }
+        flow.update();
       },
     );
-    stream.on('disconnected', () => {
-      pipeline.disconnected();
-      paused = false;
-    });
+    stream.on('disconnected', () => pipeline.disconnected());
+    stream.on('connected', () => flow.reconnected());
     this.stream = stream;
     this.pipeline = pipeline;
+    flow.attach(stream);
     stream.start();
   }
 
@@ -361,8 +397,9 @@ export class Daemon {
     await this.api?.close();
     if (this.refreshTimer) clearInterval(this.refreshTimer);
     if (this.spillTimer) clearInterval(this.spillTimer);
+    if (this.watchdogTimer) clearInterval(this.watchdogTimer);
     this.slotMonitor?.stop();
-    this.stream?.pause();
+    this.flow?.stop();
     const deadlineAt = Date.now() + deadline;
     const left = () => Math.max(0, deadlineAt - Date.now());
     await this.retryWorker?.stop();

@@ -102,6 +102,15 @@ export class Pipeline {
       );
       throw error;
     }
-    this.sink.dispatch(event, () => this.watermark.hold(open.tracked));
+    try {
+      this.sink.dispatch(event, () => this.watermark.hold(open.tracked));
+    } catch (error) {
+      // A change the sink cannot take now (it sets aside what can never be rendered): streamed again after the reconnect's backoff.
+      this.options.logger.error(
+        { err: error, eventId: event.id, schema: change.table.schema, table: change.table.table, commitLsn: formatLsn(open.commitLsn), ordinal: position.ordinal },
+        'could not dispatch a row change; the stream restarts from the last confirmed position',
+      );
+      throw error;
+    }
   }
 }

@@ -7,6 +7,7 @@
 import { waitFor } from '../../test/harness/receiver.js';
 import type { TallyReceiver } from '../../bench/lib/receiver.js';
 import { textTable } from '../../bench/lib/results.js';
+import type { LivenessReport } from './liveness.js';
 
 export interface Tally {
   written: number;
@@ -30,6 +31,8 @@ export interface ChaosOutcome extends Tally {
   seconds: number;
   /** What else happened worth knowing (dead letters redelivered, restarts...). */
   notes: string[];
+  /** The liveness probe after the fault; null when the scenario did not get that far. */
+  liveness: LivenessReport | null;
 }
 
 /** Compares `written` change ids with what `receiver` got. */
@@ -71,7 +74,7 @@ const percent = (share: number) => `${(share * 100).toFixed(share === 1 ? 0 : 2)
 
 /** The outcomes as a fixed-width summary table. */
 export function formatSummary(outcomes: readonly ChaosOutcome[]): string {
-  const header = ['scenario', 'fault', 'written', 'delivered', 'lost', 'dups', 'id stability', 'crashes', 'secs', 'result'];
+  const header = ['scenario', 'fault', 'written', 'delivered', 'lost', 'dups', 'id stability', 'crashes', 'secs', 'live s', 'result'];
   const rows = outcomes.map((o) => [
     o.scenario,
     o.fault,
@@ -82,6 +85,7 @@ export function formatSummary(outcomes: readonly ChaosOutcome[]): string {
     percent(o.idStability),
     String(o.crashes),
     o.seconds.toFixed(0),
+    o.liveness?.deliveredSeconds?.toFixed(1) ?? '—',
     o.problems.length === 0 ? 'pass' : 'FAIL',
   ]);
   const details = outcomes.flatMap((o) => [...o.problems.map((p) => `  ${o.scenario}: FAIL ${p}`), ...o.notes.map((n) => `  ${o.scenario}: ${n}`)]);

@@ -10,6 +10,7 @@ import { walhookSetup, type WalhookOptions, type WalhookSetup } from '../../benc
 import { committedPersonIds, startPacedWriter } from '../../bench/lib/writers.js';
 import { tallyAgainst, waitForEvery, type ChaosOutcome } from './audit.js';
 import { WalhookFleet } from './fleet.js';
+import { describeLiveness, probeLiveness } from './liveness.js';
 
 /** `ci`: the bounded run inside `npm test`; `full`: the run by hand. */
 export type ChaosScale = 'ci' | 'full';
@@ -56,7 +57,9 @@ export interface ChaosBed {
 
 export async function openBed(env: ChaosEnv, db: TestDatabase, options: BedOptions = {}): Promise<ChaosBed> {
   const receiver = await startTallyReceiver({ secret: env.secret, changeIdOf, ...(options.reply && { reply: options.reply }) });
-  const setup = walhookSetup(db, { ...options.walhook, webhooks: [{ targetUrl: receiver.url, secret: env.secret }] });
+  // A short stall bound, so a stream stuck after a fault shows on /readyz before the liveness probe gives up.
+  const source = { stallTimeout: '5s', ...options.walhook?.source };
+  const setup = walhookSetup(db, { ...options.walhook, source, webhooks: [{ targetUrl: receiver.url, secret: env.secret }] });
   return { db, receiver, setup, fleet: new WalhookFleet(setup, options.replicas ?? 1) };
 }
 
@@ -83,7 +86,7 @@ export interface Course {
   settleTimeoutMs?: number;
 }
 
-/** Fleet up, steady stream, faults, stream stopped, every committed change waited for, tally. */
+/** Fleet up, steady stream, faults, stream stopped, every committed change waited for, tally, liveness probe. */
 export async function runCourse(bed: ChaosBed, course: Course): Promise<ChaosOutcome> {
   const startedAt = Date.now();
   await bed.fleet.start();
@@ -103,7 +106,8 @@ export async function runCourse(bed: ChaosBed, course: Course): Promise<ChaosOut
   // Once the course itself failed, what has not arrived is not waited for long.
   await waitForEvery(written, bed.receiver, courseFailure === null ? (course.settleTimeoutMs ?? 90_000) : 10_000);
   const tally = tallyAgainst(written, bed.receiver);
-  const notes = [...(course.notes ?? [])];
+  const liveness = await probeLiveness({ db: bed.db, receiver: bed.receiver, fleet: bed.fleet, slot: bed.setup.slot });
+  const notes = [...(course.notes ?? []), describeLiveness(liveness)];
   if (failedInserts > 0) notes.push(`${failedInserts} insert(s) failed during the faults; the table says which committed`);
   if (courseFailure !== null) notes.push(...bed.fleet.recentProblems());
   for (const crash of bed.fleet.crashes) notes.push(`walhook exited by itself (code ${crash.exitCode}), replaced: ${lastLogLine(crash.tail)}`);
@@ -111,7 +115,8 @@ export async function runCourse(bed: ChaosBed, course: Course): Promise<ChaosOut
     scenario: course.scenario,
     fault: course.fault,
     ...tally,
-    problems: [...(courseFailure === null ? [] : [courseFailure]), ...(course.problems ?? []), ...tally.problems],
+    problems: [...(courseFailure === null ? [] : [courseFailure]), ...(course.problems ?? []), ...tally.problems, ...liveness.problems],
+    liveness,
     crashes: bed.fleet.crashes.length,
     seconds: (Date.now() - startedAt) / 1000,
     notes,

@@ -3,12 +3,24 @@ import type { ChaosScenario } from '../lib/bed.js';
 import { failOverLeader } from './ha-failover.js';
 import { hostileRows } from './hostile-rows.js';
 import { killWalhook } from './kill9.js';
+import { poisonRow } from './poison-row.js';
 import { restartPostgres } from './pg-restart.js';
 import { receiverDown } from './receiver-down.js';
+import { receiverRecoveryBurst } from './receiver-recovery.js';
 import { stateDatabaseOutage } from './state-db-outage.js';
 import { terminateWalsender } from './walsender.js';
 
-export { failOverLeader, hostileRows, killWalhook, receiverDown, restartPostgres, stateDatabaseOutage, terminateWalsender };
+export {
+  failOverLeader,
+  hostileRows,
+  killWalhook,
+  poisonRow,
+  receiverDown,
+  receiverRecoveryBurst,
+  restartPostgres,
+  stateDatabaseOutage,
+  terminateWalsender,
+};
 
 export const CHAOS_SCENARIOS: ChaosScenario[] = [
   killWalhook,
@@ -16,6 +28,8 @@ export const CHAOS_SCENARIOS: ChaosScenario[] = [
   terminateWalsender,
   stateDatabaseOutage,
   receiverDown,
+  receiverRecoveryBurst,
   hostileRows,
+  poisonRow,
   failOverLeader,
 ];

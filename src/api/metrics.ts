@@ -19,6 +19,10 @@ export interface MetricSources {
   slot(): { lagBytes: number | null; retainedWalBytes: number | null; walStatus: string | null };
   replicationConnected(): boolean;
   leader(): boolean;
+  /** Flow control paused reading the slot (deliveries held at a budget). */
+  streamPaused(): boolean;
+  /** The stall watchdog finds the stream stalled. */
+  streamStalled(): boolean;
 }
 
 const WAL_STATUSES = ['reserved', 'extended', 'unreserved', 'lost', 'missing'] as const;
@@ -44,6 +48,20 @@ export class Metrics implements DeliveryObserver, PipelineObserver {
     name: 'walhook_deliveries_total',
     help: 'Delivery attempts by outcome: success (2xx), failure (will be retried), dead (dead-lettered).',
     labelNames: ['webhook_id', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
+  private readonly setAsideChanges = new Counter({
+    name: 'walhook_changes_set_aside_total',
+    help: 'Changes no webhook body could be built for (reason: nested_too_deep, too_large), recorded in set_aside_changes instead of delivered.',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
+  private readonly streamRecoveries = new Counter({
+    name: 'walhook_stream_recoveries_total',
+    help: 'Remedies the stall watchdog applied to a stalled stream, by action: resume (reading again), reconnect.',
+    labelNames: ['action'] as const,
     registers: [this.registry],
   });
 
@@ -121,6 +139,22 @@ export class Metrics implements DeliveryObserver, PipelineObserver {
       },
     });
     new Gauge({
+      name: 'walhook_stream_paused',
+      help: '1 while reading the slot is paused because the deliveries held in memory are at a budget (the slot is the queue).',
+      registers: [this.registry],
+      collect() {
+        this.set(sourcesOf()?.streamPaused() ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'walhook_stream_stalled',
+      help: '1 while changes wait in the slot, no delivery is in flight and nothing moved for source.stallTimeout.',
+      registers: [this.registry],
+      collect() {
+        this.set(sourcesOf()?.streamStalled() ? 1 : 0);
+      },
+    });
+    new Gauge({
       name: 'walhook_leader',
       help: '1 while this instance holds the slot leadership (advisory lock).',
       registers: [this.registry],
@@ -157,6 +191,14 @@ export class Metrics implements DeliveryObserver, PipelineObserver {
 
   deadLettered(webhook: Webhook, _reason: string): void {
     this.deliveries.inc({ webhook_id: webhook.id, outcome: 'dead' });
+  }
+
+  setAside(reason: string): void {
+    this.setAsideChanges.inc({ reason });
+  }
+
+  streamRecovered(action: 'resume' | 'reconnect'): void {
+    this.streamRecoveries.inc({ action });
   }
 
   /** Forgets the series of a deleted webhook, so labels stay bounded. */

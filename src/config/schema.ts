@@ -81,6 +81,11 @@ const sourceSchema = z.strictObject({
     .prefault('10s')
     .describe('How often walhook reports its position to the server, busy or idle.'),
   reconnect: reconnectSchema.prefault({}),
+  stallTimeout: duration()
+    .prefault('1m')
+    .describe(
+      'Changes waiting in the slot with no delivery in flight and nothing received or confirmed for this long: the stream is stalled. walhook logs it, reports it on /readyz and `walhook_stream_stalled`, resumes reading, and reconnects while it stays stalled.',
+    ),
 });
 
 const eventsSchema = z.strictObject({

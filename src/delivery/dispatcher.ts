@@ -10,12 +10,14 @@ import type { Logger } from 'pino';
 import { deliveryId as deliveryIdOf } from '../events/event-id.js';
 import type { Action, ChangeEvent } from '../events/types.js';
 import { inTransaction, type StateDb } from '../state/db.js';
+import { insertSetAside, type SetAsideChange } from '../state/set-aside.js';
 import { notifyWebhookChanged, setWebhookDisabled } from '../state/webhooks.js';
 import type { HttpSender, SendResult } from './http.js';
 import { payloadBytes, prepareEventJson, renderBody } from './payload.js';
 import type { Webhook, WebhookRegistry } from './registry.js';
 import { nextStep, type FailedSend, type NextStep } from './retry-policy.js';
 import { signRequest } from './signing.js';
+import type { FlowLoad } from './flow-control.js';
 import type { StateWriter } from './state-writer.js';
 import { loggableUrl } from '../log.js';
 import { formatLsn } from '../source/lsn.js';
@@ -34,6 +36,8 @@ export interface DeliverySettings {
 export interface DeliveryObserver {
   attempted(webhook: Webhook, result: SendResult, commitTime: string | Date, deliveryId: string): void;
   deadLettered(webhook: Webhook, reason: string): void;
+  /** A change was set aside because no body could be built for it (once per change). */
+  setAside?(reason: string): void;
 }
 
 const NO_OBSERVER: DeliveryObserver = { attempted: () => undefined, deadLettered: () => undefined };
@@ -43,7 +47,42 @@ export function observeAll(...observers: DeliveryObserver[]): DeliveryObserver {
   return {
     attempted: (...args) => observers.forEach((observer) => observer.attempted(...args)),
     deadLettered: (...args) => observers.forEach((observer) => observer.deadLettered(...args)),
+    setAside: (...args) => observers.forEach((observer) => observer.setAside?.(...args)),
   };
+}
+
+/** Why no body can be built for a change: the same change fails the same way every time it is streamed. */
+export interface Unrenderable {
+  unrenderable: 'nested_too_deep' | 'too_large';
+  error: string;
+}
+
+const SET_ASIDE_MAX_BACKOFF_MS = 5_000;
+
+/** The deliveries of `event`, one per webhook in order, or why none can be built. Other errors are thrown. */
+export function renderDeliveries(event: ChangeEvent, webhooks: readonly Webhook[]): { jobs: DeliveryJob[] } | Unrenderable {
+  try {
+    const prepared = prepareEventJson(event);
+    const commitLsn = formatLsn(event.commitLsn);
+    return {
+      jobs: webhooks.map((webhook) => {
+        const id = deliveryIdOf(event.id, webhook.id);
+        return { id, eventId: event.id, operation: event.operation, body: renderBody(prepared, webhook, id), commitLsn, commitTime: event.commitTime };
+      }),
+    };
+  } catch (error) {
+    // V8 reports both as RangeError: the call stack of JSON.stringify, and the longest string it can build.
+    if (!(error instanceof RangeError)) throw error;
+    if (/call stack/i.test(error.message)) return { unrenderable: 'nested_too_deep', error: error.message };
+    if (/string length/i.test(error.message)) return { unrenderable: 'too_large', error: error.message };
+    throw error;
+  }
+}
+
+/** What finds the row of `event` in the CRM besides table and position: its `id`, when the change carries a scalar one. */
+function recordKeyOf(event: ChangeEvent): Record<string, unknown> | null {
+  const id = event.record.id ?? event.previousRecord?.id;
+  return id === undefined || id === null || typeof id === 'object' ? null : { id };
 }
 
 /** What an attempt needs of a delivery. */
@@ -68,6 +107,8 @@ interface Waiting {
   webhook: Webhook;
   job: DeliveryJob;
   settle: () => void;
+  /** No longer in the endpoint's queue (spilled): it stops counting against the endpoint, not against memory. */
+  leaveQueue: () => void;
   enqueuedAt: number;
 }
 
@@ -77,19 +118,49 @@ export class Endpoint {
   failing = false;
   /** While set, new deliveries skip the fast path: its queue was too slow and was moved to the state table. */
   spilled = false;
-  /** Took deliveries past its bound because nothing else waited for it: reading pauses until it drains to half. */
-  pressing = false;
+  /** Fast-path deliveries of streamed changes in this queue, not yet settled (the retry worker's are not counted). */
+  private streamed = 0;
+  /**
+   * It took a delivery past its bound because no other endpoint could use
+   * new events: flow control counts its queue until it drains to half.
+   */
+  private pressing = false;
   /**
    * Fast-path deliveries not yet started, oldest first. Each queue task takes
    * the oldest one when it runs, so spilling them leaves only no-op tasks.
    */
   readonly waiting: Waiting[] = [];
 
-  constructor(concurrency: number) {
+  constructor(
+    concurrency: number,
+    private readonly maxQueued: number,
+    private readonly changed: () => void,
+  ) {
     this.queue = new PQueue({ concurrency });
     this.queue.on('idle', () => {
       this.spilled = false;
+      changed();
     });
+    // Any task done, fast path or retry: the endpoint's backlog and health may have changed.
+    this.queue.on('next', changed);
+  }
+
+  /** A streamed change's delivery joins the queue; `pastBound` when the queue was already full. */
+  enter(pastBound: boolean): void {
+    this.streamed++;
+    if (pastBound) this.pressing = true;
+  }
+
+  /** A streamed change's delivery left the queue (settled or spilled). */
+  leave(): void {
+    this.streamed--;
+    if (this.streamed <= this.maxQueued / 2) this.pressing = false;
+    this.changed();
+  }
+
+  /** Streamed deliveries reading must wait for: those of a pressing endpoint that cannot overflow now; else 0. */
+  get holdingStream(): number {
+    return this.pressing && !this.failing && !this.spilled ? this.streamed : 0;
   }
 
   /** Deliveries waiting or running in memory. */
@@ -105,8 +176,10 @@ export class Endpoint {
 
 export class Dispatcher {
   private readonly endpoints = new Map<string, Endpoint>();
-  /** Body bytes of deliveries routed and not yet settled (queued, in flight, or being written). */
-  heldBytes = 0;
+  /** Deliveries of streamed changes routed and not yet settled (queued, in flight, or being written), and their body bytes. */
+  private readonly held = { deliveries: 0, bytes: 0 };
+  /** Told whenever what the stream holds may have changed: flow control decides on it. */
+  private loadChanged: () => void = () => undefined;
 
   constructor(
     private readonly registry: WebhookRegistry,
@@ -121,7 +194,7 @@ export class Dispatcher {
   endpoint(webhookId: string): Endpoint {
     let endpoint = this.endpoints.get(webhookId);
     if (!endpoint) {
-      endpoint = new Endpoint(this.settings.concurrency);
+      endpoint = new Endpoint(this.settings.concurrency, this.settings.maxQueuedPerEndpoint, () => this.loadChanged());
       this.endpoints.set(webhookId, endpoint);
     }
     return endpoint;
@@ -130,22 +203,27 @@ export class Dispatcher {
   /** Drops the queue of a deleted webhook once it has nothing left in memory. */
   forgetEndpoint(webhookId: string): void {
     if (this.endpoints.get(webhookId)?.backlog === 0) this.endpoints.delete(webhookId);
+    this.loadChanged();
+  }
+
+  /** Registers the one listener told whenever `load()` may have changed. */
+  onLoadChanged(listener: () => void): void {
+    this.loadChanged = listener;
   }
 
   /**
-   * An endpoint took deliveries past its bound because nothing else would be
-   * held up by waiting for it (the one webhook, or all of them are busy):
-   * reading pauses until it drains to half — the slot is the queue.
+   * What the stream's deliveries hold, for flow control. An endpoint's queue
+   * counts when it took deliveries past its bound and still cannot overflow
+   * to the state table (it is healthy and every other endpoint is busy, or it
+   * is the only one): reading must wait for it.
    */
-  get saturated(): boolean {
-    let saturated = false;
+  load(): FlowLoad {
+    let heldByEndpoint = 0;
     for (const [webhookId, endpoint] of this.endpoints) {
-      if (!endpoint.pressing) continue;
-      const drained = endpoint.backlog <= this.settings.maxQueuedPerEndpoint / 2;
-      if (drained || endpoint.failing || endpoint.spilled || !this.othersAreBusy(webhookId)) endpoint.pressing = false;
-      else saturated = true;
+      const holding = endpoint.holdingStream;
+      if (holding > heldByEndpoint && this.othersAreBusy(webhookId)) heldByEndpoint = holding;
     }
-    return saturated;
+    return { deliveries: this.held.deliveries, bytes: this.held.bytes, heldByEndpoint };
   }
 
   /** Whether every other enabled endpoint is full, failing or spilled: pausing the stream would hold none of them up. */
@@ -162,43 +240,70 @@ export class Dispatcher {
     return new Map([...this.endpoints].map(([webhookId, endpoint]) => [webhookId, endpoint.backlog]));
   }
 
-  /** Deliveries held in memory across all endpoints, plus rows waiting to be written. */
-  get inMemory(): number {
-    let total = this.writer.backlog;
-    for (const endpoint of this.endpoints.values()) total += endpoint.backlog;
-    return total;
-  }
-
   wants(object: string, action: Action): boolean {
     return this.registry.match(object, action).length > 0;
   }
 
   /**
    * Delivers `event` to every matching webhook. `hold` is called once per
-   * delivery and returns the callback that settles it.
+   * delivery and returns the callback that settles it. A change no body can
+   * be built for is set aside instead (one hold), so the stream moves on.
    */
   dispatch(event: ChangeEvent, hold: () => () => void): void {
     const webhooks = this.registry.match(event.object, event.action);
     if (webhooks.length === 0) return;
-    const prepared = prepareEventJson(event);
-    for (const webhook of webhooks) {
-      const id = deliveryIdOf(event.id, webhook.id);
-      const job: DeliveryJob = {
-        id,
-        eventId: event.id,
-        operation: event.operation,
-        body: renderBody(prepared, webhook, id),
-        commitLsn: formatLsn(event.commitLsn),
-        commitTime: event.commitTime,
-      };
-      const settle = hold();
-      const bytes = job.body.length;
-      this.heldBytes += bytes;
-      this.route(webhook, job, () => {
-        this.heldBytes -= bytes;
-        settle();
-      });
+    const rendered = renderDeliveries(event, webhooks);
+    if ('unrenderable' in rendered) {
+      void this.setAside(event, webhooks, rendered, this.holdInMemory(0, hold()));
+      return;
     }
+    webhooks.forEach((webhook, index) => {
+      const job = rendered.jobs[index]!;
+      this.route(webhook, job, this.holdInMemory(job.body.length, hold()));
+    });
+  }
+
+  /** Counts a delivery of a streamed change as held until `settle` runs. */
+  private holdInMemory(bytes: number, settle: () => void): () => void {
+    this.held.deliveries++;
+    this.held.bytes += bytes;
+    return () => {
+      this.held.deliveries--;
+      this.held.bytes -= bytes;
+      settle();
+      this.loadChanged();
+    };
+  }
+
+  /** Records a change that cannot be rendered, retrying until the record is durable; only then is it settled. */
+  private async setAside(event: ChangeEvent, webhooks: Webhook[], failure: Unrenderable, settle: () => void): Promise<void> {
+    const change: SetAsideChange = {
+      eventId: event.id,
+      schema: event.schema,
+      table: event.table,
+      recordKey: recordKeyOf(event),
+      operation: event.operation,
+      commitLsn: formatLsn(event.commitLsn),
+      ordinal: event.ordinal,
+      commitTime: event.commitTime,
+      webhookIds: webhooks.map((webhook) => webhook.id),
+      reason: failure.unrenderable,
+      error: failure.error,
+    };
+    const fields = { eventId: event.id, schema: event.schema, table: event.table, recordKey: change.recordKey, commitLsn: change.commitLsn, ordinal: event.ordinal };
+    this.logger.error({ ...fields, reason: change.reason, error: change.error }, 'no body can be built for this change; set aside in set_aside_changes');
+    for (let backoffMs = 100; ; backoffMs = Math.min(backoffMs * 2, SET_ASIDE_MAX_BACKOFF_MS)) {
+      try {
+        await insertSetAside(this.db, change);
+        break;
+      } catch (error) {
+        this.logger.error({ ...fields, err: error, retryInMs: backoffMs }, 'could not record a change set aside; retrying');
+        await new Promise((resolve) => setTimeout(resolve, backoffMs));
+      }
+    }
+    for (const webhook of webhooks) this.observer.deadLettered(webhook, change.reason);
+    this.observer.setAside?.(change.reason);
+    settle();
   }
 
   private route(webhook: Webhook, job: DeliveryJob, settle: () => void): void {
@@ -219,15 +324,29 @@ export class Dispatcher {
     }
     const endpoint = this.endpoint(webhook.id);
     // Past its bound an endpoint overflows to the state table, unless no other endpoint could use new events
-    // now: then reading pauses for it instead (`saturated`), and the slot is the queue.
+    // now: then it keeps them, flow control pauses reading for it (`load`), and the slot is the queue.
     const full = endpoint.full(this.settings.maxQueuedPerEndpoint);
     if (endpoint.failing || endpoint.spilled || (full && !this.othersAreBusy(webhook.id))) {
       const delayMs = endpoint.failing ? (this.settings.retryScheduleMs[0] ?? 0) : 0;
       void this.store(webhook, job, { state: 'pending', attempts: 0, nextAttemptAt: new Date(Date.now() + delayMs) }).then(settle);
       return;
     }
-    if (full) endpoint.pressing = true;
-    endpoint.waiting.push({ webhook, job, settle, enqueuedAt: Date.now() });
+    endpoint.enter(full);
+    let queued = true;
+    const leaveQueue = () => {
+      if (queued) endpoint.leave();
+      queued = false;
+    };
+    endpoint.waiting.push({
+      webhook,
+      job,
+      leaveQueue,
+      settle: () => {
+        leaveQueue();
+        settle();
+      },
+      enqueuedAt: Date.now(),
+    });
     void endpoint.queue.add(async () => {
       const next = endpoint.waiting.shift();
       if (next) await this.deliverNow(next);
@@ -288,9 +407,11 @@ export class Dispatcher {
       const spilled = endpoint.waiting.splice(0);
       endpoint.spilled = true;
       this.logger.info({ webhookId, deliveries: spilled.length, waitedMs: now - oldest.enqueuedAt }, 'slow endpoint: queued deliveries moved to the state table');
-      for (const { webhook, job, settle } of spilled) {
+      for (const { webhook, job, settle, leaveQueue } of spilled) {
+        leaveQueue();
         void this.store(webhook, job, { state: 'pending', attempts: 0, nextAttemptAt: new Date(now) }).then(settle);
       }
+      this.loadChanged();
     }
   }
 

@@ -52,7 +52,10 @@ export class ReplicationStream extends EventEmitter<ReplicationEvents> {
   private connected = false;
   private statusTimer: NodeJS.Timeout | null = null;
   private statusSoon: NodeJS.Timeout | null = null;
+  /** The wait before the next reconnection, grown by each connection that ends without having been healthy. */
   private retryDelayMs: number;
+  /** When the current connection started streaming (epoch ms), null before. */
+  private streamingSince: number | null = null;
   private readonly running: Promise<void>[] = [];
 
   constructor(
@@ -118,6 +121,7 @@ export class ReplicationStream extends EventEmitter<ReplicationEvents> {
     const log = this.options.logger;
     while (!this.stopped) {
       let failure: Error | null = null;
+      this.streamingSince = null;
       try {
         await this.streamOnce();
       } catch (error) {
@@ -125,9 +129,11 @@ export class ReplicationStream extends EventEmitter<ReplicationEvents> {
       }
       this.markDisconnected(failure);
       if (this.stopped) return;
-      log.warn({ err: failure, slot: this.options.slot, retryInMs: this.retryDelayMs }, 'replication connection lost; reconnecting');
-      await sleep(this.retryDelayMs);
-      this.retryDelayMs = Math.min(this.retryDelayMs * 2, this.options.reconnect.maxDelayMs);
+      const streamedMs = this.streamingSince === null ? 0 : Date.now() - this.streamingSince;
+      const { waitMs, nextMs } = reconnectDelay(this.retryDelayMs, streamedMs, this.options.reconnect);
+      this.retryDelayMs = nextMs;
+      log.warn({ err: failure, slot: this.options.slot, retryInMs: waitMs }, 'replication connection lost; reconnecting');
+      await sleep(waitMs);
     }
   }
 
@@ -146,7 +152,7 @@ export class ReplicationStream extends EventEmitter<ReplicationEvents> {
       service.on('error', reject);
       service.on('start', () => {
         this.connected = true;
-        this.retryDelayMs = this.options.reconnect.minDelayMs;
+        this.streamingSince = Date.now();
         logger.info({ slot, plugin: pluginName, confirmedLsn: formatLsn(this.confirmed) }, 'replication streaming');
         this.emit('connected');
       });
@@ -227,6 +233,27 @@ export class ReplicationStream extends EventEmitter<ReplicationEvents> {
     const internals = this.service as unknown as { _connection?: { stream?: { pause(): void; resume(): void } } } | null;
     return internals?._connection?.stream;
   }
+}
+
+/** A connection that streamed this long was healthy: the next failure starts the backoff over. */
+export const HEALTHY_CONNECTION_MS = 30_000;
+
+/**
+ * The wait before reconnecting after a connection that streamed for
+ * `streamedMs` ended, and the wait after that. Only a healthy connection
+ * starts over from `minDelayMs`: a start that fails again soon — a change
+ * that breaks every connection, a server that drops it — keeps doubling up
+ * to `maxDelayMs`. (Confirmed progress is no sign of health: keepalives
+ * confirm positions even while the same change fails each time.)
+ */
+export function reconnectDelay(
+  currentMs: number,
+  streamedMs: number,
+  settings: { minDelayMs: number; maxDelayMs: number },
+): { waitMs: number; nextMs: number } {
+  const healthy = streamedMs >= HEALTHY_CONNECTION_MS;
+  const waitMs = healthy ? settings.minDelayMs : currentMs;
+  return { waitMs, nextMs: Math.min(waitMs * 2, settings.maxDelayMs) };
 }
 
 function sleep(ms: number): Promise<void> {

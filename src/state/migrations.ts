@@ -75,6 +75,26 @@ const MIGRATIONS: Migration[] = [
         CHECK (source = 'config' OR secret_encrypted IS NOT NULL)
       );`,
   },
+  {
+    version: 3,
+    name: 'set_aside_changes',
+    // Changes no body can be built for (src/state/set-aside.ts): kept so the stream moves on and nothing is lost silently.
+    sql: (s) => `
+      CREATE TABLE ${s}.set_aside_changes (
+        event_id uuid PRIMARY KEY,
+        schema_name text NOT NULL,
+        table_name text NOT NULL,
+        record_key jsonb,
+        operation text NOT NULL,
+        commit_lsn pg_lsn NOT NULL,
+        ordinal integer NOT NULL,
+        commit_time timestamptz NOT NULL,
+        webhook_ids uuid[] NOT NULL,
+        reason text NOT NULL,
+        error text NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now()
+      );`,
+  },
 ];
 
 /** How long walhook waits on one migration step (or on another replica migrating) before giving up. */

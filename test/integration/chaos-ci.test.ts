@@ -3,8 +3,11 @@
  * each scenario streams single-row transactions through the real CLI while
  * a fault hits — kill -9 twice, the walsender terminated, the receiver down
  * through the whole (compressed) retry schedule then its dead letters
- * redelivered through the API, hostile rows — and every committed change
- * must reach the receiver with a verified signature, under one id.
+ * redelivered through the API, a burst while a receiver recovers from an
+ * outage, hostile rows, poison rows — and every committed change must reach
+ * the receiver with a verified signature, under one id. Every scenario ends
+ * with the liveness probe (chaos/lib/liveness.ts): fresh rows arrive, the
+ * slot reaches the WAL end, and /readyz says ready.
  * Restarting PostgreSQL is left to the full run: this suite's cluster is
  * shared with the other test files.
  */
@@ -14,7 +17,7 @@ import { createCrmSchema } from '../harness/crm.js';
 import { createTestDatabase, type TestDatabase } from '../harness/database.js';
 import type { ChaosOutcome } from '../../chaos/lib/audit.js';
 import type { ChaosEnv } from '../../chaos/lib/bed.js';
-import { hostileRows, killWalhook, receiverDown, terminateWalsender } from '../../chaos/scenarios/index.js';
+import { hostileRows, killWalhook, poisonRow, receiverDown, receiverRecoveryBurst, terminateWalsender } from '../../chaos/scenarios/index.js';
 
 const databases: TestDatabase[] = [];
 
@@ -40,6 +43,7 @@ function expectNothingLost(outcome: ChaosOutcome): void {
   expect(outcome.lost).toBe(0);
   expect(outcome.delivered).toBe(outcome.written);
   expect(outcome.idStability).toBe(1);
+  expect(outcome.liveness?.problems).toEqual([]);
 }
 
 describe('chaos, bounded', () => {
@@ -55,6 +59,16 @@ describe('chaos, bounded', () => {
     const outcome = await receiverDown.run(env);
     expectNothingLost(outcome);
     expect(outcome.notes.join('\n')).toMatch(/(\d+) dead letters, \1 redelivered through the API/);
+  }, 180_000);
+
+  it('receiver outage, then a burst while the retries drain: everything arrives and the stream keeps moving', async () => {
+    expectNothingLost(await receiverRecoveryBurst.run(env));
+  }, 300_000);
+
+  it('poison rows are set aside and the stream moves on without restarting', async () => {
+    const outcome = await poisonRow.run(env);
+    expectNothingLost(outcome);
+    expect(outcome.notes.join('\n')).toMatch(/2 change\(s\) set aside as nested_too_deep/);
   }, 180_000);
 
   it('hostile rows (every type, TOAST, no primary key, ALTER TABLE, TRUNCATE, a large transaction) all arrive', async () => {

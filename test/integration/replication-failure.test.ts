@@ -48,4 +48,41 @@ describe('a message that throws while being handled', () => {
       await session.stop();
     }
   });
+
+  it('backs off between reconnections while the same change keeps failing, instead of starting over each time', async () => {
+    const config = loadConfig({
+      env: {
+        WALHOOK_DATABASE_URL: db.url,
+        WALHOOK_SOURCE_SCHEMAS: '[workspace_failure]',
+        WALHOOK_SOURCE_RECONNECT_MIN_DELAY: '50ms',
+        WALHOOK_SOURCE_RECONNECT_MAX_DELAY: '400ms',
+      },
+    });
+    const waits: number[] = [];
+    const logger = createLogger('warn', {
+      write(line: string) {
+        const entry = JSON.parse(line) as { msg: string; retryInMs?: number };
+        if (entry.msg === 'replication connection lost; reconnecting') waits.push(entry.retryInMs!);
+      },
+    });
+    const failuresWanted = 5;
+    let failures = 0;
+    const seen: number[] = [];
+    const session = await startTail(config, logger, (line) => {
+      const id = (JSON.parse(line) as { record: { id: number } }).record.id;
+      if (id === 11 && failures < failuresWanted) {
+        failures++;
+        throw new Error('the sink cannot take row 11 yet');
+      }
+      seen.push(id);
+    });
+    try {
+      await db.sql(`INSERT INTO workspace_failure.person VALUES (11, 'transient')`);
+      await waitFor(() => seen.includes(11), () => `row 11 once the sink takes it (failed ${failures} times, waits ${waits.join(', ')} ms)`, 30_000);
+      // Each start streamed the failing change again and confirmed nothing: every wait doubles, up to the maximum.
+      expect(waits.slice(0, failuresWanted)).toEqual([50, 100, 200, 400, 400]);
+    } finally {
+      await session.stop();
+    }
+  });
 });

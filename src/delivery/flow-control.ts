@@ -1,0 +1,138 @@
+/**
+ * Flow control of the replication stream: the one place that decides whether
+ * walhook reads the slot. Reading pauses when the deliveries of streamed
+ * changes held in memory reach a budget (count or body bytes), or when an
+ * endpoint that took them past its bound, because it cannot overflow to the
+ * state table (no other endpoint could use new events), holds a full queue of
+ * them; it resumes once all of these are back below half. The slot is then
+ * the queue.
+ *
+ * Only deliveries of streamed changes count: the retry worker's rows are
+ * bounded by its own claims, and counting them would let a retry backlog keep
+ * the stream paused while nothing the stream sent is left to settle.
+ *
+ * Modes: `reading` → `paused` (over budget) → `reading` (below half);
+ * `stopped` (shutdown) is final. A new connection starts reading, so
+ * `reconnected` returns to `reading` and re-applies the budget to it.
+ */
+
+export type FlowMode = 'reading' | 'paused' | 'stopped';
+
+export interface FlowLimits {
+  /** Deliveries of streamed changes held at most. */
+  maxDeliveries: number;
+  /** Their body bytes at most (delivery.maxInMemoryBytes). */
+  maxBytes: number;
+  /** Deliveries an endpoint that cannot overflow may hold (delivery.maxQueuedPerEndpoint). */
+  maxQueuedPerEndpoint: number;
+}
+
+/** What the stream's deliveries hold now. */
+export interface FlowLoad {
+  /** Deliveries of streamed changes routed and not yet settled (queued, in flight, or being written). */
+  deliveries: number;
+  /** Their body bytes. */
+  bytes: number;
+  /** The most deliveries of streamed changes queued at one endpoint that took them past its bound and cannot overflow to the state table. */
+  heldByEndpoint: number;
+}
+
+/** Why reading is over budget, or null when it is not. */
+export function overBudget(load: FlowLoad, limits: FlowLimits): string | null {
+  if (load.deliveries >= limits.maxDeliveries) return `${load.deliveries} deliveries held in memory (at most ${limits.maxDeliveries})`;
+  if (load.bytes >= limits.maxBytes) return `${load.bytes} body bytes held in memory (delivery.maxInMemoryBytes ${limits.maxBytes})`;
+  if (load.heldByEndpoint >= limits.maxQueuedPerEndpoint) {
+    return `an endpoint holds ${load.heldByEndpoint} deliveries and no other endpoint could use new events (delivery.maxQueuedPerEndpoint ${limits.maxQueuedPerEndpoint})`;
+  }
+  return null;
+}
+
+export function belowHalf(load: FlowLoad, limits: FlowLimits): boolean {
+  return load.deliveries < limits.maxDeliveries / 2 && load.bytes < limits.maxBytes / 2 && load.heldByEndpoint <= limits.maxQueuedPerEndpoint / 2;
+}
+
+export type FlowInput = { type: 'load'; load: FlowLoad } | { type: 'reconnected'; load: FlowLoad } | { type: 'stop' };
+
+/** Every transition, in one place. */
+export function nextFlowMode(mode: FlowMode, input: FlowInput, limits: FlowLimits): FlowMode {
+  if (mode === 'stopped' || input.type === 'stop') return 'stopped';
+  const from = input.type === 'reconnected' ? 'reading' : mode;
+  if (from === 'reading') return overBudget(input.load, limits) === null ? 'reading' : 'paused';
+  return belowHalf(input.load, limits) ? 'reading' : 'paused';
+}
+
+/** The stream's socket, as flow control drives it. */
+export interface Valve {
+  pause(): void;
+  resume(): void;
+}
+
+export class FlowControl {
+  private current: FlowMode = 'reading';
+  private why: string | null = null;
+  private pausedAt: number | null = null;
+
+  constructor(
+    private readonly limits: FlowLimits,
+    private readonly load: () => FlowLoad,
+    private valve: Valve | null = null,
+  ) {}
+
+  get mode(): FlowMode {
+    return this.current;
+  }
+
+  /** Why reading paused (null while reading), and since when (epoch ms). */
+  get pause(): { reason: string; since: number } | null {
+    return this.current === 'paused' && this.why !== null && this.pausedAt !== null ? { reason: this.why, since: this.pausedAt } : null;
+  }
+
+  /** The stream to drive from now on (a new stream after leadership changed hands). */
+  attach(valve: Valve | null): void {
+    this.valve = valve;
+    if (valve) this.apply({ type: 'reconnected', load: this.load() });
+  }
+
+  /** The budget may have changed (a delivery routed or settled, an endpoint's state, a webhook removed): pause or resume. */
+  update(): void {
+    this.apply({ type: 'load', load: this.load() });
+  }
+
+  /** A new connection reads from the start: the budget applies to it afresh. */
+  reconnected(): void {
+    this.apply({ type: 'reconnected', load: this.load() });
+  }
+
+  /**
+   * Drives the valve to the current mode again, for a socket whose state may
+   * have drifted from it (the stall watchdog's first remedy).
+   */
+  reassert(): void {
+    this.update();
+    if (this.current === 'reading') this.valve?.resume();
+    else this.valve?.pause();
+  }
+
+  /** Shutdown: reading stops for good. */
+  stop(): void {
+    this.apply({ type: 'stop' });
+  }
+
+  private apply(input: FlowInput): void {
+    const before = input.type === 'reconnected' ? 'reading' : this.current;
+    const after = nextFlowMode(this.current, input, this.limits);
+    this.current = after;
+    if (after === 'paused' && before !== 'paused' && input.type !== 'stop') {
+      this.why = overBudget(input.load, this.limits);
+      this.pausedAt = Date.now();
+    }
+    if (after === before) return;
+    if (after === 'reading') {
+      this.why = null;
+      this.pausedAt = null;
+      this.valve?.resume();
+    } else if (before === 'reading') {
+      this.valve?.pause();
+    }
+  }
+}

@@ -1,0 +1,55 @@
+import { describe, expect, it } from 'vitest';
+import { renderDeliveries } from '../../../src/delivery/dispatcher.js';
+import { toWebhook } from '../../../src/delivery/registry.js';
+import type { ChangeEvent, JsonValue } from '../../../src/events/types.js';
+
+const webhook = toWebhook({
+  id: '6f1c1a52-6a8e-4a3c-9c55-2f4fd0a6f0c1',
+  targetUrl: 'http://127.0.0.1:9/hook',
+  operations: ['*.*'],
+  description: '',
+  format: 'record',
+  signatures: ['standard'],
+  secrets: ['s3cret-s3cret-s3cret'],
+  source: 'config',
+});
+
+function eventWith(record: Record<string, JsonValue>): ChangeEvent {
+  return {
+    id: '0b7d2f0e-5d2c-5a1e-8f7a-6c1f0c3f5a11',
+    object: 'note',
+    action: 'created',
+    operation: 'note.created',
+    workspaceId: null,
+    schema: 'workspace_x',
+    table: 'note',
+    record,
+    previousRecord: null,
+    updatedFields: null,
+    unavailableFields: [],
+    commitLsn: 0x1000n,
+    ordinal: 0,
+    commitTime: '2026-12-01T00:00:00.000Z',
+  };
+}
+
+describe('renderDeliveries', () => {
+  it('renders one delivery per webhook', () => {
+    const rendered = renderDeliveries(eventWith({ id: 'a', body: 'x' }), [webhook]);
+    expect('jobs' in rendered && rendered.jobs.map((job) => JSON.parse(job.body).record)).toEqual([{ id: 'a', body: 'x' }]);
+  });
+
+  it('says a value nested too deep for JSON.stringify cannot be rendered, instead of throwing', () => {
+    let deep: JsonValue = [];
+    for (let depth = 0; depth < 100_000; depth++) deep = [deep];
+    expect(renderDeliveries(eventWith({ id: 'a', doc: deep }), [webhook])).toMatchObject({ unrenderable: 'nested_too_deep' });
+  });
+
+  it('says a record beyond the longest string V8 builds cannot be rendered', { timeout: 180_000 }, () => {
+    // One 64 MB string referenced nine times: the body would pass V8's 512 MB limit (slow: it really builds that much).
+    const large = 'x'.repeat(64 * 1024 * 1024);
+    const record: Record<string, JsonValue> = { id: 'a' };
+    for (let column = 0; column < 9; column++) record[`c${column}`] = large;
+    expect(renderDeliveries(eventWith(record), [webhook])).toMatchObject({ unrenderable: 'too_large' });
+  });
+});
