@@ -109,12 +109,15 @@ function unknownKeyProblem(path: readonly PropertyKey[], tree: unknown, envSourc
   const name = String(path.at(-1));
   const allowed = keysOfObjectAt(parent);
   const suggestion = closestKey(name, allowed);
-  const masked = SECRET_LOOKING_NAME.test(name) || (suggestion !== undefined && isSecret(schemaAt([...parent, suggestion])));
   const expected =
     suggestion === undefined
       ? `a known key: one of ${allowed.join(', ')}`
       : `a known key: did you mean ${formatPath([...parent, suggestion])}?`;
-  return problemAt(path, tree, expected, envSources, masked ? REDACTED : undefined);
+  // Shown as the key it was meant for would show it (a URL keeps all but its password).
+  const meant = suggestion === undefined ? undefined : schemaAt([...parent, suggestion]);
+  const value = valueAt(tree, path);
+  const shown = meant !== undefined && isSecret(meant) ? redactValue(value, meant) : SECRET_LOOKING_NAME.test(name) ? REDACTED : undefined;
+  return problemAt(path, tree, expected, envSources, shown);
 }
 
 export function problemsFromIssue(issue: z.core.$ZodIssue, tree: unknown, envSources: EnvSources): ConfigProblem[] {

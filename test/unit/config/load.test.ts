@@ -353,3 +353,26 @@ describe('loadConfig', () => {
     );
   });
 });
+
+describe('database passwords with URL delimiters in them', () => {
+  it.each(['p@ss', 'p/ss', 'p?ss', 'p#ss', 'a@b/c?d#e'])('mask %s whole, whether or not the URL still parses', (password) => {
+    const lines = problemLines(() => resolveConfig({ database: { url: `mysql://crm:${password}@db:5432/crm` } }, {}));
+    expect(lines.join('\n')).not.toContain(password);
+    expect(lines[0]).toContain('got "mysql://crm:[redacted]@db:5432/crm"');
+  });
+
+  it('mask only the password of a URL without delimiters in it', () => {
+    const lines = problemLines(() => resolveConfig({ database: { url: 'mysql://crm:plain@db/crm?sslpassword=x' } }, {}));
+    expect(lines[0]).toContain('"mysql://crm:[redacted]@db/crm?sslpassword=[redacted]"');
+  });
+
+  it('leave a URL without a password as it is', () => {
+    const lines = problemLines(() => resolveConfig({ database: { url: 'mysql://crm@db/crm' } }, {}));
+    expect(lines[0]).toContain('"mysql://crm@db/crm"');
+  });
+
+  it('show the value under a misspelt URL key with only its password masked', () => {
+    const lines = problemLines(() => resolveConfig({ database: { urll: 'postgres://crm:hunter2@db/crm', url: DATABASE_URL } }, {}));
+    expect(lines).toEqual(['database.urll: got "postgres://crm:[redacted]@db/crm" — expected a known key: did you mean database.url?']);
+  });
+});
