@@ -8,11 +8,7 @@ export { renderConfigReference } from './reference.js';
 export {
   configSchema,
   LOG_LEVELS,
-  PAYLOAD_FORMATS,
-  SIGNATURE_SCHEMES,
   SOURCE_PLUGINS,
-  type PayloadFormat,
-  type SignatureScheme,
   type WalhookConfig,
   type WebhookConfig,
 } from './schema.js';

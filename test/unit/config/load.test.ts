@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig, resolveConfig } from '../../../src/config/index.js';
 import { interpolateText } from '../../../src/config/interpolate.js';
+import { InvalidOperationError, parseOperationPattern } from '../../../src/events/matching.js';
 
 const DATABASE_URL = 'postgres://walhook@127.0.0.1:5432/crm';
 const ONLY_DATABASE_URL = { WALHOOK_DATABASE_URL: DATABASE_URL };
@@ -374,5 +375,33 @@ describe('database passwords with URL delimiters in them', () => {
   it('show the value under a misspelt URL key with only its password masked', () => {
     const lines = problemLines(() => resolveConfig({ database: { urll: 'postgres://crm:hunter2@db/crm', url: DATABASE_URL } }, {}));
     expect(lines).toEqual(['database.urll: got "postgres://crm:[redacted]@db/crm" — expected a known key: did you mean database.url?']);
+  });
+});
+
+describe('webhook operations', () => {
+  const webhook = (operations: string[]) => ({
+    webhooks: [{ targetUrl: 'https://hooks.example.com', operations, secret: 'a-secret-of-24-characters' }],
+  });
+
+  it.each(['Person.archived', 'person.archived', 'Person.created', 'person', 'pe*.created'])(
+    'reject %j as matching would, saying why',
+    (operation) => {
+      let matchingError: unknown;
+      try {
+        parseOperationPattern(operation);
+      } catch (error) {
+        matchingError = error;
+      }
+      expect(matchingError).toBeInstanceOf(InvalidOperationError);
+      const [line] = problemLines(() => resolveConfig(webhook(['person.created', operation]), ONLY_DATABASE_URL));
+      expect(line).toBe(
+        `webhooks[0].operations[1]: got ${JSON.stringify(operation)} — expected ${(matchingError as InvalidOperationError).expected}`,
+      );
+    },
+  );
+
+  it('accept what matching accepts', () => {
+    const operations = ['person.created', 'workspaceMember.*', '*.destroyed', '*.*'];
+    expect(resolveConfig(webhook(operations), ONLY_DATABASE_URL).webhooks[0]?.operations).toEqual(operations);
   });
 });
