@@ -54,8 +54,8 @@ function onShutdown(logger: Logger, stop: () => Promise<void>): void {
       },
     );
   };
-  process.on('SIGTERM', () => handler('SIGTERM'));
-  process.on('SIGINT', () => handler('SIGINT'));
+  // SIGHUP: the terminal closed (or a supervisor's stop); the same graceful shutdown as the others.
+  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(signal, () => handler(signal));
 }
 
 async function run(command: string, config: WalhookConfig): Promise<void> {
