@@ -1,8 +1,10 @@
 /** Configuration: one YAML file, `${VAR}` interpolation, `WALHOOK_*` overrides, validated at start. */
+export { unknownEnvVariables, type UnknownEnvVariable } from './env.js';
 export { ConfigError, formatProblem, type ConfigProblem } from './errors.js';
 export type { ListenAddress } from './fields.js';
 export { envVarFor, listConfigKeys, type ConfigKey } from './keys.js';
 export { loadConfig, readConfigFile, resolveConfig, type LoadConfigOptions } from './load.js';
+export { closestName } from './problems.js';
 export { redactConfig } from './redact.js';
 export { renderConfigReference } from './reference.js';
 export {

@@ -96,8 +96,8 @@ function distance(a: string, b: string): number {
   return previous[b.length] ?? 0;
 }
 
-/** The allowed key a typo most likely meant: same letters ignoring case and `_`/`-`, or a few edits away. */
-export function closestKey(typo: string, keys: readonly string[]): string | undefined {
+/** The name a typo most likely meant: same letters ignoring case and `_`/`-`, or a few edits away. */
+export function closestName(typo: string, keys: readonly string[]): string | undefined {
   const normalise = (key: string) => key.toLowerCase().replace(/[_-]/g, '');
   const scored = keys.map((key) => ({ key, score: distance(normalise(typo), normalise(key)) }));
   const best = scored.sort((a, b) => a.score - b.score)[0];
@@ -108,7 +108,7 @@ function unknownKeyProblem(path: readonly PropertyKey[], tree: unknown, envSourc
   const parent = path.slice(0, -1);
   const name = String(path.at(-1));
   const allowed = keysOfObjectAt(parent);
-  const suggestion = closestKey(name, allowed);
+  const suggestion = closestName(name, allowed);
   const expected =
     suggestion === undefined
       ? `a known key: one of ${allowed.join(', ')}`

@@ -7,13 +7,14 @@
  * removed at the end, on Ctrl-C as well.
  */
 import { randomBytes } from 'node:crypto';
-import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { pino } from 'pino';
+import { parseCommandArgs } from '../command-line.js';
 import { parseDuration, resolveConfig } from '../config/index.js';
 import { Daemon } from '../daemon.js';
 import { compileOperations, matchesOperation, parseOperationPattern, validateOperations, WILDCARD } from '../events/matching.js';
 import { createLogger } from '../log.js';
+import { UsageError } from '../operator-error.js';
 import { SIGNATURE_SCHEMES } from '../verify.js';
 import { runLoad } from './load.js';
 import { chooseOutputMode, DemoOutput, type DemoSummary, type DemoWebhookInfo, type ReadyInfo } from './output.js';
@@ -72,30 +73,23 @@ export interface DemoOptions {
   stayAfterScript: boolean;
 }
 
-export class DemoUsageError extends Error {
-  override readonly name = 'DemoUsageError';
-}
-
 export function parseDemoArgs(argv: string[], stdoutIsTty: boolean): DemoOptions {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      options: { rate: { type: 'string' }, duration: { type: 'string' }, json: { type: 'boolean', default: false } },
-    }).values;
-  } catch (error) {
-    throw new DemoUsageError((error as Error).message);
-  }
+  const parsed = parseCommandArgs(argv, {
+    rate: { type: 'string' },
+    duration: { type: 'string' },
+    json: { type: 'boolean', default: false },
+    help: { type: 'boolean', short: 'h' },
+  }).values;
   const rate = parsed.rate === undefined ? null : Number(parsed.rate);
   if (rate !== null && !(Number.isFinite(rate) && rate > 0)) {
-    throw new DemoUsageError(`--rate must be a positive number of changes per second, got ${JSON.stringify(parsed.rate)}`);
+    throw new UsageError(`--rate must be a positive number of changes per second, got ${JSON.stringify(parsed.rate)}`);
   }
   let durationMs: number | null = null;
   if (parsed.duration !== undefined) {
     try {
       durationMs = parseDuration(parsed.duration);
     } catch (error) {
-      throw new DemoUsageError(`--duration: ${(error as Error).message}`);
+      throw new UsageError(`--duration: ${(error as Error).message}`);
     }
   }
   return {
@@ -276,9 +270,9 @@ export async function runDemoCli(argv: string[]): Promise<number> {
   try {
     options = parseDemoArgs(argv, Boolean(process.stdout.isTTY));
   } catch (error) {
-    if (!(error instanceof DemoUsageError)) throw error;
+    if (!(error instanceof UsageError)) throw error;
     console.error(`walhook demo: ${error.message}\n\n${DEMO_USAGE}`);
-    return 2;
+    return error.exitStatus;
   }
   const output = new DemoOutput(chooseOutputMode(options.json, process.stdout, process.env));
   const controller = new AbortController();

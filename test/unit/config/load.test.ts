@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, resolveConfig } from '../../../src/config/index.js';
+import { ConfigError, loadConfig, resolveConfig, unknownEnvVariables } from '../../../src/config/index.js';
 import { interpolateText } from '../../../src/config/interpolate.js';
 import { InvalidOperationError, parseOperationPattern } from '../../../src/events/matching.js';
 
@@ -403,5 +403,22 @@ describe('webhook operations', () => {
   it('accept what matching accepts', () => {
     const operations = ['person.created', 'workspaceMember.*', '*.destroyed', '*.*'];
     expect(resolveConfig(webhook(operations), ONLY_DATABASE_URL).webhooks[0]?.operations).toEqual(operations);
+  });
+});
+
+describe('unknownEnvVariables', () => {
+  it('names WALHOOK_ variables that set nothing, with the setting each most likely meant', () => {
+    expect(
+      unknownEnvVariables({
+        WALHOOK_DATABSE_URL: 'postgres://db/crm',
+        WALHOOK_API_TOKEN: 'a-token-of-enough-length',
+        WALHOOK_NOTHING_LIKE_IT_AT_ALL: 'x',
+        WALHOOK_PG_BIN: '/usr/lib/postgresql/15/bin',
+        HOME: '/root',
+      }),
+    ).toStrictEqual([
+      { name: 'WALHOOK_DATABSE_URL', didYouMean: 'WALHOOK_DATABASE_URL' },
+      { name: 'WALHOOK_NOTHING_LIKE_IT_AT_ALL', didYouMean: undefined },
+    ]);
   });
 });
