@@ -5,14 +5,17 @@
  * checked against the metrics a running walhook serves on /metrics, so that
  * neither can name a metric that does not exist.
  */
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parser as promqlParser } from '@prometheus-io/lezer-promql';
 import { beforeAll, afterAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml, parseAllDocuments } from 'yaml';
+import { ALERT_RULES_FILE, renderAlertRules } from '../../scripts/alert-rules.js';
 import { HelmCommandError, runHelm } from '../../scripts/helm.js';
 import { listConfigKeys, resolveConfig } from '../../src/config/index.js';
 import { freePort } from '../../src/demo/throwaway-postgres.js';
+import { missingCapability } from '../harness/capabilities.js';
 import { createTestDatabase, type TestDatabase } from '../harness/database.js';
 import { startDaemon, writeConfig, type DaemonProcess } from '../harness/daemon.js';
 import { waitFor } from '../harness/receiver.js';
@@ -201,6 +204,19 @@ function alertRules(manifests: Manifest[]): AlertRule[] {
   return spec.groups.flatMap((group) => group.rules);
 }
 
+/** Debian's prometheus package has promtool; .ci/run installs it. */
+const promtoolMissing = missingCapability(
+  'promtool',
+  spawnSync('promtool', ['--version']).status === 0,
+  'apt-get install prometheus',
+  'promtool checks of the alert rules and of a /metrics scrape',
+);
+
+function promtool(args: string[], input?: string): { status: number | null; output: string } {
+  const result = spawnSync('promtool', args, { input, encoding: 'utf8' });
+  return { status: result.status, output: `${result.stdout}${result.stderr}` };
+}
+
 function readJson(file: string): unknown {
   return JSON.parse(readFileSync(file, 'utf8'));
 }
@@ -223,6 +239,16 @@ describe('helm chart', () => {
     const chart = parseYaml(readFileSync(resolve(CHART, 'Chart.yaml'), 'utf8')) as { appVersion: string };
     const pkg = readJson(resolve(REPO, 'package.json')) as { version: string };
     expect(chart.appVersion).toBe(pkg.version);
+  });
+
+  it('ships the alert rules as a plain rule file, rendered from the same source (npm run alerts:rules)', () => {
+    expect(readFileSync(ALERT_RULES_FILE, 'utf8')).toBe(renderAlertRules());
+  });
+
+  it.skipIf(promtoolMissing !== null)('has a plain rule file that promtool check rules accepts', () => {
+    const { status, output } = promtool(['check', 'rules', ALERT_RULES_FILE]);
+    expect(output).toMatch(/SUCCESS: \d+ rules found/);
+    expect(status, output).toBe(0);
   });
 
   it('ships the same dashboard as dashboards/walhook.json (edit helm/walhook/dashboards/walhook.json and copy it)', () => {
@@ -351,6 +377,7 @@ describe('helm template with the HA + monitoring values', () => {
 describe('dashboard and alert rules against a live /metrics scrape', () => {
   let db: TestDatabase;
   let daemon: DaemonProcess | undefined;
+  let scrape: string;
   let exported: Set<string>;
   let rules: AlertRule[];
 
@@ -374,7 +401,8 @@ describe('dashboard and alert rules against a live /metrics scrape', () => {
     }, 'walhook to answer /healthz');
     const response = await fetch(`http://127.0.0.1:${port}/metrics`);
     if (!response.ok) throw new Error(`GET /metrics answered ${response.status}: ${await response.text()}`);
-    exported = exportedNames(await response.text());
+    scrape = await response.text();
+    exported = exportedNames(scrape);
     rules = alertRules(render(HA_VALUES));
   });
 
@@ -385,6 +413,12 @@ describe('dashboard and alert rules against a live /metrics scrape', () => {
 
   it('the scrape holds walhook metrics (the check below is not vacuous)', () => {
     expect([...exported]).toEqual(expect.arrayContaining(['walhook_leader', 'walhook_changes_total', 'walhook_event_latency_seconds_bucket']));
+  });
+
+  it.skipIf(promtoolMissing !== null)('the scrape passes promtool check metrics', () => {
+    const { status, output } = promtool(['check', 'metrics'], scrape);
+    expect(output).toBe('');
+    expect(status).toBe(0);
   });
 
   it('every dashboard query is PromQL that selects only exported metrics', () => {
