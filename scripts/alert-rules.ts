@@ -27,6 +27,9 @@ export function renderAlertRules(): string {
     'templates/prometheusrule.yaml',
     '--set',
     'metrics.prometheusRule.enabled=true',
+    // Any Secret does: the rules do not read it, and without one the chart refuses to render.
+    '--set',
+    'existingSecret=walhook',
     '--set-string',
     `metrics.prometheusRule.seriesSelector=${SERIES_SELECTOR}`,
   ]);

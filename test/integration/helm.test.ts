@@ -85,8 +85,11 @@ function valuesArgs(valuesFiles: string[]): string[] {
   return valuesFiles.flatMap((file) => ['--values', file]);
 }
 
+/** The one value the chart cannot default (a Secret of the operator's own also does). */
+const DATABASE_URL_SET = ['--set', 'secret.databaseUrl=postgres://walhook:secret@crm-db:5432/twenty'];
+
 function render(...valuesFiles: string[]): Manifest[] {
-  const text = runHelm(['template', 'walhook', CHART, '--namespace', NAMESPACE, ...valuesArgs(valuesFiles)]);
+  const text = runHelm(['template', 'walhook', CHART, '--namespace', NAMESPACE, ...DATABASE_URL_SET, ...valuesArgs(valuesFiles)]);
   return parseAllDocuments(text)
     .map((document) => document.toJS() as Manifest | null)
     .filter((manifest): manifest is Manifest => manifest !== null);
@@ -223,7 +226,7 @@ function readJson(file: string): unknown {
 
 describe('helm chart', () => {
   it('passes helm lint --strict with the default values and with the HA + monitoring values', () => {
-    expect(runHelm(['lint', '--strict', CHART])).toMatch(/1 chart\(s\) linted, 0 chart\(s\) failed/);
+    expect(runHelm(['lint', '--strict', CHART, ...DATABASE_URL_SET])).toMatch(/1 chart\(s\) linted, 0 chart\(s\) failed/);
     expect(runHelm(['lint', '--strict', CHART, ...valuesArgs([HA_VALUES])])).toMatch(/0 chart\(s\) failed/);
   });
 
@@ -231,8 +234,32 @@ describe('helm chart', () => {
     const values = parseYaml(readFileSync(resolve(CHART, 'values.yaml'), 'utf8'));
     const schema = readJson(resolve(CHART, 'values.schema.json')) as JsonSchema;
     expect(undescribedValues(values, schema)).toEqual([]);
-    expect(() => runHelm(['template', 'walhook', CHART, '--set', 'replicas=3'])).toThrow(HelmCommandError);
-    expect(() => runHelm(['template', 'walhook', CHART, '--set', 'metrics.serviceMonitor.enable=true'])).toThrow(/enable/);
+    expect(() => runHelm(['template', 'walhook', CHART, ...DATABASE_URL_SET, '--set', 'replicas=3'])).toThrow(HelmCommandError);
+    expect(() => runHelm(['template', 'walhook', CHART, ...DATABASE_URL_SET, '--set', 'metrics.serviceMonitor.enable=true'])).toThrow(/enable/);
+  });
+
+  it.each([
+    [[], 'secret.databaseUrl is empty: set it to postgres://USER:PASSWORD@HOST:5432/DATABASE'],
+    [['--set', 'secret.databaseUrl=mysql://crm:hunter2@db/crm'], 'secret.databaseUrl is not a PostgreSQL URL'],
+    [[...DATABASE_URL_SET, '--set', 'secret.apiToken=short'], 'secret.apiToken has 5 characters: it needs at least 16'],
+    [[...DATABASE_URL_SET, '--set', 'secret.encryptionKey=hunter2'], 'secret.encryptionKey is not a 32-byte key'],
+    [[...DATABASE_URL_SET, '--set', 'config.delivery.timout=5s'], 'config.delivery: Additional property timout is not allowed'],
+    [[...DATABASE_URL_SET, '--set', 'config.source.plugin=wal2jsn'], 'config.source.plugin must be one of the following: "pgoutput", "wal2json"'],
+    [[...DATABASE_URL_SET, '--set', 'config.webhooks[0].targetUrl=https://hooks.example.com'], 'config.webhooks.0: operations is required'],
+  ])('fails helm template with %j, saying what is wrong', (args, message) => {
+    let failure: unknown;
+    try {
+      runHelm(['template', 'walhook', CHART, ...args]);
+    } catch (error) {
+      failure = error;
+    }
+    expect(failure).toBeInstanceOf(HelmCommandError);
+    expect((failure as HelmCommandError).stderr).toContain(message);
+    expect((failure as HelmCommandError).stderr).not.toContain('hunter2');
+  });
+
+  it('installs with an existing Secret and no secret values', () => {
+    expect(() => runHelm(['template', 'walhook', CHART, '--set', 'existingSecret=crm-walhook'])).not.toThrow();
   });
 
   it('has the appVersion of package.json, the version the image is tagged with', () => {
