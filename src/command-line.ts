@@ -17,7 +17,9 @@ export function didYouMean(typo: string, names: readonly string[]): string {
   return nearest === undefined ? '' : `; did you mean ${nearest}?`;
 }
 
-export function parseCommandArgs<T extends OptionSpecs>(args: string[], options: T, allowPositionals = false) {
+type Parsed<T extends OptionSpecs> = ReturnType<typeof parseArgs<{ args: string[]; options: T; allowPositionals: boolean; strict: true }>>;
+
+export function parseCommandArgs<T extends OptionSpecs>(args: string[], options: T, allowPositionals = false): Parsed<T> {
   try {
     return parseArgs({ args, options, allowPositionals, strict: true });
   } catch (error) {

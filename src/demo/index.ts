@@ -45,6 +45,8 @@ const DEFAULT_LOAD_DURATION_MS = 30_000;
 /** Long enough for the whole retry schedule (14 s) to run out. */
 const DRAIN_TIMEOUT_MS = 20_000;
 const STREAMING_TIMEOUT_MS = 30_000;
+/** How long a caption waits for its change's first attempts before the script goes on regardless. */
+const FIRST_ATTEMPT_TIMEOUT_MS = 5_000;
 
 const DEMO_WEBHOOKS: readonly (Omit<CreateWebhookInput, 'targetUrl'> & { name: string })[] = [
   {
@@ -212,7 +214,15 @@ async function play(
   const bounded = options.durationMs === null ? signal : AbortSignal.any([signal, AbortSignal.timeout(options.durationMs)]);
   const player: ScriptPlayer = {
     narrate: (step) => output.step(step),
-    change: async ({ sql, params }) => void (await pool.query(sql, params)),
+    // The next caption waits for this change's first attempts (a 503 during the outage is one), so each
+    // caption is followed by its own deliveries; only retries come later, marked as such.
+    change: async ({ sql, params, operation }) => {
+      const before = tally.firstAttempts;
+      await pool.query(sql, params);
+      const attempts = expectedDeliveries(new Map([[operation, 1]]), DEMO_WEBHOOKS);
+      const until = Date.now() + FIRST_ATTEMPT_TIMEOUT_MS;
+      while (!bounded.aborted && tally.firstAttempts < before + attempts && Date.now() < until) await pause(20, bounded);
+    },
     outage: (ms) => receiver.failFor(ms),
   };
   const played = await playScript(crmScript(schema, { outageMs: OUTAGE_MS }), player, STEP_PACE_MS, bounded);
@@ -235,6 +245,7 @@ export async function runDemo(options: DemoOptions, output: DemoOutput, signal: 
     const drainUntil = Date.now() + DRAIN_TIMEOUT_MS;
     while (!signal.aborted && tally.delivered < expected && Date.now() < drainUntil) await pause(100, signal);
     const interrupted = signal.aborted;
+    const delivered = tally.delivered;
     if (options.stayAfterScript && !interrupted) {
       output.idle(environment.ready);
       await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
@@ -244,7 +255,8 @@ export async function runDemo(options: DemoOptions, output: DemoOutput, signal: 
       interrupted,
       changes: [...changes.values()].reduce((sum, count) => sum + count, 0),
       expectedDeliveries: expected,
-      delivered: tally.delivered,
+      delivered,
+      deliveredAfterScript: tally.delivered - delivered,
       requests: tally.requests,
       verified: tally.verified,
       signatureFailures: tally.signatureFailures,
