@@ -14,7 +14,8 @@ import { loadConfig } from './config/index.js';
 import type { WalhookConfig } from './config/schema.js';
 import { Daemon } from './daemon.js';
 import { DEMO_USAGE, runDemoCli } from './demo/index.js';
-import { createLogger, type Logger } from './log.js';
+import { createAddressPolicy } from './delivery/ssrf.js';
+import { createLogger, loggableUrl, type Logger } from './log.js';
 import { EXIT_STATUS, UsageError } from './operator-error.js';
 import { openStateDb } from './state/db.js';
 import { migrate } from './state/migrations.js';
@@ -129,12 +130,26 @@ function onShutdown(logger: Logger, stop: () => Promise<void>): void {
   for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(signal, () => handler(signal));
 }
 
+/**
+ * A config-file webhook aimed at an address the SSRF guard refuses (a receiver on 127.0.0.1, a 10.x
+ * service) would fail every delivery; said once at start, with the setting that lets it through.
+ * Host names are resolved only when connecting, so only IP literals can be told here.
+ */
+function warnRefusedTargets(config: WalhookConfig, logger: Logger): void {
+  const policy = createAddressPolicy({ enabled: config.delivery.ssrfGuard, allowList: config.delivery.allowList });
+  for (const webhook of config.webhooks) {
+    const refusal = policy.literalRefusal(new URL(webhook.targetUrl).hostname);
+    if (refusal) logger.warn({ targetUrl: loggableUrl(webhook.targetUrl) }, `webhook ${loggableUrl(webhook.targetUrl)} will not be called: ${refusal.message}`);
+  }
+}
+
 async function run(command: DaemonCommandName, config: WalhookConfig, resumable: boolean): Promise<void> {
   // tail's stdout carries only event lines; its logs go to stderr.
   const logger = createLogger(config.log.level, command === 'tail' ? pino.destination(2) : undefined);
   warnUnknownEnvVariables(process.env, (fields, message) => logger.warn(fields, message));
   switch (command) {
     case 'start': {
+      warnRefusedTargets(config, logger);
       const daemon = new Daemon(config, logger);
       onShutdown(logger, () => daemon.stop());
       await daemon.start();

@@ -5,7 +5,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { CLI } from '../harness/daemon.js';
+import { CLI, writeConfig } from '../harness/daemon.js';
 
 /** Nothing listens on port 1 of the loopback address. */
 const UNREACHABLE_DATABASE = 'postgres://walhook:secret-password@127.0.0.1:1/crm';
@@ -85,6 +85,18 @@ describe('failures the operator can fix', () => {
     expect(stderr).toContain('delivery.timeout: got "soon"');
     expect(stderr).not.toMatch(STACK_FRAME);
     expect(code).toBe(78);
+  });
+
+  it('a config-file webhook on an address the SSRF guard refuses is warned about at start, naming delivery.allowList', () => {
+    const configFile = writeConfig({
+      webhooks: [{ targetUrl: 'http://127.0.0.1:9/hook', operations: ['person.*'], secret: 'a-secret-of-24-characters' }],
+    });
+    const { stdout } = walhook(['start', '--config', configFile], { WALHOOK_DATABASE_URL: UNREACHABLE_DATABASE });
+    expect(stdout).toContain(
+      'webhook http://127.0.0.1:9/hook will not be called: SSRF guard: 127.0.0.1 is a loopback address (to send there, add it to delivery.allowList)',
+    );
+    const allowed = walhook(['start', '--config', configFile], { WALHOOK_DATABASE_URL: UNREACHABLE_DATABASE, WALHOOK_DELIVERY_ALLOW_LIST: '[127.0.0.1/32]' });
+    expect(allowed.stdout).not.toContain('will not be called');
   });
 
   it('a misspelt WALHOOK_ variable is warned about, with the one it most likely meant', () => {
