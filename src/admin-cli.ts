@@ -5,68 +5,76 @@
  * instance), so they work with no API reachable. Tables for people, `--json`
  * for scripts.
  */
-import { parseArgs } from 'node:util';
 import { managementFor } from './api/index.js';
-import { ManagementError } from './api/errors.js';
 import type { Management } from './api/management.js';
 import type { DeliveryView, WebhookView } from './api/views.js';
-import { ConfigError, loadConfig } from './config/index.js';
-import { openStateDb } from './state/db.js';
+import { asOperatorError, parseCommandArgs, warnUnknownEnvVariables } from './command-line.js';
+import { closestName, loadConfig } from './config/index.js';
+import { OperatorError, UsageError } from './operator-error.js';
+import { openStateDb, type StateDb } from './state/db.js';
 import { migrate } from './state/migrations.js';
 import { createSecretBox } from './state/secret-box.js';
 
-export const ADMIN_USAGE = `Webhook commands (state database from the config; no running daemon needed):
-  webhooks list
+const GROUP_USAGE = {
+  webhooks: `  webhooks list
   webhooks create --target-url URL --operations OPS [--description TEXT] [--format F] [--signatures S]
   webhooks update --id ID [--target-url URL] [--operations OPS] [--description TEXT] [--format F]
                   [--signatures S] [--enable | --disable]
   webhooks delete --id ID
-  webhooks rotate-secret --id ID
-  deliveries list [--status pending|retrying|delivered|dead] [--webhook ID] [--limit N] [--after CURSOR]
-  deliveries redeliver (--id DELIVERY_ID | --dead [--webhook ID])
+  webhooks rotate-secret --id ID`,
+  deliveries: `  deliveries list [--status pending|retrying|delivered|dead] [--webhook ID] [--limit N] [--after CURSOR]
+  deliveries redeliver (--id DELIVERY_ID | --dead [--webhook ID])`,
+} as const;
 
-  OPS and S are comma-separated (person.created,company.*) or the option repeated.
-  --json prints JSON instead of a table. A new secret is printed once, by create and rotate-secret.
-`;
+type Group = keyof typeof GROUP_USAGE;
 
-const ADMIN_COMMANDS = new Map<string, readonly string[]>([
+const ADMIN_COMMANDS: ReadonlyMap<Group, readonly string[]> = new Map<Group, readonly string[]>([
   ['webhooks', ['list', 'create', 'update', 'delete', 'rotate-secret']],
   ['deliveries', ['list', 'redeliver']],
 ]);
 
-export function isAdminCommand(command: string | undefined): boolean {
-  return command !== undefined && ADMIN_COMMANDS.has(command);
+export const ADMIN_GROUPS: readonly Group[] = [...ADMIN_COMMANDS.keys()];
+
+/** The usage of one command group, or of both. */
+export function adminUsage(group?: Group): string {
+  const groups = group === undefined ? ADMIN_GROUPS : [group];
+  return `Webhook commands (state database from the config; no running daemon needed):
+${groups.map((name) => GROUP_USAGE[name]).join('\n')}
+
+  -c, --config FILE   the configuration (its state database and encryptionKey)
+  OPS and S are comma-separated (person.created,company.*) or the option repeated.
+  F is record, event or twenty; S is standard, twenty, twenty-legacy (default: all three).
+  --json prints JSON instead of a table. A new secret is printed once, by create and rotate-secret.
+`;
 }
 
-/** Thrown for a command line that cannot be run; printed with the usage. */
-class UsageError extends Error {
-  override readonly name = 'UsageError';
+export function isAdminCommand(command: string | undefined): command is Group {
+  return command !== undefined && (ADMIN_GROUPS as readonly string[]).includes(command);
 }
 
 type Values = ReturnType<typeof parseAdminArgs>['values'];
 
+const ADMIN_OPTIONS = {
+  config: { type: 'string', short: 'c' },
+  help: { type: 'boolean', short: 'h' },
+  json: { type: 'boolean' },
+  id: { type: 'string' },
+  'target-url': { type: 'string' },
+  operations: { type: 'string', multiple: true },
+  description: { type: 'string' },
+  format: { type: 'string' },
+  signatures: { type: 'string', multiple: true },
+  enable: { type: 'boolean' },
+  disable: { type: 'boolean' },
+  status: { type: 'string' },
+  webhook: { type: 'string' },
+  limit: { type: 'string' },
+  after: { type: 'string' },
+  dead: { type: 'boolean' },
+} as const;
+
 function parseAdminArgs(argv: string[]) {
-  return parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      config: { type: 'string', short: 'c' },
-      json: { type: 'boolean' },
-      id: { type: 'string' },
-      'target-url': { type: 'string' },
-      operations: { type: 'string', multiple: true },
-      description: { type: 'string' },
-      format: { type: 'string' },
-      signatures: { type: 'string', multiple: true },
-      enable: { type: 'boolean' },
-      disable: { type: 'boolean' },
-      status: { type: 'string' },
-      webhook: { type: 'string' },
-      limit: { type: 'string' },
-      after: { type: 'string' },
-      dead: { type: 'boolean' },
-    },
-  });
+  return parseCommandArgs(argv, ADMIN_OPTIONS, true);
 }
 
 /** `--operations a,b --operations c` → [a, b, c]; undefined when not given. */
@@ -186,46 +194,46 @@ async function execute(management: Management, group: string, action: string, va
 
 /** `argv` starts with the group (`webhooks`, `deliveries`); resolves with the exit code. */
 export async function runAdminCli(argv: string[]): Promise<number> {
+  const group = argv[0] as Group;
+  const fail = (error: OperatorError) => {
+    const usage = error instanceof UsageError ? `\n\n${adminUsage(group)}` : '';
+    console.error(`walhook ${group}: ${error.message}${usage}`);
+    return error.exitStatus;
+  };
   let parsed: ReturnType<typeof parseAdminArgs>;
   try {
     parsed = parseAdminArgs(argv);
   } catch (error) {
-    console.error(`walhook: ${(error as Error).message}\n\n${ADMIN_USAGE}`);
-    return 2;
+    if (!(error instanceof UsageError)) throw error;
+    return fail(error);
   }
   const { values, positionals } = parsed;
-  const [group = '', action = ''] = positionals;
+  if (values.help) {
+    console.log(adminUsage(group));
+    return 0;
+  }
+  const action = positionals[1] ?? '';
   const actions = ADMIN_COMMANDS.get(group) ?? [];
   if (!actions.includes(action)) {
-    console.error(`walhook: ${group} needs one of: ${actions.join(', ')}\n\n${ADMIN_USAGE}`);
-    return 2;
+    const meant = closestName(action, actions);
+    const choices = meant === undefined ? `${group} needs one of: ${actions.join(', ')}` : `did you mean ${group} ${meant}?`;
+    return fail(new UsageError(action === '' ? choices : `unknown command ${JSON.stringify(`${group} ${action}`)}; ${choices}`));
   }
-  let config;
+  let state: StateDb | undefined;
   try {
-    config = loadConfig({ file: values.config });
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    console.error(error.message);
-    return 78; // EX_CONFIG
-  }
-  const state = openStateDb(config.state.databaseUrl ?? config.database.url, config.state.schema, 2);
-  try {
+    const config = loadConfig({ file: values.config });
+    warnUnknownEnvVariables(process.env, (_fields, message) => console.error(`walhook: warning: ${message}`));
+    state = openStateDb(config.state.databaseUrl ?? config.database.url, config.state.schema, 2);
     await migrate(state);
     const secretBox = config.encryptionKey ? createSecretBox(config.encryptionKey) : null;
     const { json, text } = await execute(managementFor(config, state, secretBox), group, action, values);
     console.log(values.json ? JSON.stringify(json, null, 2) : text);
     return 0;
   } catch (error) {
-    if (error instanceof UsageError) {
-      console.error(`walhook: ${error.message}\n\n${ADMIN_USAGE}`);
-      return 2;
-    }
-    if (error instanceof ManagementError) {
-      console.error(`walhook: ${error.message}`);
-      return 1;
-    }
-    throw error;
+    const known = asOperatorError(error);
+    if (!known) throw error;
+    return fail(known);
   } finally {
-    await state.pool.end();
+    await state?.pool.end();
   }
 }

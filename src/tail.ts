@@ -1,7 +1,11 @@
 /**
  * `walhook tail`: prints every event as one JSON line, as it happens. It reads
- * through a slot and publications of its own, created for the session and
- * dropped on exit, so the production slot is never touched.
+ * through publications of its own and a TEMPORARY slot, which the server drops
+ * when the replication connection ends — on Ctrl-C, a closed terminal or a
+ * kill -9 alike — so nothing is left retaining WAL and the production slot is
+ * never touched. The publications are dropped on exit; those of a session that
+ * was killed are dropped by the next session (a session holds an advisory lock
+ * for its life, so a free lock means nobody is using them).
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
@@ -13,6 +17,10 @@ import { Pipeline } from './pipeline.js';
 import { formatLsn } from './source/lsn.js';
 import { ReplicationStream } from './source/replication.js';
 import { publicationNames } from './source/setup.js';
+
+const NAME_PREFIX = 'walhook_tail_';
+/** First key of the sessions' advisory locks (the second is the session name's hash): "walhook tail" in ASCII. */
+const LOCK_SPACE = 0x77_74_61_6c;
 
 export function eventLine(event: ChangeEvent): string {
   return JSON.stringify({
@@ -30,7 +38,17 @@ export function eventLine(event: ChangeEvent): string {
   });
 }
 
+export interface TailOptions {
+  /**
+   * Stream through a regular slot instead, which outlives a lost connection, so a reconnect skips
+   * nothing. It is dropped on exit, but a killed session leaves it (the next session drops it).
+   */
+  resumable?: boolean;
+}
+
 export interface TailSession {
+  /** The session's slot and the base name of its publications. */
+  readonly slot: string;
   stop(): Promise<void>;
 }
 
@@ -38,15 +56,18 @@ export async function startTail(
   baseConfig: WalhookConfig,
   logger: Logger,
   write: (line: string) => void,
+  { resumable = false }: TailOptions = {},
 ): Promise<TailSession> {
-  const name = `walhook_tail_${randomBytes(4).toString('hex')}`;
+  const name = `${NAME_PREFIX}${randomBytes(4).toString('hex')}`;
   const config: WalhookConfig = {
     ...baseConfig,
     source: { ...baseConfig.source, slot: name, publication: name, createSlot: true, createPublication: true },
   };
   const client = new pg.Client({ connectionString: config.database.url, application_name: 'walhook tail' });
   await client.connect();
-  const tables = await prepareSource(client, config, logger);
+  await client.query('SELECT pg_advisory_lock($1, hashtext($2))', [LOCK_SPACE, name]);
+  await dropAbandonedSessions(client, logger);
+  const tables = await prepareSource(client, config, logger, { temporarySlot: !resumable });
   logIdentities(tables, logger);
   const catalog = await loadTypeCatalog(client);
   const insertsOnly = insertsOnlySet(tables);
@@ -72,23 +93,31 @@ export async function startTail(
       statusIntervalMs: config.source.statusInterval,
       reconnect: { minDelayMs: config.source.reconnect.minDelay, maxDelayMs: config.source.reconnect.maxDelay },
       logger,
+      temporarySlot: !resumable,
     },
     (message) => pipeline.handle(message),
   );
-  stream.on('disconnected', () => pipeline.disconnected());
+  stream.on('disconnected', () => {
+    pipeline.disconnected();
+    if (!resumable) logger.warn({ slot: name }, 'the temporary slot ended with its connection: changes committed until the reconnect are not shown');
+  });
+  const connected = new Promise<void>((resolve) => stream.once('connected', resolve));
   stream.start();
-  logger.info({ slot: name }, 'tailing; Ctrl-C stops and removes the temporary slot');
+  await connected;
+  logger.info({ slot: name }, 'tailing; Ctrl-C stops it');
   return {
+    slot: name,
     async stop() {
       await stream.stop();
       await dropSession(client, name).catch((error: unknown) =>
-        logger.error({ err: error, slot: name }, `could not drop temporary slot ${name}: drop it with pg_drop_replication_slot('${name}')`),
+        logger.error({ err: error, slot: name }, `could not drop the session's slot or publications: the next walhook tail drops them`),
       );
       await client.end();
     },
   };
 }
 
+/** Drops the slot (when one is left: a temporary slot goes by itself) and the publications of session `name`. */
 async function dropSession(client: pg.Client, name: string): Promise<void> {
   // The walsender may take a moment to release the slot after the stream closed.
   for (let attempt = 0; ; attempt++) {
@@ -106,5 +135,26 @@ async function dropSession(client: pg.Client, name: string): Promise<void> {
   const names = publicationNames(name);
   for (const publication of [names.all, names.insertsOnly]) {
     await client.query(`DROP PUBLICATION IF EXISTS ${client.escapeIdentifier(publication)}`);
+  }
+}
+
+/** What sessions that were killed left in this database: sessions whose lock nobody holds. */
+async function dropAbandonedSessions(client: pg.Client, logger: Logger): Promise<void> {
+  const { rows } = await client.query<{ name: string }>(
+    `SELECT substring(pubname FROM $1) AS name FROM pg_publication WHERE pubname ~ $1
+     UNION SELECT slot_name FROM pg_replication_slots WHERE database = current_database() AND slot_name ~ $1`,
+    [`^(${NAME_PREFIX}[0-9a-f]{8})(_inserts)?$`],
+  );
+  for (const { name } of rows) {
+    const { rows: [lock] } = await client.query<{ free: boolean }>('SELECT pg_try_advisory_lock($1, hashtext($2)) AS free', [LOCK_SPACE, name]);
+    if (!lock?.free) continue;
+    try {
+      await dropSession(client, name);
+      logger.info({ session: name }, 'dropped the slot and publications of a walhook tail that was killed');
+    } catch (error) {
+      logger.warn({ err: error, session: name }, 'could not drop what a killed walhook tail left; the next session tries again');
+    } finally {
+      await client.query('SELECT pg_advisory_unlock($1, hashtext($2))', [LOCK_SPACE, name]);
+    }
   }
 }

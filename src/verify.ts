@@ -7,7 +7,7 @@
  * sent and what is checked cannot drift apart. It imports nothing but
  * node:crypto, so a receiver pulls in nothing else of walhook.
  *
- * Schemes (see DESIGN.md "Payload and signatures"):
+ * Schemes (README.md "Headers" and "Verifying signatures"):
  * - `standard` (https://www.standardwebhooks.com): `webhook-signature:
  *   v1,<base64>` over `{id}.{timestamp}.{body}`, `webhook-timestamp` in Unix
  *   seconds; one signature per active secret, space-separated.

@@ -26,6 +26,7 @@ import { v5 as uuidV5 } from 'uuid';
 import type { WebhookConfig } from './config/schema.js';
 import { toWebhook, type WebhookDefinition, type WebhookRegistry } from './delivery/registry.js';
 import { loggableUrl, type Logger } from './log.js';
+import { OperatorError } from './operator-error.js';
 import { inTransaction, type StateDb } from './state/db.js';
 import { SecretBoxError, type SecretBox } from './state/secret-box.js';
 import {
@@ -53,8 +54,10 @@ export function configWebhookId(entry: WebhookConfig): string {
 }
 
 /** Stored webhooks the daemon cannot use: it refuses to start rather than run without them. */
-export class StoredWebhooksError extends Error {
+/** The stored webhooks cannot be read as they are (a secret missing, or sealed with another key). */
+export class StoredWebhooksError extends OperatorError {
   override readonly name = 'StoredWebhooksError';
+  readonly code = 'STORED_WEBHOOKS';
 }
 
 export interface WebhookSyncOptions {

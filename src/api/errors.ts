@@ -2,9 +2,11 @@
  * Errors of management operations, shared by the GraphQL API (which puts the
  * code in `extensions.code`) and the CLI (which prints the message).
  */
+import { OperatorError } from '../operator-error.js';
+
 export type ManagementErrorCode = 'BAD_USER_INPUT' | 'NOT_FOUND' | 'FAILED_PRECONDITION';
 
-export class ManagementError extends Error {
+export class ManagementError extends OperatorError {
   override readonly name = 'ManagementError';
 
   constructor(

@@ -82,6 +82,9 @@ export class Metrics implements DeliveryObserver, PipelineObserver {
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'walhook_' });
+    // prom-client's three `nodejs_active_*_total` are gauges, and a gauge named `_total` fails
+    // `promtool check metrics`; their per-type twins (walhook_nodejs_active_handles{type}…) stay, and sum to them.
+    for (const kind of ['handles', 'requests', 'resources']) this.registry.removeSingleMetric(`walhook_nodejs_active_${kind}_total`);
     const sourcesOf = () => this.sources;
     new Gauge({
       name: 'walhook_queue_depth',

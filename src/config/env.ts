@@ -8,7 +8,7 @@
 import { parse as parseYaml } from 'yaml';
 import { yamlErrorReason, type ConfigProblem } from './errors.js';
 import { ENV_BINDINGS, listConfigKeys, type EnvBinding } from './keys.js';
-import { problemAt } from './problems.js';
+import { closestName, problemAt } from './problems.js';
 import { REDACTED } from './redact.js';
 import { setAt } from './tree.js';
 
@@ -43,4 +43,22 @@ export function applyEnvOverrides(
     }
   }
   return applied;
+}
+
+/** WALHOOK_* variables that are not configuration keys: the demo's WALHOOK_PG_BIN, the tests' and the bench's. */
+const OTHER_VARIABLES: ReadonlySet<string> = new Set(['WALHOOK_PG_BIN', 'WALHOOK_REQUIRE', 'WALHOOK_BENCH_CPU_PROF']);
+
+export interface UnknownEnvVariable {
+  name: string;
+  /** The configuration variable it most likely meant. */
+  didYouMean: string | undefined;
+}
+
+/** Set WALHOOK_* variables that set nothing: most likely misspelt, and otherwise ignored without a word. */
+export function unknownEnvVariables(env: NodeJS.ProcessEnv): UnknownEnvVariable[] {
+  const known = ENV_BINDINGS.map((binding) => binding.envVar);
+  return Object.keys(env)
+    .filter((name) => name.startsWith('WALHOOK_') && !known.includes(name) && !OTHER_VARIABLES.has(name))
+    .sort()
+    .map((name) => ({ name, didYouMean: closestName(name, known) }));
 }

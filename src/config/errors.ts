@@ -1,4 +1,5 @@
 /** What a wrong configuration fails with: every problem at once, each naming the key, the value and what would do. */
+import { EXIT_STATUS, OperatorError } from '../operator-error.js';
 
 export interface ConfigProblem {
   /** `delivery.timeout`, `webhooks[0].secret`; the file's name for a problem with the file as a whole. */
@@ -15,8 +16,10 @@ export function formatProblem(problem: ConfigProblem): string {
   return `${problem.path}: got ${problem.got} — expected ${problem.expected}${origin}`;
 }
 
-export class ConfigError extends Error {
+export class ConfigError extends OperatorError {
   override readonly name = 'ConfigError';
+  readonly code = 'CONFIG_INVALID';
+  override readonly exitStatus = EXIT_STATUS.config;
 
   constructor(readonly problems: readonly ConfigProblem[]) {
     const count = problems.length === 1 ? '1 problem' : `${problems.length} problems`;

@@ -7,6 +7,7 @@
  */
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { InvalidOperationError, parseOperationPattern } from '../events/matching.js';
 import { BYTE_SIZE_FORMAT, DURATION_FORMAT, parseByteSize, parseDuration } from './units.js';
 
 export interface FieldInfo {
@@ -149,10 +150,16 @@ export const tableReference = () =>
 export const objectName = () =>
   z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an object name of letters, digits and _, such as person or opportunity');
 
+/** Checked by the parser matching uses, so the file accepts exactly the operations that can match. */
 export const operationPattern = () =>
-  z
-    .string()
-    .regex(/^(\*|[A-Za-z_][A-Za-z0-9_]*)\.(\*|[A-Za-z]+)$/, 'an operation <object>.<action> such as person.created, person.*, *.updated or *.*');
+  z.string().superRefine((text, ctx) => {
+    try {
+      parseOperationPattern(text);
+    } catch (error) {
+      if (!(error instanceof InvalidOperationError)) throw error;
+      ctx.addIssue({ code: 'custom', message: error.expected });
+    }
+  });
 
 function compilesWithCaptureGroup(pattern: string): boolean {
   try {

@@ -96,8 +96,8 @@ function distance(a: string, b: string): number {
   return previous[b.length] ?? 0;
 }
 
-/** The allowed key a typo most likely meant: same letters ignoring case and `_`/`-`, or a few edits away. */
-export function closestKey(typo: string, keys: readonly string[]): string | undefined {
+/** The name a typo most likely meant: same letters ignoring case and `_`/`-`, or a few edits away. */
+export function closestName(typo: string, keys: readonly string[]): string | undefined {
   const normalise = (key: string) => key.toLowerCase().replace(/[_-]/g, '');
   const scored = keys.map((key) => ({ key, score: distance(normalise(typo), normalise(key)) }));
   const best = scored.sort((a, b) => a.score - b.score)[0];
@@ -108,13 +108,16 @@ function unknownKeyProblem(path: readonly PropertyKey[], tree: unknown, envSourc
   const parent = path.slice(0, -1);
   const name = String(path.at(-1));
   const allowed = keysOfObjectAt(parent);
-  const suggestion = closestKey(name, allowed);
-  const masked = SECRET_LOOKING_NAME.test(name) || (suggestion !== undefined && isSecret(schemaAt([...parent, suggestion])));
+  const suggestion = closestName(name, allowed);
   const expected =
     suggestion === undefined
       ? `a known key: one of ${allowed.join(', ')}`
       : `a known key: did you mean ${formatPath([...parent, suggestion])}?`;
-  return problemAt(path, tree, expected, envSources, masked ? REDACTED : undefined);
+  // Shown as the key it was meant for would show it (a URL keeps all but its password).
+  const meant = suggestion === undefined ? undefined : schemaAt([...parent, suggestion]);
+  const value = valueAt(tree, path);
+  const shown = meant !== undefined && isSecret(meant) ? redactValue(value, meant) : SECRET_LOOKING_NAME.test(name) ? REDACTED : undefined;
+  return problemAt(path, tree, expected, envSources, shown);
 }
 
 export function problemsFromIssue(issue: z.core.$ZodIssue, tree: unknown, envSources: EnvSources): ConfigProblem[] {

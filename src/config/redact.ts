@@ -11,11 +11,19 @@ import { isPlainObject } from './tree.js';
 
 export const REDACTED = '[redacted]';
 
-/** `postgres://crm:hunter2@db/crm?sslpassword=x` → `postgres://crm:[redacted]@db/crm?sslpassword=[redacted]` */
+const SCHEME_AND_USER = /^([a-z][a-z0-9+.-]*:\/\/[^:/@?#]*):/i;
+
+/**
+ * `postgres://crm:hunter2@db/crm?sslpassword=x` → `postgres://crm:[redacted]@db/crm?sslpassword=[redacted]`.
+ * A password may hold `@ / ? #` (written unencoded it no longer parses as a URL, which is just when the
+ * text gets printed in an error), so everything from the user's `:` to the last `@` is masked: a few
+ * characters too many rather than one of the password.
+ */
 export function maskUrlPassword(url: string): string {
-  return url
-    .replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@?#]*):[^@/?#]*@/i, `$1:${REDACTED}@`)
-    .replace(/([?&](?:ssl)?password=)[^&#]*/gi, `$1${REDACTED}`);
+  const user = SCHEME_AND_USER.exec(url);
+  const lastAt = url.lastIndexOf('@');
+  const masked = user && lastAt >= user[0].length ? `${user[0]}${REDACTED}${url.slice(lastAt)}` : url;
+  return masked.replace(/([?&](?:ssl)?password=)[^&#]*/gi, `$1${REDACTED}`);
 }
 
 /** A copy of `value` (which sits where `schema` applies) with every secret in it masked. */

@@ -8,6 +8,8 @@
  * and parsed like it, so `'10s'` becomes 10000 and the reference shows `10s`.
  */
 import { z } from 'zod';
+import { PAYLOAD_FORMATS } from '../delivery/payload.js';
+import { SIGNATURE_SCHEMES } from '../delivery/signing.js';
 import {
   byteSize,
   capturingRegex,
@@ -28,8 +30,6 @@ import {
 } from './fields.js';
 
 export const SOURCE_PLUGINS = ['pgoutput', 'wal2json'] as const;
-export const PAYLOAD_FORMATS = ['record', 'event', 'twenty'] as const;
-export const SIGNATURE_SCHEMES = ['twenty-legacy', 'twenty', 'standard'] as const;
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 const reconnectSchema = z
@@ -183,7 +183,7 @@ const webhookSchema = z
       .min(1)
       .prefault([...SIGNATURE_SCHEMES])
       .describe(
-        'Signatures sent: `twenty-legacy` (X-Twenty-Webhook-Signature), `twenty` (X-Twenty-Signature), `standard` (Standard Webhooks webhook-signature).',
+        'Signatures sent: `standard` (Standard Webhooks webhook-signature), `twenty` (X-Twenty-Signature), `twenty-legacy` (X-Twenty-Webhook-Signature).',
       ),
   })
   .register(fieldInfo, { type: 'webhook' });
@@ -256,5 +256,3 @@ export const configSchema = z
 /** The resolved configuration: defaults filled in, durations in milliseconds, sizes in bytes. */
 export type WalhookConfig = z.infer<typeof configSchema>;
 export type WebhookConfig = WalhookConfig['webhooks'][number];
-export type PayloadFormat = (typeof PAYLOAD_FORMATS)[number];
-export type SignatureScheme = (typeof SIGNATURE_SCHEMES)[number];

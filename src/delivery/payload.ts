@@ -1,6 +1,6 @@
 /**
- * The POST body of a webhook, in the format chosen per webhook (DESIGN.md
- * "Payload and signatures"):
+ * The POST body of a webhook, in the format chosen per webhook (README.md
+ * "Payload formats"):
  *
  * - `record` (default; Twenty's webhook docs): `{id, workspaceId, webhookId,
  *   operation, timestamp, record, previousRecord, updatedFields}`, plus

@@ -40,7 +40,7 @@ export class SsrfRefusedError extends Error {
   ) {
     const details = refused.map(({ address, reason }) => `${address} is ${reason}`).join(', ');
     const subject = refused.length === 1 && refused[0]?.address === hostname ? '' : `${hostname} resolves to `;
-    super(`SSRF guard: ${subject}${details}`);
+    super(`SSRF guard: ${subject}${details} (to send there, add it to delivery.allowList)`);
     this.name = 'SsrfRefusedError';
   }
 }

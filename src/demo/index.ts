@@ -7,13 +7,14 @@
  * removed at the end, on Ctrl-C as well.
  */
 import { randomBytes } from 'node:crypto';
-import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { pino } from 'pino';
+import { parseCommandArgs } from '../command-line.js';
 import { parseDuration, resolveConfig } from '../config/index.js';
 import { Daemon } from '../daemon.js';
 import { compileOperations, matchesOperation, parseOperationPattern, validateOperations, WILDCARD } from '../events/matching.js';
 import { createLogger } from '../log.js';
+import { UsageError } from '../operator-error.js';
 import { SIGNATURE_SCHEMES } from '../verify.js';
 import { runLoad } from './load.js';
 import { chooseOutputMode, DemoOutput, type DemoSummary, type DemoWebhookInfo, type ReadyInfo } from './output.js';
@@ -44,6 +45,8 @@ const DEFAULT_LOAD_DURATION_MS = 30_000;
 /** Long enough for the whole retry schedule (14 s) to run out. */
 const DRAIN_TIMEOUT_MS = 20_000;
 const STREAMING_TIMEOUT_MS = 30_000;
+/** How long a caption waits for its change's first attempts before the script goes on regardless. */
+const FIRST_ATTEMPT_TIMEOUT_MS = 5_000;
 
 const DEMO_WEBHOOKS: readonly (Omit<CreateWebhookInput, 'targetUrl'> & { name: string })[] = [
   {
@@ -72,30 +75,23 @@ export interface DemoOptions {
   stayAfterScript: boolean;
 }
 
-export class DemoUsageError extends Error {
-  override readonly name = 'DemoUsageError';
-}
-
 export function parseDemoArgs(argv: string[], stdoutIsTty: boolean): DemoOptions {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      options: { rate: { type: 'string' }, duration: { type: 'string' }, json: { type: 'boolean', default: false } },
-    }).values;
-  } catch (error) {
-    throw new DemoUsageError((error as Error).message);
-  }
+  const parsed = parseCommandArgs(argv, {
+    rate: { type: 'string' },
+    duration: { type: 'string' },
+    json: { type: 'boolean', default: false },
+    help: { type: 'boolean', short: 'h' },
+  }).values;
   const rate = parsed.rate === undefined ? null : Number(parsed.rate);
   if (rate !== null && !(Number.isFinite(rate) && rate > 0)) {
-    throw new DemoUsageError(`--rate must be a positive number of changes per second, got ${JSON.stringify(parsed.rate)}`);
+    throw new UsageError(`--rate must be a positive number of changes per second, got ${JSON.stringify(parsed.rate)}`);
   }
   let durationMs: number | null = null;
   if (parsed.duration !== undefined) {
     try {
       durationMs = parseDuration(parsed.duration);
     } catch (error) {
-      throw new DemoUsageError(`--duration: ${(error as Error).message}`);
+      throw new UsageError(`--duration: ${(error as Error).message}`);
     }
   }
   return {
@@ -218,7 +214,15 @@ async function play(
   const bounded = options.durationMs === null ? signal : AbortSignal.any([signal, AbortSignal.timeout(options.durationMs)]);
   const player: ScriptPlayer = {
     narrate: (step) => output.step(step),
-    change: async ({ sql, params }) => void (await pool.query(sql, params)),
+    // The next caption waits for this change's first attempts (a 503 during the outage is one), so each
+    // caption is followed by its own deliveries; only retries come later, marked as such.
+    change: async ({ sql, params, operation }) => {
+      const before = tally.firstAttempts;
+      await pool.query(sql, params);
+      const attempts = expectedDeliveries(new Map([[operation, 1]]), DEMO_WEBHOOKS);
+      const until = Date.now() + FIRST_ATTEMPT_TIMEOUT_MS;
+      while (!bounded.aborted && tally.firstAttempts < before + attempts && Date.now() < until) await pause(20, bounded);
+    },
     outage: (ms) => receiver.failFor(ms),
   };
   const played = await playScript(crmScript(schema, { outageMs: OUTAGE_MS }), player, STEP_PACE_MS, bounded);
@@ -241,6 +245,7 @@ export async function runDemo(options: DemoOptions, output: DemoOutput, signal: 
     const drainUntil = Date.now() + DRAIN_TIMEOUT_MS;
     while (!signal.aborted && tally.delivered < expected && Date.now() < drainUntil) await pause(100, signal);
     const interrupted = signal.aborted;
+    const delivered = tally.delivered;
     if (options.stayAfterScript && !interrupted) {
       output.idle(environment.ready);
       await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
@@ -250,7 +255,8 @@ export async function runDemo(options: DemoOptions, output: DemoOutput, signal: 
       interrupted,
       changes: [...changes.values()].reduce((sum, count) => sum + count, 0),
       expectedDeliveries: expected,
-      delivered: tally.delivered,
+      delivered,
+      deliveredAfterScript: tally.delivered - delivered,
       requests: tally.requests,
       verified: tally.verified,
       signatureFailures: tally.signatureFailures,
@@ -276,9 +282,9 @@ export async function runDemoCli(argv: string[]): Promise<number> {
   try {
     options = parseDemoArgs(argv, Boolean(process.stdout.isTTY));
   } catch (error) {
-    if (!(error instanceof DemoUsageError)) throw error;
+    if (!(error instanceof UsageError)) throw error;
     console.error(`walhook demo: ${error.message}\n\n${DEMO_USAGE}`);
-    return 2;
+    return error.exitStatus;
   }
   const output = new DemoOutput(chooseOutputMode(options.json, process.stdout, process.env));
   const controller = new AbortController();

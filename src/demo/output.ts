@@ -51,8 +51,10 @@ export interface DemoSummary {
   changes: number;
   /** Deliveries the changes should cause, given the webhooks' operations. */
   expectedDeliveries: number;
-  /** Distinct deliveries answered 2xx. */
+  /** Distinct deliveries of the script's (or the load's) changes answered 2xx. */
   delivered: number;
+  /** Deliveries of changes made by hand after the script: neither expected nor missing. */
+  deliveredAfterScript: number;
   requests: number;
   verified: number;
   signatureFailures: number;
@@ -111,7 +113,9 @@ export class DemoOutput {
     this.write(`  PostgreSQL  ${info.postgres.url}  (${server}, wal_level=logical)`);
     this.write(`  data        ${info.postgres.dataDir}  (removed at the end)`);
     this.write(`  workspace   ${info.workspace.schema}  (Twenty's schema for workspace ${info.workspace.id})`);
-    this.write(`  API         ${info.api.url}/graphql`);
+    this.write(`  API         ${info.api.url}/graphql  (token ${info.api.token})`);
+    this.write(`  console     ${info.api.url}/console  (sign in with the token: webhooks, deliveries, retries)`);
+    this.write(`  metrics     ${info.api.url}/metrics  (Prometheus)`);
     for (const webhook of info.webhooks) {
       const signatures = webhook.signatures.map((scheme) => SCHEME_LABELS[scheme]).join('+');
       this.write(
@@ -141,10 +145,11 @@ export class DemoOutput {
     }
     const action = delivery.operation?.split('.')[1] ?? '';
     const { verification } = delivery;
-    const signature = verification.ok
-      ? `✓ ${verification.schemes.map((scheme) => SCHEME_LABELS[scheme]).join('+')}`
-      : `✗ ${verification.reason}${verification.scheme ? ` (${SCHEME_LABELS[verification.scheme]})` : ''}`;
     const accepted = delivery.status < 300;
+    // A check mark only where the delivery succeeded: beside a 503 it would read as success.
+    const signature = verification.ok
+      ? `${accepted ? '✓' : 'signed'} ${verification.schemes.map((scheme) => SCHEME_LABELS[scheme]).join('+')}`
+      : `✗ ${verification.reason}${verification.scheme ? ` (${SCHEME_LABELS[verification.scheme]})` : ''}`;
     const answer = `${delivery.status}${delivery.attempt > 1 ? ` attempt ${delivery.attempt}` : ''}`;
     // Padded before painting: escape codes would count as width.
     const columns = [
@@ -152,8 +157,8 @@ export class DemoOutput {
       delivery.webhook.padEnd(6),
       this.paint(ACTION_STYLES[action] ?? null, (delivery.operation ?? '?').padEnd(19)),
       (delivery.recordId ?? '?').slice(0, 8).padEnd(8),
-      this.paint(verification.ok ? 'green' : ['red', 'bold'], signature.padEnd(19)),
-      this.paint(accepted ? null : 'yellow', answer.padEnd(13)),
+      this.paint(!verification.ok ? ['red', 'bold'] : accepted ? 'green' : 'dim', signature.padEnd(19)),
+      this.paint(accepted ? null : ['yellow', 'bold'], `${accepted ? '' : '✗ '}${answer}`.padEnd(13)),
       (accepted ? `+${formatDuration(commitToReceiptMs(delivery))}` : 'walhook retries').padEnd(15),
       this.paint('dim', delivery.updatedFields?.join(', ') ?? ''),
     ];
@@ -183,6 +188,7 @@ export class DemoOutput {
     this.write(`    UPDATE ${info.workspace.schema}.person SET "jobTitle" = 'CEO' WHERE "nameFirstName" = 'Ana';`);
     this.write(`  curl -s ${info.api.url}/graphql -H 'authorization: Bearer ${info.api.token}' -H 'content-type: application/json' \\`);
     this.write(`    -d '{"query":"{ webhooks { id targetUrl operations format } }"}'`);
+    this.write(`  open ${info.api.url}/console (token ${info.api.token}) and ${info.api.url}/metrics`);
     this.write(this.paint('dim', 'Ctrl-C stops everything and removes the throwaway database.'));
   }
 
@@ -197,7 +203,8 @@ export class DemoOutput {
     this.write(this.paint('bold', `Summary${summary.interrupted ? ' (interrupted)' : ''}`));
     this.write(
       `  ${summary.changes} changes → ${summary.expectedDeliveries} deliveries expected, ` +
-        this.paint(allDelivered ? 'green' : 'red', `${summary.delivered} delivered`),
+        this.paint(allDelivered ? 'green' : 'red', `${summary.delivered} delivered`) +
+        (summary.deliveredAfterScript > 0 ? `, and ${summary.deliveredAfterScript} of the changes you made after the script` : ''),
     );
     this.write(
       `  ${summary.requests} requests received, ` +

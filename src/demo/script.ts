@@ -177,7 +177,7 @@ export function crmScript(schema: string, { outageMs }: ScriptOptions): ScriptSt
 export interface ScriptPlayer {
   /** Called as each step begins. */
   narrate(step: ScriptStep): void;
-  change(statement: Statement): Promise<void>;
+  change(step: ChangeStep): Promise<void>;
   outage(durationMs: number): void;
 }
 

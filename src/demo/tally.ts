@@ -39,6 +39,8 @@ export class DeliveryTally {
   retries = 0;
   /** Requests answered with something else than 2xx. */
   failedAttempts = 0;
+  /** Requests that were a delivery's first attempt, whatever the answer. */
+  firstAttempts = 0;
   firstReceivedAt: Date | null = null;
   /** Delivery ids answered 2xx: a redelivery after a success counts once. */
   private readonly deliveredIds = new Set<string>();
@@ -52,6 +54,7 @@ export class DeliveryTally {
     if (delivery.verification.ok) this.verified += 1;
     else this.signatureFailures += 1;
     if (delivery.attempt > 1) this.retries += 1;
+    else this.firstAttempts += 1;
     if (delivery.status >= 300) {
       this.failedAttempts += 1;
       return;

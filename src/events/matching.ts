@@ -12,6 +12,10 @@ export interface OperationPattern {
   action: Action | typeof WILDCARD;
 }
 
+const OPERATION_SYNTAX =
+  `"object.action" where object is an identifier such as person or opportunity (or *) and action is one of ` +
+  `${ACTIONS.join(', ')} (or *)`;
+
 export class InvalidOperationError extends Error {
   override readonly name = 'InvalidOperationError';
 
@@ -19,10 +23,12 @@ export class InvalidOperationError extends Error {
     readonly operation: string,
     readonly reason: string,
   ) {
-    super(
-      `invalid operation ${JSON.stringify(operation)}: ${reason}; expected "object.action" where object is an ` +
-        `identifier such as person or opportunity (or *) and action is one of ${ACTIONS.join(', ')} (or *)`,
-    );
+    super(`invalid operation ${JSON.stringify(operation)}: ${reason}; expected ${OPERATION_SYNTAX}`);
+  }
+
+  /** What would do, and why this was not it: what the config file puts after "expected". */
+  get expected(): string {
+    return `an operation ${OPERATION_SYNTAX} (${this.reason})`;
   }
 }
 

@@ -42,9 +42,15 @@ export function decodeTimestamp(text: string): string {
 
 /**
  * Checks the server, brings publications and slot in line with the scope, and
- * returns the tables in scope.
+ * returns the tables in scope. With `temporarySlot` the slot is left to the
+ * replication connection, which creates it (see ReplicationOptions).
  */
-export async function prepareSource(client: pg.ClientBase, config: WalhookConfig, logger: Logger): Promise<TableInScope[]> {
+export async function prepareSource(
+  client: pg.ClientBase,
+  config: WalhookConfig,
+  logger: Logger,
+  { temporarySlot = false } = {},
+): Promise<TableInScope[]> {
   await checkServer(client, config.source.slot);
   const tables = await discoverTables(client, scopeOf(config));
   if (tables.length === 0) {
@@ -54,6 +60,7 @@ export async function prepareSource(client: pg.ClientBase, config: WalhookConfig
     await syncPublications(client, config.source.publication, tables);
   }
   // The publication must exist before the slot: decoding changes older than it fails.
+  if (temporarySlot) return tables;
   const slot = await ensureSlot(client, config.source.slot, config.source.plugin, config.source.createSlot);
   if (slot === 'created') logger.info({ slot: config.source.slot, plugin: config.source.plugin }, 'replication slot created');
   return tables;

@@ -32,6 +32,12 @@ export interface ReplicationOptions {
   statusIntervalMs: number;
   reconnect: { minDelayMs: number; maxDelayMs: number };
   logger: Logger;
+  /**
+   * Create the slot on each connection as TEMPORARY (`walhook tail`): the server drops it when the
+   * connection ends, however the process ends, so nothing is left retaining WAL. What is committed
+   * while a lost connection is re-established is not streamed.
+   */
+  temporarySlot?: boolean;
 }
 
 /** Session settings that make PostgreSQL's text output stable for `events/values`. */
@@ -148,12 +154,22 @@ export class ReplicationStream extends EventEmitter<ReplicationEvents> {
     const decode = this.createDecoder();
     const plugin =
       pluginName === 'pgoutput' ? createPgoutputPlugin(this.options.publications) : createWal2JsonPlugin(this.options.tables());
+    if (this.options.temporarySlot) {
+      // A temporary slot belongs to the connection that made it: only this one can stream it.
+      const startStreaming = plugin.start.bind(plugin);
+      plugin.start = async (client, slotName, lsn) => {
+        await client.query(`CREATE_REPLICATION_SLOT "${slotName}" TEMPORARY LOGICAL ${pluginName} NOEXPORT_SNAPSHOT`);
+        return startStreaming(client, slotName, lsn);
+      };
+    }
     const ended = new Promise<void>((resolve, reject) => {
       service.on('error', reject);
       service.on('start', () => {
         this.connected = true;
         this.streamingSince = Date.now();
-        logger.info({ slot, plugin: pluginName, confirmedLsn: formatLsn(this.confirmed) }, 'replication streaming');
+        // Before anything is confirmed on this run the server resumes at the slot's own position, which this side does not know.
+        const from = this.confirmed === 0n ? {} : { confirmedLsn: formatLsn(this.confirmed) };
+        logger.info({ slot, plugin: pluginName, ...from }, 'replication streaming');
         this.emit('connected');
       });
       // A message that cannot be handled ends this connection at once: the rest of the chunk already

@@ -4,6 +4,7 @@
  * publications that carry them, and the slot itself.
  */
 import type pg from 'pg';
+import { OperatorError } from '../operator-error.js';
 import type { TableColumn } from './types.js';
 
 export type IdentityKind = 'full' | 'key' | 'none';
@@ -28,13 +29,13 @@ export interface Scope {
   stateSchema: string;
 }
 
-export class SourceSetupError extends Error {
-  constructor(
-    message: string,
-    readonly fix: string,
-  ) {
-    super(`${message}\n  To fix: ${fix}`);
-    this.name = 'SourceSetupError';
+/** The server or the database cannot feed the stream yet; `fix` says what to change there. */
+export class SourceSetupError extends OperatorError {
+  override readonly name = 'SourceSetupError';
+  readonly code = 'SOURCE_SETUP';
+
+  constructor(message: string, fix: string) {
+    super(message, fix);
   }
 }
 

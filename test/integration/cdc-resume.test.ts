@@ -40,7 +40,7 @@ describe.each(plugins)('$plugin stream under stress', ({ plugin, skip }) => {
         number integer NOT NULL,
         "createdAt" timestamptz NOT NULL DEFAULT now()
       );`);
-    tail = await startTestTail(db.url, { WALHOOK_SOURCE_PLUGIN: plugin, WALHOOK_SOURCE_RECONNECT_MIN_DELAY: '100ms' });
+    tail = await startTestTail(db.url, { WALHOOK_SOURCE_PLUGIN: plugin, WALHOOK_SOURCE_RECONNECT_MIN_DELAY: '100ms' }, { resumable: true });
   });
 
   afterAll(async () => {

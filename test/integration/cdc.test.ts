@@ -429,28 +429,34 @@ describe('walhook tail (the built CLI)', () => {
     await db?.drop();
   });
 
-  it('prints a JSON line per change and drops its temporary slot on SIGINT', async () => {
+  /** `walhook tail` as a child process, resolved once its slot is streaming. */
+  async function spawnTail() {
     const child = spawn(process.execPath, [CLI, 'tail'], {
       env: { PATH: process.env.PATH ?? '', WALHOOK_DATABASE_URL: db.url },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-    const tailSlots = () => listTailSlots(db.url);
-    try {
-      await waitFor(async () => {
-        if (child.exitCode !== null) throw new Error(`walhook tail exited with ${child.exitCode}: ${stderr}`);
-        return (await tailSlots()).some((slot) => slot.activePid !== null);
-      }, "the tail's slot to be streaming");
-      const [slot] = await tailSlots();
+    const output = { stdout: '', stderr: '' };
+    child.stdout.on('data', (chunk: Buffer) => (output.stdout += chunk.toString('utf8')));
+    child.stderr.on('data', (chunk: Buffer) => (output.stderr += chunk.toString('utf8')));
+    await waitFor(async () => {
+      if (child.exitCode !== null) throw new Error(`walhook tail exited with ${child.exitCode}: ${output.stderr}`);
+      return (await listTailSlots(db.url)).some((slot) => slot.activePid !== null);
+    }, "the tail's slot to be streaming");
+    const [slot] = await listTailSlots(db.url);
+    if (!slot) throw new Error('no tail slot');
+    return { child, exited, output, slot: slot.name };
+  }
 
+  const tailPublications = () => db.sql('SELECT pubname FROM pg_publication WHERE pubname LIKE $1', ['walhook\\_tail\\_%']);
+
+  it('prints a JSON line per change and drops its temporary slot on SIGINT', async () => {
+    const { child, exited, output } = await spawnTail();
+    try {
       await db.sql(`INSERT INTO ${SEED}.person (id, "nameFirstName") VALUES ('11111111-1111-4111-8111-111111111111', 'Ada')`);
       // Complete lines only; event lines are those with an operation (pino's log lines are JSON too).
       const eventLines = () =>
-        stdout
+        output.stdout
           .split('\n')
           .slice(0, -1)
           .map((line) => JSON.parse(line) as Record<string, unknown>)
@@ -467,11 +473,38 @@ describe('walhook tail (the built CLI)', () => {
 
       child.kill('SIGINT');
       expect(await exited).toBe(0);
-      expect(await tailSlots()).toStrictEqual([]);
-      const publications = await db.sql('SELECT pubname FROM pg_publication WHERE pubname LIKE $1', [`${slot?.name}%`]);
-      expect(publications).toStrictEqual([]);
+      expect(await listTailSlots(db.url)).toStrictEqual([]);
+      expect(await tailPublications()).toStrictEqual([]);
     } finally {
       child.kill('SIGKILL');
     }
+  });
+
+  it('cleans up on SIGHUP, as when its terminal closes', async () => {
+    const { child, exited } = await spawnTail();
+    try {
+      child.kill('SIGHUP');
+      expect(await exited).toBe(0);
+      expect(await listTailSlots(db.url)).toStrictEqual([]);
+      expect(await tailPublications()).toStrictEqual([]);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
+  it('leaves no slot behind when killed with SIGKILL, and the next session drops its publications', async () => {
+    const slotsBefore = await db.sql('SELECT slot_name FROM pg_replication_slots');
+    const { child, exited, slot } = await spawnTail();
+    child.kill('SIGKILL');
+    await exited;
+    // The server drops a temporary slot as soon as it sees the connection gone.
+    await waitFor(async () => (await db.sql('SELECT slot_name FROM pg_replication_slots')).length === slotsBefore.length, 'the slot count back to before');
+    expect(await tailPublications()).toStrictEqual([{ pubname: slot }, { pubname: `${slot}_inserts` }]);
+
+    const next = await startTestTail(db.url);
+    expect(await tailPublications()).toStrictEqual([{ pubname: next.slotName }, { pubname: `${next.slotName}_inserts` }]);
+    await next.stop();
+    expect(await tailPublications()).toStrictEqual([]);
+    expect(await db.sql('SELECT slot_name FROM pg_replication_slots')).toStrictEqual(slotsBefore);
   });
 });

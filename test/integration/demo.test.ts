@@ -125,8 +125,21 @@ describe('walhook demo', () => {
     const retriedAfterOutage = run.lines.slice(upAt).filter((line) => line.type === 'delivery' && (line as Delivery).attempt > 1 && (line as Delivery).status === 200);
     expect(retriedAfterOutage.length).toBeGreaterThan(0);
 
+    // Each caption is followed by its own change's first attempts (503s during the outage included), not another's.
+    let caption: string | null = null;
+    const offCaption: string[] = [];
+    for (const line of run.lines) {
+      if (line.type === 'step') caption = (line.operation as string | null) ?? null;
+      const delivery = line as Delivery;
+      if (line.type === 'delivery' && delivery.attempt === 1 && caption !== null && delivery.operation !== caption) {
+        offCaption.push(`${delivery.operation} after the caption of ${caption}`);
+      }
+    }
+    expect(offCaption).toEqual([]);
+
     const summary = only(run, 'summary');
     expect(summary).toMatchObject({
+      deliveredAfterScript: 0,
       mode: 'script',
       interrupted: false,
       requests: deliveries.length,

@@ -5,14 +5,17 @@
  * checked against the metrics a running walhook serves on /metrics, so that
  * neither can name a metric that does not exist.
  */
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parser as promqlParser } from '@prometheus-io/lezer-promql';
 import { beforeAll, afterAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml, parseAllDocuments } from 'yaml';
+import { ALERT_RULES_FILE, renderAlertRules } from '../../scripts/alert-rules.js';
 import { HelmCommandError, runHelm } from '../../scripts/helm.js';
 import { listConfigKeys, resolveConfig } from '../../src/config/index.js';
 import { freePort } from '../../src/demo/throwaway-postgres.js';
+import { missingCapability } from '../harness/capabilities.js';
 import { createTestDatabase, type TestDatabase } from '../harness/database.js';
 import { startDaemon, writeConfig, type DaemonProcess } from '../harness/daemon.js';
 import { waitFor } from '../harness/receiver.js';
@@ -82,8 +85,11 @@ function valuesArgs(valuesFiles: string[]): string[] {
   return valuesFiles.flatMap((file) => ['--values', file]);
 }
 
+/** The one value the chart cannot default (a Secret of the operator's own also does). */
+const DATABASE_URL_SET = ['--set', 'secret.databaseUrl=postgres://walhook:secret@crm-db:5432/twenty'];
+
 function render(...valuesFiles: string[]): Manifest[] {
-  const text = runHelm(['template', 'walhook', CHART, '--namespace', NAMESPACE, ...valuesArgs(valuesFiles)]);
+  const text = runHelm(['template', 'walhook', CHART, '--namespace', NAMESPACE, ...DATABASE_URL_SET, ...valuesArgs(valuesFiles)]);
   return parseAllDocuments(text)
     .map((document) => document.toJS() as Manifest | null)
     .filter((manifest): manifest is Manifest => manifest !== null);
@@ -201,13 +207,26 @@ function alertRules(manifests: Manifest[]): AlertRule[] {
   return spec.groups.flatMap((group) => group.rules);
 }
 
+/** Debian's prometheus package has promtool; .ci/run installs it. */
+const promtoolMissing = missingCapability(
+  'promtool',
+  spawnSync('promtool', ['--version']).status === 0,
+  'apt-get install prometheus',
+  'promtool checks of the alert rules and of a /metrics scrape',
+);
+
+function promtool(args: string[], input?: string): { status: number | null; output: string } {
+  const result = spawnSync('promtool', args, { input, encoding: 'utf8' });
+  return { status: result.status, output: `${result.stdout}${result.stderr}` };
+}
+
 function readJson(file: string): unknown {
   return JSON.parse(readFileSync(file, 'utf8'));
 }
 
 describe('helm chart', () => {
   it('passes helm lint --strict with the default values and with the HA + monitoring values', () => {
-    expect(runHelm(['lint', '--strict', CHART])).toMatch(/1 chart\(s\) linted, 0 chart\(s\) failed/);
+    expect(runHelm(['lint', '--strict', CHART, ...DATABASE_URL_SET])).toMatch(/1 chart\(s\) linted, 0 chart\(s\) failed/);
     expect(runHelm(['lint', '--strict', CHART, ...valuesArgs([HA_VALUES])])).toMatch(/0 chart\(s\) failed/);
   });
 
@@ -215,14 +234,48 @@ describe('helm chart', () => {
     const values = parseYaml(readFileSync(resolve(CHART, 'values.yaml'), 'utf8'));
     const schema = readJson(resolve(CHART, 'values.schema.json')) as JsonSchema;
     expect(undescribedValues(values, schema)).toEqual([]);
-    expect(() => runHelm(['template', 'walhook', CHART, '--set', 'replicas=3'])).toThrow(HelmCommandError);
-    expect(() => runHelm(['template', 'walhook', CHART, '--set', 'metrics.serviceMonitor.enable=true'])).toThrow(/enable/);
+    expect(() => runHelm(['template', 'walhook', CHART, ...DATABASE_URL_SET, '--set', 'replicas=3'])).toThrow(HelmCommandError);
+    expect(() => runHelm(['template', 'walhook', CHART, ...DATABASE_URL_SET, '--set', 'metrics.serviceMonitor.enable=true'])).toThrow(/enable/);
+  });
+
+  it.each([
+    [[], 'secret.databaseUrl is empty: set it to postgres://USER:PASSWORD@HOST:5432/DATABASE'],
+    [['--set', 'secret.databaseUrl=mysql://crm:hunter2@db/crm'], 'secret.databaseUrl is not a PostgreSQL URL'],
+    [[...DATABASE_URL_SET, '--set', 'secret.apiToken=short'], 'secret.apiToken has 5 characters: it needs at least 16'],
+    [[...DATABASE_URL_SET, '--set', 'secret.encryptionKey=hunter2'], 'secret.encryptionKey is not a 32-byte key'],
+    [[...DATABASE_URL_SET, '--set', 'config.delivery.timout=5s'], 'config.delivery: Additional property timout is not allowed'],
+    [[...DATABASE_URL_SET, '--set', 'config.source.plugin=wal2jsn'], 'config.source.plugin must be one of the following: "pgoutput", "wal2json"'],
+    [[...DATABASE_URL_SET, '--set', 'config.webhooks[0].targetUrl=https://hooks.example.com'], 'config.webhooks.0: operations is required'],
+  ])('fails helm template with %j, saying what is wrong', (args, message) => {
+    let failure: unknown;
+    try {
+      runHelm(['template', 'walhook', CHART, ...args]);
+    } catch (error) {
+      failure = error;
+    }
+    expect(failure).toBeInstanceOf(HelmCommandError);
+    expect((failure as HelmCommandError).stderr).toContain(message);
+    expect((failure as HelmCommandError).stderr).not.toContain('hunter2');
+  });
+
+  it('installs with an existing Secret and no secret values', () => {
+    expect(() => runHelm(['template', 'walhook', CHART, '--set', 'existingSecret=crm-walhook'])).not.toThrow();
   });
 
   it('has the appVersion of package.json, the version the image is tagged with', () => {
     const chart = parseYaml(readFileSync(resolve(CHART, 'Chart.yaml'), 'utf8')) as { appVersion: string };
     const pkg = readJson(resolve(REPO, 'package.json')) as { version: string };
     expect(chart.appVersion).toBe(pkg.version);
+  });
+
+  it('ships the alert rules as a plain rule file, rendered from the same source (npm run alerts:rules)', () => {
+    expect(readFileSync(ALERT_RULES_FILE, 'utf8')).toBe(renderAlertRules());
+  });
+
+  it.skipIf(promtoolMissing !== null)('has a plain rule file that promtool check rules accepts', () => {
+    const { status, output } = promtool(['check', 'rules', ALERT_RULES_FILE]);
+    expect(output).toMatch(/SUCCESS: \d+ rules found/);
+    expect(status, output).toBe(0);
   });
 
   it('ships the same dashboard as dashboards/walhook.json (edit helm/walhook/dashboards/walhook.json and copy it)', () => {
@@ -351,6 +404,7 @@ describe('helm template with the HA + monitoring values', () => {
 describe('dashboard and alert rules against a live /metrics scrape', () => {
   let db: TestDatabase;
   let daemon: DaemonProcess | undefined;
+  let scrape: string;
   let exported: Set<string>;
   let rules: AlertRule[];
 
@@ -374,7 +428,8 @@ describe('dashboard and alert rules against a live /metrics scrape', () => {
     }, 'walhook to answer /healthz');
     const response = await fetch(`http://127.0.0.1:${port}/metrics`);
     if (!response.ok) throw new Error(`GET /metrics answered ${response.status}: ${await response.text()}`);
-    exported = exportedNames(await response.text());
+    scrape = await response.text();
+    exported = exportedNames(scrape);
     rules = alertRules(render(HA_VALUES));
   });
 
@@ -385,6 +440,12 @@ describe('dashboard and alert rules against a live /metrics scrape', () => {
 
   it('the scrape holds walhook metrics (the check below is not vacuous)', () => {
     expect([...exported]).toEqual(expect.arrayContaining(['walhook_leader', 'walhook_changes_total', 'walhook_event_latency_seconds_bucket']));
+  });
+
+  it.skipIf(promtoolMissing !== null)('the scrape passes promtool check metrics', () => {
+    const { status, output } = promtool(['check', 'metrics'], scrape);
+    expect(output).toBe('');
+    expect(status).toBe(0);
   });
 
   it('every dashboard query is PromQL that selects only exported metrics', () => {

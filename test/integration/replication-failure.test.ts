@@ -35,7 +35,7 @@ describe('a message that throws while being handled', () => {
         throw new Error('the sink cannot take row 2 this time');
       }
       seen.push(id);
-    });
+    }, { resumable: true });
     try {
       await db.sql(`INSERT INTO workspace_failure.person VALUES (1, 'a'), (2, 'b'), (3, 'c')`);
       await db.sql(`INSERT INTO workspace_failure.person VALUES (4, 'd')`);

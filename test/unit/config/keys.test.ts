@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { envVarFor, listConfigKeys, redactConfig, renderConfigReference, resolveConfig } from '../../../src/config/index.js';
+import { SIGNATURE_SCHEMES } from '../../../src/delivery/signing.js';
 
 const DATABASE_URL = 'postgres://walhook:db-password-1@127.0.0.1:5432/crm';
 const repositoryFile = (path: string) => fileURLToPath(new URL(`../../../${path}`, import.meta.url));
@@ -46,7 +47,7 @@ describe('listConfigKeys', () => {
       'encryptionKey',
       'api.token',
     ]);
-    expect(keys.find((key) => key.path === 'webhooks[].signatures')?.default).toEqual(['twenty-legacy', 'twenty', 'standard']);
+    expect(keys.find((key) => key.path === 'webhooks[].signatures')?.default).toEqual([...SIGNATURE_SCHEMES]);
   });
 
   it('makes every key settable from its variable, over any file value', () => {

@@ -3,8 +3,9 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, resolveConfig } from '../../../src/config/index.js';
+import { ConfigError, loadConfig, resolveConfig, unknownEnvVariables } from '../../../src/config/index.js';
 import { interpolateText } from '../../../src/config/interpolate.js';
+import { InvalidOperationError, parseOperationPattern } from '../../../src/events/matching.js';
 
 const DATABASE_URL = 'postgres://walhook@127.0.0.1:5432/crm';
 const ONLY_DATABASE_URL = { WALHOOK_DATABASE_URL: DATABASE_URL };
@@ -351,5 +352,73 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ file: scalar, env: ONLY_DATABASE_URL })).toThrow(
       `${scalar}: got "just text" — expected a mapping of keys to values at the top level`,
     );
+  });
+});
+
+describe('database passwords with URL delimiters in them', () => {
+  it.each(['p@ss', 'p/ss', 'p?ss', 'p#ss', 'a@b/c?d#e'])('mask %s whole, whether or not the URL still parses', (password) => {
+    const lines = problemLines(() => resolveConfig({ database: { url: `mysql://crm:${password}@db:5432/crm` } }, {}));
+    expect(lines.join('\n')).not.toContain(password);
+    expect(lines[0]).toContain('got "mysql://crm:[redacted]@db:5432/crm"');
+  });
+
+  it('mask only the password of a URL without delimiters in it', () => {
+    const lines = problemLines(() => resolveConfig({ database: { url: 'mysql://crm:plain@db/crm?sslpassword=x' } }, {}));
+    expect(lines[0]).toContain('"mysql://crm:[redacted]@db/crm?sslpassword=[redacted]"');
+  });
+
+  it('leave a URL without a password as it is', () => {
+    const lines = problemLines(() => resolveConfig({ database: { url: 'mysql://crm@db/crm' } }, {}));
+    expect(lines[0]).toContain('"mysql://crm@db/crm"');
+  });
+
+  it('show the value under a misspelt URL key with only its password masked', () => {
+    const lines = problemLines(() => resolveConfig({ database: { urll: 'postgres://crm:hunter2@db/crm', url: DATABASE_URL } }, {}));
+    expect(lines).toEqual(['database.urll: got "postgres://crm:[redacted]@db/crm" — expected a known key: did you mean database.url?']);
+  });
+});
+
+describe('webhook operations', () => {
+  const webhook = (operations: string[]) => ({
+    webhooks: [{ targetUrl: 'https://hooks.example.com', operations, secret: 'a-secret-of-24-characters' }],
+  });
+
+  it.each(['Person.archived', 'person.archived', 'Person.created', 'person', 'pe*.created'])(
+    'reject %j as matching would, saying why',
+    (operation) => {
+      let matchingError: unknown;
+      try {
+        parseOperationPattern(operation);
+      } catch (error) {
+        matchingError = error;
+      }
+      expect(matchingError).toBeInstanceOf(InvalidOperationError);
+      const [line] = problemLines(() => resolveConfig(webhook(['person.created', operation]), ONLY_DATABASE_URL));
+      expect(line).toBe(
+        `webhooks[0].operations[1]: got ${JSON.stringify(operation)} — expected ${(matchingError as InvalidOperationError).expected}`,
+      );
+    },
+  );
+
+  it('accept what matching accepts', () => {
+    const operations = ['person.created', 'workspaceMember.*', '*.destroyed', '*.*'];
+    expect(resolveConfig(webhook(operations), ONLY_DATABASE_URL).webhooks[0]?.operations).toEqual(operations);
+  });
+});
+
+describe('unknownEnvVariables', () => {
+  it('names WALHOOK_ variables that set nothing, with the setting each most likely meant', () => {
+    expect(
+      unknownEnvVariables({
+        WALHOOK_DATABSE_URL: 'postgres://db/crm',
+        WALHOOK_API_TOKEN: 'a-token-of-enough-length',
+        WALHOOK_NOTHING_LIKE_IT_AT_ALL: 'x',
+        WALHOOK_PG_BIN: '/usr/lib/postgresql/15/bin',
+        HOME: '/root',
+      }),
+    ).toStrictEqual([
+      { name: 'WALHOOK_DATABSE_URL', didYouMean: 'WALHOOK_DATABASE_URL' },
+      { name: 'WALHOOK_NOTHING_LIKE_IT_AT_ALL', didYouMean: undefined },
+    ]);
   });
 });

@@ -109,8 +109,8 @@ describe('createAddressPolicy', () => {
   });
 
   it('checks IP literals from URL host names, brackets included, and ignores names', () => {
-    expect(guarded.literalRefusal('[::ffff:7f00:1]')?.message).toBe('SSRF guard: ::ffff:7f00:1 is a form of 127.0.0.1, a loopback address');
-    expect(guarded.literalRefusal('10.0.0.1')?.message).toBe('SSRF guard: 10.0.0.1 is a private address');
+    expect(guarded.literalRefusal('[::ffff:7f00:1]')?.message).toBe('SSRF guard: ::ffff:7f00:1 is a form of 127.0.0.1, a loopback address (to send there, add it to delivery.allowList)');
+    expect(guarded.literalRefusal('10.0.0.1')?.message).toBe('SSRF guard: 10.0.0.1 is a private address (to send there, add it to delivery.allowList)');
     expect(guarded.literalRefusal('8.8.8.8')).toBeUndefined();
     expect(guarded.literalRefusal('example.com')).toBeUndefined();
   });
