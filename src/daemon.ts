@@ -42,8 +42,6 @@ import { WebhookSync } from './webhook-sync.js';
 
 /** Above this many deliveries held in memory (or delivery.maxInMemoryBytes), reading pauses until half are settled. */
 const MAX_IN_MEMORY = 20_000;
-/** A standby tries the slot lock this often; a dead leader is replaced within a few of these. */
-const LEADER_INTERVAL_MS = 1_000;
 /** /readyz gives up on a dependency that does not answer within this. */
 const READY_CHECK_TIMEOUT_MS = 2_000;
 /** A leader that cannot prepare the slot steps aside this long, so another replica gets a turn. */
@@ -180,6 +178,7 @@ export class Daemon {
       },
       replicationConnected: () => this.stream?.isConnected ?? false,
       leader: () => this.leader?.isLeader ?? false,
+      lease: () => this.leader?.lease ?? null,
     });
     const api = await startApi({
       config,
@@ -191,7 +190,7 @@ export class Daemon {
     this.apiBound = api.address;
 
     const leader = new LeaderElection(
-      { connectionString: config.database.url, slot: config.source.slot, intervalMs: LEADER_INTERVAL_MS },
+      { stateConnectionString: config.state.databaseUrl ?? config.database.url, schema: state.schema, crm, slot: config.source.slot },
       logger.child({ component: 'leader' }),
     );
     this.leader = leader;
@@ -240,7 +239,7 @@ export class Daemon {
     this.refreshTimer = setInterval(() => void this.refreshScope(), this.config.source.scopeRefreshInterval);
   }
 
-  /** The lock is gone: no second reader, ever — stop reading at once. */
+  /** The lease is gone: no second reader, ever — stop reading at once. */
   private async stopStreaming(): Promise<void> {
     this.leadership++;
     if (this.refreshTimer) clearInterval(this.refreshTimer);
@@ -266,6 +265,8 @@ export class Daemon {
     const slotProblem = this.slotMonitor?.problem;
     if (slotProblem) problems.push(slotProblem);
     if (this.setupError) problems.push(this.setupError);
+    const noLeader = this.leader?.problem;
+    if (noLeader) problems.push(noLeader);
     if (role === 'leader' && !this.stream?.isConnected) problems.push('leader is not streaming the slot (connecting or reconnecting)');
     return { ready: problems.length === 0, role, problems };
   }

@@ -75,6 +75,21 @@ const MIGRATIONS: Migration[] = [
         CHECK (source = 'config' OR secret_encrypted IS NOT NULL)
       );`,
   },
+  {
+    version: 4,
+    name: 'leases',
+    // Leadership lives here rather than in an advisory lock: only roles with rights on this schema can take or block it.
+    sql: (s) => `
+      CREATE TABLE ${s}.leases (
+        name text PRIMARY KEY,
+        holder text NOT NULL,
+        term bigint NOT NULL,
+        acquired_at timestamptz NOT NULL,
+        renewed_at timestamptz NOT NULL,
+        expires_at timestamptz NOT NULL,
+        released_at timestamptz
+      );`,
+  },
 ];
 
 /** How long walhook waits on one migration step (or on another replica migrating) before giving up. */
@@ -86,7 +101,7 @@ function patiently(text: string): pg.QueryConfig {
   return query;
 }
 
-export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
+export const LATEST_VERSION = Math.max(...MIGRATIONS.map((migration) => migration.version));
 
 /** Applies pending migrations; returns the versions applied now. */
 export async function migrate(db: StateDb): Promise<number[]> {
