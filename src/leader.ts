@@ -341,10 +341,12 @@ export class LeaderElection extends EventEmitter<LeaderEvents> {
     }
   }
 
+  /** Logs a failure once, not every interval while it lasts. */
   private failed(error: unknown, message: string): void {
-    this.error = (error as Error).message;
+    const text = (error as Error).message;
+    if (text !== this.error) this.logger.warn({ err: error, slot: this.options.slot }, message);
+    this.error = text;
     this.dropClient();
-    this.logger.warn({ err: error, slot: this.options.slot }, message);
   }
 
   private async connection(): Promise<pg.Client> {

@@ -30,7 +30,7 @@ function rowIdOf(request: ReceivedRequest): string {
   return (request.json.record as { id: string }).id;
 }
 
-describe('a silent network partition of the leader', () => {
+describe('a silent network partition of the leader', { timeout: 180_000 }, () => {
   it('the standby takes over within seconds, nothing is lost, and the healed old leader never streams again', async () => {
     const hooks = await bed.receiver();
     const setup = bed.setup({ webhooks: [{ targetUrl: hooks.url }], delivery: { leaseDuration: '3s' } });

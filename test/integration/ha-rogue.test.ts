@@ -45,7 +45,7 @@ async function leaders(all: Instance[]): Promise<number> {
   return values.reduce((sum, value) => sum + value, 0);
 }
 
-describe('who can take or block leadership', () => {
+describe('who can take or block leadership', { timeout: 120_000 }, () => {
   it('a LOGIN-only role holding the old advisory lock and trying the lease changes nothing', async () => {
     const hooks = await bed.receiver();
     const setup = bed.setup({ webhooks: [{ targetUrl: hooks.url }] });
