@@ -1,6 +1,7 @@
 /** Every chaos scenario, in the order `npm run chaos` runs them. */
 import type { ChaosScenario } from '../lib/bed.js';
 import { failOverLeader } from './ha-failover.js';
+import { partitionLeader } from './ha-partition.js';
 import { hostileRows } from './hostile-rows.js';
 import { killWalhook } from './kill9.js';
 import { restartPostgres } from './pg-restart.js';
@@ -8,7 +9,7 @@ import { receiverDown } from './receiver-down.js';
 import { stateDatabaseOutage } from './state-db-outage.js';
 import { terminateWalsender } from './walsender.js';
 
-export { failOverLeader, hostileRows, killWalhook, receiverDown, restartPostgres, stateDatabaseOutage, terminateWalsender };
+export { failOverLeader, hostileRows, partitionLeader, killWalhook, receiverDown, restartPostgres, stateDatabaseOutage, terminateWalsender };
 
 export const CHAOS_SCENARIOS: ChaosScenario[] = [
   killWalhook,
@@ -18,4 +19,5 @@ export const CHAOS_SCENARIOS: ChaosScenario[] = [
   receiverDown,
   hostileRows,
   failOverLeader,
+  partitionLeader,
 ];
