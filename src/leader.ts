@@ -43,9 +43,9 @@ export interface LeaseTiming {
 }
 
 /** Kill -9 of a leader: a standby streams within about leaseMs + intervalMs. */
-export const DEFAULT_LEASE_TIMING: LeaseTiming = { leaseMs: 5_000, marginMs: 1_500, intervalMs: 1_000 };
+export const DEFAULT_LEASE_TIMING: LeaseTiming = { leaseMs: 6_000, marginMs: 2_000, intervalMs: 1_000 };
 
-/** No instance renewing the lease for this long is a readiness problem on every instance (a takeover takes about leaseMs). */
+/** No instance renewing the lease for this long is a readiness problem on every instance (a takeover takes about leaseMs + intervalMs). */
 export const NO_LEADER_BOUND_MS = 15_000;
 
 /** How long the old walsender has to exit after it is told to. */
@@ -351,8 +351,9 @@ export class LeaderElection extends EventEmitter<LeaderEvents> {
 
   private async connection(): Promise<pg.Client> {
     if (this.client) return this.client;
-    // Every wait is bounded: a renewal that hangs on a cut-off network must fail in time for another try.
-    const timeoutMs = Math.max(this.timing.intervalMs, 1_000);
+    // Every wait is bounded: a renewal that hangs on a cut-off network must fail in time for another try
+    // before the deadline, and one that is merely slow (a loaded server) should still get through.
+    const timeoutMs = Math.max((this.timing.leaseMs - this.timing.marginMs) / 2, 1_000);
     const client = new pg.Client({
       connectionString: this.options.stateConnectionString,
       application_name: 'walhook leader lease',

@@ -79,9 +79,13 @@ export const partitionLeader: ChaosScenario = {
             problems.push('an instance was not ready 30 s after the network healed'),
           );
           if (leader.logs.filter((line) => line.msg === 'replication streaming').length > 1) problems.push('the old leader streamed again after the partition');
-          const names = audit.readers.map((reader) => reader.applicationName ?? 'nobody');
+          const readers = audit.readers;
+          const names = readers.map((reader) => reader.applicationName ?? 'nobody');
           if (names.slice(names.indexOf(STANDBY)).includes(CUT_OFF)) problems.push(`the cut-off leader read the slot again after the standby: ${names.join(' → ')}`);
-          notes.push(`slot readers: ${names.join(' → ')}`);
+          notes.push(`slot readers: ${readers.map((reader) => `${reader.applicationName ?? 'nobody'} +${((reader.since - partitionedAt) / 1000).toFixed(1)} s`).join(' → ')}`);
+          for (const line of running.logs.filter((entry) => entry.level === 'warn' || entry.level === 'error').slice(0, 8)) {
+            notes.push(`standby: ${String(line.msg)} ${JSON.stringify(line.err ?? '')}`.slice(0, 300));
+          }
         },
       });
     } finally {

@@ -4,7 +4,7 @@
  * other stands by; the leader is killed with SIGKILL in the middle of a steady
  * stream of single-row inserts. The standby must take over within 10 s and
  * every change must arrive (duplicates allowed, losses not), with never more
- * than one instance streaming. The leadership lease (5 s) bounds the
+ * than one instance streaming. The leadership lease (6 s) bounds the
  * takeover: the killed leader's walsender ends with its socket, but its
  * lease must run out before the standby may take it.
  */
