@@ -1,8 +1,9 @@
 /**
  * Leadership cannot be taken or blocked by a login that has no business with
- * walhook: a role with nothing but LOGIN holds the old advisory lock and
- * tries to lock, change and delete the lease; streaming goes on and every
- * instance is truthfully ready. A session that can lock the lease (the
+ * walhook: a role with nothing but LOGIN holds the old advisory locks (of
+ * leadership and of migrations) and tries to lock, change and delete the
+ * lease; walhook starts, streaming goes on and every instance is truthfully
+ * ready. A session that can lock the lease (the
  * owner's) blocks it: leadership stops, and then readiness and the metrics
  * of every instance say so, naming the cause; once released, streaming
  * resumes by itself.
@@ -56,8 +57,13 @@ describe('who can take or block leadership', { timeout: 120_000 }, () => {
     rogueUrl.username = role;
     rogueUrl.password = '';
     const rogue = await session(rogueUrl.toString());
-    // The lock walhook used to lead with, taken before any walhook starts.
-    const [lock] = (await rogue.query(`SELECT pg_try_advisory_lock(hashtext('walhook'), hashtext($1)) AS taken`, [setup.slot])).rows;
+    // The locks walhook used to lead and to migrate with, taken before any walhook starts.
+    const [lock] = (
+      await rogue.query(
+        `SELECT pg_try_advisory_lock(hashtext('walhook'), hashtext($1)) AND pg_try_advisory_lock(hashtext('walhook.migrate')) AS taken`,
+        [setup.slot],
+      )
+    ).rows;
     expect(lock.taken).toBe(true);
 
     const first = await instances.start(setup.file, { streaming: true });
@@ -68,6 +74,7 @@ describe('who can take or block leadership', { timeout: 120_000 }, () => {
     await rogue.query('BEGIN');
     for (const attempt of [
       `SELECT * FROM ${lease} FOR UPDATE`,
+      `LOCK TABLE ${setup.stateSchema}.migrations IN SHARE ROW EXCLUSIVE MODE`,
       `LOCK TABLE ${lease} IN ACCESS EXCLUSIVE MODE`,
       `UPDATE ${lease} SET holder = 'rogue', expires_at = now() + interval '1 day'`,
       `DELETE FROM ${lease}`,
