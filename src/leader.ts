@@ -314,11 +314,15 @@ export class LeaderElection extends EventEmitter<LeaderEvents> {
     const log = { slot: this.options.slot, holder: this.holder, term, previousHolder: acquired.previousHolder };
     if (acquired.previousExpired) {
       try {
-        const { rows } = await this.options.crm.query<{ pid: number; ended: boolean }>(
+        // Bounded: an unreachable CRM database must not keep this instance from leading (its stream then retries).
+        const gaveUp = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no answer')), TERMINATE_WAIT_MS * 2).unref());
+        const query = this.options.crm.query<{ pid: number; ended: boolean }>(
           `SELECT active_pid AS pid, pg_terminate_backend(active_pid, $2) AS ended
              FROM pg_replication_slots WHERE slot_name = $1 AND active_pid IS NOT NULL`,
           [this.options.slot, TERMINATE_WAIT_MS],
         );
+        query.catch(() => undefined);
+        const { rows } = await Promise.race([query, gaveUp]);
         for (const row of rows) this.logger.warn({ ...log, pid: row.pid, ended: row.ended }, "leader: ended the walsender a previous holder left on the slot after its lease ran out");
       } catch (error) {
         this.logger.warn(
