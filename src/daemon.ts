@@ -44,8 +44,6 @@ import { initialWatchdog, stallProblem, watch, type WatchdogSample } from './wat
 
 /** Above this many deliveries of streamed changes held in memory (or delivery.maxInMemoryBytes), reading pauses until half are settled. */
 const MAX_IN_MEMORY = 20_000;
-/** A standby tries the slot lock this often; a dead leader is replaced within a few of these. */
-const LEADER_INTERVAL_MS = 1_000;
 /** /readyz gives up on a dependency that does not answer within this. */
 const READY_CHECK_TIMEOUT_MS = 2_000;
 /** A leader that cannot prepare the slot steps aside this long, so another replica gets a turn. */
@@ -200,6 +198,7 @@ export class Daemon {
       leader: () => this.leader?.isLeader ?? false,
       streamPaused: () => flow.mode === 'paused',
       streamStalled: () => this.watchdog.mode === 'stalled',
+      lease: () => this.leader?.lease ?? null,
     });
     const api = await startApi({
       config,
@@ -211,7 +210,7 @@ export class Daemon {
     this.apiBound = api.address;
 
     const leader = new LeaderElection(
-      { connectionString: config.database.url, slot: config.source.slot, intervalMs: LEADER_INTERVAL_MS },
+      { stateConnectionString: config.state.databaseUrl ?? config.database.url, schema: state.schema, crm, slot: config.source.slot },
       logger.child({ component: 'leader' }),
     );
     this.leader = leader;
@@ -260,7 +259,7 @@ export class Daemon {
     this.refreshTimer = setInterval(() => void this.refreshScope(), this.config.source.scopeRefreshInterval);
   }
 
-  /** The lock is gone: no second reader, ever — stop reading at once. */
+  /** The lease is gone: no second reader, ever — stop reading at once. */
   private async stopStreaming(): Promise<void> {
     this.leadership++;
     if (this.refreshTimer) clearInterval(this.refreshTimer);
@@ -287,6 +286,8 @@ export class Daemon {
     const slotProblem = this.slotMonitor?.problem;
     if (slotProblem) problems.push(slotProblem);
     if (this.setupError) problems.push(this.setupError);
+    const noLeader = this.leader?.problem;
+    if (noLeader) problems.push(noLeader);
     if (role === 'leader' && !this.stream?.isConnected) problems.push('leader is not streaming the slot (connecting or reconnecting)');
     const stall = this.watchdogSample && stallProblem(this.watchdog, this.watchdogSample);
     if (stall) problems.push(stall);

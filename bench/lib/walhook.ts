@@ -25,6 +25,7 @@ export interface WebhookSpec {
 export interface WalhookOptions {
   webhooks: WebhookSpec[];
   /** Merged over the defaults of each section. */
+  database?: Record<string, unknown>;
   source?: Record<string, unknown>;
   delivery?: Record<string, unknown>;
   state?: Record<string, unknown>;
@@ -45,7 +46,7 @@ export function walhookSetup(db: TestDatabase, options: WalhookOptions): Walhook
   const publication = `walhook_${suffix}`;
   const stateSchema = `walhook_state_${suffix}`;
   const config = {
-    database: { url: db.url },
+    database: { url: db.url, ...options.database },
     source: { slot, publication, statusInterval: '1s', reconnect: { minDelay: '100ms', maxDelay: '1s' }, ...options.source },
     // A short shutdown: a run ends by stopping walhook, and a slow endpoint must not hold that up.
     delivery: { allowList: ['127.0.0.1/32'], shutdownTimeout: '2s', ...options.delivery },

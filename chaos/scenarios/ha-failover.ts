@@ -1,6 +1,6 @@
 /**
  * High availability: two replicas on one slot, the leader streaming and the
- * standby waiting on the advisory lock. The leader is killed (kill -9) under
+ * standby waiting for the leadership lease. The leader is killed (kill -9) under
  * load, several times; the standby must take over and nothing be lost. Each
  * killed replica is replaced and becomes the next standby.
  */

@@ -1,6 +1,7 @@
 /** Every chaos scenario, in the order `npm run chaos` runs them. */
 import type { ChaosScenario } from '../lib/bed.js';
 import { failOverLeader } from './ha-failover.js';
+import { partitionLeader } from './ha-partition.js';
 import { hostileRows } from './hostile-rows.js';
 import { killWalhook } from './kill9.js';
 import { poisonRow } from './poison-row.js';
@@ -14,6 +15,7 @@ export {
   failOverLeader,
   hostileRows,
   killWalhook,
+  partitionLeader,
   poisonRow,
   receiverDown,
   receiverRecoveryBurst,
@@ -32,4 +34,5 @@ export const CHAOS_SCENARIOS: ChaosScenario[] = [
   hostileRows,
   poisonRow,
   failOverLeader,
+  partitionLeader,
 ];

@@ -11,6 +11,7 @@ import type { SendResult } from '../delivery/http.js';
 import type { PipelineObserver } from '../pipeline.js';
 import type { Action } from '../events/types.js';
 import type { TableShape } from '../source/types.js';
+import type { LeaseView } from '../state/leases.js';
 
 /** What the gauges are read from when Prometheus scrapes. */
 export interface MetricSources {
@@ -23,6 +24,8 @@ export interface MetricSources {
   streamPaused(): boolean;
   /** The stall watchdog finds the stream stalled. */
   streamStalled(): boolean;
+  /** What this instance knows of the slot's leadership lease. */
+  lease(): LeaseView | null;
 }
 
 const WAL_STATUSES = ['reserved', 'extended', 'unreserved', 'lost', 'missing'] as const;
@@ -159,10 +162,38 @@ export class Metrics implements DeliveryObserver, PipelineObserver {
     });
     new Gauge({
       name: 'walhook_leader',
-      help: '1 while this instance holds the slot leadership (advisory lock).',
+      help: "1 while this instance holds the slot's leadership lease.",
       registers: [this.registry],
       collect() {
         this.set(sourcesOf()?.leader() ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'walhook_leader_lease_seconds_since_renewal',
+      help: "Seconds since any instance last renewed the slot's leadership lease (server clock, as this instance last read it); grows while nobody leads.",
+      registers: [this.registry],
+      collect() {
+        const lease = sourcesOf()?.lease();
+        if (lease) this.set(lease.secondsSinceRenewal);
+      },
+    });
+    new Gauge({
+      name: 'walhook_leader_lease_expired',
+      help: "1 while the slot's leadership lease has no live holder (expired, released or never taken): nobody streams the slot.",
+      registers: [this.registry],
+      collect() {
+        this.set(sourcesOf()?.lease()?.expired === false ? 0 : 1);
+      },
+    });
+    new Gauge({
+      name: 'walhook_leader_lease_holder',
+      help: "1 for the instance (host/pid/random) that held the slot's leadership lease when this instance last read it.",
+      labelNames: ['holder'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        const holder = sourcesOf()?.lease()?.holder;
+        if (holder) this.set({ holder }, 1);
       },
     });
   }

@@ -1,7 +1,9 @@
 /**
  * Versioned migrations of walhook's own schema, applied at start. Each runs
- * once, in order, inside one transaction holding an advisory lock, so replicas
- * starting together do not race.
+ * once, in order, inside one transaction holding a lock on the migrations
+ * table, so replicas starting together do not race. A table lock, not an
+ * advisory lock: any login can hold an advisory lock for ever (and so keep
+ * every walhook from starting), only roles with rights on the table can lock it.
  */
 import type pg from 'pg';
 import { inTransaction, type StateDb } from './db.js';
@@ -95,6 +97,21 @@ const MIGRATIONS: Migration[] = [
         created_at timestamptz NOT NULL DEFAULT now()
       );`,
   },
+  {
+    version: 4,
+    name: 'leases',
+    // Leadership lives here rather than in an advisory lock: only roles with rights on this schema can take or block it.
+    sql: (s) => `
+      CREATE TABLE ${s}.leases (
+        name text PRIMARY KEY,
+        holder text NOT NULL,
+        term bigint NOT NULL,
+        acquired_at timestamptz NOT NULL,
+        renewed_at timestamptz NOT NULL,
+        expires_at timestamptz NOT NULL,
+        released_at timestamptz
+      );`,
+  },
 ];
 
 /** How long walhook waits on one migration step (or on another replica migrating) before giving up. */
@@ -106,21 +123,42 @@ function patiently(text: string): pg.QueryConfig {
   return query;
 }
 
-export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
+export const LATEST_VERSION = Math.max(...MIGRATIONS.map((migration) => migration.version));
+
+/**
+ * What a replica creating the schema or the migrations table at the same
+ * moment as another one gets (IF NOT EXISTS does not wait for the other's
+ * commit): trying again finds them.
+ */
+const CREATED_CONCURRENTLY = new Set(['23505', '42P06', '42P07']);
 
 /** Applies pending migrations; returns the versions applied now. */
 export async function migrate(db: StateDb): Promise<number[]> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await migrateOnce(db);
+    } catch (error) {
+      if (attempt >= 3 || !CREATED_CONCURRENTLY.has((error as { code?: string }).code ?? '')) throw error;
+    }
+  }
+}
+
+async function migrateOnce(db: StateDb): Promise<number[]> {
   return inTransaction(db, async (client) => {
     // A migration may rewrite a large table: the pool's statement timeouts, meant for the delivery path, do not apply.
     await client.query('SET LOCAL statement_timeout = 0');
-    await client.query(patiently(`SELECT pg_advisory_xact_lock(hashtext('walhook.migrate'))`));
-    await client.query(`CREATE SCHEMA IF NOT EXISTS ${db.schema}`);
-    await client.query(`
+    // Both may wait for another replica's migration to commit.
+    await client.query(patiently(`CREATE SCHEMA IF NOT EXISTS ${db.schema}`));
+    await client.query(
+      patiently(`
       CREATE TABLE IF NOT EXISTS ${db.schema}.migrations (
         version integer PRIMARY KEY,
         name text NOT NULL,
         applied_at timestamptz NOT NULL DEFAULT now()
-      )`);
+      )`),
+    );
+    // Self-conflicting: one replica migrates at a time; the others then find nothing left to do.
+    await client.query(patiently(`LOCK TABLE ${db.schema}.migrations IN SHARE ROW EXCLUSIVE MODE`));
     const { rows } = await client.query<{ version: number }>(`SELECT version FROM ${db.schema}.migrations`);
     const applied = new Set(rows.map((row) => row.version));
     const newlyApplied: number[] = [];
