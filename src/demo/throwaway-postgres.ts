@@ -29,6 +29,8 @@ export interface ThrowawayPostgres {
 export interface ThrowawayPostgresOptions {
   /** Extra `postgresql.conf` settings, e.g. `{ max_slot_wal_keep_size: '1MB' }`. */
   settings?: Record<string, string>;
+  /** Server binaries to use instead of the machine's (e.g. another PostgreSQL major for the tests). */
+  binDir?: string;
 }
 
 const BASE_SETTINGS: Record<string, string> = {
@@ -71,7 +73,7 @@ export async function freePort(): Promise<number> {
 }
 
 export async function startThrowawayPostgres(options: ThrowawayPostgresOptions = {}): Promise<ThrowawayPostgres> {
-  const binDir = findServerBinaries();
+  const binDir = options.binDir ?? findServerBinaries();
   const port = await freePort();
   const settings = { ...BASE_SETTINGS, port: String(port), ...options.settings };
   return binDir ? startWithServerBinaries(binDir, port, settings) : startEmbedded(port, settings);
