@@ -1,7 +1,8 @@
 /**
  * A TCP proxy on 127.0.0.1 in front of a PostgreSQL server, which a scenario
  * can cut (every open connection reset, every new one closed at once: the
- * server is unreachable) and restore.
+ * server is unreachable) and restore, or point at another server (a failover:
+ * the address clients know now reaches the promoted standby).
  */
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
@@ -12,12 +13,15 @@ export interface TcpProxy {
   via(url: string): string;
   cut(): void;
   restore(): void;
+  /** Resets every open connection; new ones go to `port`. */
+  retarget(port: number): void;
   close(): Promise<void>;
 }
 
 export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
   const open = new Set<Socket>();
   let cut = false;
+  let target = targetPort;
   const track = (socket: Socket) => {
     open.add(socket);
     socket.on('close', () => open.delete(socket));
@@ -29,7 +33,7 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
       client.destroy();
       return;
     }
-    const upstream = connect(targetPort, '127.0.0.1');
+    const upstream = connect(target, '127.0.0.1');
     track(upstream);
     client.pipe(upstream);
     upstream.pipe(client);
@@ -47,6 +51,10 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
     },
     cut() {
       cut = true;
+      for (const socket of open) socket.resetAndDestroy();
+    },
+    retarget(port) {
+      target = port;
       for (const socket of open) socket.resetAndDestroy();
     },
     restore() {

@@ -12,7 +12,7 @@ import { embeddedBinDir, isEmbeddedVersion, TEST_PG_VERSION_ENV } from './pg-ver
 
 /** Called once per vitest project; returns that project's teardown. */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
-  const version = project.config.env[TEST_PG_VERSION_ENV];
+  const version = project.config.env?.[TEST_PG_VERSION_ENV];
   if (version !== undefined && !isEmbeddedVersion(version)) throw new Error(`${TEST_PG_VERSION_ENV}=${version}: no such embedded PostgreSQL`);
   const cluster = await startThrowawayPostgres(version ? { binDir: embeddedBinDir(version) } : {});
   project.provide('pgUrl', cluster.url);
