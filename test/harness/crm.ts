@@ -157,7 +157,7 @@ export interface WalhookOverrides {
  * test-sized timings: short polls, a compressed retry schedule, receivers on
  * 127.0.0.1 allowed.
  */
-function walhookSetup(db: TestDatabase, overrides: WalhookOverrides): WalhookSetup {
+export function walhookSetup(db: Pick<TestDatabase, 'url'>, overrides: WalhookOverrides): WalhookSetup {
   const suffix = randomBytes(4).toString('hex');
   const slot = `walhook_${suffix}`;
   const stateSchema = `walhook_state_${suffix}`;
