@@ -102,7 +102,7 @@ export async function insertPersons(db: TestDatabase, count: number, from = 1): 
  * commit: a slot confirmed up to it has settled person n.
  */
 export async function insertPersonsOneByOne(
-  db: TestDatabase,
+  db: Pick<TestDatabase, 'sql'>,
   count: number,
   { from = 1, inserted = () => undefined }: { from?: number; inserted?: (person: InsertedPerson) => void } = {},
 ): Promise<InsertedPerson[]> {
