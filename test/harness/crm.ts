@@ -183,14 +183,20 @@ async function startWalhook(setup: WalhookSetup): Promise<DaemonProcess> {
   const daemon = startDaemon(setup.file);
   let exitCode: number | null | undefined;
   void daemon.exited.then((code) => (exitCode = code));
-  await waitFor(
-    () => {
-      if (exitCode !== undefined) throw new Error(`walhook exited with ${exitCode} before streaming:\n${daemon.output()}`);
-      return daemon.logs.some((line) => line.msg === 'replication streaming');
-    },
-    'walhook to start streaming',
-    15_000,
-  );
+  try {
+    await waitFor(
+      () => {
+        if (exitCode !== undefined) throw new Error(`walhook exited with ${exitCode} before streaming:\n${daemon.output()}`);
+        return daemon.logs.some((line) => line.msg === 'replication streaming');
+      },
+      'walhook to start streaming',
+      15_000,
+    );
+  } catch (error) {
+    // Nobody else holds it yet: left running, it would stream (and load the machine) until killed by hand.
+    await daemon.kill9();
+    throw error;
+  }
   return daemon;
 }
 
