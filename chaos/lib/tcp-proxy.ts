@@ -2,7 +2,8 @@
  * A TCP proxy on 127.0.0.1 in front of a PostgreSQL server, which a scenario
  * can cut (every open connection reset, every new one closed at once: the
  * server is unreachable), black-hole (nothing passes either way and nothing
- * is closed: a silent network partition) and restore.
+ * is closed: a silent network partition) and restore, or point at another
+ * server (a failover: the address clients know now reaches the promoted standby).
  */
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
@@ -16,6 +17,8 @@ export interface TcpProxy {
   blackHole(): void;
   /** Ends a cut or a black hole: held connections go through, and bytes flow again. */
   restore(): void;
+  /** Resets every open connection; new ones go to `port`. */
+  retarget(port: number): void;
   close(): Promise<void>;
 }
 
@@ -29,6 +32,7 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
   const open = new Set<Socket>();
   const connections = new Set<Connection>();
   let mode: 'open' | 'cut' | 'blackHole' = 'open';
+  let target = targetPort;
   const track = (socket: Socket) => {
     open.add(socket);
     socket.on('close', () => open.delete(socket));
@@ -37,7 +41,7 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
   const flow = (connection: Connection) => {
     const { client } = connection;
     if (!connection.upstream) {
-      const upstream = connect(targetPort, '127.0.0.1');
+      const upstream = connect(target, '127.0.0.1');
       track(upstream);
       connection.upstream = upstream;
       client.on('close', () => upstream.destroy());
@@ -79,6 +83,10 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
         client.pause();
         upstream?.pause();
       }
+    },
+    retarget(port) {
+      target = port;
+      for (const socket of open) socket.resetAndDestroy();
     },
     restore() {
       const wasBlackHole = mode === 'blackHole';

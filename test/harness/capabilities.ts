@@ -2,7 +2,9 @@
  * Optional machine capabilities (wal2json, Chromium). Without one, its tests
  * are skipped *loudly*: a banner at the end of the run names them and why.
  * With WALHOOK_REQUIRE=wal2json,chromium (set by .ci/run) a missing capability
- * fails the run instead, so CI always runs those tests.
+ * fails the run instead, so CI always runs those tests. WALHOOK_UNAVAILABLE
+ * (`capability=why`, set per vitest project) names a capability a project's
+ * PostgreSQL cannot have, and why: that reason is reported instead.
  */
 import { appendFileSync, existsSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,11 +25,16 @@ export function required(capability: string): boolean {
  */
 export function missingCapability(capability: string, present: boolean, why: string, suite: string): string | null {
   if (present) return null;
-  const reason = `${suite}: not run, ${capability} missing (${why})`;
+  const reason = `${suite}: not run, ${capability} missing (${unavailableReason(capability) ?? why})`;
   if (required(capability)) throw new Error(`${reason}; WALHOOK_REQUIRE demands it`);
   console.warn(`\n!!! ${reason}\n`);
   appendFileSync(SKIP_LOG, `${reason}\n`);
   return reason;
+}
+
+function unavailableReason(capability: string): string | null {
+  const [name, ...why] = (process.env.WALHOOK_UNAVAILABLE ?? '').split('=');
+  return name === capability ? why.join('=') : null;
 }
 
 export function reportSkippedCapabilities(): void {

@@ -102,7 +102,7 @@ export async function insertPersons(db: TestDatabase, count: number, from = 1): 
  * commit: a slot confirmed up to it has settled person n.
  */
 export async function insertPersonsOneByOne(
-  db: TestDatabase,
+  db: Pick<TestDatabase, 'sql'>,
   count: number,
   { from = 1, inserted = () => undefined }: { from?: number; inserted?: (person: InsertedPerson) => void } = {},
 ): Promise<InsertedPerson[]> {
@@ -157,7 +157,7 @@ export interface WalhookOverrides {
  * test-sized timings: short polls, a compressed retry schedule, receivers on
  * 127.0.0.1 allowed.
  */
-function walhookSetup(db: TestDatabase, overrides: WalhookOverrides): WalhookSetup {
+export function walhookSetup(db: Pick<TestDatabase, 'url'>, overrides: WalhookOverrides): WalhookSetup {
   const suffix = randomBytes(4).toString('hex');
   const slot = `walhook_${suffix}`;
   const stateSchema = `walhook_state_${suffix}`;
@@ -183,14 +183,20 @@ async function startWalhook(setup: WalhookSetup): Promise<DaemonProcess> {
   const daemon = startDaemon(setup.file);
   let exitCode: number | null | undefined;
   void daemon.exited.then((code) => (exitCode = code));
-  await waitFor(
-    () => {
-      if (exitCode !== undefined) throw new Error(`walhook exited with ${exitCode} before streaming:\n${daemon.output()}`);
-      return daemon.logs.some((line) => line.msg === 'replication streaming');
-    },
-    'walhook to start streaming',
-    15_000,
-  );
+  try {
+    await waitFor(
+      () => {
+        if (exitCode !== undefined) throw new Error(`walhook exited with ${exitCode} before streaming:\n${daemon.output()}`);
+        return daemon.logs.some((line) => line.msg === 'replication streaming');
+      },
+      'walhook to start streaming',
+      15_000,
+    );
+  } catch (error) {
+    // Nobody else holds it yet: left running, it would stream (and load the machine) until killed by hand.
+    await daemon.kill9();
+    throw error;
+  }
   return daemon;
 }
 
