@@ -81,6 +81,27 @@ export function toStandardWebhooksSecret(secret: string): string {
   return STANDARD_SECRET_PREFIX + Buffer.from(secret, 'utf8').toString('base64');
 }
 
+/** Fewer key bytes make a guessable HMAC key; Standard Webhooks libraries generate 24 to 64. */
+export const MIN_STANDARD_KEY_BYTES = 16;
+const STRICT_BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/**
+ * Why a secret cannot sign, or undefined when it can. Only the `whsec_` form
+ * needs a check beyond its length: its key is what the base64 after the
+ * prefix decodes to, and Node decodes leniently (skipping what is not base64),
+ * so `whsec_` followed by anything else would give an empty or short key.
+ */
+export function secretProblem(secret: string): string | undefined {
+  if (!secret.startsWith(STANDARD_SECRET_PREFIX)) return undefined;
+  const encoded = secret.slice(STANDARD_SECRET_PREFIX.length);
+  if (!STRICT_BASE64.test(encoded)) return `a whsec_ secret must be followed by standard base64 (A-Z a-z 0-9 + / =)`;
+  const bytes = Buffer.from(encoded, 'base64').length;
+  if (bytes < MIN_STANDARD_KEY_BYTES) {
+    return `a whsec_ secret must decode to at least ${MIN_STANDARD_KEY_BYTES} key bytes, this one gives ${bytes}`;
+  }
+  return undefined;
+}
+
 function standardWebhooksKey(secret: string): Buffer {
   if (secret.startsWith(STANDARD_SECRET_PREFIX)) {
     return Buffer.from(secret.slice(STANDARD_SECRET_PREFIX.length), 'base64');
@@ -205,6 +226,10 @@ interface Authenticated {
 function checkedOptions(options: VerifyWebhookOptions): { secrets: readonly string[]; accepted: readonly SignatureScheme[]; toleranceSeconds: number; now: Date } {
   const secrets = typeof options.secret === 'string' ? [options.secret] : options.secret;
   if (secrets.length === 0) throw new TypeError('verifyWebhook needs at least one secret');
+  for (const secret of secrets) {
+    const problem = typeof secret === 'string' ? secretProblem(secret) : 'a secret must be a string';
+    if (problem !== undefined) throw new TypeError(`verifyWebhook: ${problem}`);
+  }
   const toleranceSeconds = options.toleranceSeconds ?? DEFAULT_TOLERANCE_SECONDS;
   if (typeof toleranceSeconds !== 'number' || !Number.isFinite(toleranceSeconds) || toleranceSeconds < 0) {
     throw new TypeError(`verifyWebhook: toleranceSeconds must be a finite number of seconds ≥ 0, got ${String(toleranceSeconds)}`);

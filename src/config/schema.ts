@@ -26,6 +26,7 @@ import {
   webUrl,
   wholeNumber,
 } from './fields.js';
+import { MIN_STANDARD_KEY_BYTES, secretProblem } from '../verify.js';
 
 export const SOURCE_PLUGINS = ['pgoutput', 'wal2json'] as const;
 export const PAYLOAD_FORMATS = ['record', 'event', 'twenty'] as const;
@@ -171,7 +172,12 @@ const webhookSchema = z
       .min(1)
       .describe('Events sent, as `<object>.<action>`; `*` matches any object or action (`person.*`, `*.created`, `*.*`).'),
     description: z.string().prefault('').describe('Free text for operators.'),
-    secret: secretText(16).describe('Signing secret shared with the receiver; write `${VAR}` to keep it out of the file.'),
+    secret: secretText(16)
+      // i15-security: a whsec_ secret's key is its decoded base64, which must give at least 16 bytes.
+      .refine((secret) => secretProblem(secret) === undefined, {
+        message: `a secret of at least 16 characters; in the whsec_<base64> form, base64 of at least ${MIN_STANDARD_KEY_BYTES} bytes`,
+      })
+      .describe('Signing secret shared with the receiver; write `${VAR}` to keep it out of the file.'),
     format: z
       .enum(PAYLOAD_FORMATS)
       .prefault('record')

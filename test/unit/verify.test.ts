@@ -118,6 +118,15 @@ describe('verifyWebhook cannot be downgraded', () => {
     expect(() => verifyWebhook({ ...longAgo, now: new Date(Number.NaN) })).toThrow(TypeError);
   });
 
+  it('a whsec_ secret that decodes to fewer than 16 key bytes is a programming error, not an empty HMAC key', () => {
+    const weak = 'whsec_!!!!!!!!!!!!!!!!';
+    const headers = signed(['standard'], [weak]);
+    expect(() => verifyWebhook({ body, headers, secret: weak, now: sentAt })).toThrow(/at least 16 key bytes|base64/);
+    expect(() => verifyWebhook({ body, headers, secret: [secret, `whsec_${Buffer.alloc(8).toString('base64')}`], now: sentAt })).toThrow(TypeError);
+    const strong = `whsec_${Buffer.alloc(24, 1).toString('base64')}`;
+    expect(verifyWebhook({ body, headers: signed(['standard'], [strong]), secret: strong, now: sentAt }).scheme).toBe('standard');
+  });
+
   it('an empty or misspelt scheme list is a programming error', () => {
     const request = { body, headers: signed(SIGNATURE_SCHEMES), secret, now: sentAt };
     expect(() => verifyWebhook({ ...request, schemes: [] })).toThrow(TypeError);
