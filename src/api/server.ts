@@ -50,9 +50,48 @@ export function healthRoute(): Route {
   return { path: '/healthz', methods: ['GET', 'HEAD'], handle: (_request, response) => sendJson(response, 200, { status: 'ok' }) };
 }
 
-export function createApiServer({ routes, logger }: { routes: readonly Route[]; logger: Logger }): ApiServer {
+/**
+ * What one client may hold. A request (headers and body) must arrive within
+ * `requestTimeoutMs` (then 408 and the socket is closed), its headers within
+ * `headersTimeoutMs`; an idle keep-alive socket is closed after
+ * `keepAliveTimeoutMs`; beyond `maxConnections` new sockets are refused.
+ * Node checks the first two every `checkIntervalMs`.
+ */
+export interface ServerLimits {
+  requestTimeoutMs: number;
+  headersTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+  maxConnections: number;
+  checkIntervalMs: number;
+}
+
+/** The API's bodies are at most 1 MB, sent at once by scripts and the console: 30 s is generous for them. */
+export const SERVER_LIMITS: ServerLimits = {
+  requestTimeoutMs: 30_000,
+  headersTimeoutMs: 10_000,
+  keepAliveTimeoutMs: 5_000,
+  maxConnections: 256,
+  checkIntervalMs: 5_000,
+};
+
+export interface ApiServerOptions {
+  routes: readonly Route[];
+  logger: Logger;
+  limits?: ServerLimits;
+}
+
+export function createApiServer({ routes, logger, limits = SERVER_LIMITS }: ApiServerOptions): ApiServer {
   const byPath = new Map(routes.map((route) => [route.path, route]));
-  const server = createServer((request, response) => {
+  const server = createServer({
+    requestTimeout: limits.requestTimeoutMs,
+    headersTimeout: limits.headersTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    connectionsCheckingInterval: limits.checkIntervalMs,
+  }, (request, response) => {
+    // Answered before its body was read (401, 404, 413): drop the socket rather than wait for the rest of a slow body.
+    response.once('finish', () => {
+      if (!request.complete) request.destroy();
+    });
     // `/console/` is `/console`: paths are matched without a trailing slash.
     const path = new URL(request.url ?? '/', 'http://localhost').pathname.replace(/(.)\/$/, '$1');
     const route = byPath.get(path);
@@ -72,6 +111,7 @@ export function createApiServer({ routes, logger }: { routes: readonly Route[]; 
         else response.destroy();
       });
   });
+  server.maxConnections = limits.maxConnections;
   return {
     listen: (host, port) =>
       new Promise((resolve, reject) => {
