@@ -4,7 +4,7 @@
  * /metrics and /readyz are added the same way.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { isIP, type AddressInfo } from 'node:net';
 import type { Logger } from '../log.js';
 
 export interface Route {
@@ -27,9 +27,17 @@ export class PayloadTooLargeError extends Error {
   }
 }
 
+/** A body is announced and not all of it has been read. */
+function bodyUnread(request: IncomingMessage): boolean {
+  const announced = request.headers['transfer-encoding'] !== undefined || (request.headers['content-length'] ?? '0') !== '0';
+  return announced && !request.complete;
+}
+
 export function sendJson(response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
-  response.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', ...headers });
+  // Answered before the body was read (401, 403, 413…): Node then closes the socket instead of reading the rest of a slow body.
+  const closing: Record<string, string> = bodyUnread(response.req) ? { connection: 'close' } : {};
+  response.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', ...closing, ...headers });
   response.end(text);
 }
 
@@ -78,9 +86,35 @@ export interface ApiServerOptions {
   routes: readonly Route[];
   logger: Logger;
   limits?: ServerLimits;
+  /** Host names answered besides IP literals and localhost (api.allowedHosts); `*.` matches subdomains. */
+  allowedHosts?: readonly string[];
 }
 
-export function createApiServer({ routes, logger, limits = SERVER_LIMITS }: ApiServerOptions): ApiServer {
+/**
+ * Whether a request's Host header is one this server answers. A page on an
+ * attacker's domain that rebinds its name to this address still sends its
+ * own name as Host, so only names the operator listed, localhost and IP
+ * literals (which no rebinding can produce) are answered.
+ */
+export function hostAllowed(host: string | undefined, allowedHosts: readonly string[]): boolean {
+  if (host === undefined) return false;
+  const name = hostName(host);
+  if (name === undefined) return false;
+  if (isIP(name) !== 0 || name === 'localhost' || name.endsWith('.localhost')) return true;
+  return allowedHosts.some((allowed) => {
+    const pattern = allowed.toLowerCase().replace(/\.$/, '');
+    return pattern.startsWith('*.') ? name.endsWith(pattern.slice(1)) && name.length > pattern.length - 1 : name === pattern;
+  });
+}
+
+/** The name of a Host header (`[::1]:8080` → `::1`, `Example.COM.:80` → `example.com`), or undefined when it is not one. */
+function hostName(host: string): string | undefined {
+  const match = /^(?:\[([0-9a-f:.]+)\]|([^:[\]]+))(?::\d{1,5})?$/i.exec(host.trim());
+  const name = match?.[1] ?? match?.[2];
+  return name?.toLowerCase().replace(/\.$/, '');
+}
+
+export function createApiServer({ routes, logger, limits = SERVER_LIMITS, allowedHosts = [] }: ApiServerOptions): ApiServer {
   const byPath = new Map(routes.map((route) => [route.path, route]));
   const server = createServer({
     requestTimeout: limits.requestTimeoutMs,
@@ -89,9 +123,10 @@ export function createApiServer({ routes, logger, limits = SERVER_LIMITS }: ApiS
     connectionsCheckingInterval: limits.checkIntervalMs,
   }, (request, response) => {
     // Answered before its body was read (401, 404, 413): drop the socket rather than wait for the rest of a slow body.
-    response.once('finish', () => {
-      if (!request.complete) request.destroy();
-    });
+    if (!hostAllowed(request.headers.host, allowedHosts)) {
+      sendJson(response, 403, { error: 'this Host is not served: add it to api.allowedHosts' });
+      return;
+    }
     // `/console/` is `/console`: paths are matched without a trailing slash.
     const path = new URL(request.url ?? '/', 'http://localhost').pathname.replace(/(.)\/$/, '$1');
     const route = byPath.get(path);

@@ -226,6 +226,18 @@ export const configSchema = z
           .prefault('127.0.0.1:8080')
           .describe('Address of the HTTP server (GraphQL API, /metrics, /healthz, /readyz), as host:port.'),
         token: secretText(16).optional().describe('Bearer token the GraphQL management API requires.'),
+        // i15-security: where the SRE routes are served, and which Host headers the server answers.
+        opsListen: listenAddress()
+          .optional()
+          .describe(
+            'Separate address (host:port) for /metrics, /readyz and /healthz, for Prometheus and probes; then api.listen serves only the API, the console and /healthz. Unset: all are served on api.listen.',
+          ),
+        allowedHosts: z
+          .array(z.string().regex(/^(\*\.)?[a-z0-9]([a-z0-9.-]*[a-z0-9])?\.?$/i, 'a host name such as walhook.example.com or *.example.com'))
+          .prefault([])
+          .describe(
+            'Host header names the HTTP server answers besides IP addresses and localhost (`*.example.com` matches subdomains); any other Host gets 403, which stops DNS rebinding. Add the names clients use, such as the Service or Ingress name.',
+          ),
       })
       .prefault({}),
     log: z

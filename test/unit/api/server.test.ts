@@ -1,8 +1,11 @@
+import { request as httpRequest } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { graphqlRoute } from '../../../src/api/graphql.js';
 import type { Management } from '../../../src/api/management.js';
-import { createApiServer, readBody, sendJson, SERVER_LIMITS, type ApiServer, type Route, type ServerLimits } from '../../../src/api/server.js';
+import { startApi } from '../../../src/api/index.js';
+import { createApiServer, hostAllowed, readBody, sendJson, SERVER_LIMITS, type ApiServer, type Route, type ServerLimits } from '../../../src/api/server.js';
+import { resolveConfig } from '../../../src/config/load.js';
 import { createLogger } from '../../../src/log.js';
 
 const logger = createLogger('silent');
@@ -27,8 +30,8 @@ afterEach(async () => {
   sockets = [];
 });
 
-async function serve(routes: Route[], limits?: ServerLimits): Promise<number> {
-  const server = createApiServer({ routes, logger, ...(limits && { limits }) });
+async function serve(routes: Route[], limits?: ServerLimits, allowedHosts?: string[]): Promise<number> {
+  const server = createApiServer({ routes, logger, ...(limits && { limits }), ...(allowedHosts && { allowedHosts }) });
   servers.push(server);
   return (await server.listen('127.0.0.1', 0)).port;
 }
@@ -83,5 +86,62 @@ describe('the API server', () => {
     expect(SERVER_LIMITS.requestTimeoutMs).toBeLessThanOrEqual(60_000);
     expect(SERVER_LIMITS.headersTimeoutMs).toBeLessThanOrEqual(SERVER_LIMITS.requestTimeoutMs);
     expect(SERVER_LIMITS.maxConnections).toBeGreaterThan(0);
+  });
+});
+
+describe('the Host check (DNS rebinding)', () => {
+  it('answers IP literals, localhost and the listed names only', () => {
+    for (const host of ['127.0.0.1:8080', '[::1]:8080', '10.1.2.3', 'localhost:8080', 'LOCALHOST', 'app.localhost', 'walhook.crm.svc:8080', 'walhook.crm.svc.', 'a.hooks.example.com']) {
+      expect(hostAllowed(host, ['walhook.crm.svc', '*.hooks.example.com']), host).toBe(true);
+    }
+    for (const host of [undefined, '', 'attacker.example', 'walhook.crm.svc.attacker.example', 'hooks.example.com', 'localhost.attacker.example', '127.0.0.1.nip.io', 'a b', '[::1']) {
+      expect(hostAllowed(host, ['walhook.crm.svc', '*.hooks.example.com']), String(host)).toBe(false);
+    }
+  });
+
+  it('refuses a request whose Host is a rebound name with 403, before any route runs', async () => {
+    let handled = 0;
+    const counted: Route = { path: '/graphql', methods: ['POST'], handle: (_request, response) => void (handled++, sendJson(response, 200, {})) };
+    const port = await serve([counted], undefined, ['walhook.internal']);
+    // fetch cannot set Host; node:http sends the given one.
+    const post = (host: string) =>
+      new Promise<number>((resolve, reject) => {
+        const sent = httpRequest({ host: '127.0.0.1', port, path: '/graphql', method: 'POST', headers: { host } }, (response) => {
+          response.resume();
+          resolve(response.statusCode ?? 0);
+        });
+        sent.on('error', reject);
+        sent.end('{}');
+      });
+    expect(await post('attacker.example')).toBe(403);
+    expect(handled).toBe(0);
+    expect(await post('walhook.internal:8080')).toBe(200);
+    expect(await post(`127.0.0.1:${port}`)).toBe(200);
+  });
+});
+
+describe('api.opsListen', () => {
+  const config = (api: Record<string, unknown>) =>
+    resolveConfig({ api: { listen: '127.0.0.1:0', ...api } }, { WALHOOK_DATABASE_URL: 'postgres://walhook@127.0.0.1/crm' });
+  const fakeMetrics: Route = { path: '/metrics', methods: ['GET'], handle: (_request, response) => void response.end('walhook_up 1\n') };
+  const management = {} as Management;
+
+  it('serves /metrics and /readyz on its own address, and no longer on api.listen', async () => {
+    const started = await startApi({ config: config({ opsListen: '127.0.0.1:0' }), management, logger, extraRoutes: [fakeMetrics] });
+    servers.push(started.server);
+    const api = `http://127.0.0.1:${started.address.port}`;
+    const ops = `http://127.0.0.1:${started.opsAddress?.port}`;
+    expect((await fetch(`${api}/metrics`)).status).toBe(404);
+    expect(await (await fetch(`${ops}/metrics`)).text()).toBe('walhook_up 1\n');
+    expect((await fetch(`${ops}/healthz`)).status).toBe(200);
+    expect((await fetch(`${ops}/graphql`, { method: 'POST', body: '{}' })).status).toBe(404);
+    expect((await fetch(`${api}/graphql`, { method: 'POST', body: '{}' })).status).toBe(401);
+  });
+
+  it('without it, everything is served on api.listen as before', async () => {
+    const started = await startApi({ config: config({}), management, logger, extraRoutes: [fakeMetrics] });
+    servers.push(started.server);
+    expect(started.opsAddress).toBeNull();
+    expect((await fetch(`http://127.0.0.1:${started.address.port}/metrics`)).status).toBe(200);
   });
 });
