@@ -93,14 +93,16 @@ export interface ApiServerOptions {
 /**
  * Whether a request's Host header is one this server answers. A page on an
  * attacker's domain that rebinds its name to this address still sends its
- * own name as Host, so only names the operator listed, localhost and IP
- * literals (which no rebinding can produce) are answered.
+ * own name as Host, so only names the operator listed, single-label names
+ * such as localhost and IP literals (none of which a rebinding page can
+ * send) are answered.
  */
 export function hostAllowed(host: string | undefined, allowedHosts: readonly string[]): boolean {
   if (host === undefined) return false;
   const name = hostName(host);
   if (name === undefined) return false;
-  if (isIP(name) !== 0 || name === 'localhost' || name.endsWith('.localhost')) return true;
+  // A single-label name (a Compose service, a Kubernetes short name) is not in public DNS, so a rebinding page cannot own it.
+  if (isIP(name) !== 0 || !name.includes('.') || name.endsWith('.localhost')) return true;
   return allowedHosts.some((allowed) => {
     const pattern = allowed.toLowerCase().replace(/\.$/, '');
     return pattern.startsWith('*.') ? name.endsWith(pattern.slice(1)) && name.length > pattern.length - 1 : name === pattern;
@@ -109,7 +111,7 @@ export function hostAllowed(host: string | undefined, allowedHosts: readonly str
 
 /** The name of a Host header (`[::1]:8080` → `::1`, `Example.COM.:80` → `example.com`), or undefined when it is not one. */
 function hostName(host: string): string | undefined {
-  const match = /^(?:\[([0-9a-f:.]+)\]|([^:[\]]+))(?::\d{1,5})?$/i.exec(host.trim());
+  const match = /^(?:\[([0-9a-f:.]+)\]|([a-z0-9_.-]+))(?::\d{1,5})?$/i.exec(host.trim());
   const name = match?.[1] ?? match?.[2];
   return name?.toLowerCase().replace(/\.$/, '');
 }

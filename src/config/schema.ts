@@ -236,7 +236,7 @@ export const configSchema = z
           .array(z.string().regex(/^(\*\.)?[a-z0-9]([a-z0-9.-]*[a-z0-9])?\.?$/i, 'a host name such as walhook.example.com or *.example.com'))
           .prefault([])
           .describe(
-            'Host header names the HTTP server answers besides IP addresses and localhost (`*.example.com` matches subdomains); any other Host gets 403, which stops DNS rebinding. Add the names clients use, such as the Service or Ingress name.',
+            'Host header names with a dot the HTTP server answers besides IP addresses, single-label names (`localhost`, a Compose service) and `*.localhost`; `*.example.com` matches subdomains. Any other Host gets 403, which stops DNS rebinding: add the names clients use, such as the Service FQDN or the Ingress host.',
           ),
       })
       .prefault({}),

@@ -91,7 +91,7 @@ describe('the API server', () => {
 
 describe('the Host check (DNS rebinding)', () => {
   it('answers IP literals, localhost and the listed names only', () => {
-    for (const host of ['127.0.0.1:8080', '[::1]:8080', '10.1.2.3', 'localhost:8080', 'LOCALHOST', 'app.localhost', 'walhook.crm.svc:8080', 'walhook.crm.svc.', 'a.hooks.example.com']) {
+    for (const host of ['127.0.0.1:8080', '[::1]:8080', '10.1.2.3', 'localhost:8080', 'LOCALHOST', 'app.localhost', 'walhook:8080', 'walhook.crm.svc:8080', 'walhook.crm.svc.', 'a.hooks.example.com']) {
       expect(hostAllowed(host, ['walhook.crm.svc', '*.hooks.example.com']), host).toBe(true);
     }
     for (const host of [undefined, '', 'attacker.example', 'walhook.crm.svc.attacker.example', 'hooks.example.com', 'localhost.attacker.example', '127.0.0.1.nip.io', 'a b', '[::1']) {
