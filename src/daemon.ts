@@ -38,6 +38,7 @@ import { discoverTables, publicationNames, syncPublications, type TableInScope }
 import { openStateDb, type StateDb } from './state/db.js';
 import { migrate } from './state/migrations.js';
 import { countBacklog } from './state/deliveries.js';
+import { RetentionWorker } from './state/retention.js';
 import { createSecretBox } from './state/secret-box.js';
 import { WebhookSync } from './webhook-sync.js';
 import { initialWatchdog, stallProblem, watch, type WatchdogSample } from './watchdog.js';
@@ -60,6 +61,7 @@ export class Daemon {
   private leader: LeaderElection | null = null;
   private slotMonitor: SlotMonitor | null = null;
   private retryWorker: RetryWorker | null = null;
+  private retention: RetentionWorker | null = null;
   private webhookSync: WebhookSync | null = null;
   private api: ApiServer | null = null;
   private apiBound: AddressInfo | null = null;
@@ -167,6 +169,11 @@ export class Daemon {
       logger.child({ component: 'retry' }),
     );
     this.retryWorker.start();
+    if (config.retention.enabled) {
+      const { delivered, dead, attempts, batchSize, interval } = config.retention;
+      this.retention = new RetentionWorker(state, { deliveredMs: delivered, deadMs: dead, attemptsMs: attempts, batchSize }, interval, logger.child({ component: 'retention' }));
+      this.retention.start();
+    }
     const sync = this.webhookSync;
     const management = managementFor(config, state, secretBox, {
       webhookChanged: (id) => sync.refresh(id),
@@ -403,6 +410,7 @@ export class Daemon {
     const deadlineAt = Date.now() + deadline;
     const left = () => Math.max(0, deadlineAt - Date.now());
     await this.retryWorker?.stop();
+    await this.retention?.stop();
     const finished = await this.dispatcher?.idle(left());
     if (finished === false) this.logger.warn({ deadlineMs: deadline }, 'deliveries still in flight at shutdown; they will be streamed again');
     if ((await this.writer?.drain(left())) === false) {

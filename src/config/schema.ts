@@ -245,6 +245,25 @@ export const configSchema = z
         level: z.enum(LOG_LEVELS).prefault('info').describe('Least severe level logged (pino levels; `silent` logs nothing).'),
       })
       .prefault({}),
+    // i15-security: how long settled deliveries (their bodies are personal data) and attempt history are kept.
+    retention: z
+      .strictObject({
+        enabled: flag().prefault(true).describe('Delete old delivered and dead deliveries and old attempt history from the state table.'),
+        delivered: duration()
+          .prefault('7d')
+          .describe('How long a delivered delivery (a redelivered one, or one that succeeded after a retry) is kept after it settled.'),
+        dead: duration()
+          .prefault('30d')
+          .describe('How long a dead letter (with its body) is kept for inspection and redelivery after it died.'),
+        attempts: duration()
+          .prefault('30d')
+          .describe("How long a delivery attempt's history row is kept, also for deliveries that are still retrying."),
+        interval: duration().prefault('1h').describe('How often each instance deletes what is past its retention.'),
+        batchSize: wholeNumber(1)
+          .prefault(1000)
+          .describe('Rows deleted per statement; a pass repeats statements until nothing is left, so each one holds its locks briefly.'),
+      })
+      .prefault({}),
     slotSafety: z
       .strictObject({
         checkInterval: duration().prefault('30s').describe("How often the slot's retained WAL is measured."),
