@@ -39,6 +39,7 @@ import { openStateDb, type StateDb } from './state/db.js';
 import { migrate } from './state/migrations.js';
 import { countBacklog } from './state/deliveries.js';
 import { RetentionWorker } from './state/retention.js';
+import { readRoleAttributes, roleFindings } from './source/role-check.js';
 import { createSecretBox } from './state/secret-box.js';
 import { WebhookSync } from './webhook-sync.js';
 import { initialWatchdog, stallProblem, watch, type WatchdogSample } from './watchdog.js';
@@ -110,6 +111,11 @@ export class Daemon {
     const crm = new pg.Pool({ connectionString: config.database.url, application_name: 'walhook', max: 3 });
     crm.on('error', (error) => logger.warn({ err: error, component: 'setup' }, 'CRM database connection lost; reconnecting on next use'));
     this.crm = crm;
+    // Not awaited: a CRM database that is down at start is reported (and waited for) by the stages that need it.
+    void this.withCrm(readRoleAttributes).then(
+      (role) => roleFindings(role).forEach(({ level, message }) => logger[level]({ component: 'setup', role: role.name }, message)),
+      (error: unknown) => logger.warn({ component: 'setup', err: error }, 'could not check what the database role may do'),
+    );
 
     const state = openStateDb(config.state.databaseUrl ?? config.database.url, config.state.schema);
     this.state = state;
