@@ -72,7 +72,7 @@ describe('retention', () => {
   it('keeps the table bounded under a steady inflow: after each pass only the last period is left', async () => {
     await db.sql(`TRUNCATE walhook.deliveries CASCADE`);
     const sizes: number[] = [];
-    // Ten "days" of 200 dead letters each, aged 40 down to 31 days, then a pass, repeated: what is left never grows.
+    // Ten rounds of 200 expired dead letters and 50 recent ones, each followed by a pass: only the recent ones are ever left.
     for (let day = 0; day < 10; day++) {
       await insertDeliveries(200, 'dead', 40 - day);
       await insertDeliveries(50, 'dead', 10);
