@@ -276,7 +276,7 @@ describe('validation', () => {
     expect(problemLines(() => resolveConfig(document, ONLY_DATABASE_URL))).toEqual([
       'source.slto: got "x" — expected a known key: did you mean source.slot?',
       'delivery.retry_schedule: got [] — expected a known key: did you mean delivery.retrySchedule?',
-      'api.colour: got "blue" — expected a known key: one of listen, token',
+      'api.colour: got "blue" — expected a known key: one of listen, token, opsListen, allowedHosts',
       'sorce: got {} — expected a known key: did you mean source?',
     ]);
   });
