@@ -18,6 +18,11 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends tini \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
+# walhook binds 127.0.0.1 unless told otherwise; a container must listen on all
+# interfaces to be reachable, so the image says so explicitly. The Host check
+# (api.allowedHosts) still refuses names other than IP addresses, single-label
+# names (a Compose service) and *.localhost: add the names your clients use.
+# WALHOOK_API_OPS_LISTEN=0.0.0.0:9090 moves /metrics and /readyz to a port of their own.
 ENV NODE_ENV=production \
     WALHOOK_API_LISTEN=0.0.0.0:8080
 COPY package.json package-lock.json ./

@@ -38,6 +38,8 @@ import { discoverTables, publicationNames, syncPublications, type TableInScope }
 import { openStateDb, type StateDb } from './state/db.js';
 import { migrate } from './state/migrations.js';
 import { countBacklog } from './state/deliveries.js';
+import { RetentionWorker } from './state/retention.js';
+import { readRoleAttributes, roleFindings } from './source/role-check.js';
 import { createSecretBox } from './state/secret-box.js';
 import { WebhookSync } from './webhook-sync.js';
 import { initialWatchdog, stallProblem, watch, type WatchdogSample } from './watchdog.js';
@@ -58,6 +60,7 @@ export class Daemon {
   private leader: LeaderElection | null = null;
   private slotMonitor: SlotMonitor | null = null;
   private retryWorker: RetryWorker | null = null;
+  private retention: RetentionWorker | null = null;
   private webhookSync: WebhookSync | null = null;
   private api: ApiServer | null = null;
   private apiBound: AddressInfo | null = null;
@@ -106,6 +109,11 @@ export class Daemon {
     const crm = new pg.Pool({ connectionString: config.database.url, application_name: 'walhook', max: 3 });
     crm.on('error', (error) => logger.warn({ err: error, component: 'setup' }, 'CRM database connection lost; reconnecting on next use'));
     this.crm = crm;
+    // Not awaited: a CRM database that is down at start is reported (and waited for) by the stages that need it.
+    void this.withCrm(readRoleAttributes).then(
+      (role) => roleFindings(role).forEach(({ level, message }) => logger[level]({ component: 'setup', role: role.name }, message)),
+      (error: unknown) => logger.warn({ component: 'setup', err: error }, 'could not check what the database role may do'),
+    );
 
     const state = openStateDb(config.state.databaseUrl ?? config.database.url, config.state.schema);
     this.state = state;
@@ -165,6 +173,11 @@ export class Daemon {
       logger.child({ component: 'retry' }),
     );
     this.retryWorker.start();
+    if (config.retention.enabled) {
+      const { delivered, dead, attempts, batchSize, interval } = config.retention;
+      this.retention = new RetentionWorker(state, { deliveredMs: delivered, deadMs: dead, attemptsMs: attempts, batchSize }, interval, logger.child({ component: 'retention' }));
+      this.retention.start();
+    }
     const sync = this.webhookSync;
     const management = managementFor(config, state, secretBox, {
       webhookChanged: (id) => sync.refresh(id),
@@ -404,6 +417,7 @@ export class Daemon {
     const deadlineAt = Date.now() + deadline;
     const left = () => Math.max(0, deadlineAt - Date.now());
     await this.retryWorker?.stop();
+    await this.retention?.stop();
     const finished = await this.dispatcher?.idle(left());
     if (finished === false) this.logger.warn({ deadlineMs: deadline }, 'deliveries still in flight at shutdown; they will be streamed again');
     if ((await this.writer?.drain(left())) === false) {

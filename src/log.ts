@@ -38,11 +38,12 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
   );
 }
 
-/** A target URL as it may be logged: origin and path, without credentials or a query that may carry a token. */
+/** A target URL as it may be logged: the origin only, never credentials, a path or a query, any of which may carry a token. */
 export function loggableUrl(url: string): string {
   try {
+    // The path may be the credential (Slack, Discord and many others put the token there): only the origin is logged.
     const parsed = new URL(url);
-    return `${parsed.origin}${parsed.pathname}`;
+    return parsed.pathname === '/' ? parsed.origin : `${parsed.origin}/…`;
   } catch {
     return '[unparsable URL]';
   }

@@ -47,6 +47,7 @@ export const WEBHOOK_ID_HEADER = 'webhook-id';
 const TIMESTAMP_UNIT_MS: Record<SignatureScheme, number> = { standard: 1000, twenty: 1000, 'twenty-legacy': 1 };
 
 const STANDARD_SECRET_PREFIX = 'whsec_';
+const DEFAULT_TOLERANCE_SECONDS = 300;
 
 /** The timestamp header value of `scheme` for a request sent at `at`. */
 export function schemeTimestamp(scheme: SignatureScheme, at: Date): string {
@@ -78,6 +79,27 @@ export function computeSignature(scheme: SignatureScheme, secret: string, { id, 
 export function toStandardWebhooksSecret(secret: string): string {
   if (secret.startsWith(STANDARD_SECRET_PREFIX)) return secret;
   return STANDARD_SECRET_PREFIX + Buffer.from(secret, 'utf8').toString('base64');
+}
+
+/** Fewer key bytes make a guessable HMAC key; Standard Webhooks libraries generate 24 to 64. */
+export const MIN_STANDARD_KEY_BYTES = 16;
+const STRICT_BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/**
+ * Why a secret cannot sign, or undefined when it can. Only the `whsec_` form
+ * needs a check beyond its length: its key is what the base64 after the
+ * prefix decodes to, and Node decodes leniently (skipping what is not base64),
+ * so `whsec_` followed by anything else would give an empty or short key.
+ */
+export function secretProblem(secret: string): string | undefined {
+  if (!secret.startsWith(STANDARD_SECRET_PREFIX)) return undefined;
+  const encoded = secret.slice(STANDARD_SECRET_PREFIX.length);
+  if (!STRICT_BASE64.test(encoded)) return `a whsec_ secret must be followed by standard base64 (A-Z a-z 0-9 + / =)`;
+  const bytes = Buffer.from(encoded, 'base64').length;
+  if (bytes < MIN_STANDARD_KEY_BYTES) {
+    return `a whsec_ secret must decode to at least ${MIN_STANDARD_KEY_BYTES} key bytes, this one gives ${bytes}`;
+  }
+  return undefined;
 }
 
 function standardWebhooksKey(secret: string): Buffer {
@@ -114,18 +136,25 @@ export interface VerifyWebhookOptions {
   headers: Record<string, string | string[] | undefined>;
   /** The webhook's secret, or several during a rotation: any one may match. */
   secret: string | readonly string[];
-  /** How far the request's timestamp may be from `now`, in either direction. */
+  /** How far the request's timestamp may be from `now`, in either direction (default 300; a finite number ≥ 0). */
   toleranceSeconds?: number;
   now?: Date;
-  /** Schemes to accept (default: all). Restrict it to `['standard']` to rely only on the signed `webhook-id`. */
+  /**
+   * Schemes to accept (default: all). `['standard']` requires the Standard
+   * Webhooks signature, so a request stripped down to a weaker scheme is
+   * refused as `missing_signature`.
+   */
   schemes?: readonly SignatureScheme[];
 }
 
 export interface VerifiedWebhook<Event = unknown> {
   scheme: SignatureScheme;
   /**
-   * The `webhook-id` header (the delivery id; the same on every retry), or null
-   * when absent. Only the `standard` scheme signs it.
+   * The delivery id (the same on every retry), always covered by the verified
+   * signature: the signed `webhook-id` header for `standard`; for the
+   * `twenty` schemes, which do not sign that header, the body's top-level
+   * `id` (the `record` format has it), else null. Deduplicate on this, never
+   * on the raw header.
    */
   id: string | null;
   /** When this attempt was signed. */
@@ -169,16 +198,51 @@ export interface VerifiedWebhook<Event = unknown> {
  * ```
  */
 export function verifyWebhook<Event = unknown>(options: VerifyWebhookOptions): VerifiedWebhook<Event> {
-  const { scheme, id, timestamp } = authenticate(options);
+  const { scheme, signedHeaderId, timestamp } = authenticate(options);
   const text = typeof options.body === 'string' ? options.body : options.body.toString('utf8');
+  let event: unknown;
   try {
-    return { scheme, id, timestamp, event: JSON.parse(text) as Event };
+    event = JSON.parse(text);
   } catch (error) {
     throw new WebhookVerificationError('malformed', scheme, `the body is not JSON: ${(error as Error).message}`);
   }
+  return { scheme, id: signedHeaderId ?? signedBodyId(event), timestamp, event: event as Event };
 }
 
-type Authenticated = Omit<VerifiedWebhook, 'event'>;
+function signedBodyId(event: unknown): string | null {
+  if (typeof event !== 'object' || event === null || Array.isArray(event)) return null;
+  const { id } = event as { id?: unknown };
+  return typeof id === 'string' ? id : null;
+}
+
+interface Authenticated {
+  scheme: SignatureScheme;
+  /** `webhook-id`, only when the verified signature covers it (`standard`). */
+  signedHeaderId: string | null;
+  timestamp: Date;
+}
+
+/** Options that would silently weaken the check are programming errors, not requests to accept. */
+function checkedOptions(options: VerifyWebhookOptions): { secrets: readonly string[]; accepted: readonly SignatureScheme[]; toleranceSeconds: number; now: Date } {
+  const secrets = typeof options.secret === 'string' ? [options.secret] : options.secret;
+  if (secrets.length === 0) throw new TypeError('verifyWebhook needs at least one secret');
+  for (const secret of secrets) {
+    const problem = typeof secret === 'string' ? secretProblem(secret) : 'a secret must be a string';
+    if (problem !== undefined) throw new TypeError(`verifyWebhook: ${problem}`);
+  }
+  const toleranceSeconds = options.toleranceSeconds ?? DEFAULT_TOLERANCE_SECONDS;
+  if (typeof toleranceSeconds !== 'number' || !Number.isFinite(toleranceSeconds) || toleranceSeconds < 0) {
+    throw new TypeError(`verifyWebhook: toleranceSeconds must be a finite number of seconds ≥ 0, got ${String(toleranceSeconds)}`);
+  }
+  const now = options.now ?? new Date();
+  if (!(now instanceof Date) || Number.isNaN(now.getTime())) throw new TypeError('verifyWebhook: now must be a valid Date');
+  const accepted = options.schemes ?? SIGNATURE_SCHEMES;
+  const unknown = accepted.filter((scheme) => !SIGNATURE_SCHEMES.includes(scheme));
+  if (accepted.length === 0 || unknown.length > 0) {
+    throw new TypeError(`verifyWebhook: schemes must list some of ${SIGNATURE_SCHEMES.join(', ')}, got ${JSON.stringify(accepted)}`);
+  }
+  return { secrets, accepted, toleranceSeconds, now };
+}
 
 interface SchemeCheck {
   headers: Record<string, string | string[] | undefined>;
@@ -189,15 +253,13 @@ interface SchemeCheck {
 }
 
 function authenticate(options: VerifyWebhookOptions): Authenticated {
-  const secrets = typeof options.secret === 'string' ? [options.secret] : options.secret;
-  if (secrets.length === 0) throw new TypeError('verifyWebhook needs at least one secret');
-  const accepted = options.schemes ?? SIGNATURE_SCHEMES;
+  const { secrets, accepted, toleranceSeconds, now } = checkedOptions(options);
   const check: SchemeCheck = {
     headers: Object.fromEntries(Object.entries(options.headers).map(([name, value]) => [name.toLowerCase(), value])),
     body: options.body,
     secrets,
-    now: options.now ?? new Date(),
-    toleranceSeconds: options.toleranceSeconds ?? 300,
+    now,
+    toleranceSeconds,
   };
 
   let firstFailure: WebhookVerificationError | undefined;
@@ -224,7 +286,8 @@ function checkScheme(scheme: SignatureScheme, check: SchemeCheck): Authenticated
   const names = SIGNATURE_HEADERS[scheme];
   const signatures = (readHeader(check.headers, names.signature, scheme) ?? '').split(' ');
   const timestampText = readHeader(check.headers, names.timestamp, scheme);
-  const id = readHeader(check.headers, WEBHOOK_ID_HEADER, scheme) ?? null;
+  // Only `standard` signs the id; for the other schemes the header is not evidence of anything.
+  const id = scheme === 'standard' ? (readHeader(check.headers, WEBHOOK_ID_HEADER, scheme) ?? null) : null;
   if (timestampText === undefined || !/^\d{1,15}$/.test(timestampText)) {
     throw new WebhookVerificationError('malformed', scheme, `${names.timestamp} must be an integer, got ${JSON.stringify(timestampText)}`);
   }
@@ -242,7 +305,6 @@ function checkScheme(scheme: SignatureScheme, check: SchemeCheck): Authenticated
     );
   }
 
-  // Only `standard` signs the id; the other schemes ignore this field.
   const parts: SignedParts = { id: id ?? '', timestamp: timestampText, body: check.body };
   const matches = check.secrets.some((secret) => {
     const expected = computeSignature(scheme, secret, parts);
@@ -251,7 +313,7 @@ function checkScheme(scheme: SignatureScheme, check: SchemeCheck): Authenticated
   if (!matches) {
     throw new WebhookVerificationError('bad_signature', scheme, `${names.signature} matches none of the secrets`);
   }
-  return { scheme, id, timestamp };
+  return { scheme, signedHeaderId: id, timestamp };
 }
 
 /** A header sent twice is refused: walhook never does, and which copy is signed would be ambiguous. */

@@ -2,13 +2,17 @@
  * POST /graphql: bearer auth, then graphql-js (parse, validate, execute).
  *
  * Every error carries `extensions.code`: UNAUTHENTICATED (HTTP 401),
- * GRAPHQL_PARSE_FAILED and GRAPHQL_VALIDATION_FAILED (HTTP 400),
+ * GRAPHQL_PARSE_FAILED and GRAPHQL_VALIDATION_FAILED (HTTP 400; also a
+ * document beyond QUERY_LIMITS: tokens, aliases, depth, cost),
  * BAD_USER_INPUT, NOT_FOUND and FAILED_PRECONDITION from the operations, and
  * INTERNAL_SERVER_ERROR for anything unexpected, whose details are logged,
  * never sent.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { execute, GraphQLError, parse, validate, type ExecutionResult, type GraphQLSchema } from 'graphql';
+import { costLimitRule } from '@escape.tech/graphql-armor-cost-limit';
+import { maxAliasesRule } from '@escape.tech/graphql-armor-max-aliases';
+import { maxDepthRule } from '@escape.tech/graphql-armor-max-depth';
+import { execute, GraphQLError, parse, specifiedRules, validate, type ExecutionResult, type GraphQLSchema, type ValidationContext } from 'graphql';
 import type { Logger } from '../log.js';
 import { bearerAuth } from './auth.js';
 import { ManagementError } from './errors.js';
@@ -17,6 +21,37 @@ import { createManagementSchema, managementRoot } from './schema.js';
 import { PayloadTooLargeError, readBody, sendJson, type Route } from './server.js';
 
 const MAX_REQUEST_BYTES = 1024 * 1024;
+
+/**
+ * What one document may ask for, so that a token holder cannot multiply work
+ * (each alias of a field runs its resolver again). The console's largest
+ * document (the webhook activity page) has 3 aliases, depth 3, cost 118 and
+ * about 130 tokens; these leave room for scripts and stop amplification.
+ * The cost is graphql-armor's: 1 per scalar, 2 per object, x1.5 per level,
+ * times a literal `first`; fragments count as if written out. A full page of 500 deliveries with every field
+ * and their attempt history costs about 47,600, two of them are refused.
+ */
+export const QUERY_LIMITS = { maxTokens: 2_000, maxAliases: 15, maxDepth: 6, maxCost: 50_000 } as const;
+
+/**
+ * graphql-armor's rules throw their refusal, which aborts validation; handed
+ * to reportError instead it becomes one validation error among the others.
+ * Its message starts "Syntax Error:", which it is not.
+ */
+const reportRefusal = {
+  propagateOnRejection: false,
+  onReject: [
+    (context: ValidationContext | null, error: GraphQLError) =>
+      context?.reportError(new GraphQLError(error.message.replace(/^Syntax Error: /, ''))),
+  ],
+};
+
+const QUERY_LIMIT_RULES = [
+  ...specifiedRules,
+  maxAliasesRule({ n: QUERY_LIMITS.maxAliases, ...reportRefusal }),
+  maxDepthRule({ n: QUERY_LIMITS.maxDepth, flattenFragments: true, ...reportRefusal }),
+  costLimitRule({ maxCost: QUERY_LIMITS.maxCost, flattenFragments: true, ...reportRefusal }),
+];
 
 export interface GraphqlRequest {
   query: string;
@@ -68,11 +103,12 @@ export class GraphqlExecutor {
   async run(request: GraphqlRequest): Promise<{ status: number; body: unknown }> {
     let document;
     try {
-      document = parse(request.query);
+      // maxTokens stops the parser itself early: a 1 MB document is refused before any tree is built.
+      document = parse(request.query, { maxTokens: QUERY_LIMITS.maxTokens });
     } catch (error) {
       return { status: 400, body: errorBody((error as GraphQLError).message, 'GRAPHQL_PARSE_FAILED') };
     }
-    const invalid = validate(this.schema, document);
+    const invalid = validate(this.schema, document, QUERY_LIMIT_RULES);
     if (invalid.length > 0) {
       return { status: 400, body: { errors: invalid.map((error) => this.format(error, 'GRAPHQL_VALIDATION_FAILED')) } };
     }

@@ -38,6 +38,12 @@ import { validateDeliveryState, validateId, validatePageSize, validateSecret, va
 import { decodeCursor, deliveryView, encodeCursor, webhookView, type DeliveryPage, type DeliveryView, type WebhookView } from './views.js';
 
 const SECRET_BYTES = 32;
+/**
+ * How long one read of the object list is reused. It reads the CRM's catalog,
+ * which a token holder could otherwise have run once per alias or request;
+ * scope changes show up this much later in the operation picker.
+ */
+export const OBJECTS_CACHE_MS = 10_000;
 const DEFAULT_PAGE_SIZE = 50;
 const DISABLED_BY_OPERATOR = 'disabled by an operator';
 
@@ -120,6 +126,9 @@ function newSecret(): string {
 }
 
 export class Management {
+  /** The object list being read or read last, shared by every caller until it is OBJECTS_CACHE_MS old. */
+  private objects: { readAt: number; names: Promise<string[]> } | null = null;
+
   constructor(
     private readonly db: StateDb,
     private readonly settings: ManagementSettings,
@@ -224,7 +233,21 @@ export class Management {
   }
 
   /** Object names walhook streams, sorted; empty without a running daemon. */
-  async listObjects(): Promise<string[]> {
+  listObjects(): Promise<string[]> {
+    const now = performance.now();
+    if (this.objects === null || now - this.objects.readAt > OBJECTS_CACHE_MS) {
+      const names = this.readObjects();
+      const entry = { readAt: now, names };
+      this.objects = entry;
+      // A failed read is not kept: the next caller tries again.
+      names.catch(() => {
+        if (this.objects === entry) this.objects = null;
+      });
+    }
+    return this.objects.names;
+  }
+
+  private async readObjects(): Promise<string[]> {
     const names = (await this.hooks.objectsInScope?.()) ?? [];
     return [...new Set(names)].sort();
   }

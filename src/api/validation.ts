@@ -7,6 +7,7 @@ import { validate as isUuid } from 'uuid';
 import { PAYLOAD_FORMATS, type PayloadFormat } from '../delivery/payload.js';
 import { SIGNATURE_SCHEMES, type SignatureScheme } from '../delivery/signing.js';
 import { InvalidTargetUrlError, validateTargetUrl } from '../delivery/ssrf.js';
+import { secretProblem } from '../verify.js';
 import { InvalidOperationError, validateOperations } from '../events/matching.js';
 import type { DeliveryState } from '../state/deliveries.js';
 import type { WebhookFields } from '../state/webhooks.js';
@@ -57,6 +58,8 @@ export function validateWebhookFields(input: WebhookFieldsInput, maxUrlLength: n
 
 export function validateSecret(secret: string): string {
   if (secret.length < MIN_SECRET_LENGTH) throw badUserInput('secret', `at least ${MIN_SECRET_LENGTH} characters are required`);
+  const problem = secretProblem(secret);
+  if (problem !== undefined) throw badUserInput('secret', problem);
   return secret;
 }
 

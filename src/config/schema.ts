@@ -28,6 +28,7 @@ import {
   webUrl,
   wholeNumber,
 } from './fields.js';
+import { MIN_STANDARD_KEY_BYTES, secretProblem } from '../verify.js';
 
 export const SOURCE_PLUGINS = ['pgoutput', 'wal2json'] as const;
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -171,7 +172,12 @@ const webhookSchema = z
       .min(1)
       .describe('Events sent, as `<object>.<action>`; `*` matches any object or action (`person.*`, `*.created`, `*.*`).'),
     description: z.string().prefault('').describe('Free text for operators.'),
-    secret: secretText(16).describe('Signing secret shared with the receiver; write `${VAR}` to keep it out of the file.'),
+    secret: secretText(16)
+      // i15-security: a whsec_ secret's key is its decoded base64, which must give at least 16 bytes.
+      .refine((secret) => secretProblem(secret) === undefined, {
+        message: `a secret of at least 16 characters; in the whsec_<base64> form, base64 of at least ${MIN_STANDARD_KEY_BYTES} bytes`,
+      })
+      .describe('Signing secret shared with the receiver; write `${VAR}` to keep it out of the file.'),
     format: z
       .enum(PAYLOAD_FORMATS)
       .prefault('record')
@@ -220,11 +226,42 @@ export const configSchema = z
           .prefault('127.0.0.1:8080')
           .describe('Address of the HTTP server (GraphQL API, /metrics, /healthz, /readyz), as host:port.'),
         token: secretText(16).optional().describe('Bearer token the GraphQL management API requires.'),
+        // i15-security: where the SRE routes are served, and which Host headers the server answers.
+        opsListen: listenAddress()
+          .optional()
+          .describe(
+            'Separate address (host:port) for /metrics, /readyz and /healthz, for Prometheus and probes; then api.listen serves only the API, the console and /healthz. Unset: all are served on api.listen.',
+          ),
+        allowedHosts: z
+          .array(z.string().regex(/^(\*\.)?[a-z0-9]([a-z0-9.-]*[a-z0-9])?\.?$/i, 'a host name such as walhook.example.com or *.example.com'))
+          .prefault([])
+          .describe(
+            'Host header names with a dot the HTTP server answers besides IP addresses, single-label names (`localhost`, a Compose service) and `*.localhost`; `*.example.com` matches subdomains. Any other Host gets 403, which stops DNS rebinding: add the names clients use, such as the Service FQDN or the Ingress host.',
+          ),
       })
       .prefault({}),
     log: z
       .strictObject({
         level: z.enum(LOG_LEVELS).prefault('info').describe('Least severe level logged (pino levels; `silent` logs nothing).'),
+      })
+      .prefault({}),
+    // i15-security: how long settled deliveries (their bodies are personal data) and attempt history are kept.
+    retention: z
+      .strictObject({
+        enabled: flag().prefault(true).describe('Delete old delivered and dead deliveries and old attempt history from the state table.'),
+        delivered: duration()
+          .prefault('7d')
+          .describe('How long a delivered delivery (a redelivered one, or one that succeeded after a retry) is kept after it settled.'),
+        dead: duration()
+          .prefault('30d')
+          .describe('How long a dead letter (with its body) is kept for inspection and redelivery after it died.'),
+        attempts: duration()
+          .prefault('30d')
+          .describe("How long a delivery attempt's history row is kept, also for deliveries that are still retrying."),
+        interval: duration().prefault('1h').describe('How often each instance deletes what is past its retention.'),
+        batchSize: wholeNumber(1)
+          .prefault(1000)
+          .describe('Rows deleted per statement; a pass repeats statements until nothing is left, so each one holds its locks briefly.'),
       })
       .prefault({}),
     slotSafety: z

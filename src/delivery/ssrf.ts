@@ -38,10 +38,20 @@ export class SsrfRefusedError extends Error {
     readonly hostname: string,
     readonly refused: RefusedAddress[],
   ) {
-    const details = refused.map(({ address, reason }) => `${address} is ${reason}`).join(', ');
-    const subject = refused.length === 1 && refused[0]?.address === hostname ? '' : `${hostname} resolves to `;
-    super(`SSRF guard: ${subject}${details} (to send there, add it to delivery.allowList)`);
+    super(`SSRF guard: ${SsrfRefusedError.describe(hostname, refused)} (to send there, add it to delivery.allowList)`);
     this.name = 'SsrfRefusedError';
+  }
+
+  /**
+   * An IP literal is named with its reason; a host name only with the kinds
+   * of address it resolved to, never the addresses: the text reaches the
+   * attempt history, where it must not map the internal network.
+   */
+  private static describe(hostname: string, refused: readonly RefusedAddress[]): string {
+    const [only] = refused;
+    if (refused.length === 1 && only?.address === hostname) return `${hostname} is ${only.reason}`;
+    const kinds = [...new Set(refused.map(({ reason }) => reason.replace(/^a form of [^,]+, /, 'a form of ')))];
+    return `${hostname} resolves only to addresses that may not be called (${kinds.join('; ')})`;
   }
 }
 
@@ -95,13 +105,21 @@ type Range = [network: string, prefix: number];
 const REFUSED_RANGES: { reason: string; ipv4?: Range[]; ipv6?: Range[] }[] = [
   { reason: 'an unspecified address', ipv4: [['0.0.0.0', 8]], ipv6: [['::', 128]] },
   { reason: 'a loopback address', ipv4: [['127.0.0.0', 8]], ipv6: [['::1', 128]] },
+  // Deprecated forms (RFC 4291 IPv4-compatible, RFC 2765 IPv4-translated) that some stacks still route to the IPv4 inside.
+  { reason: 'an IPv4-compatible address', ipv6: [['::', 96]] },
+  { reason: 'an IPv4-translated address', ipv6: [['::ffff:0:0:0', 96]] },
+  { reason: 'a local-use NAT64 address', ipv6: [['64:ff9b:1::', 48]] },
+  { reason: 'a Teredo address', ipv6: [['2001::', 32]] },
+  { reason: 'a documentation address', ipv4: [['192.0.2.0', 24], ['198.51.100.0', 24], ['203.0.113.0', 24]], ipv6: [['2001:db8::', 32], ['3fff::', 20]] },
+  { reason: 'a discard-only address', ipv6: [['100::', 64]] },
+  { reason: 'a 6to4 relay anycast address', ipv4: [['192.88.99.0', 24]] },
   { reason: 'a private address', ipv4: [['10.0.0.0', 8], ['172.16.0.0', 12], ['192.168.0.0', 16]] },
   { reason: 'a carrier-grade NAT address', ipv4: [['100.64.0.0', 10]] },
   { reason: 'a link-local address', ipv4: [['169.254.0.0', 16]], ipv6: [['fe80::', 10]] },
   { reason: 'a unique-local address', ipv6: [['fc00::', 7]] },
   { reason: 'a site-local address', ipv6: [['fec0::', 10]] },
   { reason: 'an IETF protocol address', ipv4: [['192.0.0.0', 24]] },
-  { reason: 'a benchmarking address', ipv4: [['198.18.0.0', 15]] },
+  { reason: 'a benchmarking address', ipv4: [['198.18.0.0', 15]], ipv6: [['2001:2::', 48]] },
   { reason: 'a multicast address', ipv4: [['224.0.0.0', 4]], ipv6: [['ff00::', 8]] },
   { reason: 'the broadcast address', ipv4: [['255.255.255.255', 32]] },
   { reason: 'a reserved address', ipv4: [['240.0.0.0', 4]] },

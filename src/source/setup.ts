@@ -3,7 +3,7 @@
  * instructions to fix what is wrong, the set of tables in scope, the
  * publications that carry them, and the slot itself.
  */
-import type pg from 'pg';
+import pg from 'pg';
 import { OperatorError } from '../operator-error.js';
 import { createsFailoverSlots } from './failover.js';
 import type { TableColumn } from './types.js';
@@ -152,7 +152,8 @@ export function describeIdentity(table: TableInScope): string {
     case 'full':
       return `${name}: previousRecord is the full row (REPLICA IDENTITY FULL)`;
     case 'key':
-      return `${name}: previousRecord holds the key columns only (REPLICA IDENTITY DEFAULT); for the full row run ALTER TABLE ${name} REPLICA IDENTITY FULL`;
+      // Quoted: the names come from the CRM and an operator may paste this line into psql.
+      return `${name}: previousRecord holds the key columns only (REPLICA IDENTITY DEFAULT); for the full row run ALTER TABLE ${pg.escapeIdentifier(table.schema)}.${pg.escapeIdentifier(table.table)} REPLICA IDENTITY FULL`;
     case 'none':
       return `${name}: no primary key or replica identity, so only inserts are streamed (publishing its updates/deletes would make them fail on the CRM); add a primary key or REPLICA IDENTITY FULL`;
   }

@@ -289,8 +289,8 @@ describe('helm template with the default values', () => {
     manifests = render();
   });
 
-  it('renders a Deployment, Service, ConfigMap, Secret and PodDisruptionBudget, nothing optional', () => {
-    expect(manifests.map((manifest) => manifest.kind).sort()).toEqual(['ConfigMap', 'Deployment', 'PodDisruptionBudget', 'Secret', 'Service']);
+  it('renders a Deployment, Service, ConfigMap, Secret, NetworkPolicy and PodDisruptionBudget, nothing optional', () => {
+    expect(manifests.map((manifest) => manifest.kind).sort()).toEqual(['ConfigMap', 'Deployment', 'NetworkPolicy', 'PodDisruptionBudget', 'Secret', 'Service']);
   });
 
   it('runs two replicas, and the Service and PodDisruptionBudget select their pods', () => {
@@ -304,14 +304,16 @@ describe('helm template with the default values', () => {
     expect(pdb.maxUnavailable).toBeLessThan(deployment.replicas);
   });
 
-  it('probes /healthz for liveness and /readyz for readiness on the port walhook listens on', () => {
+  it('probes /healthz for liveness and /readyz for readiness on the ops port walhook listens on, the API on its own', () => {
     const container = walhookContainer(manifests);
     expect(container.livenessProbe.httpGet.path).toBe('/healthz');
     expect(container.startupProbe.httpGet.path).toBe('/healthz');
     expect(container.readinessProbe.httpGet.path).toBe('/readyz');
-    const port = container.ports.find((candidate) => candidate.name === container.readinessProbe.httpGet.port);
+    const portNamed = (name: string | number) => container.ports.find((candidate) => candidate.name === name)?.containerPort;
     const config = resolveConfig(containerConfigFile(manifests), containerEnv(manifests));
-    expect(config.api.listen).toMatchObject({ host: '0.0.0.0', port: port?.containerPort });
+    expect(config.api.opsListen).toMatchObject({ host: '0.0.0.0', port: portNamed(container.readinessProbe.httpGet.port) });
+    expect(config.api.listen).toMatchObject({ host: '0.0.0.0', port: portNamed('http') });
+    expect(config.api.allowedHosts).toEqual(['walhook', 'walhook.crm', 'walhook.crm.svc', 'walhook.crm.svc.cluster.local']);
   });
 
   it('runs as non-root on a read-only root filesystem, without privilege escalation or capabilities', () => {

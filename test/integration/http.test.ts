@@ -174,7 +174,7 @@ describe('HttpSender: SSRF guard and URL checks', () => {
   it.each([
     ['an IPv4 literal', (port: number) => `http://127.0.0.1:${port}/hook`, 'SSRF guard: 127.0.0.1 is a loopback address'],
     ['an IPv4-mapped IPv6 literal', (port: number) => `http://[::ffff:127.0.0.1]:${port}/hook`, 'SSRF guard: ::ffff:7f00:1 is a form of 127.0.0.1, a loopback address'],
-    ['a name resolving to loopback', (port: number) => `http://localhost:${port}/hook`, 'SSRF guard: localhost resolves to 127.0.0.1 is a loopback address'],
+    ['a name resolving to loopback', (port: number) => `http://localhost:${port}/hook`, 'SSRF guard: localhost resolves only to addresses that may not be called (a loopback address)'],
   ])('refuses %s without connecting', async (_label, urlFor, error) => {
     const server = await startServer(answer(200));
     const result = await guarded().send({ url: urlFor(server.port), ...payload });

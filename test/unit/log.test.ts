@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createLogger } from '../../src/log.js';
+import { createLogger, loggableUrl } from '../../src/log.js';
 
 /** A logger writing into memory, and its lines parsed. */
 function capture(level = 'info') {
@@ -61,5 +61,17 @@ describe('createLogger', () => {
     logger.debug('not shown either');
     logger.error({ slot: 'walhook' }, 'shown');
     expect(parsed().map((line) => [line.level, line.msg])).toEqual([['error', 'shown']]);
+  });
+});
+
+describe('loggableUrl', () => {
+  it('keeps only the origin: Slack and Discord webhook URLs carry their token in the path', () => {
+    const slack = 'https://hooks.slack.com/services/T0AAAAAAA/B0BBBBBBB/slackTokenInPath0123456789';
+    const discord = 'https://discord.com/api/webhooks/123456789012345678/discordTokenInPath-abc_DEF?wait=true#x';
+    expect(loggableUrl(slack)).toBe('https://hooks.slack.com/…');
+    expect(loggableUrl(discord)).toBe('https://discord.com/…');
+    expect(loggableUrl('https://user:pass@crm.example.com:8443/hook?token=t')).toBe('https://crm.example.com:8443/…');
+    expect(loggableUrl('https://crm.example.com')).toBe('https://crm.example.com');
+    expect(loggableUrl('not a url slackTokenInPath')).toBe('[unparsable URL]');
   });
 });

@@ -80,6 +80,60 @@ describe('verifyWebhook accepts', () => {
   });
 });
 
+describe('verifyWebhook cannot be downgraded', () => {
+  const stripped = (headers: Record<string, string>) => {
+    const { 'webhook-signature': _signature, 'webhook-timestamp': _timestamp, ...rest } = headers;
+    return rest;
+  };
+
+  for (const scheme of ['twenty', 'twenty-legacy'] as const) {
+    it(`a replay stripped to ${scheme} with a new webhook-id returns the signed body's id, not the header`, () => {
+      const replay = { ...stripped(signed(SIGNATURE_SCHEMES)), 'webhook-id': 'forged-id' };
+      const verified = verifyWebhook({ body, headers: replay, secret, now: sentAt });
+      expect(verified.id).toBe(deliveryId);
+      const only = verifyWebhook({ body, headers: { ...signed([scheme]), 'webhook-id': 'forged-id' }, secret, now: sentAt });
+      expect(only.id).toBe(deliveryId);
+    });
+  }
+
+  it('a twenty-signed body without a top-level id gives a null id, whatever webhook-id says', () => {
+    const eventBody = '{"event":"person.created","data":{"id":"r-1"},"timestamp":"2025-02-10T15:30:50.000Z"}';
+    const headers = { ...signed(['twenty'], [secret], eventBody), 'webhook-id': 'forged-id' };
+    expect(verifyWebhook({ body: eventBody, headers, secret, now: sentAt }).id).toBeNull();
+  });
+
+  it('a receiver that requires standard refuses a request stripped of it', () => {
+    const replay = stripped(signed(SIGNATURE_SCHEMES));
+    expect(failure({ body, headers: replay, secret, now: sentAt, schemes: ['standard'] })).toEqual({
+      reason: 'missing_signature',
+      scheme: null,
+    });
+  });
+
+  it('a tolerance that is NaN, infinite or negative, or an invalid now, is a programming error, not an open window', () => {
+    const longAgo = { body, headers: signed(SIGNATURE_SCHEMES), secret, now: secondsLater(86_400 * 365) };
+    for (const toleranceSeconds of [Number.NaN, Number.POSITIVE_INFINITY, -1, '300' as unknown as number]) {
+      expect(() => verifyWebhook({ ...longAgo, toleranceSeconds })).toThrow(TypeError);
+    }
+    expect(() => verifyWebhook({ ...longAgo, now: new Date(Number.NaN) })).toThrow(TypeError);
+  });
+
+  it('a whsec_ secret that decodes to fewer than 16 key bytes is a programming error, not an empty HMAC key', () => {
+    const weak = 'whsec_!!!!!!!!!!!!!!!!';
+    const headers = signed(['standard'], [weak]);
+    expect(() => verifyWebhook({ body, headers, secret: weak, now: sentAt })).toThrow(/at least 16 key bytes|base64/);
+    expect(() => verifyWebhook({ body, headers, secret: [secret, `whsec_${Buffer.alloc(8).toString('base64')}`], now: sentAt })).toThrow(TypeError);
+    const strong = `whsec_${Buffer.alloc(24, 1).toString('base64')}`;
+    expect(verifyWebhook({ body, headers: signed(['standard'], [strong]), secret: strong, now: sentAt }).scheme).toBe('standard');
+  });
+
+  it('an empty or misspelt scheme list is a programming error', () => {
+    const request = { body, headers: signed(SIGNATURE_SCHEMES), secret, now: sentAt };
+    expect(() => verifyWebhook({ ...request, schemes: [] })).toThrow(TypeError);
+    expect(() => verifyWebhook({ ...request, schemes: ['Standard' as SignatureScheme] })).toThrow(TypeError);
+  });
+});
+
 describe('verifyWebhook rejects', () => {
   it('a request without any signature header as missing_signature', () => {
     expect(failure({ body, headers: { 'content-type': 'application/json' }, secret })).toEqual({

@@ -63,6 +63,14 @@ describe('other inputs', () => {
     expect(failure(() => validateSecret('0123456789abcde'))).toMatchObject({ code: 'BAD_USER_INPUT', field: 'secret' });
   });
 
+  it('a whsec_ secret must decode to at least 16 key bytes (its Standard Webhooks HMAC key)', () => {
+    const sixteen = `whsec_${Buffer.alloc(16, 7).toString('base64')}`;
+    expect(validateSecret(sixteen)).toBe(sixteen);
+    for (const weak of ['whsec_!!!!!!!!!!!!!!!!!!', `whsec_${Buffer.alloc(15, 7).toString('base64')}`, 'whsec_AAAA AAAA AAAA AAAA AAAA']) {
+      expect(failure(() => validateSecret(weak)), weak).toMatchObject({ code: 'BAD_USER_INPUT', field: 'secret' });
+    }
+  });
+
   it('an id that is not a UUID is NOT_FOUND; a UUID is normalised to lower case', () => {
     expect(failure(() => validateId('webhook', 'webhook-id'))).toMatchObject({ code: 'NOT_FOUND', message: 'no webhook with id "webhook-id"' });
     expect(validateId('delivery', '3F1C8A52-6A7E-4B0E-9D55-2A1F1F0E7C11')).toBe('3f1c8a52-6a7e-4b0e-9d55-2a1f1f0e7c11');

@@ -248,6 +248,15 @@ describe('validation', () => {
     ]);
   });
 
+  it('refuses a whsec_ webhook secret with fewer than 16 key bytes, without printing it', () => {
+    const weak = 'whsec_!!!!!!!!!!!!!!!!!!!!!!!!';
+    const webhooks = [{ targetUrl: 'https://hooks.example.com', operations: ['*.*'], secret: weak }];
+    const lines = problemLines(() => resolveConfig({ webhooks }, ONLY_DATABASE_URL));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^webhooks\[0\]\.secret: .*base64 of at least 16 bytes/);
+    expect(lines[0]).not.toContain('!!!!');
+  });
+
   it('checks webhooks against the delivery limits and each other', () => {
     const webhook = { operations: ['person.created'], secret: 'a-secret-of-24-characters', id: '3f1c8a52-6a7e-4b0e-9d55-2a1f1f0e7c11' };
     const document = {
@@ -268,7 +277,7 @@ describe('validation', () => {
     expect(problemLines(() => resolveConfig(document, ONLY_DATABASE_URL))).toEqual([
       'source.slto: got "x" — expected a known key: did you mean source.slot?',
       'delivery.retry_schedule: got [] — expected a known key: did you mean delivery.retrySchedule?',
-      'api.colour: got "blue" — expected a known key: one of listen, token',
+      'api.colour: got "blue" — expected a known key: one of listen, token, opsListen, allowedHosts',
       'sorce: got {} — expected a known key: did you mean source?',
     ]);
   });

@@ -42,6 +42,22 @@ describe('refusalReason', () => {
     ['febf::1', 'a link-local address'],
     ['fec0::1', 'a site-local address'],
     ['ff02::1', 'a multicast address'],
+    ['::a00:1', 'an IPv4-compatible address'],
+    ['::8.8.8.8', 'an IPv4-compatible address'],
+    ['::ffff:0:7f00:1', 'an IPv4-translated address'],
+    ['::ffff:0:808:808', 'an IPv4-translated address'],
+    ['64:ff9b:1::a00:1', 'a local-use NAT64 address'],
+    ['64:ff9b:1:ffff::1', 'a local-use NAT64 address'],
+    ['2001:0:4136:e378:8000:63bf:3fff:fdd2', 'a Teredo address'],
+    ['2001::1', 'a Teredo address'],
+    ['192.0.2.1', 'a documentation address'],
+    ['198.51.100.7', 'a documentation address'],
+    ['203.0.113.255', 'a documentation address'],
+    ['2001:db8::1', 'a documentation address'],
+    ['3fff::1', 'a documentation address'],
+    ['100::1', 'a discard-only address'],
+    ['2001:2::1', 'a benchmarking address'],
+    ['192.88.99.1', 'a 6to4 relay anycast address'],
   ])('refuses %s as %s', (ip, reason) => {
     expect(refusalReason(ip)).toBe(reason);
   });
@@ -158,7 +174,16 @@ describe('policy.lookup', () => {
     expect(refused.code).toBe('ESSRFREFUSED');
     expect(refused.hostname).toBe('localhost');
     expect(refused.refused).toContainEqual({ address: '127.0.0.1', reason: 'a loopback address' });
-    expect(refused.message).toMatch(/^SSRF guard: localhost resolves to 127\.0\.0\.1 is a loopback address/);
+    expect(refused.message).toBe('SSRF guard: localhost resolves only to addresses that may not be called (a loopback address)');
+  });
+
+  it('never names the internal addresses a host name resolves to', () => {
+    const error = new SsrfRefusedError('db.internal', [
+      { address: '10.20.30.40', reason: 'a private address' },
+      { address: '::ffff:a14:1e28', reason: 'a form of 10.20.30.40, a private address' },
+    ]);
+    expect(error.message).toBe('SSRF guard: db.internal resolves only to addresses that may not be called (a private address; a form of a private address)');
+    expect(error.message).not.toMatch(/10\.20|a14/);
   });
 
 });
