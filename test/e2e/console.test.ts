@@ -126,8 +126,13 @@ describe.skipIf(chromiumMissing !== null)('web console', () => {
   });
 
   it('signs in with the API token, refusing a wrong one next to the field', async () => {
+    const notFound: string[] = [];
+    page.on('response', (response) => {
+      if (response.status() === 404) notFound.push(response.url());
+    });
     await page.goto(`${baseUrl}/`);
     expect(new URL(page.url()).pathname).toBe('/console');
+    expect((await fetch(`${baseUrl}/favicon.ico`)).status).toBe(200);
     await page.getByRole('heading', { name: 'Sign in' }).waitFor();
     await screenshot('sign-in');
 
@@ -142,6 +147,8 @@ describe.skipIf(chromiumMissing !== null)('web console', () => {
     expect(await page.locator('#list-empty').isVisible()).toBe(true);
     expect(page.url()).not.toContain(TOKEN);
     expect(await page.evaluate(() => Object.values(sessionStorage))).toEqual([TOKEN]);
+    // The page, its styles, modules and icon all exist: nothing the browser asked for was missing.
+    expect(notFound).toEqual([]);
   });
 
   it('creates a webhook by clicking, with field errors from the API, and copies its secret once', async () => {

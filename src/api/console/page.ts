@@ -31,6 +31,7 @@ export const CONSOLE_PAGE = `<!doctype html>
   <meta name="viewport" content="width=device-width, initial-scale=1">
   <title>APIs &amp; Webhooks · walhook</title>
   <link rel="stylesheet" href="/console/console.css">
+  <link rel="icon" href="/console/icon.svg" type="image/svg+xml">
   <script type="module" src="/console/main.js"></script>
 </head>
 <body>

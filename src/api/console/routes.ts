@@ -45,7 +45,12 @@ function staticRoute(path: string, contentType: string, body: () => string | Pro
   };
 }
 
-/** `/` (a redirect), the page, its stylesheet, and one route per browser module compiled when the server starts. */
+/** The console's icon (the browser asks for one on every page; a 404 there reads as a broken install). */
+const ICON =
+  '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3" fill="#1f2937"/>' +
+  '<path d="M3 5l2 6 3-5 3 5 2-6" fill="none" stroke="#60a5fa" stroke-width="1.6" stroke-linejoin="round"/></svg>';
+
+/** `/` (a redirect), the page, its stylesheet and icon, and one route per browser module compiled when the server starts. */
 export function consoleRoutes(): Route[] {
   const built = existsSync(join(BROWSER_DIR, ENTRY_MODULE));
   const modules = built ? readdirSync(BROWSER_DIR).filter((name) => name.endsWith('.js')) : [];
@@ -67,6 +72,8 @@ export function consoleRoutes(): Route[] {
       },
     },
     staticRoute(`${CONSOLE_PATH}/console.css`, 'text/css', () => CONSOLE_STYLES),
+    staticRoute(`${CONSOLE_PATH}/icon.svg`, 'image/svg+xml', () => ICON),
+    staticRoute('/favicon.ico', 'image/svg+xml', () => ICON),
     ...modules.map((name) => staticRoute(`${CONSOLE_PATH}/${name}`, 'text/javascript', () => readFile(join(BROWSER_DIR, name), 'utf8'))),
   ];
 }
