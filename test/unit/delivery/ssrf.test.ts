@@ -174,7 +174,7 @@ describe('policy.lookup', () => {
     expect(refused.code).toBe('ESSRFREFUSED');
     expect(refused.hostname).toBe('localhost');
     expect(refused.refused).toContainEqual({ address: '127.0.0.1', reason: 'a loopback address' });
-    expect(refused.message).toBe('SSRF guard: localhost resolves only to addresses that may not be called (a loopback address)');
+    expect(refused.message).toBe('SSRF guard: localhost resolves only to addresses that may not be called (a loopback address) (to send there, add it to delivery.allowList)');
   });
 
   it('never names the internal addresses a host name resolves to', () => {
@@ -182,7 +182,7 @@ describe('policy.lookup', () => {
       { address: '10.20.30.40', reason: 'a private address' },
       { address: '::ffff:a14:1e28', reason: 'a form of 10.20.30.40, a private address' },
     ]);
-    expect(error.message).toBe('SSRF guard: db.internal resolves only to addresses that may not be called (a private address; a form of a private address)');
+    expect(error.message).toBe('SSRF guard: db.internal resolves only to addresses that may not be called (a private address; a form of a private address) (to send there, add it to delivery.allowList)');
     expect(error.message).not.toMatch(/10\.20|a14/);
   });
 
