@@ -4,7 +4,9 @@
  * install` refuses a mistyped key or a wrong value under `config:` instead of
  * a pod failing at start; with --check, fails (exit 1) when the file is not
  * current. Values that walhook reads from text (durations, sizes, numbers)
- * are left to walhook, which names the key when they are wrong.
+ * are left to walhook, which names the key when they are wrong; so are the
+ * length and pattern of strings, which may be `${VAR}` references that only
+ * walhook resolves.
  *
  *   npx tsx scripts/values-schema.ts [--check]
  */
@@ -32,8 +34,20 @@ function describeSections(node: JsonSchemaNode, path: string): void {
   }
 }
 
+const STRING_CONTENT_RULES = ['minLength', 'maxLength', 'pattern', 'format'];
+
+/** Drops what a string's content must be: helm sees `${HOOK_SECRET}`, walhook checks the value it stands for. */
+function acceptReferences(node: unknown): void {
+  if (Array.isArray(node)) return node.forEach(acceptReferences);
+  if (node === null || typeof node !== 'object') return;
+  const schema = node as Record<string, unknown>;
+  if (schema.type === 'string') for (const rule of STRING_CONTENT_RULES) delete schema[rule];
+  Object.values(schema).forEach(acceptReferences);
+}
+
 function configValuesSchema(): Record<string, unknown> {
   const { $schema: _, ...schema } = z.toJSONSchema(configSchema, { target: 'draft-7', io: 'input', unrepresentable: 'any' });
+  acceptReferences(schema);
   describeSections(schema as JsonSchemaNode, '');
   return { ...schema, description: CONFIG_DESCRIPTION };
 }
