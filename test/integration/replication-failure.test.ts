@@ -68,6 +68,7 @@ describe('a message that throws while being handled', () => {
     const failuresWanted = 5;
     let failures = 0;
     const seen: number[] = [];
+    // A resumable slot: a temporary one would skip the failing change after a reconnect instead of streaming it again.
     const session = await startTail(config, logger, (line) => {
       const id = (JSON.parse(line) as { record: { id: number } }).record.id;
       if (id === 11 && failures < failuresWanted) {
@@ -75,7 +76,7 @@ describe('a message that throws while being handled', () => {
         throw new Error('the sink cannot take row 11 yet');
       }
       seen.push(id);
-    });
+    }, { resumable: true });
     try {
       await db.sql(`INSERT INTO workspace_failure.person VALUES (11, 'transient')`);
       await waitFor(() => seen.includes(11), () => `row 11 once the sink takes it (failed ${failures} times, waits ${waits.join(', ')} ms)`, 30_000);
