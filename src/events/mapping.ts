@@ -154,17 +154,13 @@ function decodeOrKeepText(raw: string | boolean | null, type: TableColumn['type'
 }
 
 /**
- * Columns an update changed, in table order. Where the old value is known it
- * is compared as PostgreSQL printed it (equal text, equal value). Where it is
- * not (no REPLICA IDENTITY FULL: PostgreSQL gives no before-image of non-key
- * columns), every column the server sent is listed: a superset is safer for a
- * receiver that filters on updatedFields than missing a change. Unchanged
- * TOAST values are known not to have changed and are never listed.
+ * Columns an update changed, in table order, compared as PostgreSQL printed
+ * them (equal text, equal value); unchanged TOAST values are known not to
+ * have changed. Null when the old row is not known (no REPLICA IDENTITY FULL:
+ * PostgreSQL gives no before-image of non-key columns): what changed is then
+ * unknown, and saying so beats listing every column as changed.
  */
-function updatedFields(before: RowImage | null, after: RawTuple, columns: readonly TableColumn[]): string[] {
-  return columns
-    .filter(({ name }) =>
-      before !== null && Object.hasOwn(before.row, name) ? before.row[name] !== after[name] : after[name] !== undefined,
-    )
-    .map(({ name }) => name);
+function updatedFields(before: RowImage | null, after: RawTuple, columns: readonly TableColumn[]): string[] | null {
+  if (before === null || before.columns !== columns) return null;
+  return columns.filter(({ name }) => after[name] !== undefined && before.row[name] !== after[name]).map(({ name }) => name);
 }

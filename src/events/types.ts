@@ -22,7 +22,11 @@ export interface ChangeEvent {
   record: JsonRecord;
   /** Row before the change for updates and deletes (full with REPLICA IDENTITY FULL, else key only); null for inserts. */
   previousRecord: JsonRecord | null;
-  /** Columns whose value changed (updates only), else null. */
+  /**
+   * Columns (fields, with Twenty's shape) whose value changed, for updates;
+   * null for other actions, and for updates whose old row is not known
+   * (REPLICA IDENTITY DEFAULT): then what changed is unknown, not "everything".
+   */
   updatedFields: string[] | null;
   /** Unchanged TOAST columns whose value the server did not send and no old image could fill: left out of `record`. */
   unavailableFields: string[];
@@ -32,4 +36,15 @@ export interface ChangeEvent {
   ordinal: number;
   /** Commit time of the transaction, ISO 8601 UTC. */
   commitTime: string;
+  /** Set when the record was shaped from Twenty's metadata: what Twenty's sender adds to its body. */
+  twenty?: TwentyEventContext;
+}
+
+export interface TwentyEventContext {
+  /** core."objectMetadata".id of the object. */
+  objectMetadataId: string;
+  /** The user behind the acting workspace member, when known. */
+  userId?: string;
+  /** The acting workspace member, from the row's createdBy / updatedBy actor. */
+  workspaceMemberId?: string;
 }
