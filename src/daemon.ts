@@ -20,6 +20,7 @@ import { WebhookRegistry } from './delivery/registry.js';
 import { ByteBudget, RetryWorker } from './delivery/retry-worker.js';
 import { StateWriter } from './delivery/state-writer.js';
 import { objectName } from './events/naming.js';
+import { finishEvent } from './events/twenty/shape.js';
 import { typeCatalogFromRows, type TypeCatalog } from './events/values.js';
 import type { Logger } from './log.js';
 import { Pipeline } from './pipeline.js';
@@ -35,6 +36,7 @@ import {
   scopeOf,
 } from './source/prepare.js';
 import { discoverTables, publicationNames, syncPublications, type TableInScope } from './source/setup.js';
+import { resolveShape, TwentyMetadataFollower } from './source/twenty-metadata.js';
 import { openStateDb, type StateDb } from './state/db.js';
 import { migrate } from './state/migrations.js';
 import { countBacklog } from './state/deliveries.js';
@@ -62,6 +64,8 @@ export class Daemon {
   private retryWorker: RetryWorker | null = null;
   private retention: RetentionWorker | null = null;
   private webhookSync: WebhookSync | null = null;
+  /** Twenty's metadata, followed while events are shaped as Twenty's (events.shape); null for `columns`. */
+  private twentyMetadata: TwentyMetadataFollower | null = null;
   private api: ApiServer | null = null;
   private apiBound: AddressInfo | null = null;
   private sender: HttpSender | null = null;
@@ -257,6 +261,7 @@ export class Daemon {
       this.tables = tables;
       this.insertsOnly = insertsOnlySet(tables);
       this.catalog = catalog;
+      await this.followTwentyMetadata();
       logIdentities(tables, log);
       this.setupError = null;
     } catch (error) {
@@ -270,6 +275,14 @@ export class Daemon {
     if (generation !== this.leadership || !this.leader?.isLeader || this.stopping || this.stream) return;
     this.startStreaming(dispatcher);
     this.refreshTimer = setInterval(() => void this.refreshScope(), this.config.source.scopeRefreshInterval);
+  }
+
+  /** Decides the shape of records once (events.shape), and with Twenty's shape loads its metadata and follows it. */
+  private async followTwentyMetadata(): Promise<void> {
+    if (this.twentyMetadata || (await resolveShape(this.crm!, this.config.events.shape)) === 'columns') return;
+    const follower = new TwentyMetadataFollower(this.crm!, this.config.twenty.refreshInterval, this.logger.child({ component: 'twenty' }));
+    await follower.start();
+    this.twentyMetadata = follower;
   }
 
   /** The lease is gone: no second reader, ever — stop reading at once. */
@@ -342,7 +355,10 @@ export class Daemon {
     const pipeline = new Pipeline(
       {
         wants: (object, action) => dispatcher.wants(object, action),
-        dispatch: (event, hold) => dispatcher.dispatch(event, hold),
+        dispatch: (raw, hold) => {
+          const event = finishEvent(raw, this.twentyMetadata?.current ?? null);
+          if (event !== null) dispatcher.dispatch(event, hold);
+        },
       },
       {
         mapping: mappingOptions(config),
@@ -437,6 +453,7 @@ export class Daemon {
       await this.sender?.close();
     }
     await this.leader?.stop();
+    this.twentyMetadata?.stop();
     await this.webhookSync?.stop();
     await this.state?.pool.end();
     await this.crm?.end();

@@ -31,6 +31,9 @@ import {
 import { MIN_STANDARD_KEY_BYTES, secretProblem } from '../verify.js';
 
 export const SOURCE_PLUGINS = ['pgoutput', 'wal2json'] as const;
+export const EVENT_SHAPES = ['auto', 'twenty', 'columns'] as const;
+/** Tables of a Twenty workspace that hold credentials or secrets, or that Twenty never sends to webhooks. */
+export const TWENTY_EXCLUDED_TABLES = ['*.connectedAccount', '*.apiKey', '*.webhook', '*.timelineActivity'] as const;
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 const reconnectSchema = z
@@ -90,6 +93,12 @@ const sourceSchema = z.strictObject({
 });
 
 const eventsSchema = z.strictObject({
+  shape: z
+    .enum(EVENT_SHAPES)
+    .prefault('auto')
+    .describe(
+      "How `record` and `previousRecord` are built: `twenty` nests and types them from Twenty's metadata (`core.\"fieldMetadata\"`) as Twenty's server does (`name: {firstName, lastName}`, field names in `updatedFields`, no event for an update that changes nothing); `columns` sends the table's columns as they are; `auto` picks `twenty` where Twenty's metadata tables exist, else `columns`.",
+    ),
   softDeleteColumn: z
     .string()
     .nullable()
@@ -111,6 +120,23 @@ const eventsSchema = z.strictObject({
     .prefault({})
     .describe(
       'Object name for a table (`table` or `schema.table` → name), where the default does not fit: the table name, with the leading `_` of Twenty custom objects removed.',
+    ),
+});
+
+const twentySchema = z.strictObject({
+  webhooks: flag()
+    .prefault(false)
+    .describe(
+      "Serve the webhooks made in Twenty's UI (Settings → APIs & Webhooks: rows of `core.webhook`, or the older per-workspace `webhook` tables): each is sent the `twenty` format with Twenty's headers, signed with its stored secret, for the events of its own workspace. Turn off Twenty's own sender, or receivers get every event twice (see README).",
+    ),
+  refreshInterval: duration()
+    .prefault('2s')
+    .describe("How often Twenty's metadata and webhooks are checked for changes (a new custom field, a webhook edited in Twenty's UI)."),
+  excludeTables: z
+    .array(tableReference())
+    .prefault([...TWENTY_EXCLUDED_TABLES])
+    .describe(
+      'Tables never streamed, on top of `source.excludeTables`: by default the Twenty tables that hold credentials or secrets (`connectedAccount` tokens, `apiKey`, the legacy per-workspace `webhook` table with its secrets) and `timelineActivity`, which Twenty never sends to webhooks. Set `[]` to stream them.',
     ),
 });
 
@@ -209,6 +235,7 @@ export const configSchema = z
     database: databaseSchema.prefault({} as z.input<typeof databaseSchema>),
     source: sourceSchema.prefault({}),
     events: eventsSchema.prefault({}),
+    twenty: twentySchema.prefault({}),
     delivery: deliverySchema.prefault({}),
     webhooks: z
       .array(webhookSchema)
@@ -293,3 +320,4 @@ export const configSchema = z
 /** The resolved configuration: defaults filled in, durations in milliseconds, sizes in bytes. */
 export type WalhookConfig = z.infer<typeof configSchema>;
 export type WebhookConfig = WalhookConfig['webhooks'][number];
+export type EventShape = (typeof EVENT_SHAPES)[number];

@@ -12,10 +12,13 @@
  *   `core-modules/webhook/jobs/call-webhook.job.ts`) and
  *   `transform-event-to-webhook-event.ts`: `record` is the row after the
  *   change, else the row before; `updatedFields` only when the event has it.
- *   Newer Twenty versions add `userId`/`workspaceMemberId`, which the WAL does
- *   not know; they are left out as Twenty leaves them out when undefined.
- *   `eventDate` is the commit time (Twenty uses its dispatch time) so that a
- *   stored body stays the same across retries.
+ *   `objectMetadata.id` is the object's core."objectMetadata" row when the
+ *   record was shaped from Twenty's metadata. `userId`/`workspaceMemberId`
+ *   (newer Twenty, `transform-event-batch-to-webhook-events.ts`) come from the
+ *   row's createdBy/updatedBy actor and are left out when unknown, as
+ *   `JSON.stringify` leaves out Twenty's undefined ones. `eventDate` is the
+ *   commit time in milliseconds, as a JS Date prints (Twenty uses its dispatch
+ *   time), so that a stored body stays the same across retries.
  *
  * An event's JSON is serialised once by `prepareEventJson` and shared by every
  * webhook that gets it; `renderBody` only stringifies the few per-webhook
@@ -50,11 +53,16 @@ export interface PreparedEvent {
   readonly unavailableFields: string | null;
   /** The `twenty` format's `{id, nameSingular}`. */
   readonly objectMetadata: string;
+  /** The `twenty` format's `eventDate`: the commit time with millisecond precision. */
+  readonly eventDate: string;
+  /** The `twenty` format's `userId` and `workspaceMemberId`; null leaves them out. */
+  readonly userId: string | null;
+  readonly workspaceMemberId: string | null;
 }
 
 /**
- * Namespace of the name-based UUIDs sent as `objectMetadata.id`. Twenty puts
- * the id of the object's metadata row there, which a sidecar cannot see; a
+ * Namespace of the name-based UUIDs sent as `objectMetadata.id` when the
+ * record was not shaped from Twenty's metadata (a database without it): a
  * UUIDv5 of workspace and object name is stable across restarts and replicas
  * and differs per workspace as Twenty's does, but is not Twenty's id.
  */
@@ -74,10 +82,19 @@ export function prepareEventJson(event: ChangeEvent): PreparedEvent {
     updatedFields: event.updatedFields === null ? null : JSON.stringify(event.updatedFields),
     unavailableFields: event.unavailableFields.length === 0 ? null : JSON.stringify(event.unavailableFields),
     objectMetadata: JSON.stringify({
-      id: objectMetadataId(event.workspaceId, event.object),
+      id: event.twenty?.objectMetadataId ?? objectMetadataId(event.workspaceId, event.object),
       nameSingular: event.object,
     }),
+    eventDate: JSON.stringify(toMilliseconds(event.commitTime)),
+    userId: event.twenty?.userId === undefined ? null : JSON.stringify(event.twenty.userId),
+    workspaceMemberId: event.twenty?.workspaceMemberId === undefined ? null : JSON.stringify(event.twenty.workspaceMemberId),
   };
+}
+
+/** `…:00.123456Z` → `…:00.123Z`: what `new Date(…).toISOString()` gives on Twenty's side. */
+function toMilliseconds(isoTime: string): string {
+  const time = new Date(isoTime);
+  return Number.isNaN(time.getTime()) ? isoTime : time.toISOString();
 }
 
 /** A key and its value's JSON text; null leaves the key out. */
@@ -115,7 +132,9 @@ export function renderBody(event: PreparedEvent, webhook: WebhookTarget, deliver
         ['objectMetadata', event.objectMetadata],
         ['workspaceId', event.workspaceId],
         ['webhookId', JSON.stringify(webhook.id)],
-        ['eventDate', event.commitTime],
+        ['eventDate', event.eventDate],
+        ['userId', event.userId],
+        ['workspaceMemberId', event.workspaceMemberId],
         ['record', event.record],
         ['updatedFields', event.updatedFields],
       ]);

@@ -9,7 +9,16 @@ import type { MappingOptions } from '../events/mapping.js';
 import { decodeValue, typeCatalogFromRows, type PgTypeRow, type TypeCatalog } from '../events/values.js';
 import type { Logger } from '../log.js';
 import { failoverWarnings, readFailoverFacts } from './failover.js';
-import { checkServer, describeIdentity, discoverTables, ensureSlot, syncPublications, type Scope, type TableInScope } from './setup.js';
+import {
+  checkServer,
+  describeIdentity,
+  discoverTables,
+  ensureSlot,
+  replicaIdentityFullSql,
+  syncPublications,
+  type Scope,
+  type TableInScope,
+} from './setup.js';
 
 export function mappingOptions(config: WalhookConfig): MappingOptions {
   return {
@@ -24,7 +33,7 @@ export function scopeOf(config: WalhookConfig): Scope {
   return {
     schemas: config.source.schemas,
     tables: config.source.tables,
-    excludeTables: config.source.excludeTables,
+    excludeTables: [...config.source.excludeTables, ...config.twenty.excludeTables],
     stateSchema: config.state.schema,
   };
 }
@@ -73,7 +82,8 @@ export async function prepareSource(
 /** One log line per table: what previousRecord will hold. */
 export function logIdentities(tables: TableInScope[], logger: Logger): void {
   for (const table of tables) {
-    logger.info({ schema: table.schema, table: table.table, previousRecord: table.identity }, describeIdentity(table));
+    const fix = table.identity === 'full' ? undefined : replicaIdentityFullSql(table);
+    logger.info({ schema: table.schema, table: table.table, previousRecord: table.identity, fix }, describeIdentity(table));
   }
 }
 

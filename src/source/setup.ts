@@ -145,17 +145,31 @@ export function globToRegExp(glob: string): RegExp {
   return new RegExp(`^${escaped}$`);
 }
 
-/** One line per table for the start-up log: what `previousRecord` will contain. */
+/** `"schema"."table"`, quoted as SQL needs it (Twenty's tables are camelCase: `"workspaceMember"`). */
+export function quotedTable(table: Pick<TableInScope, 'schema' | 'table'>): string {
+  const quote = (name: string) => `"${name.replaceAll('"', '""')}"`;
+  return `${quote(table.schema)}.${quote(table.table)}`;
+}
+
+/** The statement that gives a table full old rows, ready to paste. */
+export function replicaIdentityFullSql(table: Pick<TableInScope, 'schema' | 'table'>): string {
+  return `ALTER TABLE ${quotedTable(table)} REPLICA IDENTITY FULL;`;
+}
+
+/** One line per table for the start-up log: what `previousRecord` and `updatedFields` will contain. */
 export function describeIdentity(table: TableInScope): string {
   const name = `${table.schema}.${table.table}`;
   switch (table.identity) {
     case 'full':
       return `${name}: previousRecord is the full row (REPLICA IDENTITY FULL)`;
     case 'key':
-      // Quoted: the names come from the CRM and an operator may paste this line into psql.
-      return `${name}: previousRecord holds the key columns only (REPLICA IDENTITY DEFAULT); for the full row run ALTER TABLE ${pg.escapeIdentifier(table.schema)}.${pg.escapeIdentifier(table.table)} REPLICA IDENTITY FULL`;
+      return (
+        `${name}: REPLICA IDENTITY DEFAULT, so PostgreSQL sends no old values of non-key columns: previousRecord holds the key only, ` +
+        'updatedFields is unknown (null; left out of the twenty format), an update that changes nothing cannot be told apart and is sent, ' +
+        `and a soft delete or restore arrives as updated. For all of them run: ${replicaIdentityFullSql(table)}`
+      );
     case 'none':
-      return `${name}: no primary key or replica identity, so only inserts are streamed (publishing its updates/deletes would make them fail on the CRM); add a primary key or REPLICA IDENTITY FULL`;
+      return `${name}: no primary key or replica identity, so only inserts are streamed (publishing its updates/deletes would make them fail on the CRM); add a primary key or run ${replicaIdentityFullSql(table)}`;
   }
 }
 

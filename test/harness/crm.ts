@@ -149,6 +149,8 @@ export interface WalhookOverrides {
   source?: Record<string, unknown>;
   delivery?: Record<string, unknown>;
   state?: Record<string, unknown>;
+  events?: Record<string, unknown>;
+  twenty?: Record<string, unknown>;
 }
 
 /**
@@ -172,6 +174,8 @@ export function walhookSetup(db: Pick<TestDatabase, 'url'>, overrides: WalhookOv
       ...overrides.delivery,
     },
     webhooks: overrides.webhooks,
+    ...(overrides.events && { events: overrides.events }),
+    ...(overrides.twenty && { twenty: overrides.twenty }),
     state: { schema: stateSchema, ...overrides.state },
     api: { listen: '127.0.0.1:0' },
   };
@@ -267,7 +271,7 @@ export interface CrmTestBed {
  * Registers the file's hooks: a database of its own with the workspace schema,
  * and after each test the daemons and receivers it started stopped.
  */
-export function useCrmTestBed(prefix: string): CrmTestBed {
+export function useCrmTestBed(prefix: string, createSchema: (db: TestDatabase) => Promise<unknown> = createCrmSchema): CrmTestBed {
   let db: TestDatabase | undefined;
   const daemons: DaemonProcess[] = [];
   const receivers: Receiver[] = [];
@@ -275,7 +279,7 @@ export function useCrmTestBed(prefix: string): CrmTestBed {
 
   beforeAll(async () => {
     db = await createTestDatabase(prefix);
-    await createCrmSchema(db);
+    await createSchema(db);
   });
   afterEach(async () => {
     await Promise.all(daemons.splice(0).map((daemon) => daemon.kill9()));

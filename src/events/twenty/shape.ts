@@ -152,3 +152,13 @@ export function withoutWebhookSecret(event: ChangeEvent): ChangeEvent {
   };
   return { ...event, record: strip(event.record)!, previousRecord: strip(event.previousRecord) };
 }
+
+/**
+ * The last step of every event before routing: no webhook secret, and with
+ * Twenty's metadata (null: `columns` shape) Twenty's shape and rules. Null
+ * when no event is to be sent.
+ */
+export function finishEvent(event: ChangeEvent, metadata: TwentyMetadata | null): ChangeEvent | null {
+  const shaped = metadata === null ? event : shapeTwentyEvent(event, metadata);
+  return shaped === null ? null : withoutWebhookSecret(shaped);
+}
