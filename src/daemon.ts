@@ -35,7 +35,7 @@ import {
   prepareSource,
   scopeOf,
 } from './source/prepare.js';
-import { discoverTables, publicationNames, syncPublications, type TableInScope } from './source/setup.js';
+import { discoverTables, globToRegExp, publicationNames, syncPublications, type TableInScope } from './source/setup.js';
 import { resolveShape, TwentyMetadataFollower } from './source/twenty-metadata.js';
 import { openStateDb, type StateDb } from './state/db.js';
 import { migrate } from './state/migrations.js';
@@ -43,6 +43,7 @@ import { countBacklog } from './state/deliveries.js';
 import { RetentionWorker } from './state/retention.js';
 import { readRoleAttributes, roleFindings } from './source/role-check.js';
 import { createSecretBox } from './state/secret-box.js';
+import { TwentyWebhookSource } from './twenty-webhooks.js';
 import { WebhookSync } from './webhook-sync.js';
 import { initialWatchdog, stallProblem, watch, type WatchdogSample } from './watchdog.js';
 
@@ -66,6 +67,8 @@ export class Daemon {
   private webhookSync: WebhookSync | null = null;
   /** Twenty's metadata, followed while events are shaped as Twenty's (events.shape); null for `columns`. */
   private twentyMetadata: TwentyMetadataFollower | null = null;
+  /** The webhooks made in Twenty's UI (twenty.webhooks). */
+  private twentyWebhooks: TwentyWebhookSource | null = null;
   private api: ApiServer | null = null;
   private apiBound: AddressInfo | null = null;
   private sender: HttpSender | null = null;
@@ -131,6 +134,15 @@ export class Daemon {
       logger: logger.child({ component: 'webhooks' }),
     });
     await this.webhookSync.start();
+    if (config.twenty.webhooks) {
+      this.twentyWebhooks = new TwentyWebhookSource(crm, state, this.registry, {
+        intervalMs: config.twenty.refreshInterval,
+        schemaPatterns: config.source.schemas.map(globToRegExp),
+        naming: mappingOptions(config),
+        logger: logger.child({ component: 'twenty-webhooks' }),
+      });
+      await this.twentyWebhooks.start();
+    }
 
     this.sender = new HttpSender({
       timeoutMs: config.delivery.timeout,
@@ -454,6 +466,7 @@ export class Daemon {
     }
     await this.leader?.stop();
     this.twentyMetadata?.stop();
+    await this.twentyWebhooks?.stop();
     await this.webhookSync?.stop();
     await this.state?.pool.end();
     await this.crm?.end();

@@ -87,6 +87,8 @@ export interface CreateWebhookInput {
   description?: Optional<string>;
   format?: Optional<string>;
   signatures?: Optional<readonly string[]>;
+  /** Only events of this workspace; absent or null: every workspace. */
+  workspaceId?: Optional<string>;
   /** Generated (32 random bytes, hex) when not given. */
   secret?: Optional<string>;
 }
@@ -98,6 +100,8 @@ export interface UpdateWebhookInput {
   description?: Optional<string>;
   format?: Optional<string>;
   signatures?: Optional<readonly string[]>;
+  /** Absent: unchanged; null: every workspace. */
+  workspaceId?: Optional<string>;
   /** true re-enables a webhook disabled by a 410 Gone; false disables it. */
   enabled?: Optional<boolean>;
 }
@@ -117,7 +121,10 @@ export function encryptionKeyRequired(action: string): ManagementError {
   );
 }
 
-function readOnly(id: string): ManagementError {
+function readOnly(id: string, source: WebhookRow['source']): ManagementError {
+  if (source === 'twenty') {
+    return badUserInput('id', `webhook ${id} is managed by Twenty and is read-only through the API: edit or delete it in Twenty's Settings → APIs & Webhooks`);
+  }
   return badUserInput('id', `webhook ${id} is defined in the config file: edit it there (through the API only \`enabled\` can be set)`);
 }
 
@@ -153,6 +160,7 @@ export class Management {
         description: input.description ?? '',
         format: input.format ?? 'record',
         signatures: input.signatures ?? SIGNATURE_SCHEMES,
+        workspaceId: input.workspaceId ?? null,
       },
       this.settings.maxUrlLength,
     );
@@ -185,6 +193,7 @@ export class Management {
           description: input.description ?? current.description,
           format: input.format ?? current.format,
           signatures: input.signatures ?? current.signatures,
+          workspaceId: input.workspaceId === undefined ? (current.workspaceId ?? null) : input.workspaceId,
         },
         this.settings.maxUrlLength,
       );
@@ -324,7 +333,7 @@ export class Management {
     const result = await inTransaction(this.db, async (client) => {
       const current = await lockWebhook(this.db, client, webhookId);
       if (!current) throw notFound('webhook', id);
-      if (current.source === 'config' && !configToo) throw readOnly(webhookId);
+      if (current.source === 'twenty' || (current.source === 'config' && !configToo)) throw readOnly(webhookId, current.source);
       const outcome = await work(client, current);
       await notifyWebhookChanged(this.db, client, webhookId);
       return outcome;

@@ -16,10 +16,12 @@ const SDL = /* GraphQL */ `
     twenty
   }
 
-  "Where a webhook is defined. Webhooks from the config file are read-only here."
+  "Where a webhook is defined. Webhooks from the config file, and those made in Twenty's UI (twenty.webhooks), are read-only here."
   enum WebhookSource {
     config
     api
+    "Made in Twenty's Settings → APIs & Webhooks (core.webhook); edited there."
+    twenty
   }
 
   enum WebhookStatus {
@@ -47,6 +49,8 @@ const SDL = /* GraphQL */ `
     format: WebhookFormat!
     "Signature schemes sent: twenty-legacy, twenty, standard."
     signatures: [String!]!
+    "Only events of this workspace are sent; null: every workspace."
+    workspaceId: String
     "The signing secret: only in the answer of createWebhook and rotateWebhookSecret, null everywhere else."
     secret: String
     "Until when the secret before the last rotation still signs (ISO 8601); null outside a rotation."
@@ -95,6 +99,8 @@ const SDL = /* GraphQL */ `
     format: WebhookFormat
     "Default: all three schemes."
     signatures: [String!]
+    "Only events of this workspace are sent (Twenty's workspace UUID, as events carry it in workspaceId). Default: every workspace."
+    workspaceId: String
     "Default: 32 random bytes in hex. At least 16 characters."
     secret: String
   }
@@ -106,6 +112,8 @@ const SDL = /* GraphQL */ `
     description: String
     format: WebhookFormat
     signatures: [String!]
+    "Only events of this workspace are sent; null: every workspace again."
+    workspaceId: String
     "true enables a disabled webhook again; false disables it."
     enabled: Boolean
   }

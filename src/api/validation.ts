@@ -25,7 +25,11 @@ export interface WebhookFieldsInput {
   description: string;
   format: string;
   signatures: readonly string[];
+  workspaceId?: string | null;
 }
+
+/** A workspace id as events carry it: Twenty's UUID, or the id a schema name gives. */
+const WORKSPACE_ID = /^\S{1,100}$/;
 
 function oneOf<T extends string>(field: string, value: string, allowed: readonly T[]): T {
   if ((allowed as readonly string[]).includes(value)) return value as T;
@@ -53,7 +57,16 @@ export function validateWebhookFields(input: WebhookFieldsInput, maxUrlLength: n
     description: input.description,
     format: oneOf<PayloadFormat>('format', input.format, PAYLOAD_FORMATS),
     signatures: [...new Set(input.signatures.map((scheme) => oneOf<SignatureScheme>('signatures', scheme, SIGNATURE_SCHEMES)))],
+    workspaceId: validateWorkspaceId(input.workspaceId ?? null),
   };
+}
+
+function validateWorkspaceId(workspaceId: string | null): string | null {
+  if (workspaceId === null) return null;
+  if (!WORKSPACE_ID.test(workspaceId)) {
+    throw badUserInput('workspaceId', 'a workspace id such as 20202020-1c25-4d02-bf25-6aeccf7ea419 (no spaces), or null for every workspace');
+  }
+  return workspaceId;
 }
 
 export function validateSecret(secret: string): string {

@@ -14,6 +14,8 @@ export interface WebhookView {
   description: string;
   format: string;
   signatures: string[];
+  /** Only events of this workspace are sent; null: every workspace. */
+  workspaceId: string | null;
   /** Only in the answer to the operation that made it. */
   secret: string | null;
   /** Until when the secret before the last rotation still signs; null outside an overlap. */
@@ -30,12 +32,14 @@ export function webhookView(row: WebhookRow, secret: string | null = null, now =
   return {
     id: row.id,
     ...webhookFieldsOf(row),
+    workspaceId: row.workspaceId ?? null,
     secret,
     previousSecretExpiresAt: overlappingPreviousSecret(row, now)?.endsAt.toISOString() ?? null,
     status: row.disabledReason === null ? 'active' : 'disabled',
     disabledReason: row.disabledReason,
     source: row.source,
-    readOnly: row.source === 'config',
+    // Config-file webhooks are edited in the file, Twenty's in Twenty's settings.
+    readOnly: row.source !== 'api',
     createdAt: row.createdAt.toISOString(),
     updatedAt: row.updatedAt.toISOString(),
   };

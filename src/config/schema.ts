@@ -198,6 +198,11 @@ const webhookSchema = z
       .min(1)
       .describe('Events sent, as `<object>.<action>`; `*` matches any object or action (`person.*`, `*.created`, `*.*`).'),
     description: z.string().prefault('').describe('Free text for operators.'),
+    workspaceId: z
+      .string()
+      .regex(/^\S{1,100}$/, 'a workspace id such as 20202020-1c25-4d02-bf25-6aeccf7ea419')
+      .optional()
+      .describe("Only events of this workspace (as events carry it in `workspaceId`: Twenty's workspace UUID) are sent. Unset: every workspace."),
     secret: secretText(16)
       // i15-security: a whsec_ secret's key is its decoded base64, which must give at least 16 bytes.
       .refine((secret) => secretProblem(secret) === undefined, {

@@ -250,7 +250,7 @@ export class Dispatcher {
    * be built for is set aside instead (one hold), so the stream moves on.
    */
   dispatch(event: ChangeEvent, hold: () => () => void): void {
-    const webhooks = this.registry.match(event.object, event.action);
+    const webhooks = this.registry.match(event.object, event.action, event.workspaceId);
     if (webhooks.length === 0) return;
     const rendered = renderDeliveries(event, webhooks);
     if ('unrenderable' in rendered) {

@@ -3,7 +3,13 @@
  * replaces the object, so deliveries already routed keep the definition they
  * were routed with. Config-file webhooks and (later) API ones share it.
  */
-import { compileOperations, matchesOperation, validateOperations, type OperationMatcher } from '../events/matching.js';
+import {
+  compileOperations,
+  compileTwentyOperations,
+  matchesOperation,
+  validateOperations,
+  type OperationMatcher,
+} from '../events/matching.js';
 import type { Action } from '../events/types.js';
 import type { PayloadFormat } from './payload.js';
 import type { SignatureScheme } from './signing.js';
@@ -17,7 +23,10 @@ export interface WebhookDefinition {
   signatures: SignatureScheme[];
   /** Active secrets, newest first (two during a rotation overlap). */
   secrets: string[];
-  source: 'config' | 'api';
+  /** `twenty`: made in Twenty's UI (core.webhook), read-only in walhook. */
+  source: 'config' | 'api' | 'twenty';
+  /** Only events of this workspace reach it; null or absent: every workspace. */
+  workspaceId?: string | null;
 }
 
 export interface Webhook extends WebhookDefinition {
@@ -29,7 +38,10 @@ export interface Webhook extends WebhookDefinition {
 export function toWebhook(definition: WebhookDefinition, disabledReason: string | null = null): Webhook {
   return Object.freeze({
     ...definition,
-    matcher: compileOperations(validateOperations(definition.operations)),
+    matcher:
+      definition.source === 'twenty'
+        ? compileTwentyOperations(definition.operations)
+        : compileOperations(validateOperations(definition.operations)),
     disabledReason,
   });
 }
@@ -77,14 +89,18 @@ export class WebhookRegistry {
     return disabled;
   }
 
-  /** Webhooks whose operations match, disabled ones too: what they would have received is recorded, not dropped. */
-  match(object: string, action: Action): Webhook[] {
+  /**
+   * Webhooks whose operations match, disabled ones too: what they would have received is recorded, not dropped.
+   * With `workspaceId`, only those whose workspace scope lets the event in.
+   */
+  match(object: string, action: Action, workspaceId?: string | null): Webhook[] {
     const operation = `${object}.${action}`;
     let matched = this.routes.get(operation);
     if (!matched) {
       matched = this.all().filter((w) => matchesOperation(w.matcher, object, action));
       this.routes.set(operation, matched);
     }
-    return matched;
+    if (workspaceId === undefined || matched.every((w) => w.workspaceId == null)) return matched;
+    return matched.filter((w) => w.workspaceId == null || w.workspaceId === workspaceId);
   }
 }

@@ -83,6 +83,23 @@ export function compileOperations(patterns: readonly OperationPattern[]): Operat
   return { everything, anyActionOf, anyObjectWith, exact };
 }
 
+/**
+ * A webhook's operations as Twenty stores them (`core.webhook.operations`),
+ * taken as they are: strings that name no row event (`person.upserted`,
+ * `metadata.…`) match nothing and are not an error.
+ */
+export function compileTwentyOperations(operations: readonly string[]): OperationMatcher {
+  const patterns: OperationPattern[] = [];
+  for (const operation of operations) {
+    try {
+      patterns.push(parseOperationPattern(operation));
+    } catch (error) {
+      if (!(error instanceof InvalidOperationError)) throw error;
+    }
+  }
+  return compileOperations(patterns);
+}
+
 export function matchesOperation(matcher: OperationMatcher, object: string, action: Action): boolean {
   return (
     matcher.everything ||

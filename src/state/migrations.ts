@@ -120,6 +120,17 @@ const MIGRATIONS: Migration[] = [
       CREATE INDEX deliveries_settled ON ${s}.deliveries (state, updated_at) WHERE state IN ('delivered', 'dead');
       CREATE INDEX delivery_attempts_by_time ON ${s}.delivery_attempts (attempted_at);`,
   },
+  {
+    version: 6,
+    name: 'webhook workspace scope and webhooks managed by Twenty',
+    // `twenty` rows mirror Twenty's core.webhook for listing only: their secret stays in Twenty's table.
+    sql: (s) => `
+      ALTER TABLE ${s}.webhooks ADD COLUMN workspace_id text;
+      ALTER TABLE ${s}.webhooks DROP CONSTRAINT webhooks_source_check;
+      ALTER TABLE ${s}.webhooks ADD CONSTRAINT webhooks_source_check CHECK (source IN ('config', 'api', 'twenty'));
+      ALTER TABLE ${s}.webhooks DROP CONSTRAINT webhooks_check;
+      ALTER TABLE ${s}.webhooks ADD CONSTRAINT webhooks_check CHECK (source <> 'api' OR secret_encrypted IS NOT NULL);`,
+  },
 ];
 
 /** How long walhook waits on one migration step (or on another replica migrating) before giving up. */

@@ -16,7 +16,8 @@ import type { StateDb } from './db.js';
 /** A pool, or the client of a transaction. */
 export type Sql = Pick<pg.ClientBase, 'query'>;
 
-export type WebhookSource = 'config' | 'api';
+/** `twenty`: a mirror of a webhook made in Twenty's UI, listed read-only. */
+export type WebhookSource = 'config' | 'api' | 'twenty';
 
 /** Shared by every walhook deployment on a server; the payload names the schema. */
 export const WEBHOOKS_CHANNEL = 'walhook_webhooks';
@@ -33,6 +34,8 @@ export interface WebhookFields {
   description: string;
   format: PayloadFormat;
   signatures: SignatureScheme[];
+  /** Only events of this workspace are sent; null or absent: every workspace. */
+  workspaceId?: string | null;
 }
 
 export interface NewWebhookRow extends WebhookFields {
@@ -53,8 +56,15 @@ export interface WebhookRow extends NewWebhookRow {
 }
 
 /** Just the editable fields of a webhook-like value. */
-export function webhookFieldsOf({ targetUrl, operations, description, format, signatures }: WebhookFields): WebhookFields {
-  return { targetUrl, operations, description, format, signatures };
+export function webhookFieldsOf({
+  targetUrl,
+  operations,
+  description,
+  format,
+  signatures,
+  workspaceId,
+}: WebhookFields): WebhookFields {
+  return { targetUrl, operations, description, format, signatures, workspaceId: workspaceId ?? null };
 }
 
 /** The secret from before the last rotation while it still signs at `now`, with the end of its overlap. */
@@ -65,6 +75,7 @@ export function overlappingPreviousSecret(row: WebhookRow, now: Date): { sealed:
 
 const SELECT_WEBHOOK = (schema: string) => `
   SELECT w.id, w.target_url AS "targetUrl", w.operations, w.description, w.format, w.signatures, w.source,
+         w.workspace_id AS "workspaceId",
          w.secret_encrypted AS "secretSealed", w.previous_secret_encrypted AS "previousSecretSealed",
          w.previous_secret_expires_at AS "previousSecretExpiresAt", w.created_at AS "createdAt",
          w.updated_at AS "updatedAt", s.disabled_reason AS "disabledReason"
@@ -109,9 +120,9 @@ export async function countSealedSecrets(db: StateDb, sql: Sql = db.pool): Promi
 export async function insertWebhook(db: StateDb, sql: Sql, row: NewWebhookRow): Promise<void> {
   await sql.query({
     name: 'walhook_insert_webhook',
-    text: `INSERT INTO ${db.schema}.webhooks (id, target_url, operations, description, format, signatures, source, secret_encrypted)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-    values: [row.id, row.targetUrl, row.operations, row.description, row.format, row.signatures, row.source, row.secretSealed],
+    text: `INSERT INTO ${db.schema}.webhooks (id, target_url, operations, description, format, signatures, source, secret_encrypted, workspace_id)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+    values: [row.id, row.targetUrl, row.operations, row.description, row.format, row.signatures, row.source, row.secretSealed, row.workspaceId ?? null],
   });
 }
 
@@ -119,9 +130,9 @@ export async function updateWebhookFields(db: StateDb, sql: Sql, id: string, fie
   await sql.query({
     name: 'walhook_update_webhook_fields',
     text: `UPDATE ${db.schema}.webhooks
-              SET target_url = $2, operations = $3, description = $4, format = $5, signatures = $6, updated_at = now()
+              SET target_url = $2, operations = $3, description = $4, format = $5, signatures = $6, workspace_id = $7, updated_at = now()
             WHERE id = $1`,
-    values: [id, fields.targetUrl, fields.operations, fields.description, fields.format, fields.signatures],
+    values: [id, fields.targetUrl, fields.operations, fields.description, fields.format, fields.signatures, fields.workspaceId ?? null],
   });
 }
 
@@ -179,27 +190,28 @@ export async function setWebhookDisabled(db: StateDb, sql: Sql, id: string, reas
 }
 
 /**
- * Writes the config file's webhooks as read-only rows, leaving unchanged ones
- * (and their updated_at) alone. Returns the ids of the rows it changed.
+ * Writes read-only rows (the config file's webhooks, or the mirror of
+ * Twenty's), leaving unchanged ones (and their updated_at) alone. Returns the
+ * ids of the rows it changed.
  */
-export async function upsertConfigWebhooks(db: StateDb, sql: Sql, rows: NewWebhookRow[]): Promise<string[]> {
+export async function upsertConfigWebhooks(db: StateDb, sql: Sql, rows: NewWebhookRow[], source: 'config' | 'twenty' = 'config'): Promise<string[]> {
   if (rows.length === 0) return [];
   const column = <T>(pick: (row: NewWebhookRow) => T) => rows.map(pick);
   // Arrays of arrays do not pass through unnest() as one value per row, so the lists travel as JSON.
   const { rows: changed } = await sql.query<{ id: string; inserted: boolean }>({
     name: 'walhook_upsert_config_webhooks',
     text: `
-      INSERT INTO ${db.schema}.webhooks (id, target_url, operations, description, format, signatures, source)
+      INSERT INTO ${db.schema}.webhooks (id, target_url, operations, description, format, signatures, source, workspace_id)
       SELECT r.id, r.target_url, ARRAY(SELECT jsonb_array_elements_text(r.operations)), r.description, r.format,
-             ARRAY(SELECT jsonb_array_elements_text(r.signatures)), 'config'
-        FROM unnest($1::uuid[], $2::text[], $3::jsonb[], $4::text[], $5::text[], $6::jsonb[])
-          AS r (id, target_url, operations, description, format, signatures)
+             ARRAY(SELECT jsonb_array_elements_text(r.signatures)), $8::text, r.workspace_id
+        FROM unnest($1::uuid[], $2::text[], $3::jsonb[], $4::text[], $5::text[], $6::jsonb[], $7::text[])
+          AS r (id, target_url, operations, description, format, signatures, workspace_id)
       ON CONFLICT (id) DO UPDATE
          SET target_url = excluded.target_url, operations = excluded.operations, description = excluded.description,
-             format = excluded.format, signatures = excluded.signatures, updated_at = now()
-       WHERE webhooks.source = 'config'
-         AND (webhooks.target_url, webhooks.operations, webhooks.description, webhooks.format, webhooks.signatures)
-             IS DISTINCT FROM (excluded.target_url, excluded.operations, excluded.description, excluded.format, excluded.signatures)
+             format = excluded.format, signatures = excluded.signatures, workspace_id = excluded.workspace_id, updated_at = now()
+       WHERE webhooks.source = $8::text
+         AND (webhooks.target_url, webhooks.operations, webhooks.description, webhooks.format, webhooks.signatures, webhooks.workspace_id)
+             IS DISTINCT FROM (excluded.target_url, excluded.operations, excluded.description, excluded.format, excluded.signatures, excluded.workspace_id)
       RETURNING id, xmax = 0 AS inserted`,
     values: [
       column((row) => row.id),
@@ -208,6 +220,8 @@ export async function upsertConfigWebhooks(db: StateDb, sql: Sql, rows: NewWebho
       column((row) => row.description),
       column((row) => row.format),
       column((row) => JSON.stringify(row.signatures)),
+      column((row) => row.workspaceId ?? null),
+      source,
     ],
   });
   return changed.filter((row) => !row.inserted).map((row) => row.id);
@@ -220,17 +234,23 @@ export interface RemovedConfigWebhook {
 }
 
 /**
- * Removes config-file rows no longer in the file, with their disabled state.
+ * Removes read-only rows of `source` gone from it (the config file, Twenty's
+ * webhooks), with their disabled state.
  * Their waiting deliveries become dead letters (`webhook_removed`) rather
  * than wait forever for a webhook that no longer exists; should the entry
  * come back with the same id, they can be redelivered.
  */
-export async function deleteConfigWebhooksExcept(db: StateDb, sql: Sql, keepIds: string[]): Promise<RemovedConfigWebhook[]> {
+export async function deleteConfigWebhooksExcept(
+  db: StateDb,
+  sql: Sql,
+  keepIds: string[],
+  source: 'config' | 'twenty' = 'config',
+): Promise<RemovedConfigWebhook[]> {
   const { rows } = await sql.query<RemovedConfigWebhook>({
     name: 'walhook_delete_config_webhooks_except',
     text: `
       WITH removed AS (
-        DELETE FROM ${db.schema}.webhooks WHERE source = 'config' AND NOT (id = ANY($1::uuid[])) RETURNING id
+        DELETE FROM ${db.schema}.webhooks WHERE source = $2 AND NOT (id = ANY($1::uuid[])) RETURNING id
       ), status AS (
         DELETE FROM ${db.schema}.webhook_status WHERE webhook_id IN (SELECT id FROM removed)
       ), set_aside AS (
@@ -239,7 +259,7 @@ export async function deleteConfigWebhooksExcept(db: StateDb, sql: Sql, keepIds:
         RETURNING webhook_id
       )
       SELECT r.id, (SELECT count(*)::int FROM set_aside a WHERE a.webhook_id = r.id) AS "setAside" FROM removed r`,
-    values: [keepIds],
+    values: [keepIds, source],
   });
   return rows;
 }

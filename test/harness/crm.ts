@@ -151,6 +151,7 @@ export interface WalhookOverrides {
   state?: Record<string, unknown>;
   events?: Record<string, unknown>;
   twenty?: Record<string, unknown>;
+  api?: Record<string, unknown>;
 }
 
 /**
@@ -177,7 +178,7 @@ export function walhookSetup(db: Pick<TestDatabase, 'url'>, overrides: WalhookOv
     ...(overrides.events && { events: overrides.events }),
     ...(overrides.twenty && { twenty: overrides.twenty }),
     state: { schema: stateSchema, ...overrides.state },
-    api: { listen: '127.0.0.1:0' },
+    api: { listen: '127.0.0.1:0', ...overrides.api },
   };
   return { file: writeConfig(config), slot, stateSchema };
 }

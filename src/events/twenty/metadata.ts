@@ -46,7 +46,7 @@ export interface TwentyFieldRow {
   objectMetadataId: string;
   name: string;
   type: string;
-  settings: { joinColumnName?: unknown } | null;
+  settings: Record<string, unknown> | null;
 }
 
 export interface TwentyMetadataRows {
