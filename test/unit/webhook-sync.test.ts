@@ -40,6 +40,7 @@ describe('apiWebhookDefinition', () => {
         signatures: ['standard', 'twenty'],
         secrets: ['new-secret-0123456789'],
         source: 'api',
+        workspaceId: null,
       },
       changesAt: null,
     });

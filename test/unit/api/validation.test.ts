@@ -31,7 +31,14 @@ describe('validateWebhookFields', () => {
   it('returns the fields, operations and signatures without duplicates', () => {
     expect(
       validateWebhookFields({ ...valid, operations: ['person.*', 'person.*', '*.created'], signatures: ['twenty', 'twenty'] }, 2048),
-    ).toEqual({ ...valid, operations: ['person.*', '*.created'], signatures: ['twenty'] });
+    ).toEqual({ ...valid, operations: ['person.*', '*.created'], signatures: ['twenty'], workspaceId: null });
+  });
+
+  it('scopes to a workspace when given one, and refuses one with spaces', () => {
+    expect(validateWebhookFields({ ...valid, workspaceId: '20202020-1c25-4d02-bf25-6aeccf7ea419' }, 2048).workspaceId).toBe(
+      '20202020-1c25-4d02-bf25-6aeccf7ea419',
+    );
+    expect(() => validateWebhookFields({ ...valid, workspaceId: 'two words' }, 2048)).toThrow(/workspaceId/);
   });
 
   it.each([
