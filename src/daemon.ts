@@ -34,6 +34,7 @@ import {
   mappingOptions,
   prepareSource,
   scopeOf,
+  warnRawWorkspaceIds,
 } from './source/prepare.js';
 import { discoverTables, globToRegExp, publicationNames, syncPublications, type TableInScope } from './source/setup.js';
 import { resolveShape, TwentyMetadataFollower } from './source/twenty-metadata.js';
@@ -275,6 +276,7 @@ export class Daemon {
       this.catalog = catalog;
       await this.followTwentyMetadata();
       logIdentities(tables, log);
+      warnRawWorkspaceIds(tables, mappingOptions(this.config), (schema) => this.twentyMetadata?.current?.workspaceOf(schema) !== undefined, log);
       this.setupError = null;
     } catch (error) {
       log.error({ err: error }, (error as Error).message);

@@ -10,7 +10,7 @@ export interface NamingOptions {
   objectNames: Record<string, string>;
   /** Schema name pattern; group 1 is the workspace id. Null: no workspaces. Must not carry the `g` or `y` flag (exec would keep state). */
   workspacePattern: RegExp | null;
-  /** Group 1 is Twenty's base36 form of the workspace UUID: turn it back into the UUID. */
+  /** Group 1 is Twenty's base36 form of the workspace UUID: turn it back into the UUID (an id that is not one is passed as it is). */
   twentyWorkspaceIds: boolean;
 }
 
@@ -30,16 +30,30 @@ function ownEntry(record: Record<string, string>, key: string): string | undefin
 /** Workspace ids by schema, per options object: computed once per schema, not once per change. */
 const workspaceIds = new WeakMap<NamingOptions, Map<string, string | null>>();
 
-/** The workspace a schema holds, or null when the schema matches no workspace (or is not a valid Twenty id). */
+/**
+ * The workspace a schema holds, or null when the schema matches no workspace.
+ * With twentyWorkspaceIds, a captured id that is Twenty's base36 form of a
+ * UUID gives that UUID; any other (`workspace_acme`) is passed as it is,
+ * never turned into an invented UUID (`isTwentyWorkspaceSuffix` tells which).
+ */
 export function workspaceIdOf(schema: string, options: NamingOptions): string | null {
   let known = workspaceIds.get(options);
   if (!known) workspaceIds.set(options, (known = new Map()));
   const cached = known.get(schema);
   if (cached !== undefined) return cached;
   const group = options.workspacePattern?.exec(schema)?.[1];
-  const id = group === undefined ? null : options.twentyWorkspaceIds ? base36ToUuid(group) : group;
+  const id = group === undefined ? null : options.twentyWorkspaceIds ? (twentyWorkspaceUuid(group) ?? group) : group;
   known.set(schema, id);
   return id;
+}
+
+/** A UUID as Twenty makes them (RFC 4122 variant, version 1–8): what a real workspace id decodes to. */
+const GENERATED_UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[1-8][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+/** The workspace UUID a schema suffix stands for, or null when the suffix is not Twenty's base36 of a generated UUID. */
+export function twentyWorkspaceUuid(suffix: string): string | null {
+  const uuid = base36ToUuid(suffix);
+  return uuid !== null && GENERATED_UUID.test(uuid) ? uuid : null;
 }
 
 /** Twenty's schema suffix: the UUID's 128 bits written in base 36 (lowercase, no padding). */

@@ -6,6 +6,7 @@
 import type pg from 'pg';
 import type { WalhookConfig } from '../config/schema.js';
 import type { MappingOptions } from '../events/mapping.js';
+import { twentyWorkspaceUuid, workspaceIdOf } from '../events/naming.js';
 import { decodeValue, typeCatalogFromRows, type PgTypeRow, type TypeCatalog } from '../events/values.js';
 import type { Logger } from '../log.js';
 import { failoverWarnings, readFailoverFacts } from './failover.js';
@@ -85,6 +86,31 @@ export function logIdentities(tables: TableInScope[], logger: Logger): void {
     const fix = table.identity === 'full' ? undefined : replicaIdentityFullSql(table);
     logger.info({ schema: table.schema, table: table.table, previousRecord: table.identity, fix }, describeIdentity(table));
   }
+}
+
+/**
+ * One warning for the schemas whose workspace id is not Twenty's base36 form
+ * of a UUID (and that core."dataSource" does not map): their events carry the
+ * captured text as workspaceId, not a UUID.
+ */
+export function warnRawWorkspaceIds(
+  tables: TableInScope[],
+  options: MappingOptions,
+  mappedByTwenty: (schema: string) => boolean,
+  logger: Logger,
+): void {
+  if (!options.twentyWorkspaceIds || options.workspacePattern === null) return;
+  const pattern = options.workspacePattern;
+  const schemas = [...new Set(tables.map((table) => table.schema))].filter((schema) => {
+    const group = pattern.exec(schema)?.[1];
+    return group !== undefined && twentyWorkspaceUuid(group) === null && !mappedByTwenty(schema);
+  });
+  if (schemas.length === 0) return;
+  logger.warn(
+    { schemas, workspaceIds: schemas.map((schema) => workspaceIdOf(schema, options)) },
+    "these schemas' workspace ids are not Twenty's base36 form of a UUID: events carry the id as the schema name gives it " +
+      '(set events.twentyWorkspaceIds: false to silence this, or events.workspacePattern to capture another part)',
+  );
 }
 
 /** `schema.table` of the tables streamed for inserts only (no replica identity). */

@@ -121,7 +121,9 @@ function shapeOf(message: Wal2JsonMessage, known: TableInScope | undefined): Tab
     columns.push({ name: column.name, type: { oid: Number(column.typeoid), name: column.type }, isKey: keys.has(column.name) });
   }
   // The identity image tells the identity in force when the change was made (ALTER TABLE … REPLICA IDENTITY may have run since).
-  const identityIsFull = message.identity !== undefined && columns.every((column) => seen.has(column.name)) && columns.length > keys.size;
+  // Only the old image counts: the new row names every column under any identity.
+  const old = new Set((message.identity ?? []).map((column) => column.name));
+  const identityIsFull = message.identity !== undefined && columns.every((column) => old.has(column.name)) && columns.length > keys.size;
   const replicaIdentity: ReplicaIdentity = identityIsFull ? 'full' : message.identity ? 'default' : known ? IDENTITY[known.identity] : 'default';
   if (identityIsFull) for (const column of columns) column.isKey = true;
   return { schema: field(message, 'schema'), table: field(message, 'table'), columns, replicaIdentity };

@@ -49,10 +49,15 @@ describe('workspaceIdOf', () => {
     expect(workspaceIdOf('tenant_acme', options)).toBe('acme');
   });
 
-  it('returns null when the schema does not match, there is no pattern, or the id is not base 36', () => {
+  it('returns null when the schema does not match or there is no pattern', () => {
     expect(workspaceIdOf('public', twenty)).toBeNull();
     expect(workspaceIdOf(TWENTY_SEED_SCHEMA, { ...twenty, workspacePattern: null })).toBeNull();
-    expect(workspaceIdOf('workspace_not-base36', twenty)).toBeNull();
+  });
+
+  it("passes an id that is not Twenty's base36 of a UUID as it is, never as an invented UUID", () => {
+    // `acme` is valid base 36 (0x075e66), but no UUID Twenty makes: it used to become 00000000-…-075e66.
+    expect(workspaceIdOf('workspace_acme', twenty)).toBe('acme');
+    expect(workspaceIdOf('workspace_not-base36', twenty)).toBe('not-base36');
   });
 });
 
