@@ -166,7 +166,7 @@ export function describeIdentity(table: TableInScope): string {
       return (
         `${name}: REPLICA IDENTITY DEFAULT, so PostgreSQL sends no old values of non-key columns: previousRecord holds the key only, ` +
         'updatedFields is unknown (null; left out of the twenty format), an update that changes nothing cannot be told apart and is sent, ' +
-        `and a soft delete or restore arrives as updated. For all of them run: ${replicaIdentityFullSql(table)}`
+        `and a soft delete or restore arrives as updated. To get all of them, run ${replicaIdentityFullSql(table)}`
       );
     case 'none':
       return `${name}: no primary key or replica identity, so only inserts are streamed (publishing its updates/deletes would make them fail on the CRM); add a primary key or run ${replicaIdentityFullSql(table)}`;
