@@ -61,6 +61,25 @@ function only(run: DemoRun, type: string): Line {
   return line!;
 }
 
+/** What a failed demo run saw: its summary, and each delivery that was attempted but never answered 200. */
+function whyDemoFailed(run: DemoRun): string {
+  const deliveries = ofType<Delivery>(run, 'delivery');
+  const accepted = new Set(deliveries.filter((d) => d.status === 200).map((d) => d.deliveryId));
+  const unsettled = deliveries
+    .filter((d) => !accepted.has(d.deliveryId))
+    .map((d) => `${d.webhook} ${d.operation} ${d.recordId} attempt ${d.attempt}: ${d.status}`);
+  const count = (operations: string[]) => JSON.stringify(Object.fromEntries([...new Set(operations)].sort().map((op) => [op, operations.filter((o) => o === op).length])));
+  const scripted = ofType(run, 'step').flatMap((step) => (typeof step.operation === 'string' ? [step.operation] : []));
+  const arrivedAtAll = [...new Map(deliveries.filter((d) => d.status === 200 && d.webhook === 'all').map((d) => [d.deliveryId, d.operation])).values()];
+  return [
+    `stderr: ${run.stderr}`,
+    `summary: ${JSON.stringify(ofType(run, 'summary')[0] ?? null)}`,
+    `scripted: ${count(scripted)}`,
+    `accepted at "all": ${count(arrivedAtAll)}`,
+    `never answered 200: ${unsettled.join('; ') || 'none attempted'}`,
+  ].join('\n');
+}
+
 /** The throwaway cluster's directory (and the temporary directory around it) must be gone. */
 function expectClusterRemoved(run: DemoRun): void {
   const dataDir = (only(run, 'ready').postgres as { dataDir: string }).dataDir;
@@ -72,7 +91,7 @@ function expectClusterRemoved(run: DemoRun): void {
 describe('walhook demo', () => {
   it('plays the CRM script: every event arrives at both webhooks as subscribed, signed, and retried through the outage', async () => {
     const run = await runDemo([]);
-    expect(run.code, run.stderr).toBe(0);
+    expect(run.code, whyDemoFailed(run)).toBe(0);
     expectClusterRemoved(run);
 
     const deliveries = ofType<Delivery>(run, 'delivery');
