@@ -10,15 +10,20 @@ export class DemoApiError extends Error {
   override readonly name = 'DemoApiError';
 }
 
-/** Waits until /readyz says walhook streams its slot. */
+/**
+ * Waits until /readyz says walhook leads and streams its slot. A ready
+ * standby is not enough: the slot is created only once the instance is
+ * elected, and a change committed before that is never decoded.
+ */
 export async function waitUntilStreaming(apiUrl: string, timeoutMs: number, signal: AbortSignal): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let lastProblem = 'no answer yet';
   while (!signal.aborted) {
     try {
       const response = await fetch(`${apiUrl}/readyz`, { signal });
-      if (response.ok) return;
-      lastProblem = ((await response.json()) as { problems?: string[] }).problems?.join('; ') ?? `HTTP ${response.status}`;
+      const readiness = (await response.json()) as { role?: string; problems?: string[] };
+      if (response.ok && readiness.role === 'leader') return;
+      lastProblem = response.ok ? `ready as ${readiness.role ?? 'an unknown role'}, not yet leading` : (readiness.problems?.join('; ') ?? `HTTP ${response.status}`);
     } catch (error) {
       lastProblem = (error as Error).message;
     }
