@@ -28,7 +28,6 @@ import { formatLsn } from './source/lsn.js';
 import { ReplicationStream } from './source/replication.js';
 import {
   decodeTimestamp,
-  insertsOnlySet,
   loadTypeCatalog,
   logIdentities,
   mappingOptions,
@@ -84,7 +83,6 @@ export class Daemon {
   /** Messages the stream handed over (keepalives included): the watchdog's sign of life. */
   private received = 0;
   private tables: TableInScope[] = [];
-  private insertsOnly = new Set<string>();
   private catalog: TypeCatalog = typeCatalogFromRows([]);
   private setupError: string | null = null;
   /** Bumped whenever leadership starts or ends, so a lead() overtaken by events gives up. */
@@ -272,7 +270,6 @@ export class Daemon {
         catalog: await loadTypeCatalog(client),
       }));
       this.tables = tables;
-      this.insertsOnly = insertsOnlySet(tables);
       this.catalog = catalog;
       await this.followTwentyMetadata();
       logIdentities(tables, log);
@@ -377,7 +374,6 @@ export class Daemon {
       {
         mapping: mappingOptions(config),
         catalog: () => this.catalog,
-        insertsOnly: () => this.insertsOnly,
         logger: logger.child({ component: 'events' }),
         observer: this.metrics,
       },
@@ -423,7 +419,6 @@ export class Daemon {
         }
         logIdentities(tables.filter((t) => !before.has(key(t))), this.logger.child({ component: 'setup' }));
         this.tables = tables;
-        this.insertsOnly = insertsOnlySet(tables);
         this.catalog = await loadTypeCatalog(client);
         return true;
       });

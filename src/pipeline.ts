@@ -4,11 +4,13 @@
  * synchronously per message, so the order of transactions is the WAL's.
  */
 import type { Logger } from 'pino';
+import { eventId } from './events/event-id.js';
 import { classifyChange, toChangeEvent, type MappingOptions } from './events/mapping.js';
 import type { Action, ChangeEvent } from './events/types.js';
 import type { TypeCatalog } from './events/values.js';
 import { formatLsn, type Lsn } from './source/lsn.js';
-import type { SourceMessage, TableShape } from './source/types.js';
+import { timelineOf, type ServerIdentity } from './source/server-identity.js';
+import type { RowChange, SourceMessage, TableShape } from './source/types.js';
 import { Watermark, type TrackedTransaction } from './delivery/watermark.js';
 
 /** Where events go: the dispatcher in the daemon, stdout in `walhook tail`. */
@@ -27,8 +29,6 @@ export interface PipelineObserver {
 export interface PipelineOptions {
   mapping: MappingOptions;
   catalog: () => TypeCatalog;
-  /** `schema.table` of tables streamed for inserts only (no replica identity). */
-  insertsOnly: () => ReadonlySet<string>;
   logger: Logger;
   observer?: PipelineObserver;
 }
@@ -37,12 +37,15 @@ interface OpenTransaction {
   tracked: TrackedTransaction;
   commitLsn: Lsn;
   commitTime: string;
-  ordinal: number;
+  /** WAL record of the previous change, and how many changes came from it so far (a multi-insert gives several). */
+  lastLsn: Lsn;
+  fromLastLsn: number;
 }
 
 export class Pipeline {
   readonly watermark: Watermark;
   private open: OpenTransaction | null = null;
+  private server: ServerIdentity | null = null;
 
   constructor(
     private readonly sink: EventSink,
@@ -54,11 +57,20 @@ export class Pipeline {
 
   handle(message: SourceMessage): void {
     switch (message.type) {
+      case 'server':
+        this.server = message.server;
+        return;
       case 'begin':
-        this.open = { tracked: this.watermark.begin(message.commitLsn), commitLsn: message.commitLsn, commitTime: message.commitTime, ordinal: 0 };
+        this.open = {
+          tracked: this.watermark.begin(message.commitLsn),
+          commitLsn: message.commitLsn,
+          commitTime: message.commitTime,
+          lastLsn: 0n,
+          fromLastLsn: 0,
+        };
         return;
       case 'change':
-        this.change(message.change);
+        this.change(message.lsn, message.change);
         return;
       case 'truncate':
         for (const table of message.tables) {
@@ -82,12 +94,20 @@ export class Pipeline {
     this.watermark.abandonOpen();
   }
 
-  private change(change: Extract<SourceMessage, { type: 'change' }>['change']): void {
+  /**
+   * Every change the plugin sent becomes an event: what it sends was decided
+   * at decode time with the catalog of then (publications, replica identity),
+   * which walhook's current view of the tables must never overrule.
+   */
+  private change(lsn: Lsn, change: RowChange): void {
     const open = this.open;
     if (!open) throw new Error('row change outside a transaction');
-    // wal2json has no publications: drop what pgoutput's insert-only publication would not send, so ordinals (and ids) agree.
-    if (change.kind !== 'insert' && this.options.insertsOnly().has(`${change.table.schema}.${change.table.table}`)) return;
-    const position = { commitLsn: open.commitLsn, ordinal: open.ordinal++, commitTime: open.commitTime };
+    if (!this.server) throw new Error('row change before the server identified itself');
+    // Changes arrive in WAL order, so those of one record (a multi-insert) are consecutive.
+    const index = lsn === open.lastLsn ? ++open.fromLastLsn : (open.fromLastLsn = 0);
+    open.lastLsn = lsn;
+    const id = eventId({ systemId: this.server.systemId, timeline: timelineOf(this.server, lsn), lsn, index });
+    const position = { id, commitLsn: open.commitLsn, changeLsn: lsn, commitTime: open.commitTime };
     const { object, action } = classifyChange(change, this.options.mapping);
     this.options.observer?.change(object, action);
     if (this.sink.wants && !this.sink.wants(object, action)) return;
@@ -97,7 +117,7 @@ export class Pipeline {
     } catch (error) {
       // Never skipped (that would lose it): the connection ends and the change is streamed again.
       this.options.logger.error(
-        { err: error, schema: change.table.schema, table: change.table.table, commitLsn: formatLsn(open.commitLsn), ordinal: position.ordinal },
+        { err: error, schema: change.table.schema, table: change.table.table, commitLsn: formatLsn(open.commitLsn), changeLsn: formatLsn(lsn) },
         'could not map a row change; the stream restarts from the last confirmed position',
       );
       throw error;

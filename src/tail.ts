@@ -12,7 +12,7 @@ import pg from 'pg';
 import type { WalhookConfig } from './config/schema.js';
 import type { ChangeEvent } from './events/types.js';
 import type { Logger } from './log.js';
-import { decodeTimestamp, insertsOnlySet, loadTypeCatalog, logIdentities, mappingOptions, prepareSource } from './source/prepare.js';
+import { decodeTimestamp, loadTypeCatalog, logIdentities, mappingOptions, prepareSource } from './source/prepare.js';
 import { Pipeline } from './pipeline.js';
 import { formatLsn } from './source/lsn.js';
 import { ReplicationStream } from './source/replication.js';
@@ -34,6 +34,7 @@ export function eventLine(event: ChangeEvent): string {
     updatedFields: event.updatedFields,
     ...(event.unavailableFields.length > 0 ? { unavailableFields: event.unavailableFields } : {}),
     commitLsn: formatLsn(event.commitLsn),
+    changeLsn: formatLsn(event.changeLsn),
     commitTime: event.commitTime,
   });
 }
@@ -70,7 +71,6 @@ export async function startTail(
   const tables = await prepareSource(client, config, logger, { temporarySlot: !resumable });
   logIdentities(tables, logger);
   const catalog = await loadTypeCatalog(client);
-  const insertsOnly = insertsOnlySet(tables);
   const pipeline = new Pipeline(
     {
       dispatch: (event, hold) => {
@@ -78,7 +78,7 @@ export async function startTail(
         hold()();
       },
     },
-    { mapping: mappingOptions(config), catalog: () => catalog, insertsOnly: () => insertsOnly, logger },
+    { mapping: mappingOptions(config), catalog: () => catalog, logger },
     (lsn) => stream.confirm(lsn),
   );
   const names = publicationNames(name);

@@ -4,7 +4,6 @@
  */
 import type { Lsn } from '../source/lsn.js';
 import type { RawTuple, RowChange, TableColumn } from '../source/types.js';
-import { eventId } from './event-id.js';
 import { objectName, workspaceIdOf, type NamingOptions } from './naming.js';
 import type { Action, ChangeEvent, JsonRecord, JsonValue } from './types.js';
 import { decodeValue, type TypeCatalog } from './values.js';
@@ -14,11 +13,12 @@ export type MappingOptions = NamingOptions & {
   softDeleteColumn: string | null;
 };
 
-/** Where the change sits in the WAL. */
+/** Where the change sits in the WAL, and the id that follows from it (see event-id). */
 export interface ChangePosition {
+  id: string;
   commitLsn: Lsn;
-  /** Position of the change inside its transaction, from 0. */
-  ordinal: number;
+  /** Start of the change's own WAL record. */
+  changeLsn: Lsn;
   /** ISO 8601 UTC. */
   commitTime: string;
 }
@@ -54,7 +54,7 @@ export function toChangeEvent(
   const record = decodeRow(kind === 'delete' ? before : { row: after ?? {}, columns: table.columns }, catalog);
 
   return {
-    id: eventId(position.commitLsn, position.ordinal),
+    id: position.id,
     object,
     action,
     operation: `${object}.${action}`,
@@ -66,7 +66,7 @@ export function toChangeEvent(
     updatedFields: kind === 'update' ? updatedFields(before, after ?? {}, table.columns) : null,
     unavailableFields: record.unavailable,
     commitLsn: position.commitLsn,
-    ordinal: position.ordinal,
+    changeLsn: position.changeLsn,
     commitTime: position.commitTime,
   };
 }
@@ -89,9 +89,7 @@ function beforeImage({ kind, table, oldRow, newRow }: RowChange): RowImage | nul
 }
 
 function pick(row: RawTuple, columns: readonly TableColumn[]): RawTuple {
-  const picked: RawTuple = {};
-  for (const { name } of columns) picked[name] = row[name];
-  return picked;
+  return Object.fromEntries(columns.map(({ name }) => [name, own(row, name)]));
 }
 
 /**
@@ -102,7 +100,7 @@ function fillUnchangedToast(newRow: RawTuple, before: RowImage | null, columns: 
   if (before === null) return newRow;
   const filled: RawTuple = { ...newRow };
   for (const { name } of columns) {
-    if (filled[name] === undefined) filled[name] = before.row[name];
+    if (own(filled, name) === undefined) setOwn(filled, name, own(before.row, name));
   }
   return filled;
 }
@@ -137,11 +135,24 @@ function decodeRow(image: RowImage | null, catalog: TypeCatalog): { values: Json
   const unavailable: string[] = [];
   if (image === null) return { values, unavailable };
   for (const { name, type } of image.columns) {
-    const raw = image.row[name];
+    const raw = own(image.row, name);
     if (raw === undefined) unavailable.push(name);
-    else values[name] = decodeOrKeepText(raw, type, catalog);
+    else setOwn(values, name, decodeOrKeepText(raw, type, catalog));
   }
   return { values, unavailable };
+}
+
+/**
+ * `record[name] = value` would call Object.prototype's `__proto__` setter for
+ * a column of that name and lose it: define the property instead.
+ */
+function setOwn<T>(record: Record<string, T>, name: string, value: T): void {
+  Object.defineProperty(record, name, { value, enumerable: true, writable: true, configurable: true });
+}
+
+/** `row[name]`, but never an inherited property (`__proto__`, `constructor`). */
+function own(row: RawTuple, name: string): RawTuple[string] {
+  return Object.hasOwn(row, name) ? row[name] : undefined;
 }
 
 /** A value PostgreSQL printed in a form the decoder does not expect is sent as that text, never dropped. */
@@ -162,5 +173,7 @@ function decodeOrKeepText(raw: string | boolean | null, type: TableColumn['type'
  */
 function updatedFields(before: RowImage | null, after: RawTuple, columns: readonly TableColumn[]): string[] | null {
   if (before === null || before.columns !== columns) return null;
-  return columns.filter(({ name }) => after[name] !== undefined && before.row[name] !== after[name]).map(({ name }) => name);
+  return columns
+    .filter(({ name }) => own(after, name) !== undefined && own(before.row, name) !== own(after, name))
+    .map(({ name }) => name);
 }

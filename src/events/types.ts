@@ -7,7 +7,7 @@ export type JsonValue = null | boolean | number | string | JsonValue[] | { [key:
 export type JsonRecord = { [column: string]: JsonValue };
 
 export interface ChangeEvent {
-  /** Stable id derived from the WAL position (commit LSN + ordinal): the same change always gets the same id. */
+  /** Stable id derived from the WAL position (see event-id): the same change always gets the same id. */
   id: string;
   /** CRM object name in singular (`person`, `company`, custom `_pet` → `pet`). */
   object: string;
@@ -32,8 +32,8 @@ export interface ChangeEvent {
   unavailableFields: string[];
   /** LSN of the transaction's commit record. */
   commitLsn: bigint;
-  /** Position of the change inside its transaction, from 0. */
-  ordinal: number;
+  /** Start of the change's own WAL record. */
+  changeLsn: bigint;
   /** Commit time of the transaction, ISO 8601 UTC. */
   commitTime: string;
   /** Set when the record was shaped from Twenty's metadata: what Twenty's sender adds to its body. */

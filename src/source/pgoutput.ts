@@ -4,7 +4,7 @@
  * which lose microseconds, shift dates into local time and turn NaN into null.
  */
 import { PgoutputPlugin, type Pgoutput } from 'pg-logical-replication';
-import { parseLsn } from './lsn.js';
+import { parseLsn, type Lsn } from './lsn.js';
 import type { RawTuple, SourceMessage, TableShape } from './types.js';
 
 export function createPgoutputPlugin(publications: string[]): PgoutputPlugin {
@@ -15,7 +15,11 @@ export class PgoutputDecoder {
   /** Keyed by the library's relation object, which it reuses for every change of that relation. */
   private readonly shapes = new WeakMap<Pgoutput.MessageRelation, TableShape>();
 
-  decode(message: Pgoutput.Message): SourceMessage | null {
+  /** `lsn` is the position of the XLogData message: for a row change, the start of its WAL record. */
+  decode(message: Pgoutput.Message, lsn: Lsn): SourceMessage | null {
+    if ((message.tag === 'insert' || message.tag === 'update' || message.tag === 'delete') && lsn === 0n) {
+      throw new Error(`pgoutput sent a ${message.tag} without its WAL position`);
+    }
     switch (message.tag) {
       case 'relation':
         this.shapes.set(message, this.learnRelation(message));
@@ -33,10 +37,11 @@ export class PgoutputDecoder {
           endLsn: parseLsn(required(message.commitEndLsn, 'commit.commitEndLsn')),
         };
       case 'insert':
-        return { type: 'change', change: { kind: 'insert', table: this.shapeOf(message.relation), newRow: message.new as RawTuple, oldRow: null } };
+        return { type: 'change', lsn, change: { kind: 'insert', table: this.shapeOf(message.relation), newRow: message.new as RawTuple, oldRow: null } };
       case 'update':
         return {
           type: 'change',
+          lsn,
           change: {
             kind: 'update',
             table: this.shapeOf(message.relation),
@@ -47,6 +52,7 @@ export class PgoutputDecoder {
       case 'delete':
         return {
           type: 'change',
+          lsn,
           change: { kind: 'delete', table: this.shapeOf(message.relation), newRow: null, oldRow: (message.old ?? message.key) as RawTuple | null },
         };
       case 'truncate':

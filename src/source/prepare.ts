@@ -113,7 +113,3 @@ export function warnRawWorkspaceIds(
   );
 }
 
-/** `schema.table` of the tables streamed for inserts only (no replica identity). */
-export function insertsOnlySet(tables: TableInScope[]): Set<string> {
-  return new Set(tables.filter((t) => t.identity === 'none').map((t) => `${t.schema}.${t.table}`));
-}

@@ -14,6 +14,7 @@ import { LogicalReplicationService } from 'pg-logical-replication';
 import type { Logger } from 'pino';
 import { formatLsn, parseLsn, type Lsn } from './lsn.js';
 import { createPgoutputPlugin, PgoutputDecoder } from './pgoutput.js';
+import { identifyServer } from './server-identity.js';
 import type { TableInScope } from './setup.js';
 import type { SourceMessage } from './types.js';
 import { createWal2JsonPlugin, Wal2JsonDecoder } from './wal2json.js';
@@ -146,6 +147,10 @@ export class ReplicationStream extends EventEmitter<ReplicationEvents> {
   /** One connection's lifetime: resolves or rejects when it ends. */
   private async streamOnce(): Promise<void> {
     const { plugin: pluginName, slot, logger } = this.options;
+    // Event ids depend on which WAL this is: ask the server on every connection (it may have failed over).
+    const server = await identifyServer(this.options.connectionString);
+    if (this.stopped) return;
+    this.onMessage({ type: 'server', server });
     const service = new LogicalReplicationService(
       { connectionString: this.options.connectionString, options: OUTPUT_SETTINGS },
       { acknowledge: { auto: false, timeoutSeconds: 0 } },
@@ -186,9 +191,9 @@ export class ReplicationStream extends EventEmitter<ReplicationEvents> {
           reject(error);
         }
       };
-      service.on('data', (_lsn: string, message: unknown) =>
+      service.on('data', (lsn: string, message: unknown) =>
         guarded(() => {
-          const decoded = decode(message);
+          const decoded = decode(message, parseLsn(lsn));
           if (decoded) this.onMessage(decoded);
         }),
       );
@@ -205,10 +210,10 @@ export class ReplicationStream extends EventEmitter<ReplicationEvents> {
     if (!this.stopped) throw new Error('replication stream ended');
   }
 
-  private createDecoder(): (message: unknown) => SourceMessage | null {
+  private createDecoder(): (message: unknown, lsn: Lsn) => SourceMessage | null {
     if (this.options.plugin === 'pgoutput') {
       const decoder = new PgoutputDecoder();
-      return (message) => decoder.decode(message as Parameters<PgoutputDecoder['decode']>[0]);
+      return (message, lsn) => decoder.decode(message as Parameters<PgoutputDecoder['decode']>[0], lsn);
     }
     // Rebuilt only when the daemon refreshed its table list (a new array).
     let source: TableInScope[] | null = null;

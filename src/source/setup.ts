@@ -16,8 +16,11 @@ export interface TableInScope {
   /** What `previousRecord` can hold: the full row, the key only, or nothing (no UPDATE/DELETE published). */
   identity: IdentityKind;
   /** Columns in attnum order, key flags as pgoutput sets them (every column with REPLICA IDENTITY FULL). */
-  columns: TableColumn[];
+  columns: CatalogColumn[];
 }
+
+/** A column as the catalog knows it now; `position` is its attnum, which a rename or type change keeps. */
+export type CatalogColumn = TableColumn & { position: number };
 
 export interface Scope {
   /** Schema name patterns with `*` wildcards (Twenty: `workspace_*`). */
@@ -93,7 +96,7 @@ interface TableRow {
   table: string;
   relreplident: string;
   has_primary_key: boolean;
-  columns: { name: string; oid: number; type: string; key: boolean }[];
+  columns: { name: string; position: number; oid: number; type: string; key: boolean }[];
 }
 
 /** Tables matching the scope, with what each can send as `previousRecord`. */
@@ -103,7 +106,7 @@ export async function discoverTables(client: pg.ClientBase, scope: Scope): Promi
            EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary) AS has_primary_key,
            coalesce((
              SELECT json_agg(json_build_object(
-                      'name', a.attname, 'oid', a.atttypid::int, 'type', format_type(a.atttypid, a.atttypmod),
+                      'name', a.attname, 'position', a.attnum, 'oid', a.atttypid::int, 'type', format_type(a.atttypid, a.atttypmod),
                       'key', c.relreplident = 'f' OR coalesce(a.attnum = ANY (ident.indkey), false))
                     ORDER BY a.attnum)
                FROM pg_attribute a
@@ -130,7 +133,12 @@ export async function discoverTables(client: pg.ClientBase, scope: Scope): Promi
       schema: row.schema,
       table: row.table,
       identity: identityOf(row),
-      columns: row.columns.map((column) => ({ name: column.name, type: { oid: column.oid, name: column.type }, isKey: column.key })),
+      columns: row.columns.map((column) => ({
+        name: column.name,
+        position: column.position,
+        type: { oid: column.oid, name: column.type },
+        isKey: column.key,
+      })),
     }));
 }
 

@@ -5,6 +5,7 @@
  * how each type becomes JSON.
  */
 import type { Lsn } from './lsn.js';
+import type { ServerIdentity } from './server-identity.js';
 
 export interface ColumnType {
   /** pg_type OID. */
@@ -46,8 +47,11 @@ export interface RowChange {
 }
 
 export type SourceMessage =
+  /** First message of every connection: the server whose WAL follows (event ids depend on it). */
+  | { type: 'server'; server: ServerIdentity }
   | { type: 'begin'; commitLsn: Lsn; commitTime: string }
-  | { type: 'change'; change: RowChange }
+  /** `lsn` is the start of the change's own WAL record (shared only by the rows of one multi-insert). */
+  | { type: 'change'; lsn: Lsn; change: RowChange }
   | { type: 'truncate'; tables: TableShape[] }
   /** `endLsn` is the end of the commit record: the position to confirm once the transaction is settled. */
   | { type: 'commit'; commitLsn: Lsn; endLsn: Lsn }

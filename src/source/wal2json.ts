@@ -6,8 +6,8 @@
 import { parse as parseLosslessJson } from 'lossless-json';
 import { Wal2JsonPlugin } from 'pg-logical-replication';
 import { parseLsn } from './lsn.js';
-import type { TableInScope } from './setup.js';
-import type { RawTuple, ReplicaIdentity, SourceMessage, TableColumn, TableShape } from './types.js';
+import type { CatalogColumn, TableInScope } from './setup.js';
+import type { RawTuple, ReplicaIdentity, RowChange, SourceMessage, TableColumn, TableShape } from './types.js';
 
 interface Wal2JsonColumn {
   name: string;
@@ -77,19 +77,21 @@ export class Wal2JsonDecoder {
       case 'C':
         return { type: 'commit', commitLsn: parseLsn(field(message, 'lsn')), endLsn: parseLsn(field(message, 'nextlsn')) };
       case 'I':
-        return { type: 'change', change: { kind: 'insert', table: this.shapeOf(message), newRow: tupleOf(message.columns), oldRow: null } };
+        return this.change(message, { kind: 'insert', newRow: tupleOf(message.columns), oldRow: null });
       case 'U':
-        return {
-          type: 'change',
-          change: { kind: 'update', table: this.shapeOf(message), newRow: tupleOf(message.columns), oldRow: oldTupleOf(message) },
-        };
+        return this.change(message, { kind: 'update', newRow: tupleOf(message.columns), oldRow: oldTupleOf(message) });
       case 'D':
-        return { type: 'change', change: { kind: 'delete', table: this.shapeOf(message), newRow: null, oldRow: oldTupleOf(message) } };
+        return this.change(message, { kind: 'delete', newRow: null, oldRow: oldTupleOf(message) });
       case 'T':
         return { type: 'truncate', tables: [this.shapeOf(message)] };
       default:
         return null;
     }
+  }
+
+  /** A row change at its own WAL position (wal2json's per-change `lsn`, with include-lsn). */
+  private change(message: Wal2JsonMessage, change: Omit<RowChange, 'table'>): SourceMessage {
+    return { type: 'change', lsn: parseLsn(field(message, 'lsn')), change: { ...change, table: this.shapeOf(message) } };
   }
 }
 
@@ -102,24 +104,38 @@ function field(message: Wal2JsonMessage, name: 'lsn' | 'nextlsn' | 'timestamp' |
 const IDENTITY: Record<TableInScope['identity'], ReplicaIdentity> = { full: 'full', key: 'default', none: 'nothing' };
 
 /**
- * The table's full column list comes from the catalog: a wal2json message
- * leaves out unchanged TOAST columns, and a DELETE under the default replica
- * identity carries only the key. Those columns are then `undefined` in the
- * row, exactly as pgoutput reports them. Columns added since the catalog was
- * read (ALTER TABLE mid-stream) are taken from the message.
+ * Each message names and types the columns it carries as they were when the
+ * change was written (wal2json decodes with the historic catalog): those are
+ * taken from the message, so a column renamed or retyped since is read right.
+ * The new row leaves out unchanged TOAST columns: those come from the
+ * catalog, matched by attnum, and are `undefined` in the row, exactly as
+ * pgoutput reports them. The old row (identity) carries no attnums and is
+ * matched by name; a DELETE's full image (REPLICA IDENTITY FULL: as many
+ * columns as the catalog has) describes the table alone.
  */
 function shapeOf(message: Wal2JsonMessage, known: TableInScope | undefined): TableShape {
   const keys = new Set((message.pk ?? []).map((pk) => pk.name));
-  const seen = new Map<string, Wal2JsonColumn>();
-  for (const column of [...(message.columns ?? []), ...(message.identity ?? [])]) {
-    if (!seen.has(column.name)) seen.set(column.name, column);
+  const catalog = known?.columns ?? [];
+  const catalogByName = new Map(catalog.map((column) => [column.name, column]));
+  const byPosition = new Map<number, Wal2JsonColumn | CatalogColumn>();
+  for (const column of message.columns ?? []) byPosition.set(Number(column.position), column);
+  const carried = new Set((message.columns ?? []).map((column) => column.name));
+  const fullImage = !message.columns && (message.identity?.length ?? 0) >= catalog.length && (message.identity?.length ?? 0) > keys.size;
+  if (!fullImage) {
+    for (const column of catalog) {
+      if (!byPosition.has(column.position) && !carried.has(column.name)) byPosition.set(column.position, column);
+    }
   }
-  const columns: TableColumn[] = known ? known.columns.map((column) => ({ ...column })) : [];
-  const listed = new Set(columns.map((column) => column.name));
-  const added = [...seen.values()].filter((column) => !listed.has(column.name));
-  for (const column of added.sort((a, b) => Number(a.position) - Number(b.position))) {
-    columns.push({ name: column.name, type: { oid: Number(column.typeoid), name: column.type }, isKey: keys.has(column.name) });
+  const ordered = [...byPosition.entries()].sort(([a], [b]) => a - b).map(([, column]) => column);
+  for (const column of message.identity ?? []) {
+    if (!carried.has(column.name)) ordered.push(column);
+    carried.add(column.name);
   }
+  const columns: TableColumn[] = ordered.map((column) =>
+    'typeoid' in column
+      ? { name: column.name, type: { oid: Number(column.typeoid), name: column.type }, isKey: catalogByName.get(column.name)?.isKey ?? keys.has(column.name) }
+      : { name: column.name, type: column.type, isKey: column.isKey },
+  );
   // The identity image tells the identity in force when the change was made (ALTER TABLE … REPLICA IDENTITY may have run since).
   // Only the old image counts: the new row names every column under any identity.
   const old = new Set((message.identity ?? []).map((column) => column.name));
@@ -129,10 +145,9 @@ function shapeOf(message: Wal2JsonMessage, known: TableInScope | undefined): Tab
   return { schema: field(message, 'schema'), table: field(message, 'table'), columns, replicaIdentity };
 }
 
+/** Column name → value, as own properties (a column may be called `__proto__`). */
 function tupleOf(columns: Wal2JsonColumn[] | undefined): RawTuple {
-  const tuple: RawTuple = {};
-  for (const column of columns ?? []) tuple[column.name] = valueOf(column);
-  return tuple;
+  return Object.fromEntries((columns ?? []).map((column) => [column.name, valueOf(column)]));
 }
 
 const BYTEA_OID = 17;

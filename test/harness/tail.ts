@@ -23,6 +23,8 @@ export interface TailedEvent {
   /** Present only when some column could not be sent. */
   unavailableFields?: string[];
   commitLsn: string;
+  /** Start of the change's own WAL record. */
+  changeLsn: string;
   commitTime: string;
 }
 

@@ -166,11 +166,17 @@ describe('CDC: row changes to events', () => {
       table: '_pet',
       record: { id: '22222222-2222-4222-8222-222222222222', name: 'Rex', createdAt: '2024-05-01T09:00:00.250Z', deletedAt: null },
     });
-    // One transaction: one commit position, ids derived from it and the order inside the transaction.
+    // One transaction: one commit position; each change's id derives from its own WAL record on this cluster.
     expect(pet?.commitLsn).toBe(created?.commitLsn);
     expect(pet?.commitTime).toBe(created?.commitTime);
-    expect(created?.id).toBe(eventId(parseLsn(created?.commitLsn ?? ''), 0));
-    expect(pet?.id).toBe(eventId(parseLsn(created?.commitLsn ?? ''), 1));
+    const [cluster] = await db.sql<{ systemId: string; timeline: number }>(
+      'SELECT system_identifier::text AS "systemId", (SELECT timeline_id FROM pg_control_checkpoint()) AS timeline FROM pg_control_system()',
+    );
+    const idAt = (event: TailedEvent | undefined) => eventId({ systemId: cluster!.systemId, timeline: cluster!.timeline, lsn: parseLsn(event?.changeLsn ?? ''), index: 0 });
+    expect(parseLsn(pet?.changeLsn ?? '')).toBeGreaterThan(parseLsn(created?.changeLsn ?? ''));
+    expect(parseLsn(pet?.commitLsn ?? '')).toBeGreaterThan(parseLsn(pet?.changeLsn ?? ''));
+    expect(created?.id).toBe(idAt(created));
+    expect(pet?.id).toBe(idAt(pet));
     expect(created?.id).toMatch(UUID_V5);
     expect(created?.commitTime).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}(\d{3})?Z$/);
     const commitTime = Date.parse(created?.commitTime ?? '');

@@ -112,7 +112,7 @@ function personEvent(action: 'created' | 'updated'): ChangeEvent {
     updatedFields: updated ? ['name', 'price'] : null,
     unavailableFields: updated ? ['photo'] : [],
     commitLsn: 0x16b3748n,
-    ordinal: 0,
+    changeLsn: 0x16b3700n,
     commitTime: new Date().toISOString(),
   };
 }

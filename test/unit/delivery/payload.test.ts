@@ -48,7 +48,7 @@ function nastyUpdate(overrides: Partial<ChangeEvent> = {}): ChangeEvent {
     updatedFields: ['name', 'amount'],
     unavailableFields: ['avatar\u2028"blob"'],
     commitLsn: 0x15453a0n,
-    ordinal: 3,
+    changeLsn: 0x1545300n,
     commitTime: '2025-02-10T15:30:45.123Z',
     ...overrides,
   };

@@ -1,46 +1,53 @@
 import { describe, expect, it } from 'vitest';
 import { validate, version } from 'uuid';
-import { deliveryId, eventId } from '../../../src/events/event-id.js';
+import { deliveryId, eventId, type WalPosition } from '../../../src/events/event-id.js';
 
-const LSN = 0x1_5453a0n;
+const AT: WalPosition = { systemId: '7714429071551766002', timeline: 1, lsn: 0x1_5453a0n, index: 0 };
+const at = (changes: Partial<WalPosition>) => eventId({ ...AT, ...changes });
 
 describe('eventId', () => {
   it('is a version 5 UUID', () => {
-    const id = eventId(LSN, 0);
+    const id = eventId(AT);
     expect(validate(id)).toBe(true);
     expect(version(id)).toBe(5);
   });
 
-  it('is the same for the same position', () => {
-    expect(eventId(LSN, 3)).toBe(eventId(0x1_5453a0n, 3));
+  it('is the same for the same WAL record and index', () => {
+    expect(at({ index: 3 })).toBe(eventId({ systemId: '7714429071551766002', timeline: 1, lsn: 0x1_5453a0n, index: 3 }));
   });
 
-  it('differs by ordinal and by commit LSN', () => {
-    const ids = [eventId(LSN, 0), eventId(LSN, 1), eventId(LSN + 1n, 0), eventId(0n, 0), eventId(LSN << 32n, 0)];
+  it('differs by system identifier, timeline, LSN and index', () => {
+    const ids = [
+      eventId(AT),
+      at({ index: 1 }),
+      at({ lsn: AT.lsn + 1n }),
+      at({ lsn: 0n }),
+      at({ lsn: AT.lsn << 32n }),
+      at({ timeline: 2 }),
+      at({ systemId: '7714429071551766003' }),
+    ];
     expect(new Set(ids).size).toBe(ids.length);
   });
 
-  it('rejects an ordinal that is not a non-negative integer', () => {
-    expect(() => eventId(LSN, -1)).toThrow(RangeError);
-    expect(() => eventId(LSN, 1.5)).toThrow(RangeError);
+  it('rejects an index, timeline or system identifier out of range', () => {
+    expect(() => at({ index: -1 })).toThrow(RangeError);
+    expect(() => at({ index: 1.5 })).toThrow(RangeError);
+    expect(() => at({ timeline: 0 })).toThrow(RangeError);
+    expect(() => at({ systemId: '' })).toThrow(RangeError);
   });
 });
 
 describe('deliveryId', () => {
   it('is a deterministic version 5 UUID of the event and the webhook', () => {
-    const event = eventId(LSN, 0);
+    const event = eventId(AT);
     const id = deliveryId(event, 'webhook-a');
     expect(version(id)).toBe(5);
-    expect(deliveryId(eventId(LSN, 0), 'webhook-a')).toBe(id);
+    expect(deliveryId(eventId(AT), 'webhook-a')).toBe(id);
     expect(id).not.toBe(event);
   });
 
   it('differs by webhook and by event', () => {
-    const ids = [
-      deliveryId(eventId(LSN, 0), 'webhook-a'),
-      deliveryId(eventId(LSN, 0), 'webhook-b'),
-      deliveryId(eventId(LSN, 1), 'webhook-a'),
-    ];
+    const ids = [deliveryId(eventId(AT), 'webhook-a'), deliveryId(eventId(AT), 'webhook-b'), deliveryId(at({ index: 1 }), 'webhook-a')];
     expect(new Set(ids).size).toBe(ids.length);
   });
 });

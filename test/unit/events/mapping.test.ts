@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { eventId } from '../../../src/events/event-id.js';
 import { toChangeEvent, type ChangePosition, type MappingOptions } from '../../../src/events/mapping.js';
 import { DEFAULT_WORKSPACE_PATTERN } from '../../../src/events/naming.js';
 import type { Action } from '../../../src/events/types.js';
@@ -37,7 +36,12 @@ const ROW: RawTuple = {
   deletedAt: null,
 };
 
-const POSITION: ChangePosition = { commitLsn: 0x1_5453a0n, ordinal: 2, commitTime: '2024-03-04T10:30:00.000Z' };
+const POSITION: ChangePosition = {
+  id: '6c1d1f5e-0b8a-5d36-9f1e-3b7f0c2a9d41',
+  commitLsn: 0x1_5453a0n,
+  changeLsn: 0x1_545300n,
+  commitTime: '2024-03-04T10:30:00.000Z',
+};
 
 const TWENTY: MappingOptions = {
   objectNames: {},
@@ -63,7 +67,7 @@ describe('toChangeEvent: identity and naming', () => {
   it('maps an insert to <object>.created with the decoded row and the WAL position', () => {
     const event = map(insert(person('default'), ROW));
     expect(event).toStrictEqual({
-      id: eventId(POSITION.commitLsn, POSITION.ordinal),
+      id: POSITION.id,
       object: 'person',
       action: 'created',
       operation: 'person.created',
@@ -75,7 +79,7 @@ describe('toChangeEvent: identity and naming', () => {
       updatedFields: null,
       unavailableFields: [],
       commitLsn: POSITION.commitLsn,
-      ordinal: POSITION.ordinal,
+      changeLsn: POSITION.changeLsn,
       commitTime: POSITION.commitTime,
     });
   });

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { prepareEventJson, renderBody, type PayloadFormat } from '../../../../src/delivery/payload.js';
-import { toChangeEvent, type MappingOptions } from '../../../../src/events/mapping.js';
+import { toChangeEvent, type ChangePosition, type MappingOptions } from '../../../../src/events/mapping.js';
 import { DEFAULT_WORKSPACE_PATTERN } from '../../../../src/events/naming.js';
 import { TwentyMetadata, type TwentyFieldRow } from '../../../../src/events/twenty/metadata.js';
 import { finishEvent } from '../../../../src/events/twenty/shape.js';
@@ -141,7 +141,12 @@ const ROW: RawTuple = {
 };
 
 const OPTIONS: MappingOptions = { objectNames: {}, workspacePattern: DEFAULT_WORKSPACE_PATTERN, twentyWorkspaceIds: true, softDeleteColumn: 'deletedAt' };
-const POSITION = { commitLsn: 0x15453a0n, ordinal: 0, commitTime: '2025-02-10T15:30:50.987654Z' };
+const POSITION: ChangePosition = {
+  id: '2f0c6a3e-8d41-5b7e-9c12-4a6b8d0e1f35',
+  commitLsn: 0x15453a0n,
+  changeLsn: 0x1545300n,
+  commitTime: '2025-02-10T15:30:50.987654Z',
+};
 
 function body(change: RowChange, format: PayloadFormat): string | null {
   const event = finishEvent(toChangeEvent(change, POSITION, OPTIONS, BUILTIN_TYPE_CATALOG), METADATA);
