@@ -32,10 +32,11 @@ import {
   logIdentities,
   mappingOptions,
   prepareSource,
+  refreshSource,
   scopeOf,
   warnRawWorkspaceIds,
 } from './source/prepare.js';
-import { discoverTables, globToRegExp, publicationNames, syncPublications, type TableInScope } from './source/setup.js';
+import { discoverTables, globToRegExp, publicationNames, type TableInScope } from './source/setup.js';
 import { resolveShape, TwentyMetadataFollower } from './source/twenty-metadata.js';
 import { openStateDb, type StateDb } from './state/db.js';
 import { migrate } from './state/migrations.js';
@@ -85,6 +86,8 @@ export class Daemon {
   private tables: TableInScope[] = [];
   private catalog: TypeCatalog = typeCatalogFromRows([]);
   private setupError: string | null = null;
+  /** Publications walhook may not repair differ from the scope (source.createPublication: false). */
+  private publicationProblem: string | null = null;
   /** Bumped whenever leadership starts or ends, so a lead() overtaken by events gives up. */
   private leadership = 0;
   private stopping = false;
@@ -265,11 +268,13 @@ export class Daemon {
     const generation = ++this.leadership;
     const log = this.logger.child({ component: 'setup' });
     try {
-      const { tables, catalog } = await this.withCrm(async (client) => ({
-        tables: await prepareSource(client, this.config, log),
+      const { prepared, catalog } = await this.withCrm(async (client) => ({
+        prepared: await prepareSource(client, this.config, log),
         catalog: await loadTypeCatalog(client),
       }));
+      const { tables } = prepared;
       this.tables = tables;
+      this.publicationProblem = prepared.publicationProblem;
       this.catalog = catalog;
       await this.followTwentyMetadata();
       logIdentities(tables, log);
@@ -325,6 +330,7 @@ export class Daemon {
     if (this.setupError) problems.push(this.setupError);
     const noLeader = this.leader?.problem;
     if (noLeader) problems.push(noLeader);
+    if (this.publicationProblem) problems.push(this.publicationProblem);
     if (role === 'leader' && !this.stream?.isConnected) problems.push('leader is not streaming the slot (connecting or reconnecting)');
     const stall = this.watchdogSample && stallProblem(this.watchdog, this.watchdogSample);
     if (stall) problems.push(stall);
@@ -406,19 +412,18 @@ export class Daemon {
     stream.start();
   }
 
-  /** Picks up new workspace schemas and tables (and their identity) without a restart. */
+  /**
+   * Picks up new workspace schemas and tables (their identity, renamed or
+   * retyped columns) without a restart, and holds the publications to the
+   * scope whoever altered them.
+   */
   private async refreshScope(): Promise<void> {
     try {
       const changed = await this.withCrm(async (client) => {
-        const tables = await discoverTables(client, scopeOf(this.config));
-        const key = (t: TableInScope) => `${t.schema}.${t.table}:${t.identity}:${t.columns.length}`;
-        const before = new Set(this.tables.map(key));
-        if (tables.length === this.tables.length && tables.every((t) => before.has(key(t)))) return false;
-        if (this.config.source.plugin === 'pgoutput' && this.config.source.createPublication) {
-          await syncPublications(client, this.config.source.publication, tables);
-        }
-        logIdentities(tables.filter((t) => !before.has(key(t))), this.logger.child({ component: 'setup' }));
-        this.tables = tables;
+        const refreshed = await refreshSource(client, this.config, this.tables, this.logger.child({ component: 'setup' }));
+        this.publicationProblem = refreshed.publicationProblem;
+        if (refreshed.tables === this.tables) return false;
+        this.tables = refreshed.tables;
         this.catalog = await loadTypeCatalog(client);
         return true;
       });

@@ -68,7 +68,12 @@ export async function startTail(
   await client.connect();
   await client.query('SELECT pg_advisory_lock($1, hashtext($2))', [LOCK_SPACE, name]);
   await dropAbandonedSessions(client, logger);
-  const tables = await prepareSource(client, config, logger, { temporarySlot: !resumable });
+  const { tables } = await prepareSource(client, config, logger, { temporarySlot: !resumable }).catch(async (error: unknown) => {
+    // Nothing is left behind by a session that could not start.
+    await dropSession(client, name).catch(() => undefined);
+    await client.end();
+    throw error;
+  });
   logIdentities(tables, logger);
   const catalog = await loadTypeCatalog(client);
   const pipeline = new Pipeline(

@@ -11,11 +11,14 @@ import { decodeValue, typeCatalogFromRows, type PgTypeRow, type TypeCatalog } fr
 import type { Logger } from '../log.js';
 import { failoverWarnings, readFailoverFacts } from './failover.js';
 import {
+  checkPublications,
   checkServer,
+  describeDrift,
   describeIdentity,
   discoverTables,
   ensureSlot,
   replicaIdentityFullSql,
+  SourceSetupError,
   syncPublications,
   type Scope,
   type TableInScope,
@@ -51,6 +54,12 @@ export function decodeTimestamp(text: string): string {
   return decodeValue(text, { oid: 1184, name: 'timestamptz' }, typeCatalogFromRows([])) as string;
 }
 
+export interface PreparedSource {
+  tables: TableInScope[];
+  /** What is wrong with publications walhook may not change (`createPublication: false`), for /readyz; else null. */
+  publicationProblem: string | null;
+}
+
 /**
  * Checks the server, brings publications and slot in line with the scope, and
  * returns the tables in scope. With `temporarySlot` the slot is left to the
@@ -61,23 +70,97 @@ export async function prepareSource(
   config: WalhookConfig,
   logger: Logger,
   { temporarySlot = false } = {},
-): Promise<TableInScope[]> {
+): Promise<PreparedSource> {
   await checkServer(client, config.source.slot);
   const tables = await discoverTables(client, scopeOf(config));
   if (tables.length === 0) {
     logger.warn({ schemas: config.source.schemas, tables: config.source.tables }, 'no table matches source.schemas / source.tables yet');
   }
-  if (config.source.plugin === 'pgoutput' && config.source.createPublication) {
-    await syncPublications(client, config.source.publication, tables);
-  }
+  refuseUnsupported(config, tables);
   // The publication must exist before the slot: decoding changes older than it fails.
-  if (temporarySlot) return tables;
+  const publicationProblem = await reconcilePublications(client, config, tables, logger);
+  if (temporarySlot) return { tables, publicationProblem };
   const slot = await ensureSlot(client, config.source.slot, config.source.plugin, config.source.createSlot);
   if (slot === 'created') logger.info({ slot: config.source.slot, plugin: config.source.plugin }, 'replication slot created');
   for (const { problem, fix } of failoverWarnings(config.source.slot, await readFailoverFacts(client, config.source.slot))) {
     logger.warn({ slot: config.source.slot, fix }, problem);
   }
-  return tables;
+  return { tables, publicationProblem };
+}
+
+/**
+ * wal2json reports a partition's rows under the partition's own name and has
+ * no publish-via-root: rather than stream them under names nobody subscribed
+ * to (or not at all), such a scope is refused.
+ */
+export function refuseUnsupported(config: WalhookConfig, tables: TableInScope[]): void {
+  if (config.source.plugin !== 'wal2json') return;
+  const partitioned = tables.filter((t) => t.partitioned).map((t) => `${t.schema}.${t.table}`);
+  if (partitioned.length === 0) return;
+  throw new SourceSetupError(
+    `partitioned table(s) ${partitioned.join(', ')} cannot be streamed with wal2json (it names each partition, not the partitioned table)`,
+    `set source.plugin: pgoutput (publishes them through the partitioned table), or leave them out with source.excludeTables`,
+  );
+}
+
+/**
+ * pgoutput's publications against the scope, every time (someone may have run
+ * ALTER PUBLICATION … DROP TABLE): repaired when walhook manages them, else
+ * reported. Changes written while a table was not published are never sent by
+ * pgoutput, so a repair is logged loudly. Returns the problem for /readyz.
+ */
+export async function reconcilePublications(
+  client: pg.ClientBase,
+  config: WalhookConfig,
+  tables: TableInScope[],
+  logger: Logger,
+): Promise<string | null> {
+  if (config.source.plugin !== 'pgoutput') return null;
+  const publication = config.source.publication;
+  if (config.source.createPublication) {
+    for (const drift of await syncPublications(client, publication, tables)) {
+      if (!drift.exists) {
+        logger.info({ publication: drift.publication }, 'publication created');
+        continue;
+      }
+      logger.warn(
+        { publication: drift.publication, missing: drift.missing, extra: drift.extra, notViaRoot: drift.notViaRoot },
+        `${describeDrift(drift)}: repaired. If it was altered by hand, changes written to those tables meanwhile were not published and cannot be streamed`,
+      );
+    }
+    return null;
+  }
+  const drifts = await checkPublications(client, publication, tables);
+  if (drifts.length === 0) return null;
+  const problem = `${drifts.map(describeDrift).join('; ')}; source.createPublication is false, so walhook does not change it: alter the publication (publish_via_partition_root = true) or fix source.schemas / source.tables`;
+  logger.error({ publications: drifts.map((d) => d.publication) }, problem);
+  return problem;
+}
+
+/**
+ * The periodic look at the scope: publications reconciled every time; the
+ * tables returned are `current` itself unless a table, its identity or a
+ * column's name or type changed (then the caller reads the type catalog again).
+ */
+export async function refreshSource(
+  client: pg.ClientBase,
+  config: WalhookConfig,
+  current: TableInScope[],
+  logger: Logger,
+): Promise<PreparedSource> {
+  const tables = await discoverTables(client, scopeOf(config));
+  refuseUnsupported(config, tables);
+  const publicationProblem = await reconcilePublications(client, config, tables, logger);
+  if (scopeSignature(tables) === scopeSignature(current)) return { tables: current, publicationProblem };
+  const before = new Set(current.map(identityKey));
+  logIdentities(tables.filter((t) => !before.has(identityKey(t))), logger);
+  return { tables, publicationProblem };
+}
+
+const identityKey = (t: TableInScope) => `${t.schema}.${t.table}:${t.identity}`;
+
+function scopeSignature(tables: TableInScope[]): string {
+  return JSON.stringify(tables.map((t) => [t.schema, t.table, t.identity, t.partitioned, t.columns.map((c) => [c.position, c.name, c.type.oid, c.type.name, c.isKey])]));
 }
 
 /** One log line per table: what previousRecord will hold. */

@@ -13,6 +13,8 @@ export type IdentityKind = 'full' | 'key' | 'none';
 export interface TableInScope {
   schema: string;
   table: string;
+  /** A partitioned table: its partitions' rows are published as its own (publish_via_partition_root). */
+  partitioned: boolean;
   /** What `previousRecord` can hold: the full row, the key only, or nothing (no UPDATE/DELETE published). */
   identity: IdentityKind;
   /** Columns in attnum order, key flags as pgoutput sets them (every column with REPLICA IDENTITY FULL). */
@@ -94,15 +96,20 @@ export async function checkServer(client: pg.ClientBase, slot: string): Promise<
 interface TableRow {
   schema: string;
   table: string;
+  partitioned: boolean;
   relreplident: string;
   has_primary_key: boolean;
   columns: { name: string; position: number; oid: number; type: string; key: boolean }[];
 }
 
-/** Tables matching the scope, with what each can send as `previousRecord`. */
+/**
+ * Tables matching the scope, with what each can send as `previousRecord`.
+ * A partitioned table is one table in scope and its partitions none: their
+ * rows are streamed as the partitioned table's (see syncPublications).
+ */
 export async function discoverTables(client: pg.ClientBase, scope: Scope): Promise<TableInScope[]> {
   const { rows } = await client.query<TableRow>(`
-    SELECT n.nspname AS schema, c.relname AS table, c.relreplident::text AS relreplident,
+    SELECT n.nspname AS schema, c.relname AS table, c.relkind = 'p' AS partitioned, c.relreplident::text AS relreplident,
            EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary) AS has_primary_key,
            coalesce((
              SELECT json_agg(json_build_object(
@@ -116,7 +123,7 @@ export async function discoverTables(client: pg.ClientBase, scope: Scope): Promi
                ) ident ON true
               WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), '[]') AS columns
       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-     WHERE c.relkind = 'r' AND NOT c.relispartition
+     WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
        AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
      ORDER BY 1, 2`);
   const schemaPatterns = scope.schemas.map(globToRegExp);
@@ -132,6 +139,7 @@ export async function discoverTables(client: pg.ClientBase, scope: Scope): Promi
     .map((row) => ({
       schema: row.schema,
       table: row.table,
+      partitioned: row.partitioned,
       identity: identityOf(row),
       columns: row.columns.map((column) => ({
         name: column.name,
@@ -191,34 +199,132 @@ export function publicationNames(name: string): { all: string; insertsOnly: stri
   return { all: name, insertsOnly: `${name}_inserts` };
 }
 
-/** Creates the publications when missing and makes their table lists match the scope. */
-export async function syncPublications(client: pg.ClientBase, name: string, tables: TableInScope[]): Promise<void> {
+/**
+ * What each publication must carry for the scope, with `publish` and
+ * publish_via_partition_root (PostgreSQL 13+: a partition's rows are
+ * published under the partitioned table's name and columns, and
+ * pg_publication_tables lists the partitioned table, not its partitions).
+ */
+function wantedPublications(name: string, tables: TableInScope[]): { name: string; publish: string; tables: TableInScope[] }[] {
   const names = publicationNames(name);
-  await syncPublication(client, names.all, 'insert, update, delete, truncate', tables.filter((t) => t.identity !== 'none'));
-  await syncPublication(client, names.insertsOnly, 'insert', tables.filter((t) => t.identity === 'none'));
+  return [
+    { name: names.all, publish: 'insert, update, delete, truncate', tables: tables.filter((t) => t.identity !== 'none') },
+    { name: names.insertsOnly, publish: 'insert', tables: tables.filter((t) => t.identity === 'none') },
+  ];
 }
 
-async function syncPublication(client: pg.ClientBase, name: string, publish: string, tables: TableInScope[]): Promise<void> {
-  const ident = (s: string) => client.escapeIdentifier(s);
-  const qualified = (t: { schema: string; table: string }) => `${ident(t.schema)}.${ident(t.table)}`;
-  const exists = await client.query('SELECT 1 FROM pg_publication WHERE pubname = $1', [name]);
-  if (exists.rowCount === 0) {
-    await withFix(client.query(`CREATE PUBLICATION ${ident(name)} WITH (publish = '${publish}')`), `creating publication ${name}`);
-  }
-  const { rows } = await client.query<{ schema: string; table: string }>(
+/** How a publication differs from what the scope needs; empty when it matches. */
+export interface PublicationDrift {
+  publication: string;
+  exists: boolean;
+  /** publish_via_partition_root is off. */
+  notViaRoot: boolean;
+  /** In scope but not published. */
+  missing: TableRef[];
+  /** Published but out of scope (or belonging in the other publication). */
+  extra: TableRef[];
+}
+
+export interface TableRef {
+  schema: string;
+  table: string;
+}
+
+export function describeDrift(drift: PublicationDrift): string {
+  if (!drift.exists) return `publication ${drift.publication} does not exist`;
+  const parts = [
+    ...(drift.missing.length > 0 ? [`does not publish ${drift.missing.map(qualifiedName).join(', ')}`] : []),
+    ...(drift.extra.length > 0 ? [`publishes ${drift.extra.map(qualifiedName).join(', ')} out of scope`] : []),
+    ...(drift.notViaRoot ? ['has publish_via_partition_root off'] : []),
+  ];
+  return `publication ${drift.publication} ${parts.join('; ')}`;
+}
+
+const qualifiedName = (t: { schema: string; table: string }) => `${t.schema}.${t.table}`;
+
+async function driftOf(client: pg.ClientBase, publication: string, tables: TableInScope[]): Promise<PublicationDrift | null> {
+  const found = await client.query<{ viaroot: boolean }>('SELECT pubviaroot AS viaroot FROM pg_publication WHERE pubname = $1', [publication]);
+  const viaRoot = found.rows[0]?.viaroot;
+  if (viaRoot === undefined) return { publication, exists: false, notViaRoot: false, missing: tables, extra: [] };
+  const { rows } = await client.query<TableRef>(
     'SELECT schemaname AS schema, tablename AS table FROM pg_publication_tables WHERE pubname = $1',
-    [name],
+    [publication],
   );
-  const key = (t: { schema: string; table: string }) => `${t.schema}.${t.table}`;
-  const current = new Set(rows.map(key));
-  const wanted = new Set(tables.map(key));
-  const toAdd = tables.filter((t) => !current.has(key(t)));
-  const toDrop = rows.filter((t) => !wanted.has(key(t)));
-  if (toAdd.length > 0) {
-    await withFix(client.query(`ALTER PUBLICATION ${ident(name)} ADD TABLE ${toAdd.map(qualified).join(', ')}`), `adding tables to publication ${name}`);
+  const published = new Set(rows.map(qualifiedName));
+  const wanted = new Set(tables.map(qualifiedName));
+  const drift: PublicationDrift = {
+    publication,
+    exists: true,
+    notViaRoot: !viaRoot && tables.some((t) => t.partitioned),
+    missing: tables.filter((t) => !published.has(qualifiedName(t))),
+    extra: rows.filter((t) => !wanted.has(qualifiedName(t))),
+  };
+  return drift.notViaRoot || drift.missing.length > 0 || drift.extra.length > 0 ? drift : null;
+}
+
+/** For `createPublication: false`: how the operator's publications differ from the scope (nothing is changed). */
+export async function checkPublications(client: pg.ClientBase, name: string, tables: TableInScope[]): Promise<PublicationDrift[]> {
+  const drifts: PublicationDrift[] = [];
+  for (const wanted of wantedPublications(name, tables)) {
+    const drift = await driftOf(client, wanted.name, wanted.tables);
+    // No keyless table in scope: the inserts-only publication is not needed.
+    if (drift && !(wanted.tables.length === 0 && !drift.exists)) drifts.push(drift);
   }
-  if (toDrop.length > 0) {
-    await withFix(client.query(`ALTER PUBLICATION ${ident(name)} DROP TABLE ${toDrop.map(qualified).join(', ')}`), `removing tables from publication ${name}`);
+  return drifts;
+}
+
+/**
+ * Creates the publications when missing and makes them match the scope,
+ * whoever changed them (ALTER PUBLICATION … DROP TABLE by hand included).
+ * Returns what was found different and repaired. One transaction: a table
+ * moving between the two publications (its key was dropped or added) is in
+ * exactly one of them at every point of the WAL.
+ */
+export async function syncPublications(client: pg.ClientBase, name: string, tables: TableInScope[]): Promise<PublicationDrift[]> {
+  await client.query('BEGIN');
+  try {
+    const repaired = await alignPublications(client, name, tables);
+    await client.query('COMMIT');
+    return repaired;
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  }
+}
+
+async function alignPublications(client: pg.ClientBase, name: string, tables: TableInScope[]): Promise<PublicationDrift[]> {
+  const repaired: PublicationDrift[] = [];
+  for (const wanted of wantedPublications(name, tables)) {
+    const found = await driftOf(client, wanted.name, wanted.tables);
+    if (!found) continue;
+    repaired.push(found);
+    const ident = (s: string) => client.escapeIdentifier(s);
+    if (!found.exists) {
+      await withFix(
+        client.query(`CREATE PUBLICATION ${ident(wanted.name)} WITH (publish = '${wanted.publish}', publish_via_partition_root = true)`),
+        `creating publication ${wanted.name}`,
+      );
+    } else if (found.notViaRoot) {
+      await withFix(
+        client.query(`ALTER PUBLICATION ${ident(wanted.name)} SET (publish_via_partition_root = true)`),
+        `setting publish_via_partition_root on ${wanted.name}`,
+      );
+    }
+    // Through the root, pg_publication_tables lists partitioned tables rather than their partitions: look again.
+    const drift = found.exists && !found.notViaRoot ? found : await driftOf(client, wanted.name, wanted.tables);
+    if (drift) await alignTables(client, wanted.name, drift);
+  }
+  return repaired;
+}
+
+async function alignTables(client: pg.ClientBase, name: string, drift: PublicationDrift): Promise<void> {
+  const ident = (s: string) => client.escapeIdentifier(s);
+  const quoted = (t: TableRef) => `${ident(t.schema)}.${ident(t.table)}`;
+  if (drift.extra.length > 0) {
+    await withFix(client.query(`ALTER PUBLICATION ${ident(name)} DROP TABLE ${drift.extra.map(quoted).join(', ')}`), `removing tables from publication ${name}`);
+  }
+  if (drift.missing.length > 0) {
+    await withFix(client.query(`ALTER PUBLICATION ${ident(name)} ADD TABLE ${drift.missing.map(quoted).join(', ')}`), `adding tables to publication ${name}`);
   }
 }
 

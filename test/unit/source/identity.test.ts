@@ -5,6 +5,7 @@ const table = (identity: TableInScope['identity'], name = 'workspaceMember'): Ta
   schema: 'workspace_1wgvd1injqtife6y4rvfbu3h5',
   table: name,
   identity,
+  partitioned: false,
   columns: [],
 });
 
