@@ -64,7 +64,7 @@ const sourceSchema = z.strictObject({
     .describe('Logical replication slot walhook reads. One slot has one reader: replicas take turns on it.'),
   publication: postgresName().prefault('walhook').describe('Publication listing the streamed tables.'),
   createSlot: flag().prefault(true).describe('Create the slot at start when it does not exist.'),
-  createPublication: flag().prefault(true).describe('Create the publication at start when it does not exist.'),
+  createPublication: flag().prefault(true).describe('Create the publications when missing and keep them matching the scope (a table removed by hand is put back, with a warning). When false, a publication that differs from the scope makes /readyz unready.'),
   schemas: z
     .array(z.string().regex(/^[^.\s"]+$/, 'a schema name or pattern such as workspace_*'))
     .prefault(['workspace_*'])
