@@ -65,6 +65,8 @@ export async function startTail(
     source: { ...baseConfig.source, slot: name, publication: name, createSlot: true, createPublication: true },
   };
   const client = new pg.Client({ connectionString: config.database.url, application_name: 'walhook tail' });
+  // A server restart ends this idle session; the stream reconnects on its own, and stop() says what it could not drop.
+  client.on('error', (error) => logger.warn({ err: error }, 'tail setup connection lost'));
   await client.connect();
   await client.query('SELECT pg_advisory_lock($1, hashtext($2))', [LOCK_SPACE, name]);
   await dropAbandonedSessions(client, logger);
