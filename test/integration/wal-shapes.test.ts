@@ -25,6 +25,7 @@ describe('events follow the shape a change had when it was written', () => {
       CREATE SCHEMA ${SCHEMA};
       CREATE TABLE ${SCHEMA}._price (id int PRIMARY KEY, amount int4, label text);
       CREATE TABLE ${SCHEMA}._odd (id int PRIMARY KEY, "__proto__" text, "constructor" text);
+      CREATE TABLE ${SCHEMA}._bulk (id int PRIMARY KEY);
       ALTER TABLE ${SCHEMA}._odd REPLICA IDENTITY FULL;
       CREATE TABLE ${SCHEMA}._visit (id int, "at" date NOT NULL, note text, PRIMARY KEY (id, "at")) PARTITION BY RANGE ("at");
       CREATE TABLE ${SCHEMA}._visit_2026 PARTITION OF ${SCHEMA}._visit FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');`);
@@ -75,6 +76,18 @@ describe('events follow the shape a change had when it was written', () => {
     }
   });
 
+  it('gives each row of a multi-insert (COPY) its own id, the same through both plugins', async () => {
+    await db.sql(`COPY ${SCHEMA}._bulk FROM PROGRAM 'seq 1 5'`);
+    const batches = [];
+    for (const session of sessions()) batches.push(await session.waitForEvents(5));
+    const [rows] = batches;
+    expect(rows?.map((event) => event.operation)).toStrictEqual(Array(5).fill('bulk.created'));
+    expect(new Set(rows?.map((event) => event.id)).size, 'distinct ids').toBe(5);
+    // COPY writes the rows as one WAL record: they share its position and differ by their index in it.
+    expect(new Set(rows?.map((event) => event.changeLsn)).size).toBeLessThan(5);
+    for (const other of batches.slice(1)) expect(other.map((event) => event.id)).toStrictEqual(rows?.map((event) => event.id));
+  });
+
   it('streams a row written to a partition as a change of the partitioned table (pgoutput)', async () => {
     await db.sql(`
       INSERT INTO ${SCHEMA}._visit VALUES (1, '2026-03-01', 'through the parent');
@@ -84,7 +97,7 @@ describe('events follow the shape a change had when it was written', () => {
     expect(viaParent).toMatchObject({ operation: 'visit.created', table: '_visit', record: { id: 1, at: '2026-03-01', note: 'through the parent' } });
     expect(viaPartition).toMatchObject({ operation: 'visit.created', table: '_visit', record: { id: 2, at: '2026-04-01', note: 'straight into the partition' } });
     expect(updated).toMatchObject({ operation: 'visit.updated', table: '_visit', record: { id: 2, note: 'edited' }, previousRecord: { id: 2, at: '2026-04-01' } });
-    expect(pgoutput.events.filter((event) => event.table !== '_price' && event.table !== '_odd' && event.table !== '_visit')).toStrictEqual([]);
+    expect(pgoutput.events.filter((event) => !['_price', '_odd', '_bulk', '_visit'].includes(event.table))).toStrictEqual([]);
   });
 
   it.skipIf(wal2jsonMissing !== null)('refuses a partitioned table with wal2json, naming it and what to do', async () => {
