@@ -127,7 +127,7 @@ export class Pipeline {
     } catch (error) {
       // A change the sink cannot take now (it sets aside what can never be rendered): streamed again after the reconnect's backoff.
       this.options.logger.error(
-        { err: error, eventId: event.id, schema: change.table.schema, table: change.table.table, commitLsn: formatLsn(open.commitLsn), ordinal: position.ordinal },
+        { err: error, eventId: event.id, schema: change.table.schema, table: change.table.table, commitLsn: formatLsn(open.commitLsn), changeLsn: formatLsn(lsn) },
         'could not dispatch a row change; the stream restarts from the last confirmed position',
       );
       throw error;

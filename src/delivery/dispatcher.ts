@@ -284,13 +284,13 @@ export class Dispatcher {
       recordKey: recordKeyOf(event),
       operation: event.operation,
       commitLsn: formatLsn(event.commitLsn),
-      ordinal: event.ordinal,
+      changeLsn: formatLsn(event.changeLsn),
       commitTime: event.commitTime,
       webhookIds: webhooks.map((webhook) => webhook.id),
       reason: failure.unrenderable,
       error: failure.error,
     };
-    const fields = { eventId: event.id, schema: event.schema, table: event.table, recordKey: change.recordKey, commitLsn: change.commitLsn, ordinal: event.ordinal };
+    const fields = { eventId: event.id, schema: event.schema, table: event.table, recordKey: change.recordKey, commitLsn: change.commitLsn, changeLsn: change.changeLsn };
     this.logger.error({ ...fields, reason: change.reason, error: change.error }, 'no body can be built for this change; set aside in set_aside_changes');
     for (let backoffMs = 100; ; backoffMs = Math.min(backoffMs * 2, SET_ASIDE_MAX_BACKOFF_MS)) {
       try {

@@ -131,6 +131,15 @@ const MIGRATIONS: Migration[] = [
       ALTER TABLE ${s}.webhooks DROP CONSTRAINT webhooks_check;
       ALTER TABLE ${s}.webhooks ADD CONSTRAINT webhooks_check CHECK (source <> 'api' OR secret_encrypted IS NOT NULL);`,
   },
+  {
+    version: 8,
+    name: 'set_aside_change_lsn',
+    // Event ids now derive from the change's own WAL record: that position finds the change; the
+    // transaction-wide ordinal depended on what was streamed, so it is kept only for older rows.
+    sql: (s) => `
+      ALTER TABLE ${s}.set_aside_changes ADD COLUMN change_lsn pg_lsn;
+      ALTER TABLE ${s}.set_aside_changes ALTER COLUMN ordinal DROP NOT NULL;`,
+  },
 ];
 
 /** How long walhook waits on one migration step (or on another replica migrating) before giving up. */

@@ -14,7 +14,8 @@ export interface SetAsideChange {
   recordKey: Record<string, unknown> | null;
   operation: string;
   commitLsn: string;
-  ordinal: number;
+  /** Start of the change's own WAL record. */
+  changeLsn: string;
   commitTime: string;
   webhookIds: string[];
   reason: string;
@@ -25,7 +26,7 @@ export interface SetAsideChange {
 export async function insertSetAside(db: StateDb, change: SetAsideChange): Promise<void> {
   await db.pool.query(
     `INSERT INTO ${db.schema}.set_aside_changes
-       (event_id, schema_name, table_name, record_key, operation, commit_lsn, ordinal, commit_time, webhook_ids, reason, error)
+       (event_id, schema_name, table_name, record_key, operation, commit_lsn, change_lsn, commit_time, webhook_ids, reason, error)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
      ON CONFLICT (event_id) DO NOTHING`,
     [
@@ -35,7 +36,7 @@ export async function insertSetAside(db: StateDb, change: SetAsideChange): Promi
       change.recordKey === null ? null : JSON.stringify(change.recordKey),
       change.operation,
       change.commitLsn,
-      change.ordinal,
+      change.changeLsn,
       change.commitTime,
       change.webhookIds,
       change.reason,

@@ -28,7 +28,7 @@ function eventWith(record: Record<string, JsonValue>): ChangeEvent {
     updatedFields: null,
     unavailableFields: [],
     commitLsn: 0x1000n,
-    ordinal: 0,
+    changeLsn: 0xf00n,
     commitTime: '2026-12-01T00:00:00.000Z',
   };
 }
