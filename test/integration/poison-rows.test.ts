@@ -15,7 +15,7 @@ const bed = useCrmTestBed('poison');
 const DEPTH = 8_000;
 
 describe('a row that cannot be rendered', () => {
-  it('is set aside with its reason, table, key and commit LSN, and later rows still arrive', async () => {
+  it('is set aside with its reason, table, key, commit LSN and change LSN, and later rows still arrive', async () => {
     const hooks = await bed.receiver();
     const setup = bed.setup({ webhooks: [{ id: randomUUID(), targetUrl: hooks.url }] });
     const daemon = await bed.walhook(setup);
@@ -31,8 +31,9 @@ describe('a row that cannot be rendered', () => {
     await waitFor(() => ids().has(before!.id) && ids().has(after!.id), 'the rows before and after the poison row', 60_000);
     expect(ids().has(poison!.id)).toBe(false);
 
-    const query = () => db.sql<{ table_name: string; record_key: { id: string }; reason: string; commit_lsn: string; operation: string }>(
-      `SELECT table_name, record_key, reason, commit_lsn::text, operation FROM ${setup.stateSchema}.set_aside_changes`,
+    const query = () =>
+      db.sql<{ table_name: string; record_key: { id: string }; reason: string; commit_lsn: string; change_lsn: string | null; operation: string }>(
+        `SELECT table_name, record_key, reason, commit_lsn::text, change_lsn::text, operation FROM ${setup.stateSchema}.set_aside_changes`,
     );
     const problems = () => daemon.logs.filter((line) => line.level === 'error' || line.level === 50).map((line) => line.msg);
     await waitFor(async () => (await query()).length > 0, () => `the poison row in set_aside_changes (walhook logged: ${problems().join('; ')})`, 30_000);
@@ -43,6 +44,11 @@ describe('a row that cannot be rendered', () => {
     const commitLsn = parseLsn(setAside[0]!.commit_lsn);
     expect(commitLsn).toBeGreaterThanOrEqual(parseLsn(poison!.lsn));
     expect(commitLsn).toBeLessThanOrEqual(after!.walLsn);
+    // The change's own record: written after the previous row's commit, before the position read once it was inserted.
+    expect(setAside[0]!.change_lsn, 'change_lsn of the set-aside row').not.toBeNull();
+    const changeLsn = parseLsn(setAside[0]!.change_lsn!);
+    expect(changeLsn).toBeGreaterThan(before!.walLsn);
+    expect(changeLsn).toBeLessThan(parseLsn(poison!.lsn));
 
     await waitForSlotAt(db, setup.slot, await currentWalLsn(db), 'the slot to pass the poison row', 30_000);
     expect(daemon.logs.filter((line) => line.msg === 'replication streaming')).toHaveLength(1);
