@@ -231,7 +231,7 @@ export interface TableRef {
 }
 
 export function describeDrift(drift: PublicationDrift): string {
-  if (!drift.exists) return `publication ${drift.publication} does not exist`;
+  if (!drift.exists) return `publication ${drift.publication} does not exist (walhook streams it, and pgoutput stops at every change while it is missing)`;
   const parts = [
     ...(drift.missing.length > 0 ? [`does not publish ${drift.missing.map(qualifiedName).join(', ')}`] : []),
     ...(drift.extra.length > 0 ? [`publishes ${drift.extra.map(qualifiedName).join(', ')} out of scope`] : []),
@@ -266,9 +266,9 @@ async function driftOf(client: pg.ClientBase, publication: string, tables: Table
 export async function checkPublications(client: pg.ClientBase, name: string, tables: TableInScope[]): Promise<PublicationDrift[]> {
   const drifts: PublicationDrift[] = [];
   for (const wanted of wantedPublications(name, tables)) {
+    // Even with no table to publish: walhook streams both, and pgoutput fails on every change while one named is missing.
     const drift = await driftOf(client, wanted.name, wanted.tables);
-    // No keyless table in scope: the inserts-only publication is not needed.
-    if (drift && !(wanted.tables.length === 0 && !drift.exists)) drifts.push(drift);
+    if (drift) drifts.push(drift);
   }
   return drifts;
 }

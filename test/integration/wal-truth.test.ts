@@ -96,7 +96,8 @@ describe('a publication altered behind walhook', () => {
     await waitFor(() => receiver.verified().length === 1, 'the person written after the repair');
   });
 
-  it('makes /readyz report it when walhook may not change the publication', async () => {
+  /** walhook on publications the operator made (createPublication: false), and its /readyz as last seen. */
+  async function onOperatorPublications({ insertsOnly }: { insertsOnly: boolean }) {
     const receiver = await bed.receiver();
     const setup = bed.setup({
       webhooks: [{ id: randomUUID(), targetUrl: receiver.url }],
@@ -105,17 +106,38 @@ describe('a publication altered behind walhook', () => {
     await bed.db.sql(
       `CREATE PUBLICATION ${setup.slot} FOR TABLE ${WORKSPACE_SCHEMA}.company, ${WORKSPACE_SCHEMA}.person, ${WORKSPACE_SCHEMA}.opportunity`,
     );
-    const daemon = await instances.start(setup.file, { streaming: true });
-    await waitFor(async () => (await probe(daemon.api, '/readyz')).status === 200, 'ready with the publication as configured');
+    if (insertsOnly) await bed.db.sql(`CREATE PUBLICATION ${setup.slot}_inserts WITH (publish = 'insert')`);
+    const daemon = await instances.start(setup.file, { streaming: insertsOnly });
+    let ready = await probe(daemon.api, '/readyz');
+    return {
+      setup,
+      readyIs: async (status: number) => (ready = await probe(daemon.api, '/readyz')).status === status,
+      problems: () => ready.body.problems ?? [],
+      seen: () => `(last /readyz: ${ready.status} ${JSON.stringify(ready.body)})`,
+    };
+  }
+
+  it('makes /readyz report it when walhook may not change the publication', async () => {
+    // As docs/deploy.md has the operator create them: both, the inserts-only one empty while every table has a key.
+    const { setup, readyIs, problems, seen } = await onOperatorPublications({ insertsOnly: true });
+    await waitFor(() => readyIs(200), () => `ready with the publication as configured ${seen()}`);
     await bed.db.sql(`ALTER PUBLICATION ${setup.slot} DROP TABLE ${WORKSPACE_SCHEMA}.person`);
-    let problems: string[] = [];
-    await waitFor(async () => {
-      const ready = await probe(daemon.api, '/readyz');
-      problems = ready.body.problems ?? [];
-      return ready.status === 503 && problems.some((problem) => problem.includes(`does not publish ${WORKSPACE_SCHEMA}.person`));
-    }, '/readyz to report the publication without person');
-    expect(problems.join('\n')).toMatch(/createPublication is false/);
+    await waitFor(
+      async () => (await readyIs(503)) && problems().some((problem) => problem.includes(`does not publish ${WORKSPACE_SCHEMA}.person`)),
+      () => `/readyz to report the publication without person ${seen()}`,
+    );
+    expect(problems().join('\n')).toMatch(/createPublication is false/);
     await bed.db.sql(`ALTER PUBLICATION ${setup.slot} ADD TABLE ${WORKSPACE_SCHEMA}.person`);
-    await waitFor(async () => (await probe(daemon.api, '/readyz')).status === 200, 'ready again once the publication is fixed');
+    await waitFor(() => readyIs(200), () => `ready again once the publication is fixed ${seen()}`);
+  });
+
+  it('makes /readyz report a missing inserts-only publication when walhook may not create it', async () => {
+    const { setup, readyIs, problems, seen } = await onOperatorPublications({ insertsOnly: false });
+    const missing = `publication ${setup.slot}_inserts does not exist`;
+    await waitFor(
+      async () => (await readyIs(503)) && problems().some((problem) => problem.includes(missing)),
+      () => `/readyz to report that ${setup.slot}_inserts is missing ${seen()}`,
+    );
+    expect(problems().join('\n')).toMatch(/createPublication is false/);
   });
 });
