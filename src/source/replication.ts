@@ -147,10 +147,6 @@ export class ReplicationStream extends EventEmitter<ReplicationEvents> {
   /** One connection's lifetime: resolves or rejects when it ends. */
   private async streamOnce(): Promise<void> {
     const { plugin: pluginName, slot, logger } = this.options;
-    // Event ids depend on which WAL this is: ask the server on every connection (it may have failed over).
-    const server = await identifyServer(this.options.connectionString);
-    if (this.stopped) return;
-    this.onMessage({ type: 'server', server });
     const service = new LogicalReplicationService(
       { connectionString: this.options.connectionString, options: OUTPUT_SETTINGS },
       { acknowledge: { auto: false, timeoutSeconds: 0 } },
@@ -159,14 +155,17 @@ export class ReplicationStream extends EventEmitter<ReplicationEvents> {
     const decode = this.createDecoder();
     const plugin =
       pluginName === 'pgoutput' ? createPgoutputPlugin(this.options.publications) : createWal2JsonPlugin(this.options.tables());
-    if (this.options.temporarySlot) {
-      // A temporary slot belongs to the connection that made it: only this one can stream it.
-      const startStreaming = plugin.start.bind(plugin);
-      plugin.start = async (client, slotName, lsn) => {
+    const startStreaming = plugin.start.bind(plugin);
+    plugin.start = async (client, slotName, lsn) => {
+      // Event ids depend on which WAL this is (it may have failed over): asked on every connection, on the
+      // replication connection itself right before it streams, so that no promotion can fall in between.
+      this.onMessage({ type: 'server', server: await identifyServer(client) });
+      if (this.options.temporarySlot) {
+        // A temporary slot belongs to the connection that made it: only this one can stream it.
         await client.query(`CREATE_REPLICATION_SLOT "${slotName}" TEMPORARY LOGICAL ${pluginName} NOEXPORT_SNAPSHOT`);
-        return startStreaming(client, slotName, lsn);
-      };
-    }
+      }
+      return startStreaming(client, slotName, lsn);
+    };
     const ended = new Promise<void>((resolve, reject) => {
       service.on('error', reject);
       service.on('start', () => {

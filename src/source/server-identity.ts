@@ -64,24 +64,20 @@ interface TimelineHistoryRow {
   content: string | Buffer;
 }
 
-/** IDENTIFY_SYSTEM and TIMELINE_HISTORY on a replication connection (what a replication role may always run). */
-export async function identifyServer(connectionString: string): Promise<ServerIdentity> {
-  const client = new pg.Client({ connectionString, replication: 'database' } as pg.ClientConfig);
-  client.on('error', () => undefined);
-  await client.connect();
-  try {
-    const { rows } = await client.query<IdentifySystemRow>('IDENTIFY_SYSTEM');
-    const row = rows[0];
-    if (!row) throw new Error('IDENTIFY_SYSTEM returned no row');
-    const timeline = Number(row.timeline);
-    let history: TimelineSwitch[] = [];
-    if (timeline > 1) {
-      const result = await client.query<TimelineHistoryRow>(`TIMELINE_HISTORY ${timeline}`);
-      const content = result.rows[0]?.content ?? '';
-      history = parseTimelineHistory(typeof content === 'string' ? content : content.toString('utf8'));
-    }
-    return { systemId: String(row.systemid), timeline, history };
-  } finally {
-    await client.end().catch(() => undefined);
+/**
+ * IDENTIFY_SYSTEM and TIMELINE_HISTORY (what a replication role may always
+ * run) on `client`, a replication connection.
+ */
+export async function identifyServer(client: Pick<pg.Client, 'query'>): Promise<ServerIdentity> {
+  const { rows } = await client.query<IdentifySystemRow>('IDENTIFY_SYSTEM');
+  const row = rows[0];
+  if (!row) throw new Error('IDENTIFY_SYSTEM returned no row');
+  const timeline = Number(row.timeline);
+  let history: TimelineSwitch[] = [];
+  if (timeline > 1) {
+    const result = await client.query<TimelineHistoryRow>(`TIMELINE_HISTORY ${timeline}`);
+    const content = result.rows[0]?.content ?? '';
+    history = parseTimelineHistory(typeof content === 'string' ? content : content.toString('utf8'));
   }
+  return { systemId: String(row.systemid), timeline, history };
 }
