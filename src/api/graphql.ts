@@ -4,7 +4,8 @@
  * Every error carries `extensions.code`: UNAUTHENTICATED (HTTP 401),
  * GRAPHQL_PARSE_FAILED and GRAPHQL_VALIDATION_FAILED (HTTP 400; also a
  * document beyond QUERY_LIMITS: tokens, aliases, depth, cost),
- * BAD_USER_INPUT, NOT_FOUND and FAILED_PRECONDITION from the operations, and
+ * BAD_USER_INPUT (with `extensions.fields`: every input field at fault and
+ * why), NOT_FOUND and FAILED_PRECONDITION from the operations, and
  * INTERNAL_SERVER_ERROR for anything unexpected, whose details are logged,
  * never sent.
  */
@@ -15,7 +16,7 @@ import { maxDepthRule } from '@escape.tech/graphql-armor-max-depth';
 import { execute, GraphQLError, parse, specifiedRules, validate, type ExecutionResult, type GraphQLSchema, type ValidationContext } from 'graphql';
 import type { Logger } from '../log.js';
 import { bearerAuth } from './auth.js';
-import { ManagementError } from './errors.js';
+import { ManagementError, type FieldProblem } from './errors.js';
 import type { Management } from './management.js';
 import { createManagementSchema, managementRoot } from './schema.js';
 import { PayloadTooLargeError, readBody, sendJson, type Route } from './server.js';
@@ -63,7 +64,8 @@ interface ErrorBody {
   message: string;
   locations?: unknown;
   path?: unknown;
-  extensions: { code: string; field?: string };
+  /** field: the first input field at fault; fields: every one of them, with its reason. */
+  extensions: { code: string; field?: string; fields?: readonly FieldProblem[] };
 }
 
 function errorBody(message: string, code: string): { errors: ErrorBody[] } {
@@ -133,7 +135,8 @@ export class GraphqlExecutor {
     const where = { locations: error.locations, path: error.path };
     const cause = error.originalError;
     if (cause instanceof ManagementError) {
-      return { message: cause.message, ...where, extensions: { code: cause.code, ...(cause.field ? { field: cause.field } : {}) } };
+      const fields = cause.problems.length > 0 ? { field: cause.field!, fields: cause.problems } : {};
+      return { message: cause.message, ...where, extensions: { code: cause.code, ...fields } };
     }
     if (cause && !(cause instanceof GraphQLError)) {
       this.logger.error({ err: cause, path: error.path }, 'GraphQL resolver failed');

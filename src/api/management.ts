@@ -33,7 +33,7 @@ import {
   type Sql,
   type WebhookRow,
 } from '../state/webhooks.js';
-import { badUserInput, ManagementError, notFound } from './errors.js';
+import { allValid, badUserInput, ManagementError, notFound } from './errors.js';
 import { validateDeliveryState, validateId, validatePageSize, validateSecret, validateWebhookFields } from './validation.js';
 import { decodeCursor, deliveryView, encodeCursor, webhookView, type DeliveryPage, type DeliveryView, type WebhookView } from './views.js';
 
@@ -153,18 +153,21 @@ export class Management {
   }
 
   async createWebhook(input: CreateWebhookInput): Promise<WebhookView> {
-    const fields = validateWebhookFields(
-      {
-        targetUrl: input.targetUrl,
-        operations: input.operations,
-        description: input.description ?? '',
-        format: input.format ?? 'record',
-        signatures: input.signatures ?? SIGNATURE_SCHEMES,
-        workspaceId: input.workspaceId ?? null,
-      },
-      this.settings.maxUrlLength,
-    );
-    const secret = input.secret == null ? newSecret() : validateSecret(input.secret);
+    const { fields, secret } = allValid({
+      fields: () =>
+        validateWebhookFields(
+          {
+            targetUrl: input.targetUrl,
+            operations: input.operations,
+            description: input.description ?? '',
+            format: input.format ?? 'record',
+            signatures: input.signatures ?? SIGNATURE_SCHEMES,
+            workspaceId: input.workspaceId ?? null,
+          },
+          this.settings.maxUrlLength,
+        ),
+      secret: () => (input.secret == null ? newSecret() : validateSecret(input.secret)),
+    });
     const box = this.secretBox('create a webhook');
     const id = randomUUID();
     const row = await inTransaction(this.db, async (client) => {

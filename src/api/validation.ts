@@ -1,7 +1,8 @@
 /**
  * Checks of what an operator sends, each failure a BAD_USER_INPUT naming the
- * field and the reason. The rules are the config file's: the same URL check
- * (http/https, length), the same operation syntax and actions.
+ * field and the reason; every wrong field of an input is named in one error.
+ * The rules are the config file's: the same URL check (http/https, length),
+ * the same operation syntax and actions.
  */
 import { validate as isUuid } from 'uuid';
 import { PAYLOAD_FORMATS, type PayloadFormat } from '../delivery/payload.js';
@@ -11,7 +12,7 @@ import { secretProblem } from '../verify.js';
 import { InvalidOperationError, validateOperations } from '../events/matching.js';
 import type { DeliveryState } from '../state/deliveries.js';
 import type { WebhookFields } from '../state/webhooks.js';
-import { badUserInput, notFound } from './errors.js';
+import { allValid, badUserInput, notFound } from './errors.js';
 
 /** The same minimum as a config-file secret. */
 export const MIN_SECRET_LENGTH = 16;
@@ -36,29 +37,42 @@ function oneOf<T extends string>(field: string, value: string, allowed: readonly
   throw badUserInput(field, `${JSON.stringify(value)} is not one of ${allowed.join(', ')}`);
 }
 
+/** The fields, or one BAD_USER_INPUT naming every one of them that is wrong. */
 export function validateWebhookFields(input: WebhookFieldsInput, maxUrlLength: number): WebhookFields {
+  return allValid<WebhookFields>({
+    targetUrl: () => validateUrl(input.targetUrl, maxUrlLength),
+    operations: () => validateOperationList(input.operations),
+    description: () => input.description,
+    format: () => oneOf<PayloadFormat>('format', input.format, PAYLOAD_FORMATS),
+    signatures: () => validateSignatures(input.signatures),
+    workspaceId: () => validateWorkspaceId(input.workspaceId ?? null),
+  });
+}
+
+function validateUrl(targetUrl: string, maxUrlLength: number): string {
   try {
-    validateTargetUrl(input.targetUrl, maxUrlLength);
+    validateTargetUrl(targetUrl, maxUrlLength);
   } catch (error) {
     if (error instanceof InvalidTargetUrlError) throw badUserInput('targetUrl', error.message);
     throw error;
   }
-  if (input.operations.length === 0) throw badUserInput('operations', 'at least one operation is required, such as person.created or company.*');
+  return targetUrl;
+}
+
+function validateOperationList(operations: readonly string[]): string[] {
+  if (operations.length === 0) throw badUserInput('operations', 'at least one operation is required, such as person.created or company.*');
   try {
-    validateOperations(input.operations);
+    validateOperations(operations);
   } catch (error) {
     if (error instanceof InvalidOperationError) throw badUserInput('operations', error.message);
     throw error;
   }
-  if (input.signatures.length === 0) throw badUserInput('signatures', `at least one of ${SIGNATURE_SCHEMES.join(', ')} is required`);
-  return {
-    targetUrl: input.targetUrl,
-    operations: [...new Set(input.operations)],
-    description: input.description,
-    format: oneOf<PayloadFormat>('format', input.format, PAYLOAD_FORMATS),
-    signatures: [...new Set(input.signatures.map((scheme) => oneOf<SignatureScheme>('signatures', scheme, SIGNATURE_SCHEMES)))],
-    workspaceId: validateWorkspaceId(input.workspaceId ?? null),
-  };
+  return [...new Set(operations)];
+}
+
+function validateSignatures(signatures: readonly string[]): SignatureScheme[] {
+  if (signatures.length === 0) throw badUserInput('signatures', `at least one of ${SIGNATURE_SCHEMES.join(', ')} is required`);
+  return [...new Set(signatures.map((scheme) => oneOf<SignatureScheme>('signatures', scheme, SIGNATURE_SCHEMES)))];
 }
 
 function validateWorkspaceId(workspaceId: string | null): string | null {

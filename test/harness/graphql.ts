@@ -1,7 +1,9 @@
 /** A GraphQL client for walhook's management API, over real HTTP. */
+import type { FieldProblem } from '../../src/api/errors.js';
+
 export interface GraphqlError {
   message: string;
-  extensions?: { code?: string; field?: string };
+  extensions?: { code?: string; field?: string; fields?: FieldProblem[] };
 }
 
 export interface GraphqlResponse<Data = Record<string, unknown>> {

@@ -337,6 +337,25 @@ describe('validation', () => {
     expect(await webhookCount()).toBe(before);
   });
 
+  it('createWebhook names every wrong field of the input in one error, and writes nothing', async () => {
+    const before = await webhookCount();
+    const response = await api.request(CREATE, { input: { targetUrl: 'ftp://example.com/hook', operations: [], signatures: ['hmac'], secret: 'short' } });
+    expect(response.errors).toHaveLength(1);
+    const [error] = response.errors!;
+    expect(error?.extensions).toEqual({
+      code: 'BAD_USER_INPUT',
+      field: 'targetUrl',
+      fields: [
+        { field: 'targetUrl', reason: expect.stringMatching(/scheme ftp is not http or https/) },
+        { field: 'operations', reason: expect.stringMatching(/at least one operation is required/) },
+        { field: 'signatures', reason: expect.stringMatching(/"hmac" is not one of/) },
+        { field: 'secret', reason: expect.stringMatching(/at least 16 characters/) },
+      ],
+    });
+    expect(error?.message).toMatch(/^targetUrl: .*; operations: .*; signatures: .*; secret: /);
+    expect(await webhookCount()).toBe(before);
+  });
+
   it('accepts a URL of exactly 2048 characters and every action and wildcard', async () => {
     const targetUrl = `https://example.com/${'a'.repeat(2028)}`;
     const operations = ['person.created', 'person.updated', 'person.deleted', 'person.restored', 'person.destroyed', 'company.*', '*.created', '*.*'];

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { badUserInput, notFound } from '../../../src/api/errors.js';
+import { badUserInput, invalidFields, notFound } from '../../../src/api/errors.js';
 import { GraphqlExecutor, parseGraphqlRequest } from '../../../src/api/graphql.js';
 import { Management } from '../../../src/api/management.js';
 import type { StateDb } from '../../../src/state/db.js';
@@ -55,7 +55,29 @@ describe('GraphqlExecutor', () => {
       errors: [{ message: 'no webhook with id "w1"', locations: [{ line: 1, column: 3 }], path: ['webhook'], extensions: { code: 'NOT_FOUND' } }],
     });
     const bad = await executor.run({ query: 'mutation { createWebhook(input: {targetUrl: "x", operations: []}) { id } }' });
-    expect(bad.body).toMatchObject({ data: null, errors: [{ message: 'targetUrl: no', extensions: { code: 'BAD_USER_INPUT', field: 'targetUrl' } }] });
+    expect(bad.body).toMatchObject({
+      data: null,
+      errors: [{ message: 'targetUrl: no', extensions: { code: 'BAD_USER_INPUT', field: 'targetUrl', fields: [{ field: 'targetUrl', reason: 'no' }] } }],
+    });
+  });
+
+  it('lists every field of one BAD_USER_INPUT in extensions.fields', async () => {
+    const problems = [
+      { field: 'targetUrl', reason: 'not a URL' },
+      { field: 'operations', reason: 'at least one is required' },
+    ];
+    const executor = executorWith({ createWebhook: () => Promise.reject(invalidFields(problems)) });
+    const bad = await executor.run({ query: 'mutation { createWebhook(input: {targetUrl: "x", operations: []}) { id } }' });
+    expect(bad.body).toMatchObject({
+      data: null,
+      errors: [
+        {
+          message: 'targetUrl: not a URL; operations: at least one is required',
+          extensions: { code: 'BAD_USER_INPUT', field: 'targetUrl', fields: problems },
+        },
+      ],
+    });
+    expect((bad.body as { errors: unknown[] }).errors).toHaveLength(1);
   });
 
   it('masks unexpected errors', async () => {

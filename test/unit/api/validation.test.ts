@@ -58,6 +58,22 @@ describe('validateWebhookFields', () => {
     expect(error.message).toMatch(message);
   });
 
+  it('names every wrong field in one error, in the order of the input, each with its reason', () => {
+    const error = failure(() =>
+      validateWebhookFields({ ...valid, targetUrl: '', operations: [], format: 'xml', signatures: [], workspaceId: 'two words' }, 64),
+    );
+    expect(error.code).toBe('BAD_USER_INPUT');
+    expect(error.problems).toEqual([
+      { field: 'targetUrl', reason: 'invalid target URL: not a valid absolute URL' },
+      { field: 'operations', reason: 'at least one operation is required, such as person.created or company.*' },
+      { field: 'format', reason: '"xml" is not one of record, event, twenty' },
+      { field: 'signatures', reason: 'at least one of standard, twenty, twenty-legacy is required' },
+      { field: 'workspaceId', reason: expect.stringMatching(/^a workspace id such as/) },
+    ]);
+    expect(error.field).toBe('targetUrl');
+    expect(error.message).toBe(error.problems.map(({ field, reason }) => `${field}: ${reason}`).join('; '));
+  });
+
   it('accepts every known action and the wildcards', () => {
     const operations = ['*.*', 'person.*', '*.created', 'a.updated', 'b.deleted', 'c.restored', 'd.destroyed'];
     expect(validateWebhookFields({ ...valid, operations }, 2048).operations).toEqual(operations);
