@@ -18,8 +18,9 @@ import { createSecretBox } from './state/secret-box.js';
 const GROUP_USAGE = {
   webhooks: `  webhooks list
   webhooks create --target-url URL --operations OPS [--description TEXT] [--format F] [--signatures S]
+                  [--workspace-id W]
   webhooks update --id ID [--target-url URL] [--operations OPS] [--description TEXT] [--format F]
-                  [--signatures S] [--enable | --disable]
+                  [--signatures S] [--workspace-id W] [--enable | --disable]
   webhooks delete --id ID
   webhooks rotate-secret --id ID`,
   deliveries: `  deliveries list [--status pending|retrying|delivered|dead] [--webhook ID] [--limit N] [--after CURSOR]
@@ -44,6 +45,8 @@ ${groups.map((name) => GROUP_USAGE[name]).join('\n')}
   -c, --config FILE   the configuration (its state database and encryptionKey)
   OPS and S are comma-separated (person.created,company.*) or the option repeated.
   F is record, event or twenty; S is standard, twenty, twenty-legacy (default: all three).
+  W: only the events of this workspace (Twenty's workspace UUID); '' for every workspace (* in the list),
+  which is also what create does without it.
   --json prints JSON instead of a table. A new secret is printed once, by create and rotate-secret.
 `;
 }
@@ -64,6 +67,7 @@ const ADMIN_OPTIONS = {
   description: { type: 'string' },
   format: { type: 'string' },
   signatures: { type: 'string', multiple: true },
+  'workspace-id': { type: 'string' },
   enable: { type: 'boolean' },
   disable: { type: 'boolean' },
   status: { type: 'string' },
@@ -104,8 +108,8 @@ export function formatTable(headers: readonly string[], rows: readonly (readonly
 
 function webhookTable(webhooks: readonly WebhookView[]): string {
   return formatTable(
-    ['ID', 'SOURCE', 'STATUS', 'FORMAT', 'OPERATIONS', 'TARGET URL', 'DESCRIPTION'],
-    webhooks.map((w) => [w.id, w.source, w.status, w.format, w.operations.join(','), w.targetUrl, w.description]),
+    ['ID', 'SOURCE', 'STATUS', 'FORMAT', 'OPERATIONS', 'WORKSPACE', 'TARGET URL', 'DESCRIPTION'],
+    webhooks.map((w) => [w.id, w.source, w.status, w.format, w.operations.join(','), w.workspaceId ?? '*', w.targetUrl, w.description]),
   );
 }
 
@@ -142,6 +146,8 @@ async function execute(management: Management, group: string, action: string, va
     description: values.description,
     format: values.format,
     signatures: list(values.signatures),
+    // '' is how a shell says "none": every workspace (on update: every workspace again).
+    workspaceId: values['workspace-id'] === '' ? null : values['workspace-id'],
   };
   switch (`${group} ${action}`) {
     case 'webhooks list': {

@@ -573,12 +573,12 @@ describe('CLI', () => {
     const created = await walhook('webhooks', 'create', '--target-url', 'https://example.com/cli', '--operations', 'person.created,company.*', '--json');
     expect(created.code).toBe(0);
     const webhook = JSON.parse(created.stdout) as WebhookView;
-    expect(webhook).toMatchObject({ targetUrl: 'https://example.com/cli', operations: ['person.created', 'company.*'], source: 'api' });
+    expect(webhook).toMatchObject({ targetUrl: 'https://example.com/cli', operations: ['person.created', 'company.*'], source: 'api', workspaceId: null });
     expect(webhook.secret).toMatch(/^[0-9a-f]{64}$/);
 
     const listed = await walhook('webhooks', 'list');
-    expect(listed.stdout).toMatch(/^ID\s+SOURCE\s+STATUS\s+FORMAT\s+OPERATIONS\s+TARGET URL\s+DESCRIPTION$/m);
-    expect(listed.stdout).toMatch(new RegExp(`^${webhook.id}\\s+api\\s+active\\s+record\\s+person\\.created,company\\.\\*\\s+https://example\\.com/cli`, 'm'));
+    expect(listed.stdout).toMatch(/^ID\s+SOURCE\s+STATUS\s+FORMAT\s+OPERATIONS\s+WORKSPACE\s+TARGET URL\s+DESCRIPTION$/m);
+    expect(listed.stdout).toMatch(new RegExp(`^${webhook.id}\\s+api\\s+active\\s+record\\s+person\\.created,company\\.\\*\\s+\\*\\s+https://example\\.com/cli`, 'm'));
     expect(listed.stdout).not.toContain(webhook.secret);
 
     const updated = await walhook('webhooks', 'update', '--id', webhook.id, '--operations', 'opportunity.*', '--description', 'from the CLI');
@@ -594,9 +594,29 @@ describe('CLI', () => {
     const read = await api.data<{ webhook: WebhookView }>('query ($id: ID!) { webhook(id: $id) { operations description previousSecretExpiresAt } }', { id: webhook.id });
     expect(read.webhook).toMatchObject({ operations: ['opportunity.*'], description: 'from the CLI', previousSecretExpiresAt: expect.any(String) });
 
+    const workspaceId = '20202020-1c25-4d02-bf25-6aeccf7ea419';
+    const scoped = await walhook('webhooks', 'update', '--id', webhook.id, '--workspace-id', workspaceId);
+    expect(scoped.code).toBe(0);
+    expect(scoped.stdout).toMatch(new RegExp(`^${webhook.id}\\s+api\\s+active\\s+record\\s+opportunity\\.\\*\\s+${workspaceId}\\s+https://example\\.com/cli`, 'm'));
+    const unscoped = await walhook('webhooks', 'update', '--id', webhook.id, '--workspace-id', '', '--json');
+    expect(JSON.parse(unscoped.stdout)).toMatchObject({ workspaceId: null, operations: ['opportunity.*'] });
+
     const deleted = await walhook('webhooks', 'delete', '--id', webhook.id, '--json');
     expect(JSON.parse(deleted.stdout)).toEqual({ id: webhook.id });
     expect(await db.sql(`SELECT id FROM ${SCHEMA}.webhooks WHERE id = $1`, [webhook.id])).toEqual([]);
+  });
+
+  it('webhooks create --workspace-id scopes the webhook to that workspace', async () => {
+    const workspaceId = '3b8e6458-5fc1-4e63-8563-008ccddaa6db';
+    const created = await walhook('webhooks', 'create', '--target-url', 'https://example.com/one-workspace', '--operations', 'person.*', '--workspace-id', workspaceId, '--json');
+    expect(created.code).toBe(0);
+    const webhook = JSON.parse(created.stdout) as WebhookView;
+    expect(webhook.workspaceId).toBe(workspaceId);
+    const read = await api.data<{ webhook: WebhookView }>('query ($id: ID!) { webhook(id: $id) { workspaceId } }', { id: webhook.id });
+    expect(read.webhook.workspaceId).toBe(workspaceId);
+    const bad = await walhook('webhooks', 'create', '--target-url', 'ftp://x', '--operations', 'person.nope', '--workspace-id', 'two words');
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/targetUrl: .*; operations: .*; workspaceId: a workspace id such as/);
   });
 
   it('deliveries list and redeliver', async () => {
