@@ -12,14 +12,14 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromium, type Browser, type Page, type Request } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { resolveConfig } from '../../src/config/index.js';
 import { Daemon } from '../../src/daemon.js';
 import { createLogger } from '../../src/log.js';
 import { verifyWebhook } from '../../src/verify.js';
 import { missingCapability } from '../harness/capabilities.js';
-import { createCrmSchema, insertPersons } from '../harness/crm.js';
+import { createCrmSchema, insertPersons, WORKSPACE_ID } from '../harness/crm.js';
 import { createTestDatabase, type TestDatabase } from '../harness/database.js';
 import { graphqlClient, type GraphqlClient } from '../harness/graphql.js';
 import { startReceiver, waitFor, type ReceivedRequest, type Receiver } from '../harness/receiver.js';
@@ -77,8 +77,18 @@ async function confirmInDialog(button: string): Promise<void> {
   await page.getByRole('dialog').getByRole('button', { name: button }).click();
 }
 
-async function storedWebhooks(): Promise<{ id: string; description: string; status: string }[]> {
-  return (await api.data<{ webhooks: { id: string; description: string; status: string }[] }>('{ webhooks { id description status } }')).webhooks;
+async function storedWebhooks(): Promise<{ id: string; description: string; status: string; workspaceId: string | null }[]> {
+  return (await api.data<{ webhooks: { id: string; description: string; status: string; workspaceId: string | null }[] }>('{ webhooks { id description status workspaceId } }'))
+    .webhooks;
+}
+
+/** The form's error messages shown beside a field, by the field they name. */
+async function fieldErrors(): Promise<Record<string, string>> {
+  return page.evaluate(() =>
+    Object.fromEntries(
+      [...document.querySelectorAll<HTMLElement>('#webhook-form [data-error-for]')].filter((m) => m.textContent !== '').map((m) => [m.dataset.errorFor!, m.textContent!]),
+    ),
+  );
 }
 
 describe.skipIf(chromiumMissing !== null)('web console', () => {
@@ -151,24 +161,77 @@ describe.skipIf(chromiumMissing !== null)('web console', () => {
     expect(notFound).toEqual([]);
   });
 
-  it('creates a webhook by clicking, with field errors from the API, and copies its secret once', async () => {
+  it('shows every field left empty at once, beside each field and in a summary, without sending anything', async () => {
     await page.getByRole('link', { name: 'Create webhook' }).click();
     await page.getByRole('heading', { name: 'Create webhook' }).waitFor();
     // The grid offers the workspace's tables, as events name them.
     for (const operation of ['company.created', 'opportunity.deleted', 'person.updated', 'person.*', '*.*']) {
       expect(await page.getByRole('checkbox', { name: operation, exact: true }).count(), operation).toBe(1);
     }
+    const sent: string[] = [];
+    const onRequest = (request: Request) => {
+      if (request.url().endsWith('/graphql') && request.postData()?.includes('createWebhook')) sent.push(request.url());
+    };
+    page.on('request', onRequest);
 
-    await page.getByLabel('Target URL').fill('ftp://example.com/hook');
-    await page.getByRole('checkbox', { name: 'person.created', exact: true }).check();
+    // No URL, no operation, no signature scheme.
+    for (const box of await page.locator('input[name="signatures"]').all()) await box.uncheck();
     await page.getByRole('button', { name: 'Create webhook' }).click();
-    await page.locator('#targetUrl-error', { hasText: /^targetUrl: / }).waitFor({ timeout: SEEN_WITHIN_MS });
+    await page.locator('#form-summary li').first().waitFor();
+    expect(await fieldErrors()).toEqual({
+      targetUrl: expect.stringMatching(/enter the URL/),
+      operations: expect.stringMatching(/at least one operation/),
+      signatures: expect.stringMatching(/at least one signature scheme/),
+    });
+    expect(await page.locator('#form-summary li').allInnerTexts()).toEqual([
+      expect.stringMatching(/^Target URL: enter the URL/),
+      expect.stringMatching(/^Operations: pick at least one operation/),
+      expect.stringMatching(/^Signatures: pick at least one signature scheme/),
+    ]);
     expect(await page.getByLabel('Target URL').getAttribute('aria-invalid')).toBe('true');
-    expect(await storedWebhooks()).toEqual([]);
+    await screenshot('create-webhook-missing-fields');
 
+    // A summary line leads to its field, and stays on the form.
+    await page.locator('#form-summary').getByRole('link', { name: /^Operations:/ }).click();
+    expect(await page.evaluate(() => (document.activeElement as HTMLInputElement | null)?.name)).toBe('operation');
+    expect(new URL(page.url()).hash).toBe('#/new');
+    // Fixing a field takes its error and its summary line away; the others stay.
+    await page.locator('input[name="signatures"][value="standard"]').check();
+    expect(await fieldErrors()).toEqual({ targetUrl: expect.any(String), operations: expect.any(String) });
+    expect(await page.locator('#form-summary li').count()).toBe(2);
+    page.off('request', onRequest);
+    expect(sent).toEqual([]);
+  });
+
+  it('shows every field the API refuses at once, from its one error', async () => {
+    await page.getByLabel('Target URL').fill('ftp://example.com/hook');
+    await page.getByLabel('Other operations').fill('person.archived');
+    await page.locator('#workspaceId').fill('two words');
+    await page.getByRole('button', { name: 'Create webhook' }).click();
+    await page.locator('#workspaceId-error:not(:empty)').waitFor({ timeout: SEEN_WITHIN_MS });
+    expect(await fieldErrors()).toEqual({
+      targetUrl: expect.stringMatching(/scheme ftp is not http or https/),
+      operations: expect.stringMatching(/action "archived" is unknown/),
+      workspaceId: expect.stringMatching(/^a workspace id such as/),
+    });
+    expect(await page.locator('#form-summary li').allInnerTexts()).toEqual([
+      expect.stringMatching(/^Target URL: invalid target URL/),
+      expect.stringMatching(/^Operations: invalid operation "person.archived"/),
+      expect.stringMatching(/^Workspace: a workspace id/),
+    ]);
+    for (const id of ['targetUrl', 'workspaceId']) expect(await page.locator(`#${id}`).getAttribute('aria-invalid'), id).toBe('true');
+    expect(await storedWebhooks()).toEqual([]);
+    await screenshot('create-webhook-refused-fields');
+  });
+
+  it('creates a webhook by clicking, scoped to a workspace, and copies its secret once', async () => {
     await page.getByLabel('Target URL').fill(receiver.url);
+    await page.getByLabel('Other operations').fill('');
+    await page.locator('#workspaceId').fill(WORKSPACE_ID);
     await page.getByLabel('Description').fill('CRM sync');
+    await page.getByRole('checkbox', { name: 'person.created', exact: true }).check();
     await page.getByRole('checkbox', { name: 'person.updated', exact: true }).check();
+    expect(await page.locator('#webhook-form .field-error:not(:empty), #form-summary:not(:empty)').count()).toBe(0);
     await screenshot('create-webhook');
     await page.getByRole('button', { name: 'Create webhook' }).click();
 
@@ -183,7 +246,8 @@ describe.skipIf(chromiumMissing !== null)('web console', () => {
     const [stored] = await storedWebhooks();
     webhookId = stored!.id;
     expect(page.url()).toContain(`#/webhooks/${webhookId}`);
-    expect(stored).toMatchObject({ description: 'CRM sync', status: 'active' });
+    expect(stored).toMatchObject({ description: 'CRM sync', status: 'active', workspaceId: WORKSPACE_ID });
+    expect(await page.locator('#detail-fields').innerText()).toContain(WORKSPACE_ID);
 
     await page.getByRole('button', { name: 'I have saved it' }).click();
     expect(await page.getByLabel('Secret to copy').isVisible()).toBe(false);
@@ -239,6 +303,7 @@ describe.skipIf(chromiumMissing !== null)('web console', () => {
     expect(text).toContain('person.created');
     expect(text).toContain('record');
     expect(text).toContain('active');
+    expect(text).toContain(WORKSPACE_ID);
     await screenshot('webhooks');
   });
 
@@ -248,6 +313,7 @@ describe.skipIf(chromiumMissing !== null)('web console', () => {
     await page.getByRole('heading', { name: 'Edit webhook' }).waitFor();
     expect(await page.getByLabel('Target URL').inputValue()).toBe(receiver.url);
     expect(await page.getByRole('checkbox', { name: 'person.created', exact: true }).isChecked()).toBe(true);
+    expect(await page.locator('#workspaceId').inputValue()).toBe(WORKSPACE_ID);
     await page.getByLabel('Description').fill('CRM sync (edited)');
     await page.getByRole('button', { name: 'Save' }).click();
     await page.locator('#detail-fields', { hasText: 'CRM sync (edited)' }).waitFor({ timeout: SEEN_WITHIN_MS });
@@ -256,7 +322,7 @@ describe.skipIf(chromiumMissing !== null)('web console', () => {
     await page.locator('#detail-status', { hasText: 'disabled' }).waitFor({ timeout: SEEN_WITHIN_MS });
     await page.getByRole('button', { name: 'Enable' }).click();
     await page.locator('#detail-status', { hasText: 'active' }).waitFor({ timeout: SEEN_WITHIN_MS });
-    expect(await storedWebhooks()).toEqual([{ id: webhookId, description: 'CRM sync (edited)', status: 'active' }]);
+    expect(await storedWebhooks()).toEqual([{ id: webhookId, description: 'CRM sync (edited)', status: 'active', workspaceId: WORKSPACE_ID }]);
   });
 
   it('rotates the secret after a confirmation and shows the new one once', async () => {

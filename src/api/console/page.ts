@@ -69,7 +69,7 @@ export const CONSOLE_PAGE = `<!doctype html>
       <table class="data">
         <caption class="note">Deliveries of the last hour are counted by the walhook instance serving this page, since it started.</caption>
         <thead>
-          <tr><th scope="col">URL</th><th scope="col">Operations</th><th scope="col">Format</th><th scope="col">Status</th>
+          <tr><th scope="col">URL</th><th scope="col">Operations</th><th scope="col">Format</th><th scope="col">Workspace</th><th scope="col">Status</th>
             <th scope="col">Last hour</th><th scope="col">Dead letters</th></tr>
         </thead>
         <tbody id="webhook-rows"></tbody>
@@ -81,6 +81,7 @@ export const CONSOLE_PAGE = `<!doctype html>
       <p><a id="form-back" href="#/">← Webhooks</a></p>
       <h1 id="form-title" tabindex="-1">Create webhook</h1>
       <form id="webhook-form" class="card" novalidate>
+        <div class="form-error error-summary" id="form-summary" role="alert" tabindex="-1"></div>
         <p class="form-error" id="form-error" role="alert"></p>
         <div class="field">
           <label for="targetUrl">Target URL</label>
@@ -109,6 +110,12 @@ export const CONSOLE_PAGE = `<!doctype html>
           <legend>Signatures</legend>${signatureChoices}
           <p class="field-error" id="signatures-error" data-error-for="signatures"></p>
         </fieldset>
+        <div class="field">
+          <label for="workspaceId">Workspace <span class="hint">(optional: only events of this Twenty workspace id; empty for every workspace)</span></label>
+          <input id="workspaceId" name="workspaceId" type="text" spellcheck="false" placeholder="20202020-1c25-4d02-bf25-6aeccf7ea419"
+            aria-describedby="workspaceId-error">
+          <p class="field-error" id="workspaceId-error" data-error-for="workspaceId"></p>
+        </div>
         <div class="actions">
           <button type="submit" class="primary" id="form-submit">Save</button>
           <a class="button" id="form-cancel" href="#/">Cancel</a>
@@ -142,7 +149,7 @@ export const CONSOLE_PAGE = `<!doctype html>
         <button type="button" id="rotate-secret">Rotate secret</button>
         <button type="button" id="delete-webhook" class="danger">Delete</button>
       </div>
-      <p id="read-only-note" class="note" hidden>Defined in the config file: read-only here.</p>
+      <p id="read-only-note" class="note" hidden></p>
       <p class="form-error" id="detail-error" role="alert"></p>
 
       <h2 id="attempts-title">Recent attempts</h2>

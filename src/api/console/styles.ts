@@ -62,6 +62,10 @@ input[aria-invalid="true"] { border-color: var(--danger); }
 .choice { display: flex; gap: 0.5rem; align-items: baseline; margin: 0.25rem 0; font-weight: normal; }
 .field-error, .form-error { color: var(--danger); margin: 0.3rem 0 0; font-weight: 600; }
 .field-error:empty, .form-error:empty { display: none; }
+.error-summary { border: 2px solid var(--danger); border-radius: 6px; padding: 0.6rem 0.9rem; margin-bottom: 1.1rem; }
+.error-summary h2 { font-size: 1rem; margin: 0 0 0.3rem; }
+.error-summary ul { margin: 0; padding-left: 1.2rem; }
+.error-summary a { color: var(--danger); }
 
 .grid-scroll { max-height: 22rem; overflow: auto; border: 1px solid var(--line); border-radius: 6px; margin: 0.4rem 0 0.8rem; max-width: 42rem; }
 table.operations { border-collapse: collapse; width: 100%; background: var(--card); }

@@ -7,7 +7,9 @@
  * (type-only imports: nothing of the server reaches the browser).
  */
 import type { RecentAttempt } from '../../../delivery/recent-attempts.js';
+import type { FieldProblem } from '../../errors.js';
 import type { WebhookStats } from '../../management.js';
+import type { WebhookFieldsInput } from '../../validation.js';
 import type { DeliveryView, WebhookView } from '../../views.js';
 
 const TOKEN_KEY = 'walhook.apiToken';
@@ -18,14 +20,17 @@ export const token = {
   clear: (): void => sessionStorage.removeItem(TOKEN_KEY),
 };
 
-/** An error the API answered with: its message, `extensions.code`, and the input field at fault when it names one. */
+/**
+ * An error the API answered with: its message, `extensions.code`, and every
+ * input field at fault with its reason (`extensions.fields`), when it names any.
+ */
 export class ApiError extends Error {
   override readonly name = 'ApiError';
 
   constructor(
     message: string,
     readonly code: string,
-    readonly field: string | null = null,
+    readonly problems: readonly FieldProblem[] = [],
   ) {
     super(message);
   }
@@ -42,9 +47,20 @@ export function onUnauthenticated(handler: () => void): void {
   unauthenticated = handler;
 }
 
+interface GraphqlErrorBody {
+  message: string;
+  extensions?: { code?: string; fields?: FieldProblem[] };
+}
+
 interface GraphqlBody<Data> {
   data?: Data | null;
-  errors?: { message: string; extensions?: { code?: string; field?: string } }[];
+  errors?: GraphqlErrorBody[];
+}
+
+/** One error for the whole answer: the first error's code, and the fields of all of them. */
+function apiError([first, ...rest]: [GraphqlErrorBody, ...GraphqlErrorBody[]]): ApiError {
+  const problems = [first, ...rest].flatMap((error) => error.extensions?.fields ?? []);
+  return new ApiError(first.message, first.extensions?.code ?? 'UNKNOWN', problems);
 }
 
 async function graphql<Data>(query: string, variables: Record<string, unknown> = {}): Promise<Data> {
@@ -59,9 +75,9 @@ async function graphql<Data>(query: string, variables: Record<string, unknown> =
     throw new ApiError(`walhook did not answer: ${(error as Error).message}`, 'NETWORK');
   }
   const body = (await response.json().catch(() => ({}))) as GraphqlBody<Data>;
-  const [first] = body.errors ?? [];
+  const [first, ...rest] = body.errors ?? [];
   if (first) {
-    const error = new ApiError(first.message, first.extensions?.code ?? 'UNKNOWN', first.extensions?.field ?? null);
+    const error = apiError([first, ...rest]);
     if (error.unauthenticated) unauthenticated();
     throw error;
   }
@@ -71,7 +87,19 @@ async function graphql<Data>(query: string, variables: Record<string, unknown> =
 
 export type Webhook = Pick<
   WebhookView,
-  'id' | 'targetUrl' | 'operations' | 'description' | 'format' | 'signatures' | 'status' | 'disabledReason' | 'readOnly' | 'createdAt' | 'previousSecretExpiresAt'
+  | 'id'
+  | 'targetUrl'
+  | 'operations'
+  | 'description'
+  | 'format'
+  | 'signatures'
+  | 'workspaceId'
+  | 'status'
+  | 'disabledReason'
+  | 'source'
+  | 'readOnly'
+  | 'createdAt'
+  | 'previousSecretExpiresAt'
 > & { stats: WebhookStats };
 
 export type Delivery = Pick<DeliveryView, 'id' | 'operation' | 'state' | 'attempts' | 'lastStatus' | 'lastError' | 'deadReason' | 'nextAttemptAt'>;
@@ -89,16 +117,12 @@ export interface WebhookActivity {
   dead: Delivery[];
 }
 
-/** What a create or edit form sends. */
-export interface WebhookInput {
-  targetUrl: string;
-  description: string;
-  operations: string[];
-  format: string;
-  signatures: string[];
-}
+/** What a create or edit form sends: the fields the API checks, as it names them. */
+export type WebhookInput = Required<WebhookFieldsInput>;
 
-const WEBHOOK_FIELDS = `id targetUrl operations description format signatures status disabledReason readOnly createdAt
+export type { FieldProblem };
+
+const WEBHOOK_FIELDS = `id targetUrl operations description format signatures workspaceId status disabledReason source readOnly createdAt
   previousSecretExpiresAt stats { deliveredLastHour failedLastHour waiting deadLetters failing }`;
 const DELIVERY_FIELDS = 'id operation state attempts lastStatus lastError deadReason nextAttemptAt';
 /** Enough for the console's tables; older ones stay reachable through the API. */

@@ -24,11 +24,13 @@ import {
   element,
   formatTime,
   operationList,
+  readOnlyNote,
   replaceRows,
   row,
   showError,
   statusBadge,
   whileBusy,
+  workspaceText,
 } from './dom.js';
 import { refreshLive, type LiveView } from './live.js';
 
@@ -48,6 +50,7 @@ function render({ webhook, recentAttempts, waiting, dead }: WebhookActivity): vo
   byId('toggle-webhook').textContent = webhook.status === 'disabled' ? 'Enable' : 'Disable';
   byId('detail-actions').hidden = webhook.readOnly;
   byId('read-only-note').hidden = !webhook.readOnly;
+  byId('read-only-note').textContent = readOnlyNote(webhook);
   byId<HTMLButtonElement>('redeliver-all').disabled = dead.length === 0;
   replaceRows(tbodyOf('attempts-table'), recentAttempts.map(attemptRow), byId('attempts-empty'));
   replaceRows(tbodyOf('waiting-table'), waiting.map(waitingRow), byId('waiting-empty'));
@@ -60,6 +63,7 @@ function renderFields(webhook: WebhookActivity['webhook']): void {
     ['Operations', operationList(webhook.operations)],
     ['Format', webhook.format],
     ['Signatures', webhook.signatures.join(', ')],
+    ['Workspace', workspaceText(webhook)],
     ['Last hour', `${webhook.stats.deliveredLastHour} delivered, ${webhook.stats.failedLastHour} failed (this instance)`],
     ['Id', element('span', { className: 'mono' }, webhook.id)],
     ['Created', formatTime(webhook.createdAt)],

@@ -4,7 +4,7 @@
  * DOM helpers shared by the views. Data from the API only ever becomes text
  * (textContent), never HTML.
  */
-import { ApiError, type Webhook } from './api.js';
+import { ApiError, type FieldProblem, type Webhook } from './api.js';
 
 export function byId<T extends HTMLElement = HTMLElement>(id: string): T {
   const found = document.getElementById(id);
@@ -56,32 +56,71 @@ export function clearErrors(scope: HTMLElement): void {
   for (const input of scope.querySelectorAll('[aria-invalid]')) input.removeAttribute('aria-invalid');
 }
 
-/** A field's error goes away as soon as the field is changed: it spoke of the old value. */
+/**
+ * A field's error goes away as soon as the field is changed: it spoke of the
+ * old value. So does its line in an error summary (see showFieldProblems).
+ */
 export function clearFieldErrorsOnInput(form: HTMLFormElement): void {
   form.addEventListener('input', (event) => {
     const field = (event.target as HTMLElement).closest('.field');
-    const message = field?.querySelector('.field-error');
-    if (message) message.textContent = '';
+    const message = field?.querySelector<HTMLElement>('.field-error');
+    if (!message) return;
+    message.textContent = '';
     field?.querySelector('[aria-invalid]')?.removeAttribute('aria-invalid');
+    for (const line of form.querySelectorAll(`[data-summary-for="${CSS.escape(message.dataset.errorFor ?? '')}"]`)) line.remove();
+    for (const summary of form.querySelectorAll<HTMLElement>('.error-summary')) if (!summary.querySelector('li')) summary.textContent = '';
+  });
+}
+
+/** A problem shown beside its field: the field's label, and the input to focus (its own, or the first of its group). */
+export interface PlacedProblem extends FieldProblem {
+  label: string;
+  input: HTMLElement | null;
+}
+
+/** The input a field's problems are about: the one with the field's id, else the first of the field's group. */
+export function fieldInput(scope: HTMLElement, field: string): HTMLElement | null {
+  const group = scope.querySelector(`[data-error-for="${CSS.escape(field)}"]`)?.closest('.field');
+  return scope.querySelector<HTMLElement>(`#${CSS.escape(field)}`) ?? group?.querySelector<HTMLElement>('input') ?? null;
+}
+
+/** The field's label or legend as the page shows it, without its hint. */
+function fieldLabel(scope: HTMLElement, field: string, input: HTMLElement | null): string {
+  const group = scope.querySelector(`[data-error-for="${CSS.escape(field)}"]`)?.closest('.field');
+  const label = (input?.id ? scope.querySelector(`label[for="${CSS.escape(input.id)}"]`) : null) ?? group?.querySelector('legend');
+  const named = label?.cloneNode(true) as HTMLElement | undefined;
+  for (const hint of named?.querySelectorAll('.hint') ?? []) hint.remove();
+  return named?.textContent?.trim() || field;
+}
+
+/**
+ * Shows every problem next to the field it names, and marks the field's input
+ * invalid; returns those `scope` has a place for.
+ */
+export function showFieldProblems(scope: HTMLElement, problems: readonly FieldProblem[]): PlacedProblem[] {
+  return problems.flatMap((problem) => {
+    const message = scope.querySelector<HTMLElement>(`[data-error-for="${CSS.escape(problem.field)}"]`);
+    if (!message) return [];
+    message.textContent = problem.reason;
+    const input = fieldInput(scope, problem.field);
+    input?.setAttribute('aria-invalid', 'true');
+    return [{ ...problem, label: fieldLabel(scope, problem.field, input), input }];
   });
 }
 
 /**
- * Shows an API error next to the field it names (`extensions.field`) when
- * `scope` has one, else in `fallback`.
+ * Shows an API error next to each field it names (`extensions.fields`) that
+ * `scope` has, and focuses the first of them; whatever has no field there
+ * goes to `fallback`. Returns the problems shown beside a field.
  */
-export function showError(scope: HTMLElement, error: unknown, fallback: HTMLElement): void {
-  const message = error instanceof Error ? error.message : String(error);
-  const field = error instanceof ApiError ? error.field : null;
-  const next = field === null ? null : scope.querySelector<HTMLElement>(`[data-error-for="${CSS.escape(field)}"]`);
-  if (!next) {
-    fallback.textContent = message;
-    return;
-  }
-  next.textContent = message;
-  const input = scope.querySelector<HTMLElement>(`#${CSS.escape(field!)}`);
-  input?.setAttribute('aria-invalid', 'true');
-  input?.focus();
+export function showError(scope: HTMLElement, error: unknown, fallback: HTMLElement): PlacedProblem[] {
+  const problems = error instanceof ApiError ? error.problems : [];
+  const placed = showFieldProblems(scope, problems);
+  const elsewhere = problems.filter((problem) => !placed.some(({ field }) => field === problem.field));
+  if (placed.length === 0) fallback.textContent = error instanceof Error ? error.message : String(error);
+  else if (elsewhere.length > 0) fallback.textContent = elsewhere.map(({ field, reason }) => `${field}: ${reason}`).join('; ');
+  placed[0]?.input?.focus();
+  return placed;
 }
 
 /** Disables `button` while `work` runs, so a double click sends one request. */
@@ -115,6 +154,22 @@ export function displayStatus(webhook: Webhook): DisplayStatus {
 export function statusBadge(webhook: Webhook): HTMLElement {
   const status = displayStatus(webhook);
   return element('span', { className: `badge ${status}`, title: webhook.disabledReason ?? '' }, status);
+}
+
+const READ_ONLY_NOTES: Record<Webhook['source'], string> = {
+  config: 'Defined in the config file: read-only here.',
+  twenty: "Made in Twenty's Settings → APIs & Webhooks: edit or delete it there.",
+  api: '',
+};
+
+/** Where a read-only webhook is edited instead; empty for one made here. */
+export function readOnlyNote({ source }: Webhook): string {
+  return READ_ONLY_NOTES[source];
+}
+
+/** The workspace whose events a webhook receives. */
+export function workspaceText({ workspaceId }: Webhook): string {
+  return workspaceId ?? 'every workspace';
 }
 
 export function operationList(operations: string[]): HTMLElement {

@@ -2,12 +2,14 @@
 /// <reference lib="dom.iterable" />
 /**
  * The create and edit form: target URL, description, operations picked from
- * the objects walhook streams × the actions (`*` for either), format and
- * signature schemes. The API checks everything; its errors are shown next to
- * the field they name.
+ * the objects walhook streams × the actions (`*` for either), format,
+ * signature schemes and workspace. Fields left empty are reported before
+ * anything is sent; the API checks everything else. Every problem is shown
+ * next to its field and listed in a summary above the form, all at once.
  */
-import { createWebhook, getWebhook, operationChoices, updateWebhook, type Webhook, type WebhookInput } from './api.js';
-import { byId, clearErrors, clearFieldErrorsOnInput, element, showError, showView, whileBusy } from './dom.js';
+import { createWebhook, getWebhook, operationChoices, updateWebhook, type FieldProblem, type Webhook, type WebhookInput } from './api.js';
+import { byId, clearErrors, clearFieldErrorsOnInput, element, fieldInput, showError, showFieldProblems, showView, whileBusy, type PlacedProblem } from './dom.js';
+import { missingFields } from './form-check.js';
 
 const ANY = '*';
 
@@ -59,6 +61,7 @@ function fill(webhook: Webhook | null, objects: string[], actions: string[]): vo
   text('targetUrl').value = webhook?.targetUrl ?? '';
   text('description').value = webhook?.description ?? '';
   text('extraOperations').value = operations.filter((operation) => !inGrid.has(operation)).join(', ');
+  text('workspaceId').value = webhook?.workspaceId ?? '';
   for (const radio of form().querySelectorAll<HTMLInputElement>('input[name="format"]')) radio.checked = radio.value === (webhook?.format ?? 'record');
   for (const box of form().querySelectorAll<HTMLInputElement>('input[name="signatures"]')) box.checked = webhook ? webhook.signatures.includes(box.value) : true;
 }
@@ -75,7 +78,37 @@ function read(): WebhookInput {
     operations: [...data.getAll('operation').map(String), ...extra],
     format: String(data.get('format') ?? ''),
     signatures: data.getAll('signatures').map(String),
+    // Empty: every workspace (null also clears a workspace when editing).
+    workspaceId: String(data.get('workspaceId') ?? '').trim() || null,
   };
+}
+
+/** Lists the problems shown beside their fields above the form, each a link to its field, and moves focus there. */
+function showSummary(placed: readonly PlacedProblem[]): void {
+  if (placed.length === 0) return;
+  const summary = byId('form-summary');
+  const lines = placed.map(({ field, label, reason }) => {
+    const link = element('a', { data: { field } }, `${label}: ${reason}`);
+    link.href = `#${fieldInput(form(), field)?.id ?? ''}`;
+    return element('li', { data: { summaryFor: field } }, link);
+  });
+  const heading = placed.length === 1 ? 'Fix this to save the webhook:' : `Fix these ${placed.length} fields to save the webhook:`;
+  summary.replaceChildren(element('h2', {}, heading), element('ul', {}, ...lines));
+  summary.focus();
+}
+
+function showProblems(problems: readonly FieldProblem[]): void {
+  showSummary(showFieldProblems(form(), problems));
+}
+
+/** A summary line's link focuses its field; following it as a link would change the hash, the console's route. */
+function handleSummaryLinks(): void {
+  byId('form-summary').addEventListener('click', (event) => {
+    const link = (event.target as HTMLElement).closest<HTMLAnchorElement>('a[data-field]');
+    if (!link) return;
+    event.preventDefault();
+    fieldInput(form(), link.dataset.field!)?.focus();
+  });
 }
 
 async function show(webhook: Webhook | null): Promise<void> {
@@ -102,10 +135,16 @@ export async function showEditForm(id: string): Promise<void> {
 /** Sends the form to the API when submitted; `saved` gets the outcome. */
 export function handleFormSubmit(saved: (outcome: FormOutcome) => void): void {
   clearFieldErrorsOnInput(form());
+  handleSummaryLinks();
   form().addEventListener('submit', (event) => {
     event.preventDefault();
     clearErrors(form());
     const input = read();
+    const missing = missingFields(input);
+    if (missing.length > 0) {
+      showProblems(missing);
+      return;
+    }
     void whileBusy(byId<HTMLButtonElement>('form-submit'), async () => {
       try {
         if (editing) {
@@ -115,7 +154,7 @@ export function handleFormSubmit(saved: (outcome: FormOutcome) => void): void {
           saved({ webhook, secret });
         }
       } catch (error) {
-        showError(form(), error, byId('form-error'));
+        showSummary(showError(form(), error, byId('form-error')));
       }
     });
   });

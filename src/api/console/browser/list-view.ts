@@ -1,8 +1,8 @@
 /// <reference lib="dom" />
 /// <reference lib="dom.iterable" />
-/** The webhooks list: URL, operations, format, status, the last hour's deliveries, dead letters. */
+/** The webhooks list: URL, operations, format, workspace, status, the last hour's deliveries, dead letters. */
 import { listWebhooks, type Webhook } from './api.js';
-import { byId, element, operationList, replaceRows, row, statusBadge } from './dom.js';
+import { byId, element, operationList, readOnlyNote, replaceRows, row, statusBadge, workspaceText } from './dom.js';
 import type { LiveView } from './live.js';
 
 function lastHour({ stats }: Webhook): string {
@@ -15,7 +15,16 @@ function webhookRow(webhook: Webhook): HTMLTableRowElement {
   link.href = `#/webhooks/${encodeURIComponent(webhook.id)}`;
   const url = element('td', { className: 'url' }, link);
   if (webhook.description) url.append(element('div', { className: 'hint' }, webhook.description));
-  return row(url, operationList(webhook.operations), webhook.format, statusBadge(webhook), lastHour(webhook), String(webhook.stats.deadLetters));
+  if (webhook.readOnly) url.append(element('div', { className: 'hint' }, readOnlyNote(webhook)));
+  return row(
+    url,
+    operationList(webhook.operations),
+    webhook.format,
+    workspaceText(webhook),
+    statusBadge(webhook),
+    lastHour(webhook),
+    String(webhook.stats.deadLetters),
+  );
 }
 
 export const listView: LiveView<Webhook[]> = {

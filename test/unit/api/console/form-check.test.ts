@@ -1,0 +1,38 @@
+import { describe, expect, it } from 'vitest';
+import type { WebhookInput } from '../../../../src/api/console/browser/api.js';
+import { missingFields } from '../../../../src/api/console/browser/form-check.js';
+
+const complete: WebhookInput = {
+  targetUrl: 'https://example.com/hook',
+  description: '',
+  operations: ['person.created'],
+  format: 'record',
+  signatures: ['standard'],
+  workspaceId: null,
+};
+
+describe('missingFields', () => {
+  it('finds nothing missing in a complete form, whatever the optional fields hold', () => {
+    expect(missingFields(complete)).toEqual([]);
+    expect(missingFields({ ...complete, description: 'CRM sync', workspaceId: 'acme' })).toEqual([]);
+  });
+
+  it('names every empty required field at once, in the order of the form, as the API names them', () => {
+    const missing = missingFields({ ...complete, targetUrl: '', operations: [], format: '', signatures: [] });
+    expect(missing.map(({ field }) => field)).toEqual(['targetUrl', 'operations', 'format', 'signatures']);
+    for (const { reason } of missing) expect(reason).not.toBe('');
+  });
+
+  it.each([
+    ['targetUrl', { targetUrl: '' }, /enter the URL/],
+    ['operations', { operations: [] }, /at least one operation/],
+    ['format', { format: '' }, /format/],
+    ['signatures', { signatures: [] }, /at least one signature scheme/],
+  ])('names a missing %s alone', (field, change, reason) => {
+    expect(missingFields({ ...complete, ...change })).toEqual([{ field, reason: expect.stringMatching(reason) }]);
+  });
+
+  it('leaves what a present value is worth to the API: a wrong URL or operation is not missing', () => {
+    expect(missingFields({ ...complete, targetUrl: 'ftp://x', operations: ['person.nope'] })).toEqual([]);
+  });
+});
