@@ -130,9 +130,16 @@ function deliveryTable(deliveries: readonly DeliveryView[]): string {
   );
 }
 
+/** A webhook just made or changed, with a warning when its target will be refused. */
+function changed(webhook: WebhookView, verb: string): string[] {
+  const lines = [`${verb} webhook ${webhook.id}`, webhookTable([webhook])];
+  if (webhook.targetRefusal !== null) lines.push('', `warning: deliveries will not be sent: ${webhook.targetRefusal}`);
+  return lines;
+}
+
 /** A webhook just made or re-keyed, with the secret it will never show again. */
 function withSecret(webhook: WebhookView, verb: string): string {
-  const lines = [`${verb} webhook ${webhook.id}`, webhookTable([webhook])];
+  const lines = changed(webhook, verb);
   if (webhook.secret !== null) lines.push('', `secret: ${webhook.secret}`, 'This is the only time the secret is shown: store it where the receiver can read it.');
   return lines.join('\n');
 }
@@ -164,7 +171,7 @@ async function execute(management: Management, group: string, action: string, va
     }
     case 'webhooks update': {
       const webhook = await management.updateWebhook({ ...webhookFields, id: id(), enabled: enabledFlag(values) });
-      return { json: webhook, text: `updated webhook ${webhook.id}\n${webhookTable([webhook])}` };
+      return { json: webhook, text: changed(webhook, 'updated').join('\n') };
     }
     case 'webhooks delete': {
       const webhook = await management.deleteWebhook(id());

@@ -14,7 +14,7 @@ import { loadConfig } from './config/index.js';
 import type { WalhookConfig } from './config/schema.js';
 import { Daemon } from './daemon.js';
 import { DEMO_USAGE, runDemoCli } from './demo/index.js';
-import { createAddressPolicy } from './delivery/ssrf.js';
+import { createAddressPolicy, targetUrlRefusal } from './delivery/ssrf.js';
 import { createLogger, loggableUrl, type Logger } from './log.js';
 import { EXIT_STATUS, UsageError } from './operator-error.js';
 import { openStateDb } from './state/db.js';
@@ -138,8 +138,8 @@ function onShutdown(logger: Logger, stop: () => Promise<void>): void {
 function warnRefusedTargets(config: WalhookConfig, logger: Logger): void {
   const policy = createAddressPolicy({ enabled: config.delivery.ssrfGuard, allowList: config.delivery.allowList });
   for (const webhook of config.webhooks) {
-    const refusal = policy.literalRefusal(new URL(webhook.targetUrl).hostname);
-    if (refusal) logger.warn({ targetUrl: loggableUrl(webhook.targetUrl) }, `webhook ${loggableUrl(webhook.targetUrl)} will not be called: ${refusal.message}`);
+    const refusal = targetUrlRefusal(policy, webhook.targetUrl);
+    if (refusal) logger.warn({ targetUrl: loggableUrl(webhook.targetUrl) }, `webhook ${loggableUrl(webhook.targetUrl)} will not be called: ${refusal}`);
   }
 }
 

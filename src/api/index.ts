@@ -1,6 +1,7 @@
 /** The daemon's HTTP server with the management API; see server.ts for adding routes. */
 import type { AddressInfo } from 'node:net';
 import type { WalhookConfig } from '../config/schema.js';
+import { createAddressPolicy } from '../delivery/ssrf.js';
 import type { Logger } from '../log.js';
 import type { StateDb } from '../state/db.js';
 import type { SecretBox } from '../state/secret-box.js';
@@ -14,7 +15,12 @@ export { createApiServer, healthRoute, sendJson, type ApiServer, type Route } fr
 export function managementFor(config: WalhookConfig, db: StateDb, secretBox: SecretBox | null, hooks: ManagementHooks = {}): Management {
   return new Management(
     db,
-    { secretBox, maxUrlLength: config.delivery.maxUrlLength, secretRotationOverlapMs: config.delivery.secretRotationOverlap },
+    {
+      secretBox,
+      maxUrlLength: config.delivery.maxUrlLength,
+      secretRotationOverlapMs: config.delivery.secretRotationOverlap,
+      addressPolicy: createAddressPolicy({ enabled: config.delivery.ssrfGuard, allowList: config.delivery.allowList }),
+    },
     hooks,
   );
 }

@@ -6,6 +6,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { RecentAttempt, RecentAttempts } from '../delivery/recent-attempts.js';
 import { SIGNATURE_SCHEMES } from '../delivery/signing.js';
+import { targetUrlRefusal, type AddressPolicy } from '../delivery/ssrf.js';
 import { ACTIONS } from '../events/types.js';
 import { countBacklog } from '../state/deliveries.js';
 import { inTransaction, type StateDb } from '../state/db.js';
@@ -53,6 +54,8 @@ export interface ManagementSettings {
   maxUrlLength: number;
   /** How long the secret before a rotation keeps signing. */
   secretRotationOverlapMs: number;
+  /** The SSRF guard deliveries go through, to tell in advance of a target it refuses; without one nothing is told. */
+  addressPolicy?: Pick<AddressPolicy, 'literalRefusal'>;
 }
 
 /**
@@ -123,9 +126,9 @@ export function encryptionKeyRequired(action: string): ManagementError {
 
 function readOnly(id: string, source: WebhookRow['source']): ManagementError {
   if (source === 'twenty') {
-    return badUserInput('id', `webhook ${id} is managed by Twenty and is read-only through the API: edit or delete it in Twenty's Settings → APIs & Webhooks`);
+    return badUserInput('id', `webhook ${id} is made in Twenty: edit or delete it in Twenty's Settings → APIs & Webhooks (walhook only lists it)`);
   }
-  return badUserInput('id', `webhook ${id} is defined in the config file: edit it there (through the API only \`enabled\` can be set)`);
+  return badUserInput('id', `webhook ${id} is defined in the config file: edit it there (only \`enabled\` can be changed here)`);
 }
 
 function newSecret(): string {
@@ -143,13 +146,13 @@ export class Management {
   ) {}
 
   async listWebhooks(): Promise<WebhookView[]> {
-    return (await listWebhooks(this.db)).map((row) => webhookView(row));
+    return (await listWebhooks(this.db)).map((row) => this.view(row));
   }
 
   async getWebhook(id: string): Promise<WebhookView> {
     const row = await findWebhook(this.db, validateId('webhook', id));
     if (!row) throw notFound('webhook', id);
-    return webhookView(row);
+    return this.view(row);
   }
 
   async createWebhook(input: CreateWebhookInput): Promise<WebhookView> {
@@ -176,7 +179,7 @@ export class Management {
       return this.reread(client, id);
     });
     await this.hooks.webhookChanged?.(id);
-    return webhookView(row, secret);
+    return this.view(row, secret);
   }
 
   async updateWebhook(input: UpdateWebhookInput): Promise<WebhookView> {
@@ -204,7 +207,7 @@ export class Management {
       if (input.enabled != null) await setWebhookDisabled(this.db, client, current.id, input.enabled ? null : DISABLED_BY_OPERATOR);
       return this.reread(client, current.id);
     });
-    return webhookView(row);
+    return this.view(row);
   }
 
   async deleteWebhook(id: string): Promise<WebhookView> {
@@ -214,7 +217,7 @@ export class Management {
       return current;
     });
     this.hooks.recentAttempts?.forget(row.id);
-    return webhookView(row);
+    return this.view(row);
   }
 
   /** A new secret, returned this once; the old one keeps signing beside it for the rotation overlap. */
@@ -226,7 +229,7 @@ export class Management {
       await rotateWebhookSecret(this.db, client, current.id, box.seal(secret, current.id), overlapEnds);
       return this.reread(client, current.id);
     });
-    return webhookView(row, secret);
+    return this.view(row, secret);
   }
 
   /** Newest first. */
@@ -319,6 +322,12 @@ export class Management {
     const count = await requeueDeadLetters(this.db, webhookId?.toLowerCase() ?? null);
     if (count > 0) this.hooks.deliveriesDue?.();
     return count;
+  }
+
+  /** The webhook as answered, with what the SSRF guard will make of its target. */
+  private view(row: WebhookRow, secret: string | null = null): WebhookView {
+    const targetRefusal = this.settings.addressPolicy ? targetUrlRefusal(this.settings.addressPolicy, row.targetUrl) : null;
+    return webhookView(row, { secret, targetRefusal });
   }
 
   private secretBox(action: string): SecretBox {

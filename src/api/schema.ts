@@ -55,6 +55,8 @@ const SDL = /* GraphQL */ `
     secret: String
     "Until when the secret before the last rotation still signs (ISO 8601); null outside a rotation."
     previousSecretExpiresAt: String
+    "Why every delivery to targetUrl will be refused: its host is an IP address the SSRF guard refuses (see delivery.allowList). Null otherwise; a host name is judged when connecting."
+    targetRefusal: String
     status: WebhookStatus!
     disabledReason: String
     source: WebhookSource!

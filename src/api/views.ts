@@ -20,6 +20,8 @@ export interface WebhookView {
   secret: string | null;
   /** Until when the secret before the last rotation still signs; null outside an overlap. */
   previousSecretExpiresAt: string | null;
+  /** Why deliveries to targetUrl will be refused (the SSRF guard), when that is known before connecting; else null. */
+  targetRefusal: string | null;
   status: 'active' | 'disabled';
   disabledReason: string | null;
   source: WebhookSource;
@@ -28,13 +30,21 @@ export interface WebhookView {
   updatedAt: string;
 }
 
-export function webhookView(row: WebhookRow, secret: string | null = null, now = new Date()): WebhookView {
+export interface WebhookViewExtras {
+  /** The clear secret, right after it was made. */
+  secret?: string | null;
+  targetRefusal?: string | null;
+  now?: Date;
+}
+
+export function webhookView(row: WebhookRow, { secret = null, targetRefusal = null, now = new Date() }: WebhookViewExtras = {}): WebhookView {
   return {
     id: row.id,
     ...webhookFieldsOf(row),
     workspaceId: row.workspaceId ?? null,
     secret,
     previousSecretExpiresAt: overlappingPreviousSecret(row, now)?.endsAt.toISOString() ?? null,
+    targetRefusal,
     status: row.disabledReason === null ? 'active' : 'disabled',
     disabledReason: row.disabledReason,
     source: row.source,

@@ -26,6 +26,15 @@ export interface AddressPolicy {
   lookup: LookupFunction;
 }
 
+/**
+ * Why every delivery to `targetUrl` will be refused, when its host is an IP
+ * address the policy refuses; null otherwise (a host name is only judged
+ * when connecting, by what it resolves to then).
+ */
+export function targetUrlRefusal(policy: Pick<AddressPolicy, 'literalRefusal'>, targetUrl: string): string | null {
+  return policy.literalRefusal(new URL(targetUrl).hostname)?.message ?? null;
+}
+
 export interface RefusedAddress {
   address: string;
   /** Why, as a phrase: `a private address`. */

@@ -345,4 +345,14 @@ describe.skipIf(chromiumMissing !== null)('web console', () => {
     await page.locator('#list-empty').waitFor({ timeout: SEEN_WITHIN_MS });
     expect(await storedWebhooks()).toEqual([]);
   });
+
+  it('says on the webhook page when the SSRF guard will refuse every delivery to its target', async () => {
+    const { createWebhook: refused } = await api.data<{ createWebhook: { id: string } }>(
+      'mutation { createWebhook(input: { targetUrl: "http://10.9.9.9/hook", operations: ["person.created"] }) { id } }',
+    );
+    await page.goto(`${baseUrl}/console#/webhooks/${refused.id}`);
+    const warning = 'SSRF guard: 10.9.9.9 is a private address (to send there, add it to delivery.allowList)';
+    await page.locator('#detail-fields', { hasText: warning }).waitFor({ timeout: SEEN_WITHIN_MS });
+    await api.data('mutation ($id: ID!) { deleteWebhook(id: $id) { id } }', { id: refused.id });
+  });
 });

@@ -356,6 +356,21 @@ describe('validation', () => {
     expect(await webhookCount()).toBe(before);
   });
 
+  it('says at once when the SSRF guard will refuse every delivery to the target, and how to allow it', async () => {
+    const { createWebhook: refused } = await api.data<{ createWebhook: WebhookView }>(
+      'mutation ($input: CreateWebhookInput!) { createWebhook(input: $input) { id targetRefusal } }',
+      { input: { targetUrl: 'http://10.1.2.3:8080/hook', operations: ['person.created'] } },
+    );
+    expect(refused.targetRefusal).toBe('SSRF guard: 10.1.2.3 is a private address (to send there, add it to delivery.allowList)');
+    const read = await api.data<{ webhook: WebhookView }>('query ($id: ID!) { webhook(id: $id) { targetRefusal } }', { id: refused.id });
+    expect(read.webhook.targetRefusal).toBe(refused.targetRefusal);
+    const { updateWebhook } = await api.data<{ updateWebhook: WebhookView }>(
+      'mutation ($input: UpdateWebhookInput!) { updateWebhook(input: $input) { targetRefusal } }',
+      { input: { id: refused.id, targetUrl: 'https://example.com/public' } },
+    );
+    expect(updateWebhook.targetRefusal).toBeNull();
+  });
+
   it('accepts a URL of exactly 2048 characters and every action and wildcard', async () => {
     const targetUrl = `https://example.com/${'a'.repeat(2028)}`;
     const operations = ['person.created', 'person.updated', 'person.deleted', 'person.restored', 'person.destroyed', 'company.*', '*.created', '*.*'];
@@ -404,7 +419,7 @@ describe('validation', () => {
     ]);
     const { webhook } = await api.data<{ webhook: { source: string; readOnly: boolean } }>(WEBHOOK, { id });
     expect(webhook).toMatchObject({ source: 'config', readOnly: true });
-    const readOnly = `webhook ${id} is defined in the config file: edit it there (through the API only \`enabled\` can be set)`;
+    const readOnly = `webhook ${id} is defined in the config file: edit it there (only \`enabled\` can be changed here)`;
     for (const [document, variables] of [
       [UPDATE, { input: { id, description: 'x' } }],
       [UPDATE, { input: { id, description: 'x', enabled: true } }],
@@ -617,6 +632,27 @@ describe('CLI', () => {
     const bad = await walhook('webhooks', 'create', '--target-url', 'ftp://x', '--operations', 'person.nope', '--workspace-id', 'two words');
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/targetUrl: .*; operations: .*; workspaceId: a workspace id such as/);
+  });
+
+  it('says where a read-only webhook is edited, in words that fit the CLI', async () => {
+    const id = randomUUID();
+    const row = { id, targetUrl: 'https://example.com/twenty', operations: ['*.*'], description: '', format: 'twenty' as const, signatures: ['twenty' as const] };
+    await upsertConfigWebhooks(state, state.pool, [{ ...row, source: 'twenty', secretSealed: null }], 'twenty');
+    const twenty = await walhook('webhooks', 'update', '--id', id, '--description', 'x');
+    expect(twenty.code).toBe(1);
+    expect(twenty.stderr).toContain(`webhook ${id} is made in Twenty: edit or delete it in Twenty's Settings → APIs & Webhooks`);
+    const configId = randomUUID();
+    await upsertConfigWebhooks(state, state.pool, [{ ...row, id: configId, source: 'config', secretSealed: null }]);
+    const config = await walhook('webhooks', 'delete', '--id', configId);
+    expect(config.stderr).toContain(`webhook ${configId} is defined in the config file: edit it there`);
+    for (const { stderr } of [twenty, config]) expect(stderr).not.toMatch(/through the API/);
+  });
+
+  it('webhooks create warns when the SSRF guard will refuse the target, naming delivery.allowList', async () => {
+    const created = await walhook('webhooks', 'create', '--target-url', 'http://127.0.0.1:3000/hook', '--operations', 'person.*');
+    expect(created.code).toBe(0);
+    expect(created.stdout).toContain('warning: deliveries will not be sent: SSRF guard: 127.0.0.1 is a loopback address (to send there, add it to delivery.allowList)');
+    expect(created.stdout).toMatch(/^secret: [0-9a-f]{64}$/m);
   });
 
   it('deliveries list and redeliver', async () => {

@@ -66,6 +66,7 @@ input[aria-invalid="true"] { border-color: var(--danger); }
 .error-summary h2 { font-size: 1rem; margin: 0 0 0.3rem; }
 .error-summary ul { margin: 0; padding-left: 1.2rem; }
 .error-summary a { color: var(--danger); }
+.warning { color: var(--danger); font-weight: 600; }
 
 .grid-scroll { max-height: 22rem; overflow: auto; border: 1px solid var(--line); border-radius: 6px; margin: 0.4rem 0 0.8rem; max-width: 42rem; }
 table.operations { border-collapse: collapse; width: 100%; background: var(--card); }

@@ -20,15 +20,15 @@ const row: WebhookRow = {
 
 describe('webhookView', () => {
   it('never shows a sealed secret, and the clear one only when given', () => {
-    const view = webhookView(row, null, new Date('2025-01-01T00:00:00Z'));
+    const view = webhookView(row, { now: new Date('2025-01-01T00:00:00Z') });
     expect(JSON.stringify(view)).not.toMatch(/v1:/);
     expect(view.secret).toBeNull();
-    expect(webhookView(row, 'clear-secret-value').secret).toBe('clear-secret-value');
+    expect(webhookView(row, { secret: 'clear-secret-value' }).secret).toBe('clear-secret-value');
   });
 
   it('shows the end of the rotation overlap only while it lasts', () => {
-    expect(webhookView(row, null, new Date('2029-12-31T23:59:59Z')).previousSecretExpiresAt).toBe('2030-01-01T00:00:00.000Z');
-    expect(webhookView(row, null, new Date('2030-01-01T00:00:00Z')).previousSecretExpiresAt).toBeNull();
+    expect(webhookView(row, { now: new Date('2029-12-31T23:59:59Z') }).previousSecretExpiresAt).toBe('2030-01-01T00:00:00.000Z');
+    expect(webhookView(row, { now: new Date('2030-01-01T00:00:00Z') }).previousSecretExpiresAt).toBeNull();
   });
 
   it('derives status, source and readOnly', () => {

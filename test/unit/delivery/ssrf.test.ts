@@ -7,6 +7,7 @@ import {
   InvalidTargetUrlError,
   refusalReason,
   SsrfRefusedError,
+  targetUrlRefusal,
   validateTargetUrl,
   type AddressPolicy,
 } from '../../../src/delivery/ssrf.js';
@@ -129,6 +130,15 @@ describe('createAddressPolicy', () => {
     expect(guarded.literalRefusal('10.0.0.1')?.message).toBe('SSRF guard: 10.0.0.1 is a private address (to send there, add it to delivery.allowList)');
     expect(guarded.literalRefusal('8.8.8.8')).toBeUndefined();
     expect(guarded.literalRefusal('example.com')).toBeUndefined();
+  });
+
+  it("tells a target URL's refusal before any delivery, when its host is an address", () => {
+    expect(targetUrlRefusal(guarded, 'http://127.0.0.1:3000/hook')).toBe(
+      'SSRF guard: 127.0.0.1 is a loopback address (to send there, add it to delivery.allowList)',
+    );
+    expect(targetUrlRefusal(guarded, 'http://[::1]/hook')).toMatch(/^SSRF guard: ::1 is a loopback address/);
+    expect(targetUrlRefusal(createAddressPolicy({ enabled: true, allowList: ['127.0.0.1/32'] }), 'http://127.0.0.1:3000/hook')).toBeNull();
+    expect(targetUrlRefusal(guarded, 'https://example.com/hook')).toBeNull();
   });
 });
 

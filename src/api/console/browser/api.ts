@@ -100,6 +100,7 @@ export type Webhook = Pick<
   | 'readOnly'
   | 'createdAt'
   | 'previousSecretExpiresAt'
+  | 'targetRefusal'
 > & { stats: WebhookStats };
 
 export type Delivery = Pick<DeliveryView, 'id' | 'operation' | 'state' | 'attempts' | 'lastStatus' | 'lastError' | 'deadReason' | 'nextAttemptAt'>;
@@ -123,7 +124,7 @@ export type WebhookInput = Required<WebhookFieldsInput>;
 export type { FieldProblem };
 
 const WEBHOOK_FIELDS = `id targetUrl operations description format signatures workspaceId status disabledReason source readOnly createdAt
-  previousSecretExpiresAt stats { deliveredLastHour failedLastHour waiting deadLetters failing }`;
+  previousSecretExpiresAt targetRefusal stats { deliveredLastHour failedLastHour waiting deadLetters failing }`;
 const DELIVERY_FIELDS = 'id operation state attempts lastStatus lastError deadReason nextAttemptAt';
 /** Enough for the console's tables; older ones stay reachable through the API. */
 const DELIVERIES_SHOWN = 100;

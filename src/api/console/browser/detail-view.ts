@@ -68,6 +68,7 @@ function renderFields(webhook: WebhookActivity['webhook']): void {
     ['Id', element('span', { className: 'mono' }, webhook.id)],
     ['Created', formatTime(webhook.createdAt)],
   ];
+  if (webhook.targetRefusal) fields.push(['Not sent', element('span', { className: 'warning' }, webhook.targetRefusal)]);
   if (webhook.disabledReason) fields.push(['Disabled because', webhook.disabledReason]);
   if (webhook.previousSecretExpiresAt) fields.push(['Previous secret signs until', formatTime(webhook.previousSecretExpiresAt)]);
   byId('detail-fields').replaceChildren(...fields.flatMap(([name, value]) => [element('dt', {}, name), element('dd', {}, value)]));
