@@ -111,8 +111,8 @@ export const CONSOLE_PAGE = `<!doctype html>
           <p class="field-error" id="signatures-error" data-error-for="signatures"></p>
         </fieldset>
         <div class="field">
-          <label for="workspaceId">Workspace <span class="hint">(optional: only events of this Twenty workspace id; empty for every workspace)</span></label>
-          <input id="workspaceId" name="workspaceId" type="text" spellcheck="false" placeholder="20202020-1c25-4d02-bf25-6aeccf7ea419"
+          <label for="workspaceId">Workspace <span class="hint">(optional: only the events of this Twenty workspace id, such as 20202020-1c25-4d02-bf25-6aeccf7ea419)</span></label>
+          <input id="workspaceId" name="workspaceId" type="text" spellcheck="false" placeholder="every workspace"
             aria-describedby="workspaceId-error">
           <p class="field-error" id="workspaceId-error" data-error-for="workspaceId"></p>
         </div>
