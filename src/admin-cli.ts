@@ -10,7 +10,7 @@ import type { Management } from './api/management.js';
 import type { DeliveryView, WebhookView } from './api/views.js';
 import { asOperatorError, parseCommandArgs, warnUnknownEnvVariables } from './command-line.js';
 import { closestName, loadConfig } from './config/index.js';
-import { OperatorError, UsageError } from './operator-error.js';
+import { OperatorError, UsageError } from './common/operator-error.js';
 import { openStateDb, type StateDb } from './state/db.js';
 import { migrate } from './state/migrations.js';
 import { createSecretBox } from './state/secret-box.js';

@@ -7,7 +7,7 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { closestName, unknownEnvVariables } from './config/index.js';
-import { OperatorError, UsageError } from './operator-error.js';
+import { OperatorError, UsageError } from './common/operator-error.js';
 
 export type OptionSpecs = NonNullable<ParseArgsConfig['options']>;
 

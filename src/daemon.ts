@@ -22,7 +22,7 @@ import { StateWriter } from './delivery/state-writer.js';
 import { objectName } from './events/naming.js';
 import { finishEvent } from './events/twenty/shape.js';
 import { typeCatalogFromRows, type TypeCatalog } from './events/values.js';
-import type { Logger } from './log.js';
+import type { Logger } from './common/log.js';
 import { Pipeline } from './pipeline.js';
 import { formatLsn } from './source/lsn.js';
 import { ReplicationStream } from './source/replication.js';

@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { WalhookConfig } from './config/schema.js';
 import type { ChangeEvent } from './events/types.js';
-import type { Logger } from './log.js';
+import type { Logger } from './common/log.js';
 import { decodeTimestamp, loadTypeCatalog, logIdentities, mappingOptions, prepareSource } from './source/prepare.js';
 import { Pipeline } from './pipeline.js';
 import { formatLsn } from './source/lsn.js';

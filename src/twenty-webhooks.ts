@@ -20,7 +20,7 @@
 import type pg from 'pg';
 import { toWebhook, type WebhookDefinition, type WebhookRegistry } from './delivery/registry.js';
 import { workspaceIdOf, type NamingOptions } from './events/naming.js';
-import { loggableUrl, type Logger } from './log.js';
+import { loggableUrl, type Logger } from './common/log.js';
 import { inTransaction, type StateDb } from './state/db.js';
 import { deleteConfigWebhooksExcept, upsertConfigWebhooks, type NewWebhookRow } from './state/webhooks.js';
 

@@ -25,8 +25,8 @@ import pg from 'pg';
 import { v5 as uuidV5 } from 'uuid';
 import type { WebhookConfig } from './config/schema.js';
 import { toWebhook, type WebhookDefinition, type WebhookRegistry } from './delivery/registry.js';
-import { loggableUrl, type Logger } from './log.js';
-import { OperatorError } from './operator-error.js';
+import { loggableUrl, type Logger } from './common/log.js';
+import { OperatorError } from './common/operator-error.js';
 import { inTransaction, type StateDb } from './state/db.js';
 import { SecretBoxError, type SecretBox } from './state/secret-box.js';
 import {

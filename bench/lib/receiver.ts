@@ -7,7 +7,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { verifyWebhook } from '../../src/verify.js';
+import { verifyWebhook } from '../../src/common/verify.js';
 
 /** One verified request, as `reply` and `onDelivery` see it. */
 export interface VerifiedDelivery {

@@ -9,7 +9,7 @@ import { resolve } from 'node:path';
 import pg from 'pg';
 import { loadConfig } from '../../src/config/index.js';
 import { prepareSource } from '../../src/source/prepare.js';
-import { createLogger } from '../../src/log.js';
+import { createLogger } from '../../src/common/log.js';
 import { startDaemon, writeConfig, type DaemonProcess } from '../../test/harness/daemon.js';
 import type { TestDatabase } from '../../test/harness/database.js';
 import { waitFor } from '../../test/harness/receiver.js';

@@ -2,7 +2,7 @@
  * Errors of management operations, shared by the GraphQL API (which puts the
  * code in `extensions.code`) and the CLI (which prints the message).
  */
-import { OperatorError } from '../operator-error.js';
+import { OperatorError } from '../common/operator-error.js';
 
 export type ManagementErrorCode = 'BAD_USER_INPUT' | 'NOT_FOUND' | 'FAILED_PRECONDITION';
 

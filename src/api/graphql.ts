@@ -14,7 +14,7 @@ import { costLimitRule } from '@escape.tech/graphql-armor-cost-limit';
 import { maxAliasesRule } from '@escape.tech/graphql-armor-max-aliases';
 import { maxDepthRule } from '@escape.tech/graphql-armor-max-depth';
 import { execute, GraphQLError, parse, specifiedRules, validate, type ExecutionResult, type GraphQLSchema, type ValidationContext } from 'graphql';
-import type { Logger } from '../log.js';
+import type { Logger } from '../common/log.js';
 import { bearerAuth } from './auth.js';
 import { ManagementError, type FieldProblem } from './errors.js';
 import type { Management } from './management.js';

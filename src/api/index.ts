@@ -2,7 +2,7 @@
 import type { AddressInfo } from 'node:net';
 import type { WalhookConfig } from '../config/schema.js';
 import { createAddressPolicy } from '../delivery/ssrf.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../common/log.js';
 import type { StateDb } from '../state/db.js';
 import type { SecretBox } from '../state/secret-box.js';
 import { TOKEN_NOT_CONFIGURED } from './auth.js';

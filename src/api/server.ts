@@ -5,7 +5,7 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { isIP, type AddressInfo } from 'node:net';
-import type { Logger } from '../log.js';
+import type { Logger } from '../common/log.js';
 
 export interface Route {
   path: string;

@@ -8,7 +8,7 @@ import { validate as isUuid } from 'uuid';
 import { PAYLOAD_FORMATS, type PayloadFormat } from '../delivery/payload.js';
 import { SIGNATURE_SCHEMES, type SignatureScheme } from '../delivery/signing.js';
 import { InvalidTargetUrlError, validateTargetUrl } from '../delivery/ssrf.js';
-import { secretProblem } from '../verify.js';
+import { secretProblem } from '../common/verify.js';
 import { InvalidOperationError, validateOperations } from '../events/matching.js';
 import type { DeliveryState } from '../state/deliveries.js';
 import type { WebhookFields } from '../state/webhooks.js';

@@ -1,5 +1,5 @@
 /** What a wrong configuration fails with: every problem at once, each naming the key, the value and what would do. */
-import { EXIT_STATUS, OperatorError } from '../operator-error.js';
+import { EXIT_STATUS, OperatorError } from '../common/operator-error.js';
 
 export interface ConfigProblem {
   /** `delivery.timeout`, `webhooks[0].secret`; the file's name for a problem with the file as a whole. */

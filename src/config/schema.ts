@@ -28,7 +28,7 @@ import {
   webUrl,
   wholeNumber,
 } from './fields.js';
-import { MIN_STANDARD_KEY_BYTES, secretProblem } from '../verify.js';
+import { MIN_STANDARD_KEY_BYTES, secretProblem } from '../common/verify.js';
 
 export const SOURCE_PLUGINS = ['pgoutput', 'wal2json'] as const;
 export const EVENT_SHAPES = ['auto', 'twenty', 'columns'] as const;

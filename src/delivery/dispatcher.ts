@@ -19,7 +19,7 @@ import { nextStep, type FailedSend, type NextStep } from './retry-policy.js';
 import { signRequest } from './signing.js';
 import type { FlowLoad } from './flow-control.js';
 import type { StateWriter } from './state-writer.js';
-import { loggableUrl } from '../log.js';
+import { loggableUrl } from '../common/log.js';
 import { formatLsn } from '../source/lsn.js';
 
 export interface DeliverySettings {

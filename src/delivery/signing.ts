@@ -2,7 +2,7 @@
  * The headers that sign one delivery attempt. They are computed afresh for
  * every attempt, with that attempt's time; a retry stores the body, never a
  * signature. The schemes and how a secret string becomes an HMAC key are
- * defined in `../verify.ts`, the receiver's side, so both ends share one
+ * defined in `../common/verify.ts`, the receiver's side, so both ends share one
  * definition.
  */
 import { randomBytes } from 'node:crypto';
@@ -12,9 +12,9 @@ import {
   SIGNATURE_HEADERS,
   WEBHOOK_ID_HEADER,
   type SignatureScheme,
-} from '../verify.js';
+} from '../common/verify.js';
 
-export { SIGNATURE_SCHEMES, type SignatureScheme } from '../verify.js';
+export { SIGNATURE_SCHEMES, type SignatureScheme } from '../common/verify.js';
 
 /** Sent with `twenty-legacy`, as Twenty's server does; not part of the signed content. */
 const NONCE_HEADER = 'x-twenty-webhook-nonce';

@@ -6,7 +6,7 @@
  * throughput, idle or summary.
  */
 import { styleText } from 'node:util';
-import type { SignatureScheme } from '../verify.js';
+import type { SignatureScheme } from '../common/verify.js';
 import type { ReceivedDelivery } from './receiver.js';
 import type { ScriptStep } from './script.js';
 import { commitToReceiptMs, type Latency, type TallyWindow } from './tally.js';

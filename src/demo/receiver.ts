@@ -14,7 +14,7 @@ import {
   WebhookVerificationError,
   type SignatureScheme,
   type VerificationFailure,
-} from '../verify.js';
+} from '../common/verify.js';
 
 export type Verification =
   | { ok: true; schemes: SignatureScheme[] }

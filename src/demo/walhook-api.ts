@@ -3,7 +3,7 @@
  * /readyz and the GraphQL management API.
  */
 import type { PayloadFormat } from '../delivery/payload.js';
-import type { SignatureScheme } from '../verify.js';
+import type { SignatureScheme } from '../common/verify.js';
 import { pause } from './pause.js';
 
 export class DemoApiError extends Error {

@@ -8,7 +8,7 @@ import type { WalhookConfig } from '../config/schema.js';
 import type { MappingOptions } from '../events/mapping.js';
 import { twentyWorkspaceUuid, workspaceIdOf } from '../events/naming.js';
 import { decodeValue, typeCatalogFromRows, type PgTypeRow, type TypeCatalog } from '../events/values.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../common/log.js';
 import { failoverWarnings, readFailoverFacts } from './failover.js';
 import {
   checkPublications,

@@ -4,7 +4,7 @@
  * publications that carry them, and the slot itself.
  */
 import pg from 'pg';
-import { OperatorError } from '../operator-error.js';
+import { OperatorError } from '../common/operator-error.js';
 import { createsFailoverSlots } from './failover.js';
 import type { TableColumn } from './types.js';
 

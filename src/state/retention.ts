@@ -11,7 +11,7 @@
  * instance may run it: the statements are idempotent. A removed webhook's
  * deliveries go the same way once they are dead letters (webhook_removed).
  */
-import type { Logger } from '../log.js';
+import type { Logger } from '../common/log.js';
 import type { StateDb } from './db.js';
 
 export interface RetentionPolicy {

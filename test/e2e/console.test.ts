@@ -16,8 +16,8 @@ import { chromium, type Browser, type Page, type Request } from 'playwright-core
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { resolveConfig } from '../../src/config/index.js';
 import { Daemon } from '../../src/daemon.js';
-import { createLogger } from '../../src/log.js';
-import { verifyWebhook } from '../../src/verify.js';
+import { createLogger } from '../../src/common/log.js';
+import { verifyWebhook } from '../../src/common/verify.js';
 import { missingCapability } from '../harness/capabilities.js';
 import { createCrmSchema, insertPersons, WORKSPACE_ID } from '../harness/crm.js';
 import { createTestDatabase, type TestDatabase } from '../harness/database.js';

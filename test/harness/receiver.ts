@@ -5,7 +5,7 @@
  */
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { verifyWebhook, WebhookVerificationError } from '../../src/verify.js';
+import { verifyWebhook, WebhookVerificationError } from '../../src/common/verify.js';
 
 export interface ReceivedRequest {
   at: number;

@@ -6,7 +6,7 @@
  */
 import pg from 'pg';
 import { loadConfig } from '../../src/config/index.js';
-import { createLogger } from '../../src/log.js';
+import { createLogger } from '../../src/common/log.js';
 import { startTail, type TailOptions } from '../../src/tail.js';
 import { waitFor } from './receiver.js';
 

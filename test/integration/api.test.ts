@@ -14,7 +14,7 @@ import { inject } from 'vitest';
 import { managementFor, startApi, type ApiServer } from '../../src/api/index.js';
 import type { DeliveryPage, DeliveryView, WebhookView } from '../../src/api/views.js';
 import { resolveConfig } from '../../src/config/index.js';
-import { createLogger } from '../../src/log.js';
+import { createLogger } from '../../src/common/log.js';
 import { openStateDb, type StateDb } from '../../src/state/db.js';
 import { insertDeliveries, type NewDelivery } from '../../src/state/deliveries.js';
 import { migrate } from '../../src/state/migrations.js';

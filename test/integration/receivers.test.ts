@@ -12,7 +12,7 @@ import { Webhook } from 'standardwebhooks';
 import type { ChangeEvent } from '../../src/events/types.js';
 import { PAYLOAD_FORMATS, prepareEventJson, renderBody, type PayloadFormat } from '../../src/delivery/payload.js';
 import { SIGNATURE_SCHEMES, signRequest, type SignatureScheme } from '../../src/delivery/signing.js';
-import { verifyWebhook } from '../../src/verify.js';
+import { verifyWebhook } from '../../src/common/verify.js';
 
 const secret = randomBytes(32).toString('hex');
 

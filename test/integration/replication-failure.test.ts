@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.js';
-import { createLogger } from '../../src/log.js';
+import { createLogger } from '../../src/common/log.js';
 import { startTail, type TailSession } from '../../src/tail.js';
 import { createTestDatabase, type TestDatabase } from '../harness/database.js';
 import { waitFor } from '../harness/receiver.js';

@@ -4,7 +4,7 @@
  * Static on purpose: the forms, labels and buttons can be read here whole.
  */
 import { PAYLOAD_FORMATS, type PayloadFormat } from '../../delivery/payload.js';
-import { SIGNATURE_HEADERS, SIGNATURE_SCHEMES } from '../../verify.js';
+import { SIGNATURE_HEADERS, SIGNATURE_SCHEMES } from '../../common/verify.js';
 
 const FORMAT_HINTS: Record<PayloadFormat, string> = {
   record: "Twenty's webhook docs: { id, workspaceId, webhookId, operation, timestamp, record, previousRecord, updatedFields }",

@@ -3,7 +3,7 @@ import { badUserInput, invalidFields, notFound } from '../../../src/api/errors.j
 import { GraphqlExecutor, parseGraphqlRequest } from '../../../src/api/graphql.js';
 import { Management } from '../../../src/api/management.js';
 import type { StateDb } from '../../../src/state/db.js';
-import { createLogger } from '../../../src/log.js';
+import { createLogger } from '../../../src/common/log.js';
 
 /** Only the operations a test calls; the executor never touches the rest. */
 function executorWith(operations: Partial<Record<keyof Management, (...args: never[]) => unknown>>): GraphqlExecutor {

@@ -6,7 +6,7 @@ import type { Management } from '../../../src/api/management.js';
 import { startApi } from '../../../src/api/index.js';
 import { createApiServer, hostAllowed, readBody, sendJson, SERVER_LIMITS, type ApiServer, type Route, type ServerLimits } from '../../../src/api/server.js';
 import { resolveConfig } from '../../../src/config/load.js';
-import { createLogger } from '../../../src/log.js';
+import { createLogger } from '../../../src/common/log.js';
 
 const logger = createLogger('silent');
 const TOKEN = 'a-token-of-more-than-16-characters';

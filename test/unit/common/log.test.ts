@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createLogger, loggableUrl } from '../../src/log.js';
+import { createLogger, loggableUrl } from '../../../src/common/log.js';
 
 /** A logger writing into memory, and its lines parsed. */
 function capture(level = 'info') {

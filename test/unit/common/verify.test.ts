@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { signRequest } from '../../src/delivery/signing.js';
+import { signRequest } from '../../../src/delivery/signing.js';
 import {
   SIGNATURE_HEADERS,
   SIGNATURE_SCHEMES,
@@ -8,7 +8,7 @@ import {
   type SignatureScheme,
   type VerificationFailure,
   type VerifyWebhookOptions,
-} from '../../src/verify.js';
+} from '../../../src/common/verify.js';
 
 const body = '{"id":"d-1","operation":"person.updated","record":{"name":"Zoë 🚀 </script>\u2028","big":"9007199254740993"}}';
 const deliveryId = 'd-1';
