@@ -11,6 +11,8 @@ import type { DeliveryView, WebhookView } from './api/views.js';
 import { asOperatorError, parseCommandArgs, warnUnknownEnvVariables } from './command-line.js';
 import { closestName, loadConfig } from './config/index.js';
 import { OperatorError, UsageError } from './common/operator-error.js';
+import { SIGNATURE_SCHEMES } from './common/verify.js';
+import { PAYLOAD_FORMATS } from './common/webhook.js';
 import { openStateDb, type StateDb } from './state/db.js';
 import { migrate } from './state/migrations.js';
 import { createSecretBox } from './state/secret-box.js';

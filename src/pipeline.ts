@@ -6,7 +6,8 @@
 import type { Logger } from 'pino';
 import { eventId } from './events/event-id.js';
 import { classifyChange, toChangeEvent, type MappingOptions } from './events/mapping.js';
-import type { Action, ChangeEvent } from './events/types.js';
+import type { Action } from './common/operations.js';
+import type { ChangeEvent } from './events/types.js';
 import type { TypeCatalog } from './events/values.js';
 import { formatLsn, type Lsn } from './source/lsn.js';
 import { timelineOf, type ServerIdentity } from './source/server-identity.js';

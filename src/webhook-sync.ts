@@ -27,6 +27,7 @@ import type { WebhookConfig } from './config/schema.js';
 import { toWebhook, type WebhookDefinition, type WebhookRegistry } from './delivery/registry.js';
 import { loggableUrl, type Logger } from './common/log.js';
 import { OperatorError } from './common/operator-error.js';
+import { webhookFieldsOf } from './common/webhook.js';
 import { inTransaction, type StateDb } from './state/db.js';
 import { SecretBoxError, type SecretBox } from './state/secret-box.js';
 import {
@@ -37,7 +38,6 @@ import {
   overlappingPreviousSecret,
   setWebhookDisabled,
   upsertConfigWebhooks,
-  webhookFieldsOf,
   WEBHOOKS_CHANNEL,
   type NewWebhookRow,
   type WebhookChangeNotice,

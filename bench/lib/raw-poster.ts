@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
-import { signRequest, SIGNATURE_SCHEMES } from '../../src/delivery/signing.js';
+import { SIGNATURE_SCHEMES } from '../../src/common/verify.js';
+import { signRequest } from '../../src/delivery/signing.js';
 
 export interface RawPostJob {
   url: string;

@@ -5,15 +5,15 @@
  * Resolvers only hand over to `Management`.
  */
 import { buildSchema, type GraphQLSchema } from 'graphql';
+import { SIGNATURE_SCHEMES } from '../common/verify.js';
+import { PAYLOAD_FORMATS } from '../common/webhook.js';
 import type { CreateWebhookInput, DeliveriesQuery, Management, UpdateWebhookInput, WebhookStats } from './management.js';
 import type { WebhookView } from './views.js';
 
 const SDL = /* GraphQL */ `
   "Body format: record (Twenty's webhook docs), event ({event, data, timestamp}) or twenty (what Twenty's server sends)."
   enum WebhookFormat {
-    record
-    event
-    twenty
+    ${PAYLOAD_FORMATS.join('\n    ')}
   }
 
   "Where a webhook is defined. Webhooks from the config file, and those made in Twenty's UI (twenty.webhooks), are read-only here."
@@ -47,7 +47,7 @@ const SDL = /* GraphQL */ `
     operations: [String!]!
     description: String!
     format: WebhookFormat!
-    "Signature schemes sent: twenty-legacy, twenty, standard."
+    "Signature schemes sent: ${SIGNATURE_SCHEMES.join(', ')}."
     signatures: [String!]!
     "Only events of this workspace are sent; null: every workspace."
     workspaceId: String

@@ -5,11 +5,10 @@
  * the same operation syntax and actions.
  */
 import { validate as isUuid } from 'uuid';
-import { PAYLOAD_FORMATS, type PayloadFormat } from '../delivery/payload.js';
-import { SIGNATURE_SCHEMES, type SignatureScheme } from '../delivery/signing.js';
+import { InvalidOperationError, validateOperations } from '../common/operations.js';
+import { secretProblem, SIGNATURE_SCHEMES, type SignatureScheme } from '../common/verify.js';
+import { PAYLOAD_FORMATS, type PayloadFormat, type WebhookFields } from '../common/webhook.js';
 import { InvalidTargetUrlError, validateTargetUrl } from '../delivery/ssrf.js';
-import { secretProblem } from '../common/verify.js';
-import { InvalidOperationError, validateOperations } from '../events/matching.js';
 import type { DeliveryState } from '../state/deliveries.js';
 import type { WebhookFields } from '../state/webhooks.js';
 import { allValid, badUserInput, notFound } from './errors.js';
@@ -19,15 +18,12 @@ export const MIN_SECRET_LENGTH = 16;
 export const MAX_PAGE_SIZE = 500;
 export const DELIVERY_STATES: readonly DeliveryState[] = ['pending', 'retrying', 'delivered', 'dead'];
 
-/** A webhook as given, before any check. */
-export interface WebhookFieldsInput {
-  targetUrl: string;
+/** A webhook's fields as given, before any check: the lists may repeat and hold anything. */
+export type WebhookFieldsInput = Omit<WebhookFields, 'operations' | 'format' | 'signatures'> & {
   operations: readonly string[];
-  description: string;
   format: string;
   signatures: readonly string[];
-  workspaceId?: string | null;
-}
+};
 
 /** A workspace id as events carry it: Twenty's UUID, or the id a schema name gives. */
 const WORKSPACE_ID = /^\S{1,100}$/;

@@ -4,7 +4,8 @@
  * only ever present right after it was made (create, rotate).
  */
 import type { AttemptRow, DeliveryKey, DeliveryRow } from '../state/delivery-admin.js';
-import { overlappingPreviousSecret, webhookFieldsOf, type WebhookRow, type WebhookSource } from '../state/webhooks.js';
+import { webhookFieldsOf, type WebhookSource } from '../common/webhook.js';
+import { overlappingPreviousSecret, type WebhookRow } from '../state/webhooks.js';
 import { badUserInput } from './errors.js';
 
 export interface WebhookView {

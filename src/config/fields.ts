@@ -7,7 +7,7 @@
  */
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { InvalidOperationError, parseOperationPattern } from '../events/matching.js';
+import { InvalidOperationError, parseOperationPattern } from '../common/operations.js';
 import { BYTE_SIZE_FORMAT, DURATION_FORMAT, parseByteSize, parseDuration } from './units.js';
 
 export interface FieldInfo {

@@ -8,8 +8,8 @@
  * and parsed like it, so `'10s'` becomes 10000 and the reference shows `10s`.
  */
 import { z } from 'zod';
-import { PAYLOAD_FORMATS } from '../delivery/payload.js';
-import { SIGNATURE_SCHEMES } from '../delivery/signing.js';
+import { MIN_STANDARD_KEY_BYTES, secretProblem, SIGNATURE_SCHEMES } from '../common/verify.js';
+import { PAYLOAD_FORMATS } from '../common/webhook.js';
 import {
   byteSize,
   capturingRegex,
@@ -28,7 +28,6 @@ import {
   webUrl,
   wholeNumber,
 } from './fields.js';
-import { MIN_STANDARD_KEY_BYTES, secretProblem } from '../common/verify.js';
 
 export const SOURCE_PLUGINS = ['pgoutput', 'wal2json'] as const;
 export const EVENT_SHAPES = ['auto', 'twenty', 'columns'] as const;

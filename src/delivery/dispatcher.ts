@@ -8,7 +8,8 @@
 import PQueue from 'p-queue';
 import type { Logger } from 'pino';
 import { deliveryId as deliveryIdOf } from '../events/event-id.js';
-import type { Action, ChangeEvent } from '../events/types.js';
+import type { Action } from '../common/operations.js';
+import type { ChangeEvent } from '../events/types.js';
 import { inTransaction, type StateDb } from '../state/db.js';
 import { insertSetAside, type SetAsideChange } from '../state/set-aside.js';
 import { notifyWebhookChanged, setWebhookDisabled } from '../state/webhooks.js';

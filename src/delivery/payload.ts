@@ -28,10 +28,8 @@
  * recipe re-serialise the parsed body before checking the signature.
  */
 import { v5 as uuidV5 } from 'uuid';
+import type { PayloadFormat } from '../common/webhook.js';
 import type { ChangeEvent } from '../events/types.js';
-
-export const PAYLOAD_FORMATS = ['record', 'event', 'twenty'] as const;
-export type PayloadFormat = (typeof PAYLOAD_FORMATS)[number];
 
 /** What of a webhook the body depends on. */
 export interface WebhookTarget {

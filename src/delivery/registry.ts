@@ -3,30 +3,15 @@
  * replaces the object, so deliveries already routed keep the definition they
  * were routed with. Config-file webhooks and (later) API ones share it.
  */
-import {
-  compileOperations,
-  compileTwentyOperations,
-  matchesOperation,
-  validateOperations,
-  type OperationMatcher,
-} from '../events/matching.js';
-import type { Action } from '../events/types.js';
-import type { PayloadFormat } from './payload.js';
-import type { SignatureScheme } from './signing.js';
+import { validateOperations, type Action } from '../common/operations.js';
+import { compileOperations, compileTwentyOperations, matchesOperation, type OperationMatcher } from '../events/matching.js';
+import type { WebhookFields, WebhookSource } from '../common/webhook.js';
 
-export interface WebhookDefinition {
+export interface WebhookDefinition extends WebhookFields {
   id: string;
-  targetUrl: string;
-  operations: string[];
-  description: string;
-  format: PayloadFormat;
-  signatures: SignatureScheme[];
   /** Active secrets, newest first (two during a rotation overlap). */
   secrets: string[];
-  /** `twenty`: made in Twenty's UI (core.webhook), read-only in walhook. */
-  source: 'config' | 'api' | 'twenty';
-  /** Only events of this workspace reach it; null or absent: every workspace. */
-  workspaceId?: string | null;
+  source: WebhookSource;
 }
 
 export interface Webhook extends WebhookDefinition {

@@ -14,8 +14,6 @@ import {
   type SignatureScheme,
 } from '../common/verify.js';
 
-export { SIGNATURE_SCHEMES, type SignatureScheme } from '../common/verify.js';
-
 /** Sent with `twenty-legacy`, as Twenty's server does; not part of the signed content. */
 const NONCE_HEADER = 'x-twenty-webhook-nonce';
 

@@ -2,7 +2,7 @@
  * The demo talks to walhook the way an operator would: over HTTP, through
  * /readyz and the GraphQL management API.
  */
-import type { PayloadFormat } from '../delivery/payload.js';
+import type { PayloadFormat } from '../common/webhook.js';
 import type { SignatureScheme } from '../common/verify.js';
 import { pause } from './pause.js';
 

@@ -5,7 +5,8 @@
 import type { Lsn } from '../source/lsn.js';
 import type { RawTuple, RowChange, TableColumn } from '../source/types.js';
 import { objectName, workspaceIdOf, type NamingOptions } from './naming.js';
-import type { Action, ChangeEvent, JsonRecord, JsonValue } from './types.js';
+import type { Action } from '../common/operations.js';
+import type { ChangeEvent, JsonRecord, JsonValue } from './types.js';
 import { decodeValue, type TypeCatalog } from './values.js';
 
 export type MappingOptions = NamingOptions & {

@@ -1,7 +1,5 @@
 /** The event a row change becomes: what webhooks are about. */
-
-export const ACTIONS = ['created', 'updated', 'deleted', 'restored', 'destroyed'] as const;
-export type Action = (typeof ACTIONS)[number];
+import type { Action } from '../common/operations.js';
 
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
 export type JsonRecord = { [column: string]: JsonValue };

@@ -9,15 +9,11 @@
  * commits.
  */
 import type pg from 'pg';
-import type { PayloadFormat } from '../delivery/payload.js';
-import type { SignatureScheme } from '../delivery/signing.js';
+import type { WebhookFields, WebhookSource } from '../common/webhook.js';
 import type { StateDb } from './db.js';
 
 /** A pool, or the client of a transaction. */
 export type Sql = Pick<pg.ClientBase, 'query'>;
-
-/** `twenty`: a mirror of a webhook made in Twenty's UI, listed read-only. */
-export type WebhookSource = 'config' | 'api' | 'twenty';
 
 /** Shared by every walhook deployment on a server; the payload names the schema. */
 export const WEBHOOKS_CHANNEL = 'walhook_webhooks';
@@ -25,17 +21,6 @@ export const WEBHOOKS_CHANNEL = 'walhook_webhooks';
 export interface WebhookChangeNotice {
   schema: string;
   id: string;
-}
-
-/** The fields a webhook is edited by. */
-export interface WebhookFields {
-  targetUrl: string;
-  operations: string[];
-  description: string;
-  format: PayloadFormat;
-  signatures: SignatureScheme[];
-  /** Only events of this workspace are sent; null or absent: every workspace. */
-  workspaceId?: string | null;
 }
 
 export interface NewWebhookRow extends WebhookFields {
@@ -53,18 +38,6 @@ export interface WebhookRow extends NewWebhookRow {
   updatedAt: Date;
   /** Why it receives nothing (webhook_status), or null. */
   disabledReason: string | null;
-}
-
-/** Just the editable fields of a webhook-like value. */
-export function webhookFieldsOf({
-  targetUrl,
-  operations,
-  description,
-  format,
-  signatures,
-  workspaceId,
-}: WebhookFields): WebhookFields {
-  return { targetUrl, operations, description, format, signatures, workspaceId: workspaceId ?? null };
 }
 
 /** The secret from before the last rotation while it still signs at `now`, with the end of its overlap. */

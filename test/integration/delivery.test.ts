@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { PAYLOAD_FORMATS } from '../../src/delivery/payload.js';
+import { PAYLOAD_FORMATS } from '../../src/common/webhook.js';
 import { SIGNATURE_HEADERS, SIGNATURE_SCHEMES, verifyWebhook } from '../../src/common/verify.js';
 import {
   attemptRows,

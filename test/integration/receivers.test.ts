@@ -10,8 +10,10 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Webhook } from 'standardwebhooks';
 import type { ChangeEvent } from '../../src/events/types.js';
-import { PAYLOAD_FORMATS, prepareEventJson, renderBody, type PayloadFormat } from '../../src/delivery/payload.js';
-import { SIGNATURE_SCHEMES, signRequest, type SignatureScheme } from '../../src/delivery/signing.js';
+import { PAYLOAD_FORMATS, type PayloadFormat } from '../../src/common/webhook.js';
+import { prepareEventJson, renderBody } from '../../src/delivery/payload.js';
+import { SIGNATURE_SCHEMES, type SignatureScheme } from '../../src/common/verify.js';
+import { signRequest } from '../../src/delivery/signing.js';
 import { verifyWebhook } from '../../src/common/verify.js';
 
 const secret = randomBytes(32).toString('hex');

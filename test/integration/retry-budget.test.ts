@@ -12,7 +12,7 @@ import { Dispatcher } from '../../src/delivery/dispatcher.js';
 import { HttpSender } from '../../src/delivery/http.js';
 import { toWebhook, WebhookRegistry } from '../../src/delivery/registry.js';
 import { ByteBudget, RetryWorker } from '../../src/delivery/retry-worker.js';
-import { SIGNATURE_SCHEMES } from '../../src/delivery/signing.js';
+import { SIGNATURE_SCHEMES } from '../../src/common/verify.js';
 import { StateWriter } from '../../src/delivery/state-writer.js';
 import { openStateDb, type StateDb } from '../../src/state/db.js';
 import { insertDeliveries, type NewDelivery } from '../../src/state/deliveries.js';

@@ -3,7 +3,7 @@
  * modules (./browser) show one and fill it with what the GraphQL API returns.
  * Static on purpose: the forms, labels and buttons can be read here whole.
  */
-import { PAYLOAD_FORMATS, type PayloadFormat } from '../../delivery/payload.js';
+import { PAYLOAD_FORMATS, type PayloadFormat } from '../../common/webhook.js';
 import { SIGNATURE_HEADERS, SIGNATURE_SCHEMES } from '../../common/verify.js';
 
 const FORMAT_HINTS: Record<PayloadFormat, string> = {

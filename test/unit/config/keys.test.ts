@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { envVarFor, listConfigKeys, redactConfig, renderConfigReference, resolveConfig } from '../../../src/config/index.js';
-import { SIGNATURE_SCHEMES } from '../../../src/delivery/signing.js';
+import { SIGNATURE_SCHEMES } from '../../../src/common/verify.js';
 
 const DATABASE_URL = 'postgres://walhook:db-password-1@127.0.0.1:5432/crm';
 const repositoryFile = (path: string) => fileURLToPath(new URL(`../../../${path}`, import.meta.url));

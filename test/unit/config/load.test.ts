@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig, resolveConfig, unknownEnvVariables } from '../../../src/config/index.js';
 import { interpolateText } from '../../../src/config/interpolate.js';
-import { InvalidOperationError, parseOperationPattern } from '../../../src/events/matching.js';
+import { InvalidOperationError, parseOperationPattern } from '../../../src/common/operations.js';
 
 const DATABASE_URL = 'postgres://walhook@127.0.0.1:5432/crm';
 const ONLY_DATABASE_URL = { WALHOOK_DATABASE_URL: DATABASE_URL };

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { validate as isUuid, version as uuidVersion } from 'uuid';
 import type { ChangeEvent, JsonRecord } from '../../../src/events/types.js';
+import { PAYLOAD_FORMATS } from '../../../src/common/webhook.js';
 import {
-  PAYLOAD_FORMATS,
   payloadBytes,
   prepareEventJson,
   renderBody,

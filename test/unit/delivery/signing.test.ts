@@ -1,8 +1,8 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { Webhook } from 'standardwebhooks';
-import { MissingSecretError, SIGNATURE_SCHEMES, signRequest } from '../../../src/delivery/signing.js';
-import { toStandardWebhooksSecret } from '../../../src/common/verify.js';
+import { MissingSecretError, signRequest } from '../../../src/delivery/signing.js';
+import { SIGNATURE_SCHEMES, toStandardWebhooksSecret } from '../../../src/common/verify.js';
 
 const body = '{"event":"person.created","data":{"name":"Zoë 👩‍💻 </script>\u2028"},"timestamp":"2025-02-10T15:30:45Z"}';
 const deliveryId = 'evt_0/15453A0:3:wh-1';

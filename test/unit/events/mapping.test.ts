@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { toChangeEvent, type ChangePosition, type MappingOptions } from '../../../src/events/mapping.js';
 import { DEFAULT_WORKSPACE_PATTERN } from '../../../src/events/naming.js';
-import type { Action } from '../../../src/events/types.js';
+import type { Action } from '../../../src/common/operations.js';
 import { BUILTIN_TYPE_CATALOG } from '../../../src/events/values.js';
 import type { RawTuple, ReplicaIdentity, RowChange, TableColumn, TableShape } from '../../../src/source/types.js';
 

@@ -1,12 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import {
-  compileOperations,
-  InvalidOperationError,
-  matchesOperation,
-  parseOperationPattern,
-  validateOperations,
-} from '../../../src/events/matching.js';
-import { ACTIONS } from '../../../src/events/types.js';
+import { ACTIONS, InvalidOperationError, parseOperationPattern, validateOperations } from '../../../src/common/operations.js';
+import { compileOperations, matchesOperation } from '../../../src/events/matching.js';
 
 const matcher = (...operations: string[]) => compileOperations(validateOperations(operations));
 

@@ -5,7 +5,8 @@
  * and composite types.
  */
 import { describe, expect, it } from 'vitest';
-import { prepareEventJson, renderBody, type PayloadFormat } from '../../../../src/delivery/payload.js';
+import type { PayloadFormat } from '../../../../src/common/webhook.js';
+import { prepareEventJson, renderBody } from '../../../../src/delivery/payload.js';
 import { toChangeEvent, type ChangePosition, type MappingOptions } from '../../../../src/events/mapping.js';
 import { DEFAULT_WORKSPACE_PATTERN } from '../../../../src/events/naming.js';
 import { TwentyMetadata, type TwentyFieldRow } from '../../../../src/events/twenty/metadata.js';

@@ -1,0 +1,39 @@
+/**
+ * What a webhook is, written once: the fields an operator gives it (in the
+ * config file, through the API, the CLI or the console), as the webhooks
+ * table stores them and the delivery registry routes by them, and the payload
+ * formats it can choose. Signature schemes are listed in `verify.ts`, which a
+ * receiver imports alone.
+ */
+import type { SignatureScheme } from './verify.js';
+
+/** In this order wherever they are listed; the first is the default. */
+export const PAYLOAD_FORMATS = ['record', 'event', 'twenty'] as const;
+export type PayloadFormat = (typeof PAYLOAD_FORMATS)[number];
+
+/** Where a webhook is defined; `twenty`: made in Twenty's UI (core.webhook), read-only in walhook. */
+export type WebhookSource = 'config' | 'api' | 'twenty';
+
+/** The fields a webhook is edited by. */
+export interface WebhookFields {
+  targetUrl: string;
+  /** `<object>.<action>` patterns (`common/operations.ts`). */
+  operations: string[];
+  description: string;
+  format: PayloadFormat;
+  signatures: SignatureScheme[];
+  /** Only events of this workspace are sent; null or absent: every workspace. */
+  workspaceId?: string | null;
+}
+
+/** Just the editable fields of a webhook-like value. */
+export function webhookFieldsOf({
+  targetUrl,
+  operations,
+  description,
+  format,
+  signatures,
+  workspaceId,
+}: WebhookFields): WebhookFields {
+  return { targetUrl, operations, description, format, signatures, workspaceId: workspaceId ?? null };
+}
