@@ -23,7 +23,7 @@ import { objectName } from './events/naming.js';
 import { finishEvent } from './events/twenty/shape.js';
 import { typeCatalogFromRows, type TypeCatalog } from './events/values.js';
 import type { Logger } from './common/log.js';
-import { Pipeline } from './pipeline.js';
+import { Pipeline } from './events/pipeline.js';
 import { formatLsn } from './source/lsn.js';
 import { ReplicationStream } from './source/replication.js';
 import {

@@ -13,7 +13,7 @@ import type { WalhookConfig } from './config/schema.js';
 import type { ChangeEvent } from './events/types.js';
 import type { Logger } from './common/log.js';
 import { decodeTimestamp, loadTypeCatalog, logIdentities, mappingOptions, prepareSource } from './source/prepare.js';
-import { Pipeline } from './pipeline.js';
+import { Pipeline } from './events/pipeline.js';
 import { formatLsn } from './source/lsn.js';
 import { ReplicationStream } from './source/replication.js';
 import { publicationNames } from './source/setup.js';

@@ -8,7 +8,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { DeliveryObserver } from '../delivery/dispatcher.js';
 import type { Webhook } from '../delivery/registry.js';
 import type { SendResult } from '../delivery/http.js';
-import type { PipelineObserver } from '../pipeline.js';
+import type { PipelineObserver } from '../events/pipeline.js';
 import type { Action } from '../common/operations.js';
 import type { TableShape } from '../source/types.js';
 import type { LeaseView } from '../state/leases.js';

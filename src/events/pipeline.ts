@@ -4,15 +4,15 @@
  * synchronously per message, so the order of transactions is the WAL's.
  */
 import type { Logger } from 'pino';
-import { eventId } from './events/event-id.js';
-import { classifyChange, toChangeEvent, type MappingOptions } from './events/mapping.js';
-import type { Action } from './common/operations.js';
-import type { ChangeEvent } from './events/types.js';
-import type { TypeCatalog } from './events/values.js';
-import { formatLsn, type Lsn } from './source/lsn.js';
-import { timelineOf, type ServerIdentity } from './source/server-identity.js';
-import type { RowChange, SourceMessage, TableShape } from './source/types.js';
-import { Watermark, type TrackedTransaction } from './delivery/watermark.js';
+import type { Action } from '../common/operations.js';
+import { formatLsn, type Lsn } from '../source/lsn.js';
+import { timelineOf, type ServerIdentity } from '../source/server-identity.js';
+import type { RowChange, SourceMessage, TableShape } from '../source/types.js';
+import { Watermark, type TrackedTransaction } from '../source/watermark.js';
+import { eventId } from './event-id.js';
+import { classifyChange, toChangeEvent, type MappingOptions } from './mapping.js';
+import type { ChangeEvent } from './types.js';
+import type { TypeCatalog } from './values.js';
 
 /** Where events go: the dispatcher in the daemon, stdout in `walhook tail`. */
 export interface EventSink {

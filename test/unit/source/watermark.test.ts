@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Watermark } from '../../../src/delivery/watermark.js';
+import { Watermark } from '../../../src/source/watermark.js';
 
 function tracker() {
   const advances: bigint[] = [];

@@ -9,7 +9,7 @@
  * order; after a reconnect the server re-sends unconfirmed ones, which may
  * sort before transactions still in flight.
  */
-import type { Lsn } from '../source/lsn.js';
+import type { Lsn } from './lsn.js';
 
 export interface TrackedTransaction {
   readonly commitLsn: Lsn;
