@@ -9,7 +9,7 @@ import { managementFor, startApi, type ApiServer } from './api/index.js';
 import { Metrics } from './api/metrics.js';
 import { metricsRoute, readyRoute, type Readiness } from './api/operations.js';
 import { consoleRoutes } from './api/console/routes.js';
-import { LeaderElection } from './leader.js';
+import { LeaderElection } from './source/leader.js';
 import { SlotMonitor } from './source/slot-monitor.js';
 import type { WalhookConfig } from './config/schema.js';
 import { Dispatcher, observeAll } from './delivery/dispatcher.js';
@@ -44,9 +44,9 @@ import { countBacklog } from './state/deliveries.js';
 import { RetentionWorker } from './state/retention.js';
 import { readRoleAttributes, roleFindings } from './source/role-check.js';
 import { createSecretBox } from './state/secret-box.js';
-import { TwentyWebhookSource } from './twenty-webhooks.js';
-import { WebhookSync } from './webhook-sync.js';
-import { initialWatchdog, stallProblem, watch, type WatchdogSample } from './watchdog.js';
+import { TwentyWebhookSource } from './delivery/twenty-webhooks.js';
+import { WebhookSync } from './delivery/webhook-sync.js';
+import { initialWatchdog, stallProblem, watch, type WatchdogSample } from './source/watchdog.js';
 
 /** Above this many deliveries of streamed changes held in memory (or delivery.maxInMemoryBytes), reading pauses until half are settled. */
 const MAX_IN_MEMORY = 20_000;
@@ -337,7 +337,7 @@ export class Daemon {
     return { ready: problems.length === 0, role, problems };
   }
 
-  /** One look of the stall watchdog (src/watchdog.ts), and its remedy. */
+  /** One look of the stall watchdog (source/watchdog.ts), and its remedy. */
   private async watchStream(dispatcher: Dispatcher): Promise<void> {
     const stream = this.stream;
     const streaming = stream?.isConnected === true && !this.stopping;

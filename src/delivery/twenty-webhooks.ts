@@ -18,11 +18,11 @@
  * and the console list them.
  */
 import type pg from 'pg';
-import { toWebhook, type WebhookDefinition, type WebhookRegistry } from './delivery/registry.js';
-import { workspaceIdOf, type NamingOptions } from './events/naming.js';
-import { loggableUrl, type Logger } from './common/log.js';
-import { inTransaction, type StateDb } from './state/db.js';
-import { deleteConfigWebhooksExcept, upsertConfigWebhooks, type NewWebhookRow } from './state/webhooks.js';
+import { toWebhook, type WebhookDefinition, type WebhookRegistry } from './registry.js';
+import { workspaceIdOf, type NamingOptions } from '../events/naming.js';
+import { loggableUrl, type Logger } from '../common/log.js';
+import { inTransaction, type StateDb } from '../state/db.js';
+import { deleteConfigWebhooksExcept, upsertConfigWebhooks, type NewWebhookRow } from '../state/webhooks.js';
 
 interface TwentyWebhookRow {
   id: string;

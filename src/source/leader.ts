@@ -31,7 +31,7 @@ import {
   type Acquired,
   type LeaseRecord,
   type LeaseView,
-} from './state/leases.js';
+} from '../state/leases.js';
 
 export interface LeaseTiming {
   /** How long a taken or renewed lease lasts on the server. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { leaseViewAt, nextLeadership, noLeaderProblem, type Leadership, type LeadershipEvent, type LeaseTiming } from '../../src/leader.js';
-import type { LeaseRecord } from '../../src/state/leases.js';
+import { leaseViewAt, nextLeadership, noLeaderProblem, type Leadership, type LeadershipEvent, type LeaseTiming } from '../../../src/source/leader.js';
+import type { LeaseRecord } from '../../../src/state/leases.js';
 
 const timing: LeaseTiming = { leaseMs: 5_000, marginMs: 1_500, intervalMs: 1_000 };
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { initialWatchdog, stallProblem, watch, type WatchdogSample, type WatchdogState } from '../../src/watchdog.js';
+import { initialWatchdog, stallProblem, watch, type WatchdogSample, type WatchdogState } from '../../../src/source/watchdog.js';
 
 const STALL_MS = 1_000;
 const stuck = (now: number, progress = 'p1'): WatchdogSample => ({ now, streaming: true, waitingBytes: 4_096, inFlight: 0, progress });

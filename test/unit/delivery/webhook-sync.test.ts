@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { resolveConfig } from '../../src/config/index.js';
-import { createSecretBox } from '../../src/state/secret-box.js';
-import type { WebhookRow } from '../../src/state/webhooks.js';
-import { apiWebhookDefinition, configWebhookId, StoredWebhooksError } from '../../src/webhook-sync.js';
+import { resolveConfig } from '../../../src/config/index.js';
+import { createSecretBox } from '../../../src/state/secret-box.js';
+import type { WebhookRow } from '../../../src/state/webhooks.js';
+import { apiWebhookDefinition, configWebhookId, StoredWebhooksError } from '../../../src/delivery/webhook-sync.js';
 
 const box = createSecretBox(randomBytes(32));
 const id = '3f1c8a52-6a7e-4b0e-9d55-2a1f1f0e7c11';

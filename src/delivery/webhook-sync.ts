@@ -23,13 +23,13 @@
  */
 import pg from 'pg';
 import { v5 as uuidV5 } from 'uuid';
-import type { WebhookConfig } from './config/schema.js';
-import { toWebhook, type WebhookDefinition, type WebhookRegistry } from './delivery/registry.js';
-import { loggableUrl, type Logger } from './common/log.js';
-import { OperatorError } from './common/operator-error.js';
-import { webhookFieldsOf } from './common/webhook.js';
-import { inTransaction, type StateDb } from './state/db.js';
-import { SecretBoxError, type SecretBox } from './state/secret-box.js';
+import type { WebhookConfig } from '../config/schema.js';
+import { toWebhook, type WebhookDefinition, type WebhookRegistry } from './registry.js';
+import { loggableUrl, type Logger } from '../common/log.js';
+import { OperatorError } from '../common/operator-error.js';
+import { webhookFieldsOf } from '../common/webhook.js';
+import { inTransaction, type StateDb } from '../state/db.js';
+import { SecretBoxError, type SecretBox } from '../state/secret-box.js';
 import {
   countSealedSecrets,
   deleteConfigWebhooksExcept,
@@ -42,7 +42,7 @@ import {
   type NewWebhookRow,
   type WebhookChangeNotice,
   type WebhookRow,
-} from './state/webhooks.js';
+} from '../state/webhooks.js';
 
 /** Namespace of the ids given to config-file webhooks that do not set one; changing it changes their ids. */
 const CONFIG_WEBHOOK_NAMESPACE = 'a8a3f0c4-2f8e-4d8e-9a53-0b6f0f7e6c1d';
