@@ -26,18 +26,10 @@ import type { Logger } from './common/log.js';
 import { Pipeline } from './events/pipeline.js';
 import { formatLsn } from './source/lsn.js';
 import { ReplicationStream } from './source/replication.js';
-import {
-  decodeTimestamp,
-  loadTypeCatalog,
-  logIdentities,
-  mappingOptions,
-  prepareSource,
-  refreshSource,
-  scopeOf,
-  warnRawWorkspaceIds,
-} from './source/prepare.js';
+import { decodeTimestamp, loadTypeCatalog, mappingOptions, warnRawWorkspaceIds } from './events/setup.js';
+import { logIdentities, prepareSource, refreshSource, scopeOf } from './source/prepare.js';
 import { discoverTables, globToRegExp, publicationNames, type TableInScope } from './source/setup.js';
-import { resolveShape, TwentyMetadataFollower } from './source/twenty-metadata.js';
+import { resolveShape, TwentyMetadataFollower } from './events/twenty/metadata-follower.js';
 import { openStateDb, type StateDb } from './state/db.js';
 import { migrate } from './state/migrations.js';
 import { countBacklog } from './state/deliveries.js';

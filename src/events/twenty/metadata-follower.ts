@@ -7,9 +7,9 @@
  * change without touching the metadata.
  */
 import type pg from 'pg';
-import { TwentyMetadata, type TwentyFieldRow, type TwentyMetadataRows, type TwentyObjectRow } from '../events/twenty/metadata.js';
-import type { EventShape } from '../config/schema.js';
-import type { Logger } from '../common/log.js';
+import { TwentyMetadata, type TwentyFieldRow, type TwentyMetadataRows, type TwentyObjectRow } from './metadata.js';
+import type { EventShape } from '../../config/schema.js';
+import type { Logger } from '../../common/log.js';
 
 /** Whether the database is a Twenty one: its metadata tables exist. */
 export async function isTwentyDatabase(client: Pick<pg.ClientBase, 'query'>): Promise<boolean> {
