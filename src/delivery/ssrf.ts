@@ -10,6 +10,7 @@
  */
 import dns from 'node:dns';
 import { BlockList, isIP, type LookupFunction } from 'node:net';
+import { ConfigError } from '../config/errors.js';
 
 export interface AddressPolicyOptions {
   /** Off only for setups where every target is trusted. */
@@ -64,13 +65,15 @@ export class SsrfRefusedError extends Error {
   }
 }
 
-export class InvalidAllowListEntryError extends Error {
+/** A configuration problem, reported as every other one: the key, the value, what would do. */
+export class InvalidAllowListEntryError extends ConfigError {
+  override readonly name = 'InvalidAllowListEntryError';
+
   constructor(
     readonly entry: string,
     readonly expected: string,
   ) {
-    super(`delivery.allowList: "${entry}" is not valid (expected ${expected})`);
-    this.name = 'InvalidAllowListEntryError';
+    super([{ path: 'delivery.allowList', got: JSON.stringify(entry), expected }]);
   }
 }
 

@@ -10,6 +10,7 @@ import type pg from 'pg';
 import { TwentyMetadata, type TwentyFieldRow, type TwentyMetadataRows, type TwentyObjectRow } from './metadata.js';
 import type { EventShape } from '../../config/schema.js';
 import type { Logger } from '../../common/log.js';
+import { EXIT_STATUS, OperatorError } from '../../common/operator-error.js';
 
 /** Whether the database is a Twenty one: its metadata tables exist. */
 export async function isTwentyDatabase(client: Pick<pg.ClientBase, 'query'>): Promise<boolean> {
@@ -122,8 +123,11 @@ export class TwentyMetadataFollower implements TwentyMetadataSource {
   }
 }
 
-export class TwentyShapeError extends Error {
+/** `events.shape: twenty` on a database without Twenty's metadata. */
+export class TwentyShapeError extends OperatorError {
   override readonly name = 'TwentyShapeError';
+  readonly code = 'EVENTS_SHAPE';
+  override readonly exitStatus = EXIT_STATUS.config;
 }
 
 /** `auto` resolved against the database: `twenty` where Twenty's metadata tables exist. */
@@ -132,8 +136,8 @@ export async function resolveShape(client: Pick<pg.ClientBase, 'query'>, shape: 
   const twenty = await isTwentyDatabase(client);
   if (shape === 'twenty' && !twenty) {
     throw new TwentyShapeError(
-      'events.shape is twenty, but the database has no Twenty metadata (core."objectMetadata", core."fieldMetadata"): ' +
-        'point database.url at the Twenty database, or set events.shape to auto or columns',
+      'events.shape is twenty, but the database has no Twenty metadata (core."objectMetadata", core."fieldMetadata")',
+      'point database.url at the Twenty database, or set events.shape to auto or columns',
     );
   }
   return twenty ? 'twenty' : 'columns';

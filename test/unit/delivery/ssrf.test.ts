@@ -1,5 +1,7 @@
 import type { LookupAddress } from 'node:dns';
 import { describe, expect, it } from 'vitest';
+import { asOperatorError } from '../../../src/command-line.js';
+import { EXIT_STATUS } from '../../../src/common/operator-error.js';
 import {
   createAddressPolicy,
   embeddedIpv4,
@@ -123,6 +125,18 @@ describe('createAddressPolicy', () => {
 
   it.each(['10.0.0.0/33', '10.0.0.0/', '10.0.0.0/-1', '::/129', 'not a host/8', '10.0.0.0/8/1', '10.0.0.0/x', 'bad_host!'])('rejects the allow-list entry %s', (entry) => {
     expect(() => createAddressPolicy({ enabled: true, allowList: [entry] })).toThrow(InvalidAllowListEntryError);
+  });
+
+  it('reports a bad allow-list entry as an operator error naming the key, never as a stack trace', () => {
+    let thrown: unknown;
+    try {
+      createAddressPolicy({ enabled: true, allowList: ['10.0.0.0/33'] });
+    } catch (error) {
+      thrown = error;
+    }
+    expect(asOperatorError(thrown)).toBe(thrown);
+    expect(thrown).toMatchObject({ code: 'CONFIG_INVALID', exitStatus: EXIT_STATUS.config });
+    expect((thrown as Error).message).toMatch(/^invalid configuration \(1 problem\):\ndelivery\.allowList: got "10\.0\.0\.0\/33" — expected a CIDR/);
   });
 
   it('checks IP literals from URL host names, brackets included, and ignores names', () => {
