@@ -17,7 +17,7 @@ export function formatProblem(problem: ConfigProblem): string {
 }
 
 export class ConfigError extends OperatorError {
-  override readonly name = 'ConfigError';
+  override readonly name: string = 'ConfigError';
   readonly code = 'CONFIG_INVALID';
   override readonly exitStatus = EXIT_STATUS.config;
 

@@ -67,7 +67,7 @@ export class SsrfRefusedError extends Error {
 
 /** A configuration problem, reported as every other one: the key, the value, what would do. */
 export class InvalidAllowListEntryError extends ConfigError {
-  override readonly name = 'InvalidAllowListEntryError';
+  override readonly name: string = 'InvalidAllowListEntryError';
 
   constructor(
     readonly entry: string,
