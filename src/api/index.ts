@@ -10,7 +10,7 @@ import { graphqlRoute } from './graphql.js';
 import { Management, type ManagementHooks } from './management.js';
 import { createApiServer, healthRoute, type ApiServer, type Route } from './server.js';
 
-export { createApiServer, healthRoute, sendJson, type ApiServer, type Route } from './server.js';
+export type { ApiServer, Route } from './server.js';
 
 export function managementFor(config: WalhookConfig, db: StateDb, secretBox: SecretBox | null, hooks: ManagementHooks = {}): Management {
   return new Management(
