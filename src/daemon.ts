@@ -175,7 +175,6 @@ export class Daemon {
       {
         pollIntervalMs: config.delivery.retryPollInterval,
         leaseMs: config.delivery.leaseDuration,
-        maxQueuedPerEndpoint: config.delivery.maxQueuedPerEndpoint,
         batchSize: 100,
         // Retried bodies count against delivery.maxInMemoryBytes beside the fast path's.
         budget: new ByteBudget(config.delivery.maxInMemoryBytes, () => dispatcher.load().bytes),

@@ -114,7 +114,7 @@ interface Waiting {
 }
 
 export class Endpoint {
-  readonly queue: PQueue;
+  private readonly queue: PQueue;
   /** While set, new deliveries skip the fast path: the endpoint just failed. */
   failing = false;
   /** While set, new deliveries skip the fast path: its queue was too slow and was moved to the state table. */
@@ -170,8 +170,23 @@ export class Endpoint {
   }
 
   /** Its in-memory queue is at the bound. */
-  full(maxQueued: number): boolean {
-    return this.backlog >= maxQueued;
+  full(): boolean {
+    return this.backlog >= this.maxQueued;
+  }
+
+  /** How many more deliveries its in-memory queue takes before the bound. */
+  room(): number {
+    return Math.max(0, this.maxQueued - this.backlog);
+  }
+
+  /** Runs `task` in turn with the endpoint's other deliveries, at most `concurrency` at once. */
+  run(task: () => Promise<void>): Promise<void> {
+    return this.queue.add(task);
+  }
+
+  /** Resolves once nothing waits or runs. */
+  idle(): Promise<void> {
+    return this.queue.onIdle();
   }
 }
 
@@ -232,7 +247,7 @@ export class Dispatcher {
     return this.registry.enabledIds().every((id) => {
       if (id === webhookId) return true;
       const other = this.endpoints.get(id);
-      return other !== undefined && (other.full(this.settings.maxQueuedPerEndpoint) || other.failing || other.spilled);
+      return other !== undefined && (other.full() || other.failing || other.spilled);
     });
   }
 
@@ -326,7 +341,7 @@ export class Dispatcher {
     const endpoint = this.endpoint(webhook.id);
     // Past its bound an endpoint overflows to the state table, unless no other endpoint could use new events
     // now: then it keeps them, flow control pauses reading for it (`load`), and the slot is the queue.
-    const full = endpoint.full(this.settings.maxQueuedPerEndpoint);
+    const full = endpoint.full();
     if (endpoint.failing || endpoint.spilled || (full && !this.othersAreBusy(webhook.id))) {
       const delayMs = endpoint.failing ? (this.settings.retryScheduleMs[0] ?? 0) : 0;
       void this.store(webhook, job, { state: 'pending', attempts: 0, nextAttemptAt: new Date(Date.now() + delayMs) }).then(settle);
@@ -348,7 +363,7 @@ export class Dispatcher {
       },
       enqueuedAt: Date.now(),
     });
-    void endpoint.queue.add(async () => {
+    void endpoint.run(async () => {
       const next = endpoint.waiting.shift();
       if (next) await this.deliverNow(next);
     });
@@ -486,7 +501,7 @@ export class Dispatcher {
 
   /** Waits until every endpoint queue is empty, or the deadline passes. */
   async idle(deadlineMs: number): Promise<boolean> {
-    const allIdle = Promise.all([...this.endpoints.values()].map((endpoint) => endpoint.queue.onIdle())).then(() => true);
+    const allIdle = Promise.all([...this.endpoints.values()].map((endpoint) => endpoint.idle())).then(() => true);
     const timeout = new Promise<boolean>((resolve) => setTimeout(() => resolve(false), deadlineMs).unref());
     return Promise.race([allIdle, timeout]);
   }

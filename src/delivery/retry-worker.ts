@@ -51,7 +51,6 @@ export class ByteBudget implements MemoryBudget {
 export interface RetryWorkerSettings {
   pollIntervalMs: number;
   leaseMs: number;
-  maxQueuedPerEndpoint: number;
   /** Rows claimed per poll at most. */
   batchSize: number;
   budget: MemoryBudget;
@@ -117,7 +116,7 @@ export class RetryWorker {
     // past maxQueuedPerEndpoint and its rows' leases run out while they still wait in memory.
     const rooms = this.registry.enabledIds().map((webhookId) => ({
       webhookId,
-      room: this.settings.maxQueuedPerEndpoint - this.dispatcher.endpoint(webhookId).backlog,
+      room: this.dispatcher.endpoint(webhookId).room(),
     }));
     const claimed = await claimDueDeliveries(this.db, {
       rooms,
@@ -153,7 +152,7 @@ export class RetryWorker {
     this.waiting.add(delivery.id);
     void this.dispatcher
       .endpoint(webhook.id)
-      .queue.add(async () => {
+      .run(async () => {
         if (this.stopped) return;
         this.waiting.delete(delivery.id);
         // Waited in memory past its lease: another worker may own the row by now, so sending it would be a duplicate.
