@@ -7,14 +7,12 @@
 import { validate as isUuid } from 'uuid';
 import { InvalidOperationError, validateOperations } from '../common/operations.js';
 import { secretProblem, SIGNATURE_SCHEMES, type SignatureScheme } from '../common/verify.js';
-import { PAYLOAD_FORMATS, type PayloadFormat, type WebhookFields } from '../common/webhook.js';
+import { MIN_SECRET_LENGTH, PAYLOAD_FORMATS, type PayloadFormat, type WebhookFields } from '../common/webhook.js';
 import { InvalidTargetUrlError, validateTargetUrl } from '../delivery/ssrf.js';
 import type { DeliveryState } from '../state/deliveries.js';
 import type { WebhookFields } from '../state/webhooks.js';
 import { allValid, badUserInput, notFound } from './errors.js';
 
-/** The same minimum as a config-file secret. */
-export const MIN_SECRET_LENGTH = 16;
 export const MAX_PAGE_SIZE = 500;
 export const DELIVERY_STATES: readonly DeliveryState[] = ['pending', 'retrying', 'delivered', 'dead'];
 

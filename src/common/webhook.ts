@@ -11,6 +11,9 @@ import type { SignatureScheme } from './verify.js';
 export const PAYLOAD_FORMATS = ['record', 'event', 'twenty'] as const;
 export type PayloadFormat = (typeof PAYLOAD_FORMATS)[number];
 
+/** The shortest signing secret accepted, from the config file as from the API. */
+export const MIN_SECRET_LENGTH = 16;
+
 /** Where a webhook is defined; `twenty`: made in Twenty's UI (core.webhook), read-only in walhook. */
 export type WebhookSource = 'config' | 'api' | 'twenty';
 

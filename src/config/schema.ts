@@ -9,7 +9,7 @@
  */
 import { z } from 'zod';
 import { MIN_STANDARD_KEY_BYTES, secretProblem, SIGNATURE_SCHEMES } from '../common/verify.js';
-import { PAYLOAD_FORMATS } from '../common/webhook.js';
+import { MIN_SECRET_LENGTH, PAYLOAD_FORMATS } from '../common/webhook.js';
 import {
   byteSize,
   capturingRegex,
@@ -202,10 +202,10 @@ const webhookSchema = z
       .regex(/^\S{1,100}$/, 'a workspace id such as 20202020-1c25-4d02-bf25-6aeccf7ea419')
       .optional()
       .describe("Only events of this workspace (as events carry it in `workspaceId`: Twenty's workspace UUID) are sent. Unset: every workspace."),
-    secret: secretText(16)
+    secret: secretText(MIN_SECRET_LENGTH)
       // i15-security: a whsec_ secret's key is its decoded base64, which must give at least 16 bytes.
       .refine((secret) => secretProblem(secret) === undefined, {
-        message: `a secret of at least 16 characters; in the whsec_<base64> form, base64 of at least ${MIN_STANDARD_KEY_BYTES} bytes`,
+        message: `a secret of at least ${MIN_SECRET_LENGTH} characters; in the whsec_<base64> form, base64 of at least ${MIN_STANDARD_KEY_BYTES} bytes`,
       })
       .describe('Signing secret shared with the receiver; write `${VAR}` to keep it out of the file.'),
     format: z
