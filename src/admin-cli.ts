@@ -46,7 +46,7 @@ ${groups.map((name) => GROUP_USAGE[name]).join('\n')}
 
   -c, --config FILE   the configuration (its state database and encryptionKey)
   OPS and S are comma-separated (person.created,company.*) or the option repeated.
-  F is record, event or twenty; S is standard, twenty, twenty-legacy (default: all three).
+  F is one of ${PAYLOAD_FORMATS.join(', ')}; S of ${SIGNATURE_SCHEMES.join(', ')} (default: all).
   W: only the events of this workspace (Twenty's workspace UUID); '' for every workspace (* in the list),
   which is also what create does without it.
   --json prints JSON instead of a table. A new secret is printed once, by create and rotate-secret.

@@ -4,10 +4,10 @@
  * instance), and answer with views. Nothing is written when a check fails.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
+import { ACTIONS } from '../common/operations.js';
+import { SIGNATURE_SCHEMES } from '../common/verify.js';
 import type { RecentAttempt, RecentAttempts } from '../delivery/recent-attempts.js';
-import { SIGNATURE_SCHEMES } from '../delivery/signing.js';
 import { targetUrlRefusal, type AddressPolicy } from '../delivery/ssrf.js';
-import { ACTIONS } from '../events/types.js';
 import { countBacklog } from '../state/deliveries.js';
 import { inTransaction, type StateDb } from '../state/db.js';
 import {

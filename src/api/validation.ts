@@ -10,7 +10,6 @@ import { secretProblem, SIGNATURE_SCHEMES, type SignatureScheme } from '../commo
 import { MIN_SECRET_LENGTH, PAYLOAD_FORMATS, type PayloadFormat, type WebhookFields } from '../common/webhook.js';
 import { InvalidTargetUrlError, validateTargetUrl } from '../delivery/ssrf.js';
 import type { DeliveryState } from '../state/deliveries.js';
-import type { WebhookFields } from '../state/webhooks.js';
 import { allValid, badUserInput, notFound } from './errors.js';
 
 export const MAX_PAGE_SIZE = 500;
