@@ -9,6 +9,7 @@ import { managementFor, startApi, type ApiServer } from './api/index.js';
 import { Metrics } from './api/metrics.js';
 import { metricsRoute, readyRoute, type Readiness } from './api/operations.js';
 import { consoleRoutes } from './api/console/routes.js';
+import { BackfillRunner } from './backfill/runner.js';
 import { LeaderElection } from './source/leader.js';
 import { SlotMonitor } from './source/slot-monitor.js';
 import type { WalhookConfig } from './config/schema.js';
@@ -53,6 +54,8 @@ export class Daemon {
   private state: StateDb | null = null;
   private stream: ReplicationStream | null = null;
   private pipeline: Pipeline | null = null;
+  /** Runs backfills beside the stream, while this instance leads. */
+  private backfills: BackfillRunner | null = null;
   private leader: LeaderElection | null = null;
   private slotMonitor: SlotMonitor | null = null;
   private retryWorker: RetryWorker | null = null;
@@ -301,6 +304,9 @@ export class Daemon {
     this.flow?.attach(null);
     this.pipeline?.disconnected();
     this.pipeline = null;
+    const backfills = this.backfills;
+    this.backfills = null;
+    await backfills?.stop();
     await stream?.stop();
   }
 
@@ -360,6 +366,21 @@ export class Daemon {
   private startStreaming(dispatcher: Dispatcher): void {
     const { config, logger } = this;
     const flow = this.flow!;
+    const backfills = new BackfillRunner({
+      crmConnectionString: config.database.url,
+      state: this.state!,
+      tables: () => this.tables,
+      mapping: mappingOptions(config),
+      catalog: () => this.catalog,
+      deliver: (raw, webhookId, hold) => {
+        const event = finishEvent(raw, this.twentyMetadata?.current ?? null);
+        if (event !== null) dispatcher.dispatch(event, hold, webhookId);
+      },
+      chunkSize: config.backfill.chunkSize,
+      pollIntervalMs: config.backfill.pollInterval,
+      logger: logger.child({ component: 'backfill' }),
+      observer: this.metrics,
+    });
     const pipeline = new Pipeline(
       {
         wants: (object, action) => dispatcher.wants(object, action),
@@ -373,6 +394,7 @@ export class Daemon {
         catalog: () => this.catalog,
         logger: logger.child({ component: 'events' }),
         observer: this.metrics,
+        tap: backfills,
       },
       (lsn) => stream.confirm(lsn),
     );
@@ -399,8 +421,10 @@ export class Daemon {
     stream.on('connected', () => flow.reconnected());
     this.stream = stream;
     this.pipeline = pipeline;
+    this.backfills = backfills;
     flow.attach(stream);
     stream.start();
+    backfills.start();
   }
 
   /**
@@ -437,6 +461,7 @@ export class Daemon {
     this.flow?.stop();
     const deadlineAt = Date.now() + deadline;
     const left = () => Math.max(0, deadlineAt - Date.now());
+    await this.backfills?.stop();
     await this.retryWorker?.stop();
     await this.retention?.stop();
     const finished = await this.dispatcher?.idle(left());

@@ -5,6 +5,7 @@
  * hooks; gauges are read from their sources at scrape time.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { BackfillObserver, BackfillProgress } from '../backfill/runner.js';
 import type { DeliveryObserver } from '../delivery/dispatcher.js';
 import type { Webhook } from '../delivery/registry.js';
 import type { SendResult } from '../delivery/http.js';
@@ -30,9 +31,23 @@ export interface MetricSources {
 
 const WAL_STATUSES = ['reserved', 'extended', 'unreserved', 'lost', 'missing'] as const;
 
-export class Metrics implements DeliveryObserver, PipelineObserver {
+export class Metrics implements DeliveryObserver, PipelineObserver, BackfillObserver {
   readonly registry = new Registry();
   private sources: MetricSources | null = null;
+
+  private readonly backfillRows = new Gauge({
+    name: 'walhook_backfill_rows',
+    help: 'Rows of a running backfill: read so far, sent, superseded (changed live while read: the live event stands) and total.',
+    labelNames: ['backfill_id', 'object', 'kind'] as const,
+    registers: [this.registry],
+  });
+
+  private readonly backfillEta = new Gauge({
+    name: 'walhook_backfill_eta_seconds',
+    help: "Seconds a running backfill needs for its remaining rows at this run's rate so far.",
+    labelNames: ['backfill_id', 'object'] as const,
+    registers: [this.registry],
+  });
 
   private readonly changes = new Counter({
     name: 'walhook_changes_total',
@@ -209,6 +224,29 @@ export class Metrics implements DeliveryObserver, PipelineObserver {
 
   truncate(_table: TableShape): void {
     this.truncates.inc();
+  }
+
+  /** Backfill id → object of the backfills with series, to remove exactly those. */
+  private readonly backfillObjects = new Map<string, string>();
+
+  backfillProgress(progress: BackfillProgress): void {
+    this.backfillObjects.set(progress.id, progress.object);
+    const labels = { backfill_id: progress.id, object: progress.object };
+    this.backfillRows.set({ ...labels, kind: 'read' }, progress.rowsRead);
+    this.backfillRows.set({ ...labels, kind: 'sent' }, progress.rowsSent);
+    this.backfillRows.set({ ...labels, kind: 'superseded' }, progress.rowsSuperseded);
+    this.backfillRows.set({ ...labels, kind: 'total' }, progress.rowsTotal);
+    if (progress.etaSeconds !== null) this.backfillEta.set(labels, progress.etaSeconds);
+  }
+
+  /** A backfill stopped running here (done, paused, cancelled, failed): its series go, so labels stay bounded. */
+  backfillEnded(id: string): void {
+    const object = this.backfillObjects.get(id);
+    if (object === undefined) return;
+    this.backfillObjects.delete(id);
+    const labels = { backfill_id: id, object };
+    for (const kind of ['read', 'sent', 'superseded', 'total']) this.backfillRows.remove({ ...labels, kind });
+    this.backfillEta.remove(labels);
   }
 
   attempted(webhook: Webhook, result: SendResult, commitTime: string | Date): void {

@@ -5,7 +5,8 @@
  */
 
 /** What happened to a row, as the second half of an event name: Twenty's action names. */
-export const ACTIONS = ['created', 'updated', 'deleted', 'restored', 'destroyed'] as const;
+/** `backfilled`: a row that already existed, sent by a backfill (src/backfill), not by a change. */
+export const ACTIONS = ['created', 'updated', 'deleted', 'restored', 'destroyed', 'backfilled'] as const;
 export type Action = (typeof ACTIONS)[number];
 
 export const WILDCARD = '*';

@@ -295,6 +295,14 @@ export const configSchema = z
           .describe('Rows deleted per statement; a pass repeats statements until nothing is left, so each one holds its locks briefly.'),
       })
       .prefault({}),
+    backfill: z
+      .strictObject({
+        chunkSize: wholeNumber(1)
+          .prefault(1000)
+          .describe('Rows a backfill reads per chunk (one short select between two WAL watermarks); a chunk is held in memory until the stream reaches its high watermark.'),
+        pollInterval: duration().prefault('1s').describe('How often the leader looks for a backfill requested on another instance or from the CLI.'),
+      })
+      .prefault({}),
     slotSafety: z
       .strictObject({
         checkInterval: duration().prefault('30s').describe("How often the slot's retained WAL is measured."),

@@ -264,9 +264,11 @@ export class Dispatcher {
    * Delivers `event` to every matching webhook. `hold` is called once per
    * delivery and returns the callback that settles it. A change no body can
    * be built for is set aside instead (one hold), so the stream moves on.
+   * With `onlyWebhookId` (a backfill for one webhook) it goes to that webhook
+   * whatever its operations, if its workspace scope lets the event in.
    */
-  dispatch(event: ChangeEvent, hold: () => () => void): void {
-    const webhooks = this.registry.match(event.object, event.action, event.workspaceId);
+  dispatch(event: ChangeEvent, hold: () => () => void, onlyWebhookId: string | null = null): void {
+    const webhooks = onlyWebhookId === null ? this.registry.match(event.object, event.action, event.workspaceId) : this.only(onlyWebhookId, event);
     if (webhooks.length === 0) return;
     const rendered = renderDeliveries(event, webhooks);
     if ('unrenderable' in rendered) {
@@ -277,6 +279,12 @@ export class Dispatcher {
       const job = rendered.jobs[index]!;
       this.route(webhook, job, this.holdInMemory(job.body.length, hold()));
     });
+  }
+
+  private only(webhookId: string, event: ChangeEvent): Webhook[] {
+    const webhook = this.registry.get(webhookId);
+    if (!webhook || (webhook.workspaceId != null && webhook.workspaceId !== event.workspaceId)) return [];
+    return [webhook];
   }
 
   /** Counts a delivery of a streamed change as held until `settle` runs. */

@@ -27,11 +27,21 @@ export interface PipelineObserver {
   truncate(table: TableShape): void;
 }
 
+/** Sees the stream in order beside the events (the backfill's watermark window). */
+export interface StreamTap {
+  /** Every row change, before it is routed. */
+  change(change: RowChange): void;
+  /** A logical decoding message; `at` is its transaction's, null outside one. */
+  message(prefix: string, content: string, at: { commitLsn: Lsn; commitTime: string } | null): void;
+  disconnected(): void;
+}
+
 export interface PipelineOptions {
   mapping: MappingOptions;
   catalog: () => TypeCatalog;
   logger: Logger;
   observer?: PipelineObserver;
+  tap?: StreamTap;
 }
 
 interface OpenTransaction {
@@ -83,6 +93,9 @@ export class Pipeline {
         if (this.open) this.watermark.commit(this.open.tracked, message.endLsn);
         this.open = null;
         return;
+      case 'message':
+        this.options.tap?.message(message.prefix, message.content, this.open && { commitLsn: this.open.commitLsn, commitTime: this.open.commitTime });
+        return;
       case 'keepalive':
         this.watermark.keepalive(message.walEnd);
         return;
@@ -93,6 +106,7 @@ export class Pipeline {
   disconnected(): void {
     this.open = null;
     this.watermark.abandonOpen();
+    this.options.tap?.disconnected();
   }
 
   /**
@@ -104,6 +118,7 @@ export class Pipeline {
     const open = this.open;
     if (!open) throw new Error('row change outside a transaction');
     if (!this.server) throw new Error('row change before the server identified itself');
+    this.options.tap?.change(change);
     // Changes arrive in WAL order, so those of one record (a multi-insert) are consecutive.
     const index = lsn === open.lastLsn ? ++open.fromLastLsn : (open.fromLastLsn = 0);
     open.lastLsn = lsn;

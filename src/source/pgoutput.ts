@@ -8,7 +8,8 @@ import { parseLsn, type Lsn } from './lsn.js';
 import type { RawTuple, SourceMessage, TableShape } from './types.js';
 
 export function createPgoutputPlugin(publications: string[]): PgoutputPlugin {
-  return new PgoutputPlugin({ protoVersion: 2, publicationNames: publications });
+  // Logical decoding messages carry the backfill watermarks (src/backfill).
+  return new PgoutputPlugin({ protoVersion: 2, publicationNames: publications, messages: true });
 }
 
 export class PgoutputDecoder {
@@ -57,6 +58,8 @@ export class PgoutputDecoder {
         };
       case 'truncate':
         return { type: 'truncate', tables: message.relations.map((relation) => this.shapeOf(relation)) };
+      case 'message':
+        return { type: 'message', prefix: message.prefix, content: Buffer.from(message.content).toString('utf8'), transactional: message.transactional };
       default:
         return null;
     }

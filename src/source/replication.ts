@@ -42,7 +42,7 @@ export interface ReplicationOptions {
 }
 
 /** Session settings that make PostgreSQL's text output stable for `events/values`. */
-const OUTPUT_SETTINGS = '-c DateStyle=ISO -c TimeZone=UTC -c IntervalStyle=iso_8601 -c extra_float_digits=3 -c bytea_output=hex';
+export const OUTPUT_SETTINGS = '-c DateStyle=ISO -c TimeZone=UTC -c IntervalStyle=iso_8601 -c extra_float_digits=3 -c bytea_output=hex';
 
 /** Confirmed positions reach the server at most this often (and at once when it asks). */
 const STATUS_BATCH_MS = 50;

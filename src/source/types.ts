@@ -55,5 +55,10 @@ export type SourceMessage =
   | { type: 'truncate'; tables: TableShape[] }
   /** `endLsn` is the end of the commit record: the position to confirm once the transaction is settled. */
   | { type: 'commit'; commitLsn: Lsn; endLsn: Lsn }
+  /**
+   * A logical decoding message (`pg_logical_emit_message`). Transactional ones arrive inside their
+   * transaction, in commit order with the changes: walhook's backfill watermarks.
+   */
+  | { type: 'message'; prefix: string; content: string; transactional: boolean }
   /** Server keepalive: everything before `walEnd` has been sent. */
   | { type: 'keepalive'; walEnd: Lsn; replyRequested: boolean };

@@ -27,6 +27,10 @@ interface Wal2JsonMessage {
   columns?: Wal2JsonColumn[];
   identity?: Wal2JsonColumn[];
   pk?: { name: string }[];
+  /** Logical decoding messages ('M'). */
+  transactional?: boolean;
+  prefix?: string;
+  content?: string;
 }
 
 /** `${schema}.${table}` with wal2json's escaping of special characters. */
@@ -84,6 +88,8 @@ export class Wal2JsonDecoder {
         return this.change(message, { kind: 'delete', newRow: null, oldRow: oldTupleOf(message) });
       case 'T':
         return { type: 'truncate', tables: [this.shapeOf(message)] };
+      case 'M':
+        return { type: 'message', prefix: message.prefix ?? '', content: message.content ?? '', transactional: message.transactional === true };
       default:
         return null;
     }

@@ -140,6 +140,35 @@ const MIGRATIONS: Migration[] = [
       ALTER TABLE ${s}.set_aside_changes ADD COLUMN change_lsn pg_lsn;
       ALTER TABLE ${s}.set_aside_changes ALTER COLUMN ordinal DROP NOT NULL;`,
   },
+  {
+    version: 9,
+    name: 'backfills',
+    // Progress is a key cursor per table, saved after each chunk is settled: a restart resumes at the first unsettled chunk.
+    sql: (s) => `
+      CREATE TABLE ${s}.backfills (
+        id uuid PRIMARY KEY,
+        object text NOT NULL,
+        webhook_id uuid,
+        where_sql text,
+        rate integer CHECK (rate > 0),
+        action text NOT NULL CHECK (action IN ('backfilled', 'created')),
+        status text NOT NULL CHECK (status IN ('pending', 'running', 'paused', 'cancelled', 'done', 'failed')),
+        tables jsonb,
+        table_index integer NOT NULL DEFAULT 0,
+        cursor jsonb,
+        rows_total bigint,
+        rows_read bigint NOT NULL DEFAULT 0,
+        rows_sent bigint NOT NULL DEFAULT 0,
+        rows_superseded bigint NOT NULL DEFAULT 0,
+        chunks integer NOT NULL DEFAULT 0,
+        error text,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        updated_at timestamptz NOT NULL DEFAULT now(),
+        started_at timestamptz,
+        finished_at timestamptz
+      );
+      CREATE INDEX backfills_active ON ${s}.backfills (created_at) WHERE status IN ('pending', 'running');`,
+  },
 ];
 
 /** How long walhook waits on one migration step (or on another replica migrating) before giving up. */
