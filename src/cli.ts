@@ -9,6 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { pino } from 'pino';
 import { ADMIN_GROUPS, adminUsage, isAdminCommand, runAdminCli } from './admin-cli.js';
+import { BACKFILL_USAGE, runBackfillCli } from './backfill-cli.js';
 import { asOperatorError, didYouMean, parseCommandArgs, warnUnknownEnvVariables, type OptionSpecs } from './command-line.js';
 import { loadConfig } from './config/index.js';
 import type { WalhookConfig } from './config/schema.js';
@@ -86,7 +87,7 @@ ${CONFIG_HELP}`,
 
 type DaemonCommandName = keyof typeof COMMANDS;
 
-const ALL_COMMANDS = [...Object.keys(COMMANDS), ...ADMIN_GROUPS, 'demo', 'help'];
+const ALL_COMMANDS = [...Object.keys(COMMANDS), ...ADMIN_GROUPS, 'backfill', 'demo', 'help'];
 
 const USAGE = `Usage: walhook <command> [options]     walhook <command> --help for a command's options
 
@@ -96,6 +97,7 @@ ${Object.entries(COMMANDS)
   .join('\n')}
   webhooks  list, create, update, delete webhooks and rotate their secrets
   deliveries  list deliveries and redeliver them
+  backfill  send existing rows as events, consistent with the live stream; list, pause, resume, cancel
   demo      see walhook work on a throwaway PostgreSQL, with nothing but Node
 
 Options:
@@ -105,6 +107,7 @@ Options:
 Exit status: 0 done, 1 failed, 2 wrong command line, 78 invalid configuration.
 
 ${adminUsage()}
+${BACKFILL_USAGE}
 ${DEMO_USAGE}`;
 
 function version(): string {
@@ -183,6 +186,7 @@ async function main(argv: string[]): Promise<number> {
   const [command = '', ...rest] = argv;
   if (command === 'help') return main([rest[0] ?? '--help', ...(rest[0] ? ['--help'] : [])]);
   if (isAdminCommand(command)) return runAdminCli(argv);
+  if (command === 'backfill') return runBackfillCli(rest);
   if (command === 'demo') return runDemoCli(rest);
   if (command === '--version' || command === '-v') {
     console.log(version());

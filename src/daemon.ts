@@ -200,6 +200,7 @@ export class Daemon {
           objectName(table.schema, table.table, mappingOptions(config)),
         ),
       recentAttempts: this.recentAttempts,
+      backfillRequested: () => this.backfills?.poke(),
     });
     this.spillTimer = setInterval(() => dispatcher.spillSlowQueues(), Math.min(1_000, config.delivery.spillAfter));
     const watchEveryMs = Math.max(100, Math.min(5_000, config.source.stallTimeout / 4));

@@ -34,6 +34,7 @@ import {
   type Sql,
   type WebhookRow,
 } from '../state/webhooks.js';
+import { BackfillManagement } from './backfills.js';
 import { allValid, badUserInput, ManagementError, notFound } from './errors.js';
 import { validateDeliveryState, validateId, validatePageSize, validateSecret, validateWebhookFields } from './validation.js';
 import { decodeCursor, deliveryView, encodeCursor, webhookView, type DeliveryPage, type DeliveryView, type WebhookView } from './views.js';
@@ -70,6 +71,8 @@ export interface ManagementHooks {
   objectsInScope?(): Promise<string[]>;
   /** This instance's attempts kept in memory. */
   recentAttempts?: RecentAttempts;
+  /** A backfill was requested or resumed here. */
+  backfillRequested?(): void;
 }
 
 /** How a webhook's deliveries are going; see the WebhookStats type of the schema. */
@@ -139,11 +142,18 @@ export class Management {
   /** The object list being read or read last, shared by every caller until it is OBJECTS_CACHE_MS old. */
   private objects: { readAt: number; names: Promise<string[]> } | null = null;
 
+  readonly backfills: BackfillManagement;
+
   constructor(
     private readonly db: StateDb,
     private readonly settings: ManagementSettings,
     private readonly hooks: ManagementHooks = {},
-  ) {}
+  ) {
+    this.backfills = new BackfillManagement(db, {
+      ...(hooks.objectsInScope && { objectsInScope: () => this.listObjects() }),
+      ...(hooks.backfillRequested && { backfillRequested: () => hooks.backfillRequested?.() }),
+    });
+  }
 
   async listWebhooks(): Promise<WebhookView[]> {
     return (await listWebhooks(this.db)).map((row) => this.view(row));

@@ -7,6 +7,7 @@
 import { buildSchema, type GraphQLSchema } from 'graphql';
 import { SIGNATURE_SCHEMES } from '../common/verify.js';
 import { PAYLOAD_FORMATS } from '../common/webhook.js';
+import type { StartBackfillInput } from './backfills.js';
 import type { CreateWebhookInput, DeliveriesQuery, Management, UpdateWebhookInput, WebhookStats } from './management.js';
 import type { WebhookView } from './views.js';
 
@@ -163,7 +164,64 @@ const SDL = /* GraphQL */ `
     pageInfo: PageInfo!
   }
 
+  enum BackfillStatus {
+    "Waiting for the leader to claim it."
+    pending
+    running
+    "Stopped where it was; resumeBackfill continues from there."
+    paused
+    cancelled
+    done
+    "Stopped by an error in the request (see error); resumeBackfill tries again."
+    failed
+  }
+
+  "Existing rows sent as events, read in primary-key chunks between WAL watermarks so that no row overwrites a newer live change."
+  type Backfill {
+    id: ID!
+    object: String!
+    "The one webhook it sends to; null: every webhook whose operations match object.action."
+    webhookId: ID
+    "SQL condition on the rows, run read-only."
+    where: String
+    "Rows per second at most; null: unthrottled."
+    rate: Int
+    "backfilled (object.backfilled events) or created (object.created)."
+    action: String!
+    status: BackfillStatus!
+    "Rows matching when it started (null until the leader claims it)."
+    rowsTotal: Float
+    rowsRead: Float!
+    rowsSent: Float!
+    "Rows not sent because the live stream changed them while their chunk was read: the live event stands."
+    rowsSuperseded: Float!
+    chunks: Int!
+    "schema.table of each table it covers."
+    tables: [String!]!
+    error: String
+    createdAt: String!
+    updatedAt: String!
+    startedAt: String
+    finishedAt: String
+  }
+
+  input StartBackfillInput {
+    "The object (events' name of the tables, e.g. person): every table in scope of that object, every workspace."
+    object: String!
+    "Send only to this webhook (whatever its operations). Default: every webhook matching object.action."
+    webhookId: ID
+    "SQL condition on the rows, e.g. a timestamp column after now() - interval '1 day'; run read-only."
+    where: String
+    "Rows per second at most."
+    rate: Int
+    "backfilled (default) or created."
+    action: String
+  }
+
   type Query {
+    "Backfills, newest first (at most 100)."
+    backfills: [Backfill!]!
+    backfill(id: ID!): Backfill
     webhooks: [Webhook!]!
     webhook(id: ID!): Webhook
     "Deliveries kept in the state table (failures, retries, dead letters), newest first."
@@ -184,6 +242,11 @@ const SDL = /* GraphQL */ `
     redeliver(deliveryId: ID!): Delivery!
     "Sends the dead letters of a webhook (of every webhook without webhookId) again; returns how many."
     redeliverDeadLetters(webhookId: ID): Int!
+    "Starts a backfill; the leader runs it beside the live stream."
+    startBackfill(input: StartBackfillInput!): Backfill!
+    pauseBackfill(id: ID!): Backfill!
+    resumeBackfill(id: ID!): Backfill!
+    cancelBackfill(id: ID!): Backfill!
   }
 `;
 
@@ -220,5 +283,11 @@ export function managementRoot(management: Management): Record<string, (args: ne
     rotateWebhookSecret: ({ id }: { id: string }) => one(management.rotateWebhookSecret(id)),
     redeliver: ({ deliveryId }: { deliveryId: string }) => management.redeliver(deliveryId),
     redeliverDeadLetters: ({ webhookId }: { webhookId?: string | null }) => management.redeliverDeadLetters(webhookId),
+    backfills: () => management.backfills.list(),
+    backfill: ({ id }: { id: string }) => management.backfills.get(id),
+    startBackfill: ({ input }: { input: StartBackfillInput }) => management.backfills.start(input),
+    pauseBackfill: ({ id }: { id: string }) => management.backfills.command(id, 'pause'),
+    resumeBackfill: ({ id }: { id: string }) => management.backfills.command(id, 'resume'),
+    cancelBackfill: ({ id }: { id: string }) => management.backfills.command(id, 'cancel'),
   };
 }
