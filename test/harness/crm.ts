@@ -152,6 +152,7 @@ export interface WalhookOverrides {
   events?: Record<string, unknown>;
   twenty?: Record<string, unknown>;
   api?: Record<string, unknown>;
+  backfill?: Record<string, unknown>;
 }
 
 /**
@@ -177,6 +178,7 @@ export function walhookSetup(db: Pick<TestDatabase, 'url'>, overrides: WalhookOv
     webhooks: overrides.webhooks,
     ...(overrides.events && { events: overrides.events }),
     ...(overrides.twenty && { twenty: overrides.twenty }),
+    ...(overrides.backfill && { backfill: overrides.backfill }),
     state: { schema: stateSchema, ...overrides.state },
     api: { listen: '127.0.0.1:0', ...overrides.api },
   };
