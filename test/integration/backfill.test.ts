@@ -31,24 +31,33 @@ describe('backfill consistent with the live stream', () => {
     await bed.walhook(setup);
     const id = await startBackfill(setup, ['--object', 'person']);
 
-    // Updates aimed at the rows the backfill reads next (just past its saved key cursor), so that live changes
-    // land inside chunk windows; bounded, and stopped once the backfill is done.
+    // Each time the backfill saves its key cursor, rows just past it (the chunk it reads next) are updated, so
+    // live changes land inside chunk windows. Bounded, and stopped once the backfill is done.
     let updates = 0;
     let done = false;
     const updater = (async () => {
-      for (let round = 0; round < 5_000 && !done; round++) {
-        await bed.db.sql(
-          `UPDATE ${WORKSPACE_SCHEMA}.person SET "jobTitle" = 'update ' || $1::text, "updatedAt" = now()
-            WHERE id IN (SELECT id FROM ${WORKSPACE_SCHEMA}.person
-                          WHERE id > coalesce((SELECT (cursor->>0)::uuid FROM ${setup.stateSchema}.backfills WHERE id = $2), '00000000-0000-0000-0000-000000000000')
-                          ORDER BY id LIMIT $3 OFFSET $4)`,
-          [round, id, 5, round % CHUNK],
+      let cursor: string | null = null;
+      for (let round = 0; round < 20_000 && !done; round++) {
+        const [progress] = await bed.db.sql<{ cursor: string | null; status: string }>(
+          `SELECT cursor->>0 AS cursor, status FROM ${setup.stateSchema}.backfills WHERE id = $1`,
+          [id],
         );
-        updates++;
-        done = (await backfillState(bed.db, setup, id)).status === 'done';
+        done = progress?.status === 'done';
+        if (progress && progress.cursor !== cursor) {
+          cursor = progress.cursor;
+          const rows = await bed.db.sql(
+            `UPDATE ${WORKSPACE_SCHEMA}.person SET "jobTitle" = 'update ' || $1::text, "updatedAt" = now()
+              WHERE id IN (SELECT id FROM ${WORKSPACE_SCHEMA}.person WHERE id > coalesce($2::uuid, '00000000-0000-0000-0000-000000000000')
+                            ORDER BY id LIMIT $3) AND random() < 0.02 RETURNING id`,
+            [round, cursor, CHUNK],
+          );
+          updates += rows.length;
+        }
+        // Pacing of the load, not a wait for a result.
+        await new Promise((resolve) => setTimeout(resolve, 5));
       }
     })();
-    const finished = await waitForBackfill(bed.db, setup, id, 'done', 100_000);
+    const finished = await waitForBackfill(bed.db, setup, id, "done", 100_000);
     done = true;
     await updater;
 
