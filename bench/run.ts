@@ -21,6 +21,7 @@ import { startBenchCluster, stopClustersOnInterrupt } from './lib/cluster.js';
 import type { BenchContext, BenchScenario } from './lib/context.js';
 import { describeMachine, formatTable, type BenchReport, type BenchResult } from './lib/results.js';
 import { progressPrinter, runMain, selectScenarios } from './lib/runner.js';
+import { backfill } from './scenarios/backfill.js';
 import { catchUp } from './scenarios/catch-up.js';
 import { decode } from './scenarios/decode.js';
 import { isolation } from './scenarios/isolation.js';
@@ -28,7 +29,7 @@ import { latency } from './scenarios/latency.js';
 import { overhead } from './scenarios/overhead.js';
 import { throughput } from './scenarios/throughput.js';
 
-const SCENARIOS: BenchScenario[] = [decode, throughput, latency, overhead, isolation, catchUp];
+const SCENARIOS: BenchScenario[] = [decode, throughput, latency, overhead, isolation, catchUp, backfill];
 
 async function serverVersion(url: string): Promise<string> {
   const client = new pg.Client(url);

@@ -6,7 +6,7 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { backfillState, isBackfilled, lastRecordById, recordIdOf, startBackfill, waitForBackfill } from '../harness/backfill.js';
+import { isBackfilled, lastRecordById, recordIdOf, startBackfill, waitForBackfill } from '../harness/backfill.js';
 import { insertPersons, useCrmTestBed, WORKSPACE_SCHEMA } from '../harness/crm.js';
 import { graphqlClient } from '../harness/graphql.js';
 import { waitFor } from '../harness/receiver.js';
