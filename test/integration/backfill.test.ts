@@ -5,7 +5,8 @@
  * never overwrites a newer live change (the watermark window drops it).
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
+import { missingCapability, wal2jsonInstalled } from '../harness/capabilities.js';
 import { isBackfilled, lastRecordById, recordIdOf, startBackfill, waitForBackfill } from '../harness/backfill.js';
 import { insertPersons, useCrmTestBed, WORKSPACE_SCHEMA } from '../harness/crm.js';
 import { graphqlClient } from '../harness/graphql.js';
@@ -16,6 +17,8 @@ const CHUNK = 500;
 const TOKEN = randomBytes(16).toString('hex');
 
 const bed = useCrmTestBed('backfill');
+
+const wal2jsonMissing = missingCapability('wal2json', wal2jsonInstalled(inject('pgBinDir')), 'install postgresql-15-wal2json', 'backfill through wal2json');
 
 describe('backfill consistent with the live stream', () => {
   it('sends every existing row, and per record the last event equals the table although the rows were updated meanwhile', async () => {
@@ -134,4 +137,19 @@ describe('backfill consistent with the live stream', () => {
     const [fresh] = await insertPersons(bed.db, 1, 900_001);
     await waitFor(() => all.requests.some((request) => recordIdOf(request) === fresh!.id), 'the fresh person to arrive live after the failed backfill');
   }, 120_000);
+
+  it.skipIf(wal2jsonMissing !== null)('places chunks by the watermarks wal2json streams too', async () => {
+    const hooks = await bed.receiver();
+    const setup = bed.setup({
+      webhooks: [{ targetUrl: hooks.url, operations: ['person.backfilled'] }],
+      source: { plugin: 'wal2json' },
+      backfill: { chunkSize: 16, pollInterval: '100ms' },
+    });
+    await bed.walhook(setup);
+    const id = await startBackfill(setup, ['--object', 'person', '--where', 'position <= 100']);
+    const finished = await waitForBackfill(bed.db, setup, id, 'done');
+    expect(Number(finished.rows_read)).toBe(100);
+    await waitFor(() => hooks.requests.length >= 100, () => `100 backfilled persons through wal2json; got ${hooks.requests.length}`);
+    expect(new Set(hooks.requests.map(recordIdOf)).size).toBe(100);
+  }, 60_000);
 });
