@@ -103,6 +103,7 @@ describe('backfill consistent with the live stream', () => {
       backfill: { chunkSize: 7, pollInterval: '100ms' },
       api: { token: TOKEN },
     });
+    await insertPersons(bed.db, 100, 600_001);
     const daemon = await bed.walhook(setup);
     const listening = daemon.logs.find((line) => line.msg === 'HTTP API listening') as { port: number } | undefined;
     const api = graphqlClient(`http://127.0.0.1:${listening!.port}`, TOKEN);
@@ -113,14 +114,14 @@ describe('backfill consistent with the live stream', () => {
 
     const { startBackfill: started } = await api.data<{ startBackfill: { id: string; status: string } }>(
       `mutation ($input: StartBackfillInput!) { startBackfill(input: $input) { id status } }`,
-      { input: { object: 'person', webhookId: onlyId, where: 'position <= 100 AND position::int % 2 = 0' } },
+      { input: { object: 'person', webhookId: onlyId, where: 'position BETWEEN 600001 AND 600100 AND position::int % 2 = 0' } },
     );
     expect(started.status).toBe('pending');
     const finished = await waitForBackfill(bed.db, setup, started.id, 'done');
     expect(Number(finished.rows_total)).toBe(50);
     await waitFor(() => only.requests.length >= 50, () => `50 backfilled persons at the named webhook; got ${only.requests.length}`);
     const positions = only.requests.map((request) => (request.json.record as { position: number }).position).sort((a, b) => a - b);
-    expect(positions).toEqual(Array.from({ length: 50 }, (_, i) => 2 * (i + 1)));
+    expect(positions).toEqual(Array.from({ length: 50 }, (_, i) => 600_000 + 2 * (i + 1)));
     expect(new Set(only.requests.map((request) => request.json.operation))).toEqual(new Set(['person.backfilled']));
     // The other webhook matches person.backfilled but was not named.
     expect(all.requests.filter(isBackfilled)).toEqual([]);
@@ -145,8 +146,9 @@ describe('backfill consistent with the live stream', () => {
       source: { plugin: 'wal2json' },
       backfill: { chunkSize: 16, pollInterval: '100ms' },
     });
+    await insertPersons(bed.db, 100, 700_001);
     await bed.walhook(setup);
-    const id = await startBackfill(setup, ['--object', 'person', '--where', 'position <= 100']);
+    const id = await startBackfill(setup, ['--object', 'person', '--where', 'position BETWEEN 700001 AND 700100']);
     const finished = await waitForBackfill(bed.db, setup, id, 'done');
     expect(Number(finished.rows_read)).toBe(100);
     await waitFor(() => hooks.requests.length >= 100, () => `100 backfilled persons through wal2json; got ${hooks.requests.length}`);
