@@ -190,15 +190,10 @@ export class BackfillRunner {
         release();
       };
     };
-    rows.forEach(({ key, row }, ordinal) => {
-      const event = toBackfillEvent(
-        { backfillId: job.id, action: job.action, table: shape, row, key },
-        { commitLsn: at.commitLsn, commitTime: at.commitTime, ordinal },
-        this.options.mapping,
-        this.options.catalog(),
-      );
+    for (const { key, row } of rows) {
+      const event = toBackfillEvent({ backfillId: job.id, action: job.action, table: shape, row, key }, at, this.options.mapping, this.options.catalog());
       this.options.deliver(event, job.webhookId, hold);
-    });
+    }
     release();
   }
 

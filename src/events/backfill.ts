@@ -5,9 +5,10 @@
  * carries the same ids.
  */
 import { v5 as uuidV5 } from 'uuid';
+import type { Lsn } from '../source/lsn.js';
 import type { RawTuple, TableShape } from '../source/types.js';
 import { EVENT_ID_NAMESPACE } from './event-id.js';
-import { toChangeEvent, type ChangePosition, type MappingOptions } from './mapping.js';
+import { toChangeEvent, type MappingOptions } from './mapping.js';
 import type { Action, ChangeEvent } from './types.js';
 import type { TypeCatalog } from './values.js';
 
@@ -24,13 +25,20 @@ export interface BackfilledRow {
   key: string;
 }
 
-/** `position`: where the chunk was placed in the stream (its high watermark's transaction). */
+/** Where a chunk was placed in the stream: its high watermark's transaction. */
+export interface ChunkPlace {
+  commitLsn: Lsn;
+  commitTime: string;
+}
+
+/** The event's `changeLsn` is the high watermark's commit: the place in the WAL the row was sent from. */
 export function toBackfillEvent(
   { backfillId, action, table, row, key }: BackfilledRow,
-  position: ChangePosition,
+  place: ChunkPlace,
   options: MappingOptions,
   catalog: TypeCatalog,
 ): ChangeEvent {
+  const position = { id: backfillEventId(backfillId, table.schema, table.table, key), commitLsn: place.commitLsn, changeLsn: place.commitLsn, commitTime: place.commitTime };
   const event = toChangeEvent({ kind: 'insert', table, newRow: row, oldRow: null }, position, options, catalog);
-  return { ...event, id: backfillEventId(backfillId, table.schema, table.table, key), action, operation: `${event.object}.${action}` };
+  return { ...event, action, operation: `${event.object}.${action}` };
 }

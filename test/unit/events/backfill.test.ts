@@ -18,14 +18,14 @@ const TABLE: TableShape = {
 const ROW = { id: '0d5b2a8e-7c1f-4c8e-9a51-3f0e6b7d2c11', score: '9007199254740993' };
 const KEY = JSON.stringify([ROW.id]);
 const OPTIONS: MappingOptions = { objectNames: {}, workspacePattern: DEFAULT_WORKSPACE_PATTERN, twentyWorkspaceIds: true, softDeleteColumn: 'deletedAt' };
-const AT = { commitLsn: 0x1_5453a0n, ordinal: 3, commitTime: '2024-03-04T10:30:00.000Z' };
+const AT = { commitLsn: 0x1_5453a0n, commitTime: '2024-03-04T10:30:00.000Z' };
 const BACKFILL = '6f0b7e4e-1d2a-4c3b-8e5f-9a0b1c2d3e4f';
 
 describe('backfilled rows as events', () => {
   it('carry the record a live insert of the row would, with the backfill action', () => {
     const event = toBackfillEvent({ backfillId: BACKFILL, action: 'backfilled', table: TABLE, row: ROW, key: KEY }, AT, OPTIONS, BUILTIN_TYPE_CATALOG);
-    const live = toChangeEvent({ kind: 'insert', table: TABLE, newRow: ROW, oldRow: null }, AT, OPTIONS, BUILTIN_TYPE_CATALOG);
-    expect(event).toEqual({ ...live, id: event.id, action: 'backfilled', operation: 'person.backfilled' });
+    const live = toChangeEvent({ kind: 'insert', table: TABLE, newRow: ROW, oldRow: null }, { ...AT, id: event.id, changeLsn: AT.commitLsn }, OPTIONS, BUILTIN_TYPE_CATALOG);
+    expect(event).toEqual({ ...live, action: 'backfilled', operation: 'person.backfilled' });
     expect(event.record).toEqual({ id: ROW.id, score: '9007199254740993' });
     expect(event.previousRecord).toBeNull();
     const asCreated = toBackfillEvent({ backfillId: BACKFILL, action: 'created', table: TABLE, row: ROW, key: KEY }, AT, OPTIONS, BUILTIN_TYPE_CATALOG);
@@ -34,7 +34,7 @@ describe('backfilled rows as events', () => {
 
   it('have ids that depend only on the backfill, the table and the key: a chunk sent again keeps them', () => {
     const id = backfillEventId(BACKFILL, SCHEMA, 'person', KEY);
-    const elsewhere = { commitLsn: 0x9_0000n, ordinal: 0, commitTime: '2025-01-01T00:00:00.000Z' };
+    const elsewhere = { commitLsn: 0x9_0000n, commitTime: '2025-01-01T00:00:00.000Z' };
     const resent = toBackfillEvent({ backfillId: BACKFILL, action: 'backfilled', table: TABLE, row: { ...ROW, score: '1' }, key: KEY }, elsewhere, OPTIONS, BUILTIN_TYPE_CATALOG);
     expect(resent.id).toBe(id);
     expect(backfillEventId('7f0b7e4e-1d2a-4c3b-8e5f-9a0b1c2d3e4f', SCHEMA, 'person', KEY)).not.toBe(id);
