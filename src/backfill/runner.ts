@@ -90,6 +90,8 @@ class BackfillFailure extends Error {}
 const REQUEST_ERROR_CLASSES = new Set(['42', '22']);
 
 const RETRY_DELAY_MS = 1_000;
+/** How long a chunk waits for transactions that were committing as its low watermark was written. */
+const COMMIT_VISIBILITY_WAIT_MS = 2_000;
 const PROGRESS_LOG_MS = 10_000;
 
 const TEXT_VALUES = { getTypeParser: () => (value: string) => value };
@@ -304,6 +306,7 @@ export class BackfillRunner {
     let rows: ChunkRow<RawTuple>[] = [];
     try {
       await this.emitWatermark(token, 'low');
+      await this.commitsBeforeLowVisible();
       rows = await this.select(table, keyColumns, job.whereSql, cursor, limit);
       this.apply({ kind: 'rowsRead', token, rows });
       await this.emitWatermark(token, 'high');
@@ -317,6 +320,31 @@ export class BackfillRunner {
   private async emitWatermark(token: string, mark: 'low' | 'high'): Promise<void> {
     // Transactional: decoded in commit order with the live changes, which is what places the window.
     await this.crm.query('SELECT pg_logical_emit_message(true, $1, $2)', [WATERMARK_PREFIX, JSON.stringify({ token, mark })]);
+  }
+
+  /**
+   * A transaction whose commit record precedes the low watermark can still be
+   * invisible to a snapshot taken just after it (its commit is in the WAL, the
+   * server has not yet marked it done): the chunk would then miss its change,
+   * and the change, streamed before the window, would not supersede the row.
+   * So the select waits until every transaction in progress once the low
+   * watermark committed is no longer in progress for a new snapshot. A
+   * transaction still running after COMMIT_VISIBILITY_WAIT_MS commits, if ever,
+   * after the low watermark, inside the window.
+   */
+  private async commitsBeforeLowVisible(): Promise<void> {
+    const { rows } = await this.crm.query<{ snapshot: string }>('SELECT pg_current_snapshot()::text AS snapshot');
+    const snapshot = rows[0]!.snapshot;
+    const deadline = Date.now() + COMMIT_VISIBILITY_WAIT_MS;
+    for (let waitMs = 1; Date.now() < deadline; waitMs = Math.min(waitMs * 2, 50)) {
+      const { rows: left } = await this.crm.query<{ running: number }>(
+        `SELECT count(*)::int AS running FROM pg_snapshot_xip($1::pg_snapshot) AS x
+          WHERE x IN (SELECT pg_snapshot_xip(pg_current_snapshot()))`,
+        [snapshot],
+      );
+      if (left[0]!.running === 0) return;
+      await new Promise((resolve) => setTimeout(resolve, waitMs));
+    }
   }
 
   /** The next chunk after `cursor`, as PostgreSQL's text output (the stream's form), in key order. */
