@@ -11,7 +11,7 @@ import { formatTable } from './admin-cli.js';
 import { asOperatorError, parseCommandArgs } from './command-line.js';
 import { loadConfig } from './config/index.js';
 import { ManagementError } from './api/errors.js';
-import { OperatorError, UsageError } from './operator-error.js';
+import { OperatorError, UsageError } from './common/operator-error.js';
 import { openStateDb, type StateDb } from './state/db.js';
 import { migrate } from './state/migrations.js';
 import { isFinished } from './state/backfills.js';

@@ -5,7 +5,7 @@
  * hooks; gauges are read from their sources at scrape time.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { BackfillObserver, BackfillProgress } from '../backfill/runner.js';
+import type { BackfillObserver, BackfillProgress } from '../state/backfills.js';
 import type { DeliveryObserver } from '../delivery/dispatcher.js';
 import type { Webhook } from '../delivery/registry.js';
 import type { SendResult } from '../delivery/http.js';

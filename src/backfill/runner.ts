@@ -27,6 +27,7 @@ import {
   failBackfill,
   saveChunkProgress,
   setBackfillTables,
+  type BackfillObserver,
   type BackfillRow,
   type BackfillTable,
 } from '../state/backfills.js';
@@ -35,23 +36,6 @@ import { IDLE, rowKey, step, type ChunkRow, type ChunkWindow, type WindowInput }
 
 /** The prefix of walhook's watermark messages; other messages in the WAL are not walhook's. */
 export const WATERMARK_PREFIX = 'walhook.backfill';
-
-export interface BackfillProgress {
-  id: string;
-  object: string;
-  rowsRead: number;
-  rowsSent: number;
-  rowsSuperseded: number;
-  rowsTotal: number;
-  /** Seconds left at the rate since this run of it started; null before a rate is known. */
-  etaSeconds: number | null;
-}
-
-/** Metrics' view of backfills. */
-export interface BackfillObserver {
-  backfillProgress(progress: BackfillProgress): void;
-  backfillEnded(id: string): void;
-}
 
 export interface BackfillRunnerOptions {
   crmConnectionString: string;

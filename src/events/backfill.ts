@@ -9,7 +9,8 @@ import type { Lsn } from '../source/lsn.js';
 import type { RawTuple, TableShape } from '../source/types.js';
 import { EVENT_ID_NAMESPACE } from './event-id.js';
 import { toChangeEvent, type MappingOptions } from './mapping.js';
-import type { Action, ChangeEvent } from './types.js';
+import type { Action } from '../common/operations.js';
+import type { ChangeEvent } from './types.js';
 import type { TypeCatalog } from './values.js';
 
 /** Id of the event of the row with `key` (see backfill/window.ts rowKey) of `schema.table` in backfill `backfillId`. */

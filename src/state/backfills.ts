@@ -233,3 +233,20 @@ export async function backfillStatus(db: StateDb, id: string): Promise<BackfillS
   const { rows } = await db.pool.query<{ status: BackfillStatus }>(`SELECT status FROM ${db.schema}.backfills WHERE id = $1`, [id]);
   return rows[0]?.status ?? null;
 }
+
+export interface BackfillProgress {
+  id: string;
+  object: string;
+  rowsRead: number;
+  rowsSent: number;
+  rowsSuperseded: number;
+  rowsTotal: number;
+  /** Seconds left at the rate since this run of it started; null before a rate is known. */
+  etaSeconds: number | null;
+}
+
+/** Metrics' view of backfills. */
+export interface BackfillObserver {
+  backfillProgress(progress: BackfillProgress): void;
+  backfillEnded(id: string): void;
+}
