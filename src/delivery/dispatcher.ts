@@ -433,14 +433,15 @@ export class Dispatcher {
 
   /** One signed POST; the signature's timestamp is this attempt's. */
   private async attempt(webhook: Webhook, job: AttemptJob): Promise<SendResult> {
-    const size = payloadBytes(job.body);
-    if (size > this.settings.maxPayloadBytes) {
+    // Encoded once: the signatures are computed over, and the request sends, these bytes.
+    const body = Buffer.from(job.body, 'utf8');
+    if (body.length > this.settings.maxPayloadBytes) {
       // A stored body (redelivered by hand) is held to the limit too.
-      return { outcome: 'failure', error: `payload of ${size} bytes exceeds delivery.maxPayloadBytes`, refused: true, durationMs: 0 };
+      return { outcome: 'failure', error: `payload of ${body.length} bytes exceeds delivery.maxPayloadBytes`, refused: true, durationMs: 0 };
     }
-    const headers = signRequest({ body: job.body, deliveryId: job.id, secrets: webhook.secrets, schemes: webhook.signatures, now: new Date() });
+    const headers = signRequest({ body, deliveryId: job.id, secrets: webhook.secrets, schemes: webhook.signatures, now: new Date() });
     headers['user-agent'] = this.settings.userAgent;
-    const result = await this.sender.send({ url: webhook.targetUrl, headers, body: job.body });
+    const result = await this.sender.send({ url: webhook.targetUrl, headers, body });
     this.observer.attempted(webhook, result, job.commitTime, job.id);
     const fields = { webhookId: webhook.id, deliveryId: job.id, eventId: job.eventId, commitLsn: job.commitLsn, durationMs: result.durationMs };
     if (result.outcome === 'success') this.logger.debug({ ...fields, status: result.status }, 'delivered');

@@ -18,8 +18,8 @@ import {
 const NONCE_HEADER = 'x-twenty-webhook-nonce';
 
 export interface SignRequestInput {
-  /** The exact body that will be POSTed. */
-  body: string;
+  /** The exact body that will be POSTed (as bytes when the caller encoded it once for signing and sending). */
+  body: string | Buffer;
   /** Delivery id (per event × webhook), the same on every attempt. */
   deliveryId: string;
   /** The webhook's active secrets, newest first (more than one during a rotation). */
