@@ -7,7 +7,7 @@ import type { RawTuple, RowChange, TableColumn } from '../source/types.js';
 import { objectName, workspaceIdOf, type NamingOptions } from './naming.js';
 import type { Action } from '../common/operations.js';
 import type { ChangeEvent, JsonRecord, JsonValue } from './types.js';
-import { decodeValue, type TypeCatalog } from './values.js';
+import { columnDecoders, decodeWith, type TextDecoder as ColumnDecoder, type TypeCatalog } from './values.js';
 
 export type MappingOptions = NamingOptions & {
   /** Column whose setting/clearing is a delete/restore (Twenty: `deletedAt`); null when rows are only ever hard-deleted. */
@@ -85,8 +85,20 @@ function beforeImage({ kind, table, oldRow, newRow }: RowChange): RowImage | nul
   }
   const keySource = oldRow ?? (kind === 'update' ? newRow : null);
   if (keySource === null) return null;
-  const keyColumns = table.columns.filter((column) => column.isKey);
+  const keyColumns = keyColumnsOf(table.columns);
   return { row: pick(keySource, keyColumns), columns: keyColumns };
+}
+
+/** A table's key columns, kept per column list so that their decoders are resolved once too. */
+const keyColumnsByTable = new WeakMap<readonly TableColumn[], readonly TableColumn[]>();
+
+function keyColumnsOf(columns: readonly TableColumn[]): readonly TableColumn[] {
+  let keys = keyColumnsByTable.get(columns);
+  if (!keys) {
+    keys = columns.filter((column) => column.isKey);
+    keyColumnsByTable.set(columns, keys);
+  }
+  return keys;
 }
 
 function pick(row: RawTuple, columns: readonly TableColumn[]): RawTuple {
@@ -135,11 +147,12 @@ function decodeRow(image: RowImage | null, catalog: TypeCatalog): { values: Json
   const values: JsonRecord = {};
   const unavailable: string[] = [];
   if (image === null) return { values, unavailable };
-  for (const { name, type } of image.columns) {
+  const decoders = columnDecoders(image.columns, catalog);
+  image.columns.forEach(({ name }, index) => {
     const raw = own(image.row, name);
     if (raw === undefined) unavailable.push(name);
-    else setOwn(values, name, decodeOrKeepText(raw, type, catalog));
-  }
+    else setOwn(values, name, decodeOrKeepText(raw, decoders[index]!));
+  });
   return { values, unavailable };
 }
 
@@ -157,9 +170,9 @@ function own(row: RawTuple, name: string): RawTuple[string] {
 }
 
 /** A value PostgreSQL printed in a form the decoder does not expect is sent as that text, never dropped. */
-function decodeOrKeepText(raw: string | boolean | null, type: TableColumn['type'], catalog: TypeCatalog): JsonValue {
+function decodeOrKeepText(raw: string | boolean | null, decoder: ColumnDecoder): JsonValue {
   try {
-    return decodeValue(raw, type, catalog);
+    return decodeWith(decoder, raw);
   } catch {
     return raw;
   }
