@@ -12,7 +12,7 @@ import { consoleRoutes } from './api/console/routes.js';
 import { LeaderElection } from './source/leader.js';
 import { SlotMonitor } from './source/slot-monitor.js';
 import type { WalhookConfig } from './config/schema.js';
-import { Dispatcher, observeAll } from './delivery/dispatcher.js';
+import { Dispatcher, observeAll, type Route } from './delivery/dispatcher.js';
 import { FlowControl } from './delivery/flow-control.js';
 import { HttpSender } from './delivery/http.js';
 import { RecentAttempts } from './delivery/recent-attempts.js';
@@ -52,7 +52,7 @@ export class Daemon {
   private crm: pg.Pool | null = null;
   private state: StateDb | null = null;
   private stream: ReplicationStream | null = null;
-  private pipeline: Pipeline | null = null;
+  private pipeline: Pipeline<Route> | null = null;
   private leader: LeaderElection | null = null;
   private slotMonitor: SlotMonitor | null = null;
   private retryWorker: RetryWorker | null = null;
@@ -362,10 +362,10 @@ export class Daemon {
     const flow = this.flow!;
     const pipeline = new Pipeline(
       {
-        wants: (object, action) => dispatcher.wants(object, action),
-        dispatch: (raw, hold) => {
+        route: (object, action) => dispatcher.match(object, action),
+        dispatch: (raw, hold, route) => {
           const event = finishEvent(raw, this.twentyMetadata?.current ?? null);
-          if (event !== null) dispatcher.dispatch(event, hold);
+          if (event !== null) dispatcher.dispatch(event, hold, route);
         },
       },
       {

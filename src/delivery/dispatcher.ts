@@ -15,7 +15,7 @@ import { insertSetAside, type SetAsideChange } from '../state/set-aside.js';
 import { notifyWebhookChanged, setWebhookDisabled } from '../state/webhooks.js';
 import type { HttpSender, SendResult } from './http.js';
 import { payloadBytes, prepareEventJson, renderBody } from './payload.js';
-import type { Webhook, WebhookRegistry } from './registry.js';
+import { inWorkspace, type Webhook, type WebhookRegistry } from './registry.js';
 import { nextStep, type FailedSend, type NextStep } from './retry-policy.js';
 import { signRequest } from './signing.js';
 import type { FlowLoad } from './flow-control.js';
@@ -92,6 +92,13 @@ export type AttemptJob = Pick<DeliveryJob, 'id' | 'body' | 'eventId' | 'commitTi
 export type AttemptOutcome =
   | { delivered: true; result: Extract<SendResult, { outcome: 'success' }> }
   | { delivered: false; result: FailedSend; step: NextStep; attemptedAt: Date };
+
+/** The webhooks an object and action match, worked out once per change before its event is built. */
+export interface Route {
+  object: string;
+  action: Action;
+  webhooks: readonly Webhook[];
+}
 
 /** A delivery as the fast path and the retry worker both see it. */
 export interface DeliveryJob {
@@ -256,17 +263,24 @@ export class Dispatcher {
     return new Map([...this.endpoints].map(([webhookId, endpoint]) => [webhookId, endpoint.backlog]));
   }
 
-  wants(object: string, action: Action): boolean {
-    return this.registry.match(object, action).length > 0;
+  /** The webhooks whose operations match such events, in every workspace; null when none does. */
+  match(object: string, action: Action): Route | null {
+    const webhooks = this.registry.match(object, action);
+    return webhooks.length === 0 ? null : { object, action, webhooks };
   }
 
   /**
    * Delivers `event` to every matching webhook. `hold` is called once per
    * delivery and returns the callback that settles it. A change no body can
    * be built for is set aside instead (one hold), so the stream moves on.
+   * `route`, from `match()` before the event was built, is used when the
+   * event still has that object and action (Twenty's shape may rename it).
    */
-  dispatch(event: ChangeEvent, hold: () => () => void): void {
-    const webhooks = this.registry.match(event.object, event.action, event.workspaceId);
+  dispatch(event: ChangeEvent, hold: () => () => void, route?: Route): void {
+    const webhooks =
+      route !== undefined && route.object === event.object && route.action === event.action
+        ? inWorkspace(route.webhooks, event.workspaceId)
+        : this.registry.match(event.object, event.action, event.workspaceId);
     if (webhooks.length === 0) return;
     const rendered = renderDeliveries(event, webhooks);
     if ('unrenderable' in rendered) {
@@ -292,7 +306,7 @@ export class Dispatcher {
   }
 
   /** Records a change that cannot be rendered, retrying until the record is durable; only then is it settled. */
-  private async setAside(event: ChangeEvent, webhooks: Webhook[], failure: Unrenderable, settle: () => void): Promise<void> {
+  private async setAside(event: ChangeEvent, webhooks: readonly Webhook[], failure: Unrenderable, settle: () => void): Promise<void> {
     const change: SetAsideChange = {
       eventId: event.id,
       schema: event.schema,

@@ -25,33 +25,50 @@ export interface ChangePosition {
 }
 
 /** A row and the columns it truly holds. */
-interface RowImage {
+export interface RowImage {
   /** Holds exactly the columns in `columns` (`undefined` for a value the server did not send). */
   row: RawTuple;
   columns: readonly TableColumn[];
 }
 
 /**
- * The object and action of a change, from raw values only (cheap): enough to
- * count it and to know whether any webhook wants it before decoding it.
+ * A change's object and action, from raw values only (cheap): enough to
+ * count it and to know whether any webhook wants it before decoding it. It
+ * keeps the row images it was decided from, so `classifiedToEvent` decodes
+ * them without working them out again.
  */
-export function classifyChange(change: RowChange, options: MappingOptions): { object: string; action: Action } {
-  const before = beforeImage(change);
-  const after = change.newRow === null ? null : fillUnchangedToast(change.newRow, before, change.table.columns);
-  return { object: objectName(change.table.schema, change.table.table, options), action: actionOf(change, before, after, options.softDeleteColumn) };
+export interface ClassifiedChange {
+  readonly change: RowChange;
+  readonly object: string;
+  readonly action: Action;
+  readonly before: RowImage | null;
+  readonly after: RawTuple | null;
 }
 
-export function toChangeEvent(
-  change: RowChange,
+export function classifyChange(change: RowChange, options: MappingOptions): ClassifiedChange {
+  const before = beforeImage(change);
+  const after = change.newRow === null ? null : fillUnchangedToast(change.newRow, before, change.table.columns);
+  return {
+    change,
+    object: objectName(change.table.schema, change.table.table, options),
+    action: actionOf(change, before, after, options.softDeleteColumn),
+    before,
+    after,
+  };
+}
+
+export function toChangeEvent(change: RowChange, position: ChangePosition, options: MappingOptions, catalog: TypeCatalog): ChangeEvent {
+  return classifiedToEvent(classifyChange(change, options), position, options, catalog);
+}
+
+/** The event of a classified change: its rows decoded, its id from its position. */
+export function classifiedToEvent(
+  { change, object, action, before, after }: ClassifiedChange,
   position: ChangePosition,
   options: MappingOptions,
   catalog: TypeCatalog,
 ): ChangeEvent {
   const { kind, table } = change;
-  const before = beforeImage(change);
-  const after = change.newRow === null ? null : fillUnchangedToast(change.newRow, before, table.columns);
-  const action = actionOf(change, before, after, options.softDeleteColumn);
-  const object = objectName(table.schema, table.table, options);
   const record = decodeRow(kind === 'delete' ? before : { row: after ?? {}, columns: table.columns }, catalog);
 
   return {
