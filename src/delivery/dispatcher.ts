@@ -68,7 +68,8 @@ export function renderDeliveries(event: ChangeEvent, webhooks: readonly Webhook[
     return {
       jobs: webhooks.map((webhook) => {
         const id = deliveryIdOf(event.id, webhook.id);
-        return { id, eventId: event.id, operation: event.operation, body: renderBody(prepared, webhook, id), commitLsn, commitTime: event.commitTime };
+        const body = renderBody(prepared, webhook, id);
+        return { id, eventId: event.id, operation: event.operation, body, bytes: payloadBytes(body), commitLsn, commitTime: event.commitTime };
       }),
     };
   } catch (error) {
@@ -106,6 +107,8 @@ export interface DeliveryJob {
   eventId: string;
   operation: string;
   body: string;
+  /** The body's size on the wire, measured once: the payload limit and the memory budget both count it. */
+  bytes: number;
   commitLsn: string;
   commitTime: string;
 }
@@ -289,7 +292,7 @@ export class Dispatcher {
     }
     webhooks.forEach((webhook, index) => {
       const job = rendered.jobs[index]!;
-      this.route(webhook, job, this.holdInMemory(job.body.length, hold()));
+      this.route(webhook, job, this.holdInMemory(job.bytes, hold()));
     });
   }
 
@@ -342,10 +345,9 @@ export class Dispatcher {
       void this.store(webhook, job, { state: 'dead', attempts: 0, deadReason: 'webhook_disabled' }).then(settle);
       return;
     }
-    const size = payloadBytes(job.body);
-    if (size > this.settings.maxPayloadBytes) {
+    if (job.bytes > this.settings.maxPayloadBytes) {
       this.logger.warn(
-        { webhookId: webhook.id, deliveryId: job.id, eventId: job.eventId, bytes: size, limit: this.settings.maxPayloadBytes },
+        { webhookId: webhook.id, deliveryId: job.id, eventId: job.eventId, bytes: job.bytes, limit: this.settings.maxPayloadBytes },
         'payload too large; dead-lettered without sending',
       );
       this.observer.deadLettered(webhook, 'payload_too_large');
@@ -457,9 +459,10 @@ export class Dispatcher {
     headers['user-agent'] = this.settings.userAgent;
     const result = await this.sender.send({ url: webhook.targetUrl, headers, body });
     this.observer.attempted(webhook, result, job.commitTime, job.id);
-    const fields = { webhookId: webhook.id, deliveryId: job.id, eventId: job.eventId, commitLsn: job.commitLsn, durationMs: result.durationMs };
-    if (result.outcome === 'success') this.logger.debug({ ...fields, status: result.status }, 'delivered');
-    else this.logger.info({ ...fields, status: result.status, error: result.error }, 'delivery attempt failed');
+    // The fields are built only for a line that is written: at the default level a success writes none.
+    const fields = () => ({ webhookId: webhook.id, deliveryId: job.id, eventId: job.eventId, commitLsn: job.commitLsn, durationMs: result.durationMs });
+    if (result.outcome !== 'success') this.logger.info({ ...fields(), status: result.status, error: result.error }, 'delivery attempt failed');
+    else if (this.logger.isLevelEnabled('debug')) this.logger.debug({ ...fields(), status: result.status }, 'delivered');
     return result;
   }
 
