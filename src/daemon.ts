@@ -13,7 +13,7 @@ import { BackfillRunner } from './backfill/runner.js';
 import { LeaderElection } from './source/leader.js';
 import { SlotMonitor } from './source/slot-monitor.js';
 import type { WalhookConfig } from './config/schema.js';
-import { Dispatcher, observeAll } from './delivery/dispatcher.js';
+import { Dispatcher, observeAll, type Route } from './delivery/dispatcher.js';
 import { FlowControl } from './delivery/flow-control.js';
 import { HttpSender } from './delivery/http.js';
 import { RecentAttempts } from './delivery/recent-attempts.js';
@@ -53,7 +53,7 @@ export class Daemon {
   private crm: pg.Pool | null = null;
   private state: StateDb | null = null;
   private stream: ReplicationStream | null = null;
-  private pipeline: Pipeline | null = null;
+  private pipeline: Pipeline<Route> | null = null;
   /** Runs backfills beside the stream, while this instance leads. */
   private backfills: BackfillRunner | null = null;
   private leader: LeaderElection | null = null;
@@ -375,7 +375,7 @@ export class Daemon {
       catalog: () => this.catalog,
       deliver: (raw, webhookId, hold) => {
         const event = finishEvent(raw, this.twentyMetadata?.current ?? null);
-        if (event !== null) dispatcher.dispatch(event, hold, webhookId);
+        if (event !== null) dispatcher.dispatch(event, hold, undefined, webhookId);
       },
       chunkSize: config.backfill.chunkSize,
       pollIntervalMs: config.backfill.pollInterval,
@@ -384,10 +384,10 @@ export class Daemon {
     });
     const pipeline = new Pipeline(
       {
-        wants: (object, action) => dispatcher.wants(object, action),
-        dispatch: (raw, hold) => {
+        route: (object, action) => dispatcher.match(object, action),
+        dispatch: (raw, hold, route) => {
           const event = finishEvent(raw, this.twentyMetadata?.current ?? null);
-          if (event !== null) dispatcher.dispatch(event, hold);
+          if (event !== null) dispatcher.dispatch(event, hold, route);
         },
       },
       {

@@ -1,8 +1,9 @@
 /**
- * The baseline of end-to-end throughput: a bare undici client that signs and
- * POSTs given bodies, with as many requests in flight as walhook allows per
- * endpoint. It runs in a process of its own, as walhook does, so neither
- * shares an event loop with the receiver it is measured against.
+ * The baseline of end-to-end throughput and of CPU per delivery: a bare
+ * undici client that signs and POSTs given bodies, with as many requests in
+ * flight as walhook allows per endpoint. It runs in a process of its own, as
+ * walhook does, so neither shares an event loop (or a CPU account) with the
+ * receiver it is measured against.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -26,6 +27,8 @@ export interface RawPostSummary {
   sent: number;
   /** Responses other than 2xx, and network errors. */
   failures: number;
+  /** CPU time of the whole process (user + system, every thread) over the same span. */
+  cpuMicroseconds: number;
 }
 
 export async function postSignedBodies({ url, secret, concurrency, deliveries }: RawPostJob): Promise<RawPostSummary> {
@@ -46,10 +49,12 @@ export async function postSignedBodies({ url, secret, concurrency, deliveries }:
     }
   };
   const startedAt = performance.now();
+  const cpuBefore = process.cpuUsage();
   await Promise.all(Array.from({ length: concurrency }, worker));
+  const cpu = process.cpuUsage(cpuBefore);
   const seconds = (performance.now() - startedAt) / 1000;
   await agent.close();
-  return { seconds, sent: deliveries.length, failures };
+  return { seconds, sent: deliveries.length, failures, cpuMicroseconds: cpu.user + cpu.system };
 }
 
 const SCRIPT = fileURLToPath(import.meta.url);

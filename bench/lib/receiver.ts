@@ -147,3 +147,24 @@ export async function startTallyReceiver(options: TallyOptions): Promise<TallyRe
     },
   };
 }
+
+/** A body as received, to be POSTed again by a baseline client. */
+export interface ReceivedBody {
+  id: string;
+  body: string;
+}
+
+/**
+ * A tally receiver that also keeps the first `count` bodies it verified, so
+ * that a baseline can send the very same bodies to it.
+ */
+export async function startCollectingReceiver(secret: string, count: number): Promise<{ receiver: TallyReceiver; bodies: ReceivedBody[] }> {
+  const bodies: ReceivedBody[] = [];
+  const receiver = await startTallyReceiver({
+    secret,
+    onDelivery: ({ eventId, rawBody }) => {
+      if (bodies.length < count) bodies.push({ id: eventId, body: rawBody });
+    },
+  });
+  return { receiver, bodies };
+}

@@ -7,10 +7,11 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism, totalmem } from 'node:os';
 
 /**
- * A target is met when walhook / baseline is at least `atLeastRatio`, or
- * walhook's own figure is at most `atMost` (latencies, memory).
+ * A target is met when walhook / baseline is at least `atLeastRatio` (rates),
+ * at most `atMostRatio` (costs), or walhook's own figure is at most `atMost`
+ * (latencies, memory).
  */
-export type Target = { atLeastRatio: number } | { atMost: number };
+export type Target = { atLeastRatio: number } | { atMostRatio: number } | { atMost: number };
 
 export interface BenchResult {
   scenario: string;
@@ -39,13 +40,16 @@ export interface ResultInput {
 }
 
 function describeTarget(target: Target, unit: string): string {
-  return 'atLeastRatio' in target ? `ratio ≥ ${target.atLeastRatio}` : `≤ ${target.atMost} ${unit}`;
+  if ('atLeastRatio' in target) return `ratio ≥ ${target.atLeastRatio}`;
+  if ('atMostRatio' in target) return `ratio ≤ ${target.atMostRatio}`;
+  return `≤ ${target.atMost} ${unit}`;
 }
 
 export function result({ scenario, unit, walhook, baseline, target, details = {} }: ResultInput): BenchResult {
   const ratio = baseline && baseline.value > 0 ? walhook / baseline.value : null;
   let met: boolean | null = null;
   if (target && 'atLeastRatio' in target) met = ratio === null ? null : ratio >= target.atLeastRatio;
+  else if (target && 'atMostRatio' in target) met = ratio === null ? null : ratio <= target.atMostRatio;
   else if (target) met = walhook <= target.atMost;
   return {
     scenario,

@@ -3,6 +3,7 @@
  * child process, on a config of its own (slot, publication and state schema
  * named per run), with receivers on 127.0.0.1 let through the SSRF guard.
  */
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -167,6 +168,21 @@ export function memoryOf(pid: number): ProcessMemory {
     return Number(match[1]) * 1024;
   };
   return { rssBytes: kilobytes('VmRSS'), peakRssBytes: kilobytes('VmHWM') };
+}
+
+const CLOCK_TICKS_PER_SECOND = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+
+/**
+ * CPU time a live process has used so far (user + system, every thread), in
+ * microseconds, from /proc/<pid>/stat (Linux; clock-tick resolution).
+ */
+export function cpuTimeOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name, which is in parentheses and may itself hold spaces: state is field 3, utime 14, stime 15.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  if (!Number.isFinite(ticks)) throw new Error(`/proc/${pid}/stat has no utime/stime: ${stat}`);
+  return (ticks / CLOCK_TICKS_PER_SECOND) * 1_000_000;
 }
 
 /**

@@ -7,7 +7,7 @@
  */
 import { crmDatabase, secondsSince, waitForChanges, type BenchScenario } from '../lib/context.js';
 import { postInChildProcess } from '../lib/raw-poster.js';
-import { startTallyReceiver } from '../lib/receiver.js';
+import { startCollectingReceiver } from '../lib/receiver.js';
 import { result } from '../lib/results.js';
 import { prepareSlot, startWalhook, storedDeliveries, streamingSince, walhookSetup } from '../lib/walhook.js';
 import { writePersons } from '../lib/writers.js';
@@ -20,13 +20,7 @@ export const throughput: BenchScenario = {
   async run(context) {
     const changes = context.quick ? 2_000 : 100_000;
     const db = await crmDatabase(context, 'bench_throughput');
-    const bodies: { id: string; body: string }[] = [];
-    const receiver = await startTallyReceiver({
-      secret: context.secret,
-      onDelivery: ({ eventId, rawBody }) => {
-        if (bodies.length < changes) bodies.push({ id: eventId, body: rawBody });
-      },
-    });
+    const { receiver, bodies } = await startCollectingReceiver(context.secret, changes);
     try {
       const setup = walhookSetup(db, {
         webhooks: [{ targetUrl: receiver.url, secret: context.secret, operations: ['person.created'] }],

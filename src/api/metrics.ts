@@ -31,9 +31,20 @@ export interface MetricSources {
 
 const WAL_STATUSES = ['reserved', 'extended', 'unreserved', 'lost', 'missing'] as const;
 
+const DELIVERY_OUTCOMES = ['success', 'failure', 'dead'] as const;
+type DeliveryOutcome = (typeof DELIVERY_OUTCOMES)[number];
+
 export class Metrics implements DeliveryObserver, PipelineObserver, BackfillObserver {
   readonly registry = new Registry();
   private sources: MetricSources | null = null;
+
+  /**
+   * The two per-change and per-delivery counters are kept as plain numbers and
+   * handed to prom-client when scraped: a labelled `inc()` hashes its label
+   * values on every call, and these are called for every change and attempt.
+   */
+  private readonly changeCounts = new Map<string, Map<Action, number>>();
+  private readonly deliveryCounts = new Map<string, Record<DeliveryOutcome, number>>();
 
   private readonly backfillRows = new Gauge({
     name: 'walhook_backfill_rows',
@@ -49,25 +60,12 @@ export class Metrics implements DeliveryObserver, PipelineObserver, BackfillObse
     registers: [this.registry],
   });
 
-  private readonly changes = new Counter({
-    name: 'walhook_changes_total',
-    help: 'Row changes turned into events, by object and action.',
-    labelNames: ['object', 'action'] as const,
-    registers: [this.registry],
-  });
-
   private readonly truncates = new Counter({
     name: 'walhook_truncates_total',
     help: 'TRUNCATE statements seen on streamed tables (not turned into row events).',
     registers: [this.registry],
   });
 
-  private readonly deliveries = new Counter({
-    name: 'walhook_deliveries_total',
-    help: 'Delivery attempts by outcome: success (2xx), failure (will be retried), dead (dead-lettered).',
-    labelNames: ['webhook_id', 'outcome'] as const,
-    registers: [this.registry],
-  });
 
   private readonly setAsideChanges = new Counter({
     name: 'walhook_changes_set_aside_total',
@@ -104,6 +102,29 @@ export class Metrics implements DeliveryObserver, PipelineObserver, BackfillObse
     // `promtool check metrics`; their per-type twins (walhook_nodejs_active_handles{type}…) stay, and sum to them.
     for (const kind of ['handles', 'requests', 'resources']) this.registry.removeSingleMetric(`walhook_nodejs_active_${kind}_total`);
     const sourcesOf = () => this.sources;
+    const { changeCounts, deliveryCounts } = this;
+    new Counter({
+      name: 'walhook_changes_total',
+      help: 'Row changes turned into events, by object and action.',
+      labelNames: ['object', 'action'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [object, byAction] of changeCounts) for (const [action, count] of byAction) this.inc({ object, action }, count);
+      },
+    });
+    new Counter({
+      name: 'walhook_deliveries_total',
+      help: 'Delivery attempts by outcome: success (2xx), failure (will be retried), dead (dead-lettered).',
+      labelNames: ['webhook_id', 'outcome'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [webhookId, counts] of deliveryCounts) {
+          for (const outcome of DELIVERY_OUTCOMES) if (counts[outcome] > 0) this.inc({ webhook_id: webhookId, outcome }, counts[outcome]);
+        }
+      },
+    });
     new Gauge({
       name: 'walhook_queue_depth',
       help: 'Deliveries waiting or in flight in memory, per endpoint.',
@@ -219,7 +240,21 @@ export class Metrics implements DeliveryObserver, PipelineObserver, BackfillObse
   }
 
   change(object: string, action: Action): void {
-    this.changes.inc({ object, action });
+    let byAction = this.changeCounts.get(object);
+    if (!byAction) {
+      byAction = new Map();
+      this.changeCounts.set(object, byAction);
+    }
+    byAction.set(action, (byAction.get(action) ?? 0) + 1);
+  }
+
+  private countDelivery(webhookId: string, outcome: DeliveryOutcome): void {
+    let counts = this.deliveryCounts.get(webhookId);
+    if (!counts) {
+      counts = { success: 0, failure: 0, dead: 0 };
+      this.deliveryCounts.set(webhookId, counts);
+    }
+    counts[outcome]++;
   }
 
   truncate(_table: TableShape): void {
@@ -250,19 +285,18 @@ export class Metrics implements DeliveryObserver, PipelineObserver, BackfillObse
   }
 
   attempted(webhook: Webhook, result: SendResult, commitTime: string | Date): void {
-    const labels = { webhook_id: webhook.id };
-    this.deliveryDuration.observe(labels, result.durationMs / 1000);
+    this.deliveryDuration.observe({ webhook_id: webhook.id }, result.durationMs / 1000);
     if (result.outcome === 'success') {
-      this.deliveries.inc({ ...labels, outcome: 'success' });
+      this.countDelivery(webhook.id, 'success');
       const committedAt = typeof commitTime === 'string' ? Date.parse(commitTime) : commitTime.getTime();
       this.eventLatency.observe(Math.max(0, Date.now() - committedAt) / 1000);
     } else {
-      this.deliveries.inc({ ...labels, outcome: 'failure' });
+      this.countDelivery(webhook.id, 'failure');
     }
   }
 
   deadLettered(webhook: Webhook, _reason: string): void {
-    this.deliveries.inc({ webhook_id: webhook.id, outcome: 'dead' });
+    this.countDelivery(webhook.id, 'dead');
   }
 
   setAside(reason: string): void {
@@ -275,7 +309,7 @@ export class Metrics implements DeliveryObserver, PipelineObserver, BackfillObse
 
   /** Forgets the series of a deleted webhook, so labels stay bounded. */
   forgetWebhook(webhookId: string): void {
-    for (const outcome of ['success', 'failure', 'dead']) this.deliveries.remove({ webhook_id: webhookId, outcome });
+    this.deliveryCounts.delete(webhookId);
     this.deliveryDuration.remove({ webhook_id: webhookId });
   }
 

@@ -15,7 +15,7 @@ import { insertSetAside, type SetAsideChange } from '../state/set-aside.js';
 import { notifyWebhookChanged, setWebhookDisabled } from '../state/webhooks.js';
 import type { HttpSender, SendResult } from './http.js';
 import { payloadBytes, prepareEventJson, renderBody } from './payload.js';
-import type { Webhook, WebhookRegistry } from './registry.js';
+import { inWorkspace, type Webhook, type WebhookRegistry } from './registry.js';
 import { nextStep, type FailedSend, type NextStep } from './retry-policy.js';
 import { signRequest } from './signing.js';
 import type { FlowLoad } from './flow-control.js';
@@ -68,7 +68,8 @@ export function renderDeliveries(event: ChangeEvent, webhooks: readonly Webhook[
     return {
       jobs: webhooks.map((webhook) => {
         const id = deliveryIdOf(event.id, webhook.id);
-        return { id, eventId: event.id, operation: event.operation, body: renderBody(prepared, webhook, id), commitLsn, commitTime: event.commitTime };
+        const body = renderBody(prepared, webhook, id);
+        return { id, eventId: event.id, operation: event.operation, body, bytes: payloadBytes(body), commitLsn, commitTime: event.commitTime };
       }),
     };
   } catch (error) {
@@ -93,12 +94,21 @@ export type AttemptOutcome =
   | { delivered: true; result: Extract<SendResult, { outcome: 'success' }> }
   | { delivered: false; result: FailedSend; step: NextStep; attemptedAt: Date };
 
+/** The webhooks an object and action match, worked out once per change before its event is built. */
+export interface Route {
+  object: string;
+  action: Action;
+  webhooks: readonly Webhook[];
+}
+
 /** A delivery as the fast path and the retry worker both see it. */
 export interface DeliveryJob {
   id: string;
   eventId: string;
   operation: string;
   body: string;
+  /** The body's size on the wire, measured once: the payload limit and the memory budget both count it. */
+  bytes: number;
   commitLsn: string;
   commitTime: string;
 }
@@ -256,19 +266,28 @@ export class Dispatcher {
     return new Map([...this.endpoints].map(([webhookId, endpoint]) => [webhookId, endpoint.backlog]));
   }
 
-  wants(object: string, action: Action): boolean {
-    return this.registry.match(object, action).length > 0;
+  /** The webhooks whose operations match such events, in every workspace; null when none does. */
+  match(object: string, action: Action): Route | null {
+    const webhooks = this.registry.match(object, action);
+    return webhooks.length === 0 ? null : { object, action, webhooks };
   }
 
   /**
    * Delivers `event` to every matching webhook. `hold` is called once per
    * delivery and returns the callback that settles it. A change no body can
    * be built for is set aside instead (one hold), so the stream moves on.
+   * `route`, from `match()` before the event was built, is used when the
+   * event still has that object and action (Twenty's shape may rename it).
    * With `onlyWebhookId` (a backfill for one webhook) it goes to that webhook
    * whatever its operations, if its workspace scope lets the event in.
    */
-  dispatch(event: ChangeEvent, hold: () => () => void, onlyWebhookId: string | null = null): void {
-    const webhooks = onlyWebhookId === null ? this.registry.match(event.object, event.action, event.workspaceId) : this.only(onlyWebhookId, event);
+  dispatch(event: ChangeEvent, hold: () => () => void, route?: Route, onlyWebhookId: string | null = null): void {
+    const webhooks =
+      onlyWebhookId !== null
+        ? this.only(onlyWebhookId, event)
+        : route !== undefined && route.object === event.object && route.action === event.action
+          ? inWorkspace(route.webhooks, event.workspaceId)
+          : this.registry.match(event.object, event.action, event.workspaceId);
     if (webhooks.length === 0) return;
     const rendered = renderDeliveries(event, webhooks);
     if ('unrenderable' in rendered) {
@@ -277,7 +296,7 @@ export class Dispatcher {
     }
     webhooks.forEach((webhook, index) => {
       const job = rendered.jobs[index]!;
-      this.route(webhook, job, this.holdInMemory(job.body.length, hold()));
+      this.route(webhook, job, this.holdInMemory(job.bytes, hold()));
     });
   }
 
@@ -300,7 +319,7 @@ export class Dispatcher {
   }
 
   /** Records a change that cannot be rendered, retrying until the record is durable; only then is it settled. */
-  private async setAside(event: ChangeEvent, webhooks: Webhook[], failure: Unrenderable, settle: () => void): Promise<void> {
+  private async setAside(event: ChangeEvent, webhooks: readonly Webhook[], failure: Unrenderable, settle: () => void): Promise<void> {
     const change: SetAsideChange = {
       eventId: event.id,
       schema: event.schema,
@@ -336,10 +355,9 @@ export class Dispatcher {
       void this.store(webhook, job, { state: 'dead', attempts: 0, deadReason: 'webhook_disabled' }).then(settle);
       return;
     }
-    const size = payloadBytes(job.body);
-    if (size > this.settings.maxPayloadBytes) {
+    if (job.bytes > this.settings.maxPayloadBytes) {
       this.logger.warn(
-        { webhookId: webhook.id, deliveryId: job.id, eventId: job.eventId, bytes: size, limit: this.settings.maxPayloadBytes },
+        { webhookId: webhook.id, deliveryId: job.id, eventId: job.eventId, bytes: job.bytes, limit: this.settings.maxPayloadBytes },
         'payload too large; dead-lettered without sending',
       );
       this.observer.deadLettered(webhook, 'payload_too_large');
@@ -441,18 +459,20 @@ export class Dispatcher {
 
   /** One signed POST; the signature's timestamp is this attempt's. */
   private async attempt(webhook: Webhook, job: AttemptJob): Promise<SendResult> {
-    const size = payloadBytes(job.body);
-    if (size > this.settings.maxPayloadBytes) {
+    // Encoded once: the signatures are computed over, and the request sends, these bytes.
+    const body = Buffer.from(job.body, 'utf8');
+    if (body.length > this.settings.maxPayloadBytes) {
       // A stored body (redelivered by hand) is held to the limit too.
-      return { outcome: 'failure', error: `payload of ${size} bytes exceeds delivery.maxPayloadBytes`, refused: true, durationMs: 0 };
+      return { outcome: 'failure', error: `payload of ${body.length} bytes exceeds delivery.maxPayloadBytes`, refused: true, durationMs: 0 };
     }
-    const headers = signRequest({ body: job.body, deliveryId: job.id, secrets: webhook.secrets, schemes: webhook.signatures, now: new Date() });
+    const headers = signRequest({ body, deliveryId: job.id, secrets: webhook.secrets, schemes: webhook.signatures, now: new Date() });
     headers['user-agent'] = this.settings.userAgent;
-    const result = await this.sender.send({ url: webhook.targetUrl, headers, body: job.body });
+    const result = await this.sender.send({ url: webhook.targetUrl, headers, body });
     this.observer.attempted(webhook, result, job.commitTime, job.id);
-    const fields = { webhookId: webhook.id, deliveryId: job.id, eventId: job.eventId, commitLsn: job.commitLsn, durationMs: result.durationMs };
-    if (result.outcome === 'success') this.logger.debug({ ...fields, status: result.status }, 'delivered');
-    else this.logger.info({ ...fields, status: result.status, error: result.error }, 'delivery attempt failed');
+    // The fields are built only for a line that is written: at the default level a success writes none.
+    const fields = () => ({ webhookId: webhook.id, deliveryId: job.id, eventId: job.eventId, commitLsn: job.commitLsn, durationMs: result.durationMs });
+    if (result.outcome !== 'success') this.logger.info({ ...fields(), status: result.status, error: result.error }, 'delivery attempt failed');
+    else if (this.logger.isLevelEnabled('debug')) this.logger.debug({ ...fields(), status: result.status }, 'delivered');
     return result;
   }
 

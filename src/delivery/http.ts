@@ -2,19 +2,16 @@
  * Sends one webhook POST and says how it went. Delivery failures are results,
  * not exceptions: the caller decides between retry, dead letter and disabling.
  */
-import { Agent, request } from 'undici';
+import { Agent, buildConnector } from 'undici';
 import type { Readable } from 'node:stream';
-import {
-  createAddressPolicy,
-  InvalidTargetUrlError,
-  SsrfRefusedError,
-  validateTargetUrl,
-  type AddressPolicy,
-  type AddressPolicyOptions,
-} from './ssrf.js';
+import { createAddressPolicy, InvalidTargetUrlError, SsrfRefusedError, validateTargetUrl, type AddressPolicyOptions } from './ssrf.js';
 
 export interface HttpSenderOptions {
-  /** Whole attempt, from connect to the end of the response body. */
+  /**
+   * Connecting, then the response headers, each within this; a response
+   * body is read for at most this long after its headers (and no wait for
+   * more of it may take longer).
+   */
   timeoutMs?: number;
   maxUrlLength?: number;
   /** Sockets per origin; requests beyond it wait for a free one. */
@@ -25,6 +22,7 @@ export interface HttpSenderOptions {
 export interface SendRequest {
   url: string;
   headers: Record<string, string>;
+  /** Bytes are sent as they are; a string is encoded as UTF-8 first. */
   body: string | Uint8Array;
 }
 
@@ -54,6 +52,8 @@ export const MAX_RETRY_AFTER_MS = 6 * 60 * 60 * 1000;
 const RESPONSE_EXCERPT_BYTES = 1024;
 /** Bodies up to this size are read to the end so the connection can be reused; larger ones close it. */
 const DRAIN_LIMIT_BYTES = 256 * 1024;
+/** Parsed targets kept: one per webhook URL in use; emptied when it grows past this. */
+const MAX_PARSED_TARGETS = 10_000;
 
 /** `Retry-After` as milliseconds from `now` (delay in seconds or an HTTP date), capped; undefined when absent or unreadable. */
 export function parseRetryAfter(header: string | string[] | undefined, now: number): number | undefined {
@@ -73,11 +73,12 @@ export function parseRetryAfter(header: string | string[] | undefined, now: numb
 
 /**
  * Reads a response body to the end (so the socket returns to the pool) and
- * keeps its first `keepBytes` as text. A body larger than the drain limit is
- * abandoned, which closes that one connection. Never rejects: the status is
- * already known, and a body that breaks off only costs its connection.
+ * keeps its first `keepBytes` as text. A body larger than the drain limit, or
+ * still arriving at `deadline` (performance.now()), is abandoned, which
+ * closes that one connection. Never rejects: the status is already known,
+ * and a body that breaks off only costs its connection.
  */
-async function drainBody(body: Readable, keepBytes: number): Promise<string> {
+async function drainBody(body: Readable, keepBytes: number, deadline: number): Promise<string> {
   const kept: Buffer[] = [];
   let keptBytes = 0;
   let readBytes = 0;
@@ -89,7 +90,7 @@ async function drainBody(body: Readable, keepBytes: number): Promise<string> {
         keptBytes += part.length;
       }
       readBytes += chunk.length;
-      if (readBytes > DRAIN_LIMIT_BYTES) break;
+      if (readBytes > DRAIN_LIMIT_BYTES || performance.now() > deadline) break;
     }
   } catch {
     // Keep what arrived before the break-off.
@@ -133,16 +134,21 @@ function describeNetworkError(error: unknown, timeoutMs: number): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/** Where a target URL sends requests, as the agent takes them; or why it may not be called. */
+type Target = { origin: string; path: string } | { refusal: string };
+
 export class HttpSender {
   private readonly agent: Agent;
-  private readonly policy: AddressPolicy;
   private readonly timeoutMs: number;
   private readonly maxUrlLength: number;
+  /** URL → its target: parsed and checked once per webhook URL, not once per attempt. */
+  private readonly targets = new Map<string, Target>();
 
   constructor(options: HttpSenderOptions) {
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.maxUrlLength = options.maxUrlLength ?? DEFAULT_MAX_URL_LENGTH;
-    this.policy = createAddressPolicy(options.ssrf);
+    const policy = createAddressPolicy(options.ssrf);
+    const connectSocket = buildConnector({ timeout: this.timeoutMs, lookup: policy.lookup });
     // One Agent keeps a keep-alive pool per origin.
     this.agent = new Agent({
       connections: options.connectionsPerOrigin ?? 16,
@@ -150,8 +156,30 @@ export class HttpSender {
       keepAliveTimeout: 4_000,
       headersTimeout: this.timeoutMs,
       bodyTimeout: this.timeoutMs,
-      connect: { timeout: this.timeoutMs, lookup: this.policy.lookup },
+      // The address check runs once per new connection, not per request: a host name's in `lookup`, where the
+      // socket goes to the address just approved; an IP literal's here, since Node connects to it without `lookup`.
+      connect: (connectOptions, callback) => {
+        const refusal = policy.literalRefusal(connectOptions.hostname);
+        if (refusal !== undefined) callback(refusal, null);
+        else connectSocket(connectOptions, callback);
+      },
     });
+  }
+
+  private targetOf(url: string): Target {
+    let target = this.targets.get(url);
+    if (target === undefined) {
+      try {
+        const parsed = validateTargetUrl(url, this.maxUrlLength);
+        target = { origin: parsed.origin, path: `${parsed.pathname}${parsed.search}` };
+      } catch (error) {
+        if (!(error instanceof InvalidTargetUrlError)) throw error;
+        target = { refusal: error.message };
+      }
+      if (this.targets.size >= MAX_PARSED_TARGETS) this.targets.clear();
+      this.targets.set(url, target);
+    }
+    return target;
   }
 
   async send({ url, headers, body }: SendRequest): Promise<SendResult> {
@@ -159,31 +187,17 @@ export class HttpSender {
     const elapsed = () => Math.round(performance.now() - startedAt);
     const refuse = (error: string): SendResult => ({ outcome: 'failure', error, refused: true, durationMs: elapsed() });
 
-    let target: URL;
-    try {
-      target = validateTargetUrl(url, this.maxUrlLength);
-    } catch (error) {
-      if (error instanceof InvalidTargetUrlError) return refuse(error.message);
-      throw error;
-    }
-    // Node connects to IP literals without calling `lookup`, so they are checked here.
-    const literalRefusal = this.policy.literalRefusal(target.hostname);
-    if (literalRefusal !== undefined) return refuse(literalRefusal.message);
+    const target = this.targetOf(url);
+    if ('refusal' in target) return refuse(target.refusal);
 
     try {
-      const response = await request(target, {
-        dispatcher: this.agent,
-        method: 'POST',
-        headers,
-        body,
-        signal: AbortSignal.timeout(this.timeoutMs),
-      });
+      const response = await this.agent.request({ origin: target.origin, path: target.path, method: 'POST', headers, body });
       const status = response.statusCode;
       if (status >= 200 && status < 300) {
-        await drainBody(response.body, 0);
+        await response.body.dump({ limit: DRAIN_LIMIT_BYTES });
         return { outcome: 'success', status, durationMs: elapsed() };
       }
-      const responseExcerpt = await drainBody(response.body, RESPONSE_EXCERPT_BYTES);
+      const responseExcerpt = await drainBody(response.body, RESPONSE_EXCERPT_BYTES, performance.now() + this.timeoutMs);
       const retryAfterMs = status === 429 || status === 503 ? parseRetryAfter(response.headers['retry-after'], Date.now()) : undefined;
       return {
         outcome: 'failure',

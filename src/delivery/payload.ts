@@ -27,8 +27,8 @@
  * `JSON.stringify(JSON.parse(body))`: receivers that follow Twenty's Node
  * recipe re-serialise the parsed body before checking the signature.
  */
-import { v5 as uuidV5 } from 'uuid';
 import type { PayloadFormat } from '../common/webhook.js';
+import { nameBasedUuid, uuidBytes } from '../events/event-id.js';
 import type { ChangeEvent } from '../events/types.js';
 
 /** What of a webhook the body depends on. */
@@ -49,11 +49,17 @@ export interface PreparedEvent {
   readonly updatedFields: string | null;
   /** null when every column was available. */
   readonly unavailableFields: string | null;
-  /** The `twenty` format's `{id, nameSingular}`. */
+  /** The members only the `twenty` format has, built the first time a body needs them. */
+  twenty(): TwentyMembers;
+}
+
+/** JSON text of the `twenty` format's own members. */
+export interface TwentyMembers {
+  /** `{id, nameSingular}` */
   readonly objectMetadata: string;
-  /** The `twenty` format's `eventDate`: the commit time with millisecond precision. */
+  /** The commit time with millisecond precision. */
   readonly eventDate: string;
-  /** The `twenty` format's `userId` and `workspaceMemberId`; null leaves them out. */
+  /** null leaves them out. */
   readonly userId: string | null;
   readonly workspaceMemberId: string | null;
 }
@@ -64,13 +70,37 @@ export interface PreparedEvent {
  * UUIDv5 of workspace and object name is stable across restarts and replicas
  * and differs per workspace as Twenty's does, but is not Twenty's id.
  */
-const OBJECT_METADATA_NAMESPACE = '168b36f4-63bb-4811-9802-36e1f4c1da28';
+const OBJECT_METADATA_NAMESPACE = uuidBytes('168b36f4-63bb-4811-9802-36e1f4c1da28');
+
+/** Name → id: the same few objects come back with every event. Emptied when it grows past the bound. */
+const objectMetadataIds = new Map<string, string>();
+const MAX_OBJECT_METADATA_IDS = 10_000;
 
 function objectMetadataId(workspaceId: string | null, object: string): string {
-  return uuidV5(`${workspaceId ?? ''}/${object}`, OBJECT_METADATA_NAMESPACE);
+  const name = `${workspaceId ?? ''}/${object}`;
+  let id = objectMetadataIds.get(name);
+  if (id === undefined) {
+    if (objectMetadataIds.size >= MAX_OBJECT_METADATA_IDS) objectMetadataIds.clear();
+    id = nameBasedUuid(name, OBJECT_METADATA_NAMESPACE);
+    objectMetadataIds.set(name, id);
+  }
+  return id;
+}
+
+function twentyMembers(event: ChangeEvent): TwentyMembers {
+  return {
+    objectMetadata: JSON.stringify({
+      id: event.twenty?.objectMetadataId ?? objectMetadataId(event.workspaceId, event.object),
+      nameSingular: event.object,
+    }),
+    eventDate: JSON.stringify(toMilliseconds(event.commitTime)),
+    userId: event.twenty?.userId === undefined ? null : JSON.stringify(event.twenty.userId),
+    workspaceMemberId: event.twenty?.workspaceMemberId === undefined ? null : JSON.stringify(event.twenty.workspaceMemberId),
+  };
 }
 
 export function prepareEventJson(event: ChangeEvent): PreparedEvent {
+  let twenty: TwentyMembers | undefined;
   return {
     operation: JSON.stringify(event.operation),
     workspaceId: JSON.stringify(event.workspaceId),
@@ -79,13 +109,7 @@ export function prepareEventJson(event: ChangeEvent): PreparedEvent {
     previousRecord: JSON.stringify(event.previousRecord),
     updatedFields: event.updatedFields === null ? null : JSON.stringify(event.updatedFields),
     unavailableFields: event.unavailableFields.length === 0 ? null : JSON.stringify(event.unavailableFields),
-    objectMetadata: JSON.stringify({
-      id: event.twenty?.objectMetadataId ?? objectMetadataId(event.workspaceId, event.object),
-      nameSingular: event.object,
-    }),
-    eventDate: JSON.stringify(toMilliseconds(event.commitTime)),
-    userId: event.twenty?.userId === undefined ? null : JSON.stringify(event.twenty.userId),
-    workspaceMemberId: event.twenty?.workspaceMemberId === undefined ? null : JSON.stringify(event.twenty.workspaceMemberId),
+    twenty: () => (twenty ??= twentyMembers(event)),
   };
 }
 
@@ -123,19 +147,21 @@ export function renderBody(event: PreparedEvent, webhook: WebhookTarget, deliver
         ['data', event.record],
         ['timestamp', event.commitTime],
       ]);
-    case 'twenty':
+    case 'twenty': {
+      const twenty = event.twenty();
       return objectJson([
         ['targetUrl', JSON.stringify(webhook.targetUrl)],
         ['eventName', event.operation],
-        ['objectMetadata', event.objectMetadata],
+        ['objectMetadata', twenty.objectMetadata],
         ['workspaceId', event.workspaceId],
         ['webhookId', JSON.stringify(webhook.id)],
-        ['eventDate', event.eventDate],
-        ['userId', event.userId],
-        ['workspaceMemberId', event.workspaceMemberId],
+        ['eventDate', twenty.eventDate],
+        ['userId', twenty.userId],
+        ['workspaceMemberId', twenty.workspaceMemberId],
         ['record', event.record],
         ['updatedFields', event.updatedFields],
       ]);
+    }
   }
 }
 

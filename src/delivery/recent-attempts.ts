@@ -32,21 +32,44 @@ export const DEFAULT_ATTEMPTS_KEPT = 200;
 const MINUTE_MS = 60_000;
 const MINUTES_PER_HOUR = 60;
 
+/** An attempt as kept: its time as epoch ms, written out as ISO 8601 only when read. */
+type KeptAttempt = Omit<RecentAttempt, 'attemptedAt'> & { attemptedAtMs: number };
+
 /** One webhook's attempts: the latest few, and counts per minute for the last hour. */
 class WebhookAttempts {
-  /** Oldest first. */
-  readonly latest: RecentAttempt[] = [];
+  /** A ring of the latest attempts: `next` is where the next one goes, over the oldest once full. */
+  private readonly ring: KeptAttempt[] = [];
+  private next = 0;
   /** Minute (ms since the epoch / 60 000) → counts; only the last hour's minutes are kept. */
   private readonly perMinute = new Map<number, AttemptCounts>();
+  /** The counts of the minute attempts were last added in, so most additions touch neither the map nor the clean-up. */
+  private minute = Number.NaN;
+  private counts: AttemptCounts = { succeeded: 0, failed: 0 };
 
-  add(attempt: RecentAttempt, kept: number, minute: number): void {
-    this.latest.push(attempt);
-    if (this.latest.length > kept) this.latest.shift();
-    const counts = this.perMinute.get(minute) ?? { succeeded: 0, failed: 0 };
-    if (attempt.succeeded) counts.succeeded++;
-    else counts.failed++;
-    this.perMinute.set(minute, counts);
-    this.dropBefore(minute - MINUTES_PER_HOUR + 1);
+  constructor(private readonly kept: number) {}
+
+  add(attempt: KeptAttempt, minute: number): void {
+    if (this.ring.length < this.kept) this.ring.push(attempt);
+    else this.ring[this.next] = attempt;
+    this.next = (this.next + 1) % this.kept;
+    if (minute !== this.minute) {
+      this.minute = minute;
+      this.counts = this.perMinute.get(minute) ?? { succeeded: 0, failed: 0 };
+      this.perMinute.set(minute, this.counts);
+      this.dropBefore(minute - MINUTES_PER_HOUR + 1);
+    }
+    if (attempt.succeeded) this.counts.succeeded++;
+    else this.counts.failed++;
+  }
+
+  /** The latest `limit` attempts, newest first. */
+  latest(limit: number): RecentAttempt[] {
+    const newestFirst: RecentAttempt[] = [];
+    for (let back = 1; back <= Math.min(limit, this.ring.length); back++) {
+      const { attemptedAtMs, ...attempt } = this.ring[(this.next - back + this.ring.length) % this.ring.length]!;
+      newestFirst.push({ ...attempt, attemptedAt: new Date(attemptedAtMs).toISOString() });
+    }
+    return newestFirst;
   }
 
   /** The counts from `firstMinute` on. */
@@ -62,6 +85,10 @@ class WebhookAttempts {
 
   private dropBefore(firstMinute: number): void {
     for (const minute of this.perMinute.keys()) if (minute < firstMinute) this.perMinute.delete(minute);
+    if (this.minute < firstMinute) {
+      this.minute = Number.NaN;
+      this.counts = { succeeded: 0, failed: 0 };
+    }
   }
 }
 
@@ -76,30 +103,35 @@ export class RecentAttempts implements DeliveryObserver {
 
   attempted(webhook: Webhook, result: SendResult, _commitTime: string | Date, deliveryId: string): void {
     const succeeded = result.outcome === 'success';
-    this.record(webhook.id, {
+    const attemptedAtMs = this.now();
+    this.keep(webhook.id, {
       deliveryId,
       succeeded,
       status: result.status ?? null,
       durationMs: result.durationMs,
       error: succeeded ? null : result.error,
+      attemptedAtMs,
     });
   }
 
   deadLettered(): void {}
 
   record(webhookId: string, attempt: Omit<RecentAttempt, 'attemptedAt'>): void {
-    const now = this.now();
+    this.keep(webhookId, { ...attempt, attemptedAtMs: this.now() });
+  }
+
+  private keep(webhookId: string, attempt: KeptAttempt): void {
     let attempts = this.byWebhook.get(webhookId);
     if (!attempts) {
-      attempts = new WebhookAttempts();
+      attempts = new WebhookAttempts(this.kept);
       this.byWebhook.set(webhookId, attempts);
     }
-    attempts.add({ ...attempt, attemptedAt: new Date(now).toISOString() }, this.kept, minuteOf(now));
+    attempts.add(attempt, minuteOf(attempt.attemptedAtMs));
   }
 
   /** The latest `limit` attempts, newest first. */
   latest(webhookId: string, limit: number): RecentAttempt[] {
-    return (this.byWebhook.get(webhookId)?.latest.slice(-limit) ?? []).reverse();
+    return this.byWebhook.get(webhookId)?.latest(limit) ?? [];
   }
 
   /** Attempts in the last hour (by whole minutes: the current one and the 59 before). */

@@ -78,14 +78,19 @@ export class WebhookRegistry {
    * Webhooks whose operations match, disabled ones too: what they would have received is recorded, not dropped.
    * With `workspaceId`, only those whose workspace scope lets the event in.
    */
-  match(object: string, action: Action, workspaceId?: string | null): Webhook[] {
+  match(object: string, action: Action, workspaceId?: string | null): readonly Webhook[] {
     const operation = `${object}.${action}`;
     let matched = this.routes.get(operation);
     if (!matched) {
       matched = this.all().filter((w) => matchesOperation(w.matcher, object, action));
       this.routes.set(operation, matched);
     }
-    if (workspaceId === undefined || matched.every((w) => w.workspaceId == null)) return matched;
-    return matched.filter((w) => w.workspaceId == null || w.workspaceId === workspaceId);
+    return workspaceId === undefined ? matched : inWorkspace(matched, workspaceId);
   }
+}
+
+/** Of webhooks matched by operation, those whose workspace scope lets an event of `workspaceId` in. */
+export function inWorkspace(matched: readonly Webhook[], workspaceId: string | null): readonly Webhook[] {
+  if (matched.every((w) => w.workspaceId == null)) return matched;
+  return matched.filter((w) => w.workspaceId == null || w.workspaceId === workspaceId);
 }

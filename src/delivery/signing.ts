@@ -5,7 +5,7 @@
  * defined in `../common/verify.ts`, the receiver's side, so both ends share one
  * definition.
  */
-import { randomBytes } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 import {
   computeSignature,
   schemeTimestamp,
@@ -16,10 +16,25 @@ import {
 
 /** Sent with `twenty-legacy`, as Twenty's server does; not part of the signed content. */
 const NONCE_HEADER = 'x-twenty-webhook-nonce';
+const NONCE_BYTES = 16;
+/** Nonces drawn from the CSPRNG at once: one call per this many requests instead of one per request. */
+const NONCES_PER_DRAW = 256;
+const noncePool = Buffer.alloc(NONCE_BYTES * NONCES_PER_DRAW);
+let noncesLeft = 0;
+
+/** 16 random bytes in hex, as Twenty's call-webhook.job.ts makes it (crypto.randomBytes(16)); each pool byte is used once. */
+function nextNonce(): string {
+  if (noncesLeft === 0) {
+    randomFillSync(noncePool);
+    noncesLeft = NONCES_PER_DRAW;
+  }
+  noncesLeft--;
+  return noncePool.toString('hex', noncesLeft * NONCE_BYTES, (noncesLeft + 1) * NONCE_BYTES);
+}
 
 export interface SignRequestInput {
-  /** The exact body that will be POSTed. */
-  body: string;
+  /** The exact body that will be POSTed (as bytes when the caller encoded it once for signing and sending). */
+  body: string | Buffer;
   /** Delivery id (per event × webhook), the same on every attempt. */
   deliveryId: string;
   /** The webhook's active secrets, newest first (more than one during a rotation). */
@@ -59,7 +74,6 @@ export function signRequest({ body, deliveryId, secrets, schemes, now }: SignReq
       .map((secret) => computeSignature(scheme, secret, { id: deliveryId, timestamp, body }))
       .join(' ');
   }
-  // 16 random bytes in hex, as Twenty's call-webhook.job.ts makes it (crypto.randomBytes(16)).
-  if (schemes.includes('twenty-legacy')) headers[NONCE_HEADER] = randomBytes(16).toString('hex');
+  if (schemes.includes('twenty-legacy')) headers[NONCE_HEADER] = nextNonce();
   return headers;
 }

@@ -13,8 +13,13 @@
  *   message, wal2json as its `lsn`);
  * - its index among the changes decoded from that same record: only a
  *   multi-insert (COPY, batched INSERT) yields several, all of one table.
+ *
+ * Computed here with one SHA-1 each from node:crypto, byte for byte what
+ * RFC 4122 (and the `uuid` package's v5) gives: the `uuid` package would
+ * parse the namespace text twice and re-encode the name on every call, and
+ * these run once per event and once per delivery.
  */
-import { parse as parseUuid, v5 as uuidV5 } from 'uuid';
+import { createHash } from 'node:crypto';
 import { formatLsn, type Lsn } from '../source/lsn.js';
 
 /**
@@ -23,7 +28,21 @@ import { formatLsn, type Lsn } from '../source/lsn.js';
  * across upgrades.
  */
 export const EVENT_ID_NAMESPACE = '96fa3538-da6e-4960-9d63-df13fa5dfd0c';
-const EVENT_ID_NAMESPACE_BYTES = parseUuid(EVENT_ID_NAMESPACE);
+const EVENT_ID_NAMESPACE_BYTES = uuidBytes(EVENT_ID_NAMESPACE);
+
+/** The 16 bytes of a UUID written in its usual 8-4-4-4-12 hex form. */
+export function uuidBytes(uuid: string): Buffer {
+  return Buffer.from(uuid.replaceAll('-', ''), 'hex');
+}
+
+/** RFC 4122 §4.3 name-based UUID, version 5 (SHA-1), of `name` (UTF-8) in `namespace`. */
+export function nameBasedUuid(name: string, namespace: Uint8Array): string {
+  const hash = createHash('sha1').update(namespace).update(name, 'utf8').digest();
+  hash[6] = (hash[6]! & 0x0f) | 0x50;
+  hash[8] = (hash[8]! & 0x3f) | 0x80;
+  const hex = hash.toString('hex', 0, 16);
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
+}
 
 /** Where a change comes from in the WAL, as far as its id is concerned. */
 export interface WalPosition {
@@ -43,10 +62,10 @@ export function eventId({ systemId, timeline, lsn, index }: WalPosition): string
   }
   if (!/^\d+$/.test(systemId)) throw new RangeError(`system identifier must be decimal digits, got ${JSON.stringify(systemId)}`);
   if (!Number.isSafeInteger(timeline) || timeline < 1) throw new RangeError(`timeline must be a positive integer, got ${timeline}`);
-  return uuidV5(`${systemId}/${timeline}/${formatLsn(lsn)}/${index}`, EVENT_ID_NAMESPACE_BYTES);
+  return nameBasedUuid(`${systemId}/${timeline}/${formatLsn(lsn)}/${index}`, EVENT_ID_NAMESPACE_BYTES);
 }
 
 /** Id of one event's delivery to one webhook: the event id serves as the namespace of the webhook id. */
 export function deliveryId(eventUuid: string, webhookId: string): string {
-  return uuidV5(webhookId, eventUuid);
+  return nameBasedUuid(webhookId, uuidBytes(eventUuid));
 }

@@ -7,7 +7,7 @@ import type { RawTuple, RowChange, TableColumn } from '../source/types.js';
 import { objectName, workspaceIdOf, type NamingOptions } from './naming.js';
 import type { Action } from '../common/operations.js';
 import type { ChangeEvent, JsonRecord, JsonValue } from './types.js';
-import { decodeValue, type TypeCatalog } from './values.js';
+import { columnDecoders, decodeWith, type TextDecoder as ColumnDecoder, type TypeCatalog } from './values.js';
 
 export type MappingOptions = NamingOptions & {
   /** Column whose setting/clearing is a delete/restore (Twenty: `deletedAt`); null when rows are only ever hard-deleted. */
@@ -25,33 +25,50 @@ export interface ChangePosition {
 }
 
 /** A row and the columns it truly holds. */
-interface RowImage {
+export interface RowImage {
   /** Holds exactly the columns in `columns` (`undefined` for a value the server did not send). */
   row: RawTuple;
   columns: readonly TableColumn[];
 }
 
 /**
- * The object and action of a change, from raw values only (cheap): enough to
- * count it and to know whether any webhook wants it before decoding it.
+ * A change's object and action, from raw values only (cheap): enough to
+ * count it and to know whether any webhook wants it before decoding it. It
+ * keeps the row images it was decided from, so `classifiedToEvent` decodes
+ * them without working them out again.
  */
-export function classifyChange(change: RowChange, options: MappingOptions): { object: string; action: Action } {
-  const before = beforeImage(change);
-  const after = change.newRow === null ? null : fillUnchangedToast(change.newRow, before, change.table.columns);
-  return { object: objectName(change.table.schema, change.table.table, options), action: actionOf(change, before, after, options.softDeleteColumn) };
+export interface ClassifiedChange {
+  readonly change: RowChange;
+  readonly object: string;
+  readonly action: Action;
+  readonly before: RowImage | null;
+  readonly after: RawTuple | null;
 }
 
-export function toChangeEvent(
-  change: RowChange,
+export function classifyChange(change: RowChange, options: MappingOptions): ClassifiedChange {
+  const before = beforeImage(change);
+  const after = change.newRow === null ? null : fillUnchangedToast(change.newRow, before, change.table.columns);
+  return {
+    change,
+    object: objectName(change.table.schema, change.table.table, options),
+    action: actionOf(change, before, after, options.softDeleteColumn),
+    before,
+    after,
+  };
+}
+
+export function toChangeEvent(change: RowChange, position: ChangePosition, options: MappingOptions, catalog: TypeCatalog): ChangeEvent {
+  return classifiedToEvent(classifyChange(change, options), position, options, catalog);
+}
+
+/** The event of a classified change: its rows decoded, its id from its position. */
+export function classifiedToEvent(
+  { change, object, action, before, after }: ClassifiedChange,
   position: ChangePosition,
   options: MappingOptions,
   catalog: TypeCatalog,
 ): ChangeEvent {
   const { kind, table } = change;
-  const before = beforeImage(change);
-  const after = change.newRow === null ? null : fillUnchangedToast(change.newRow, before, table.columns);
-  const action = actionOf(change, before, after, options.softDeleteColumn);
-  const object = objectName(table.schema, table.table, options);
   const record = decodeRow(kind === 'delete' ? before : { row: after ?? {}, columns: table.columns }, catalog);
 
   return {
@@ -85,8 +102,20 @@ function beforeImage({ kind, table, oldRow, newRow }: RowChange): RowImage | nul
   }
   const keySource = oldRow ?? (kind === 'update' ? newRow : null);
   if (keySource === null) return null;
-  const keyColumns = table.columns.filter((column) => column.isKey);
+  const keyColumns = keyColumnsOf(table.columns);
   return { row: pick(keySource, keyColumns), columns: keyColumns };
+}
+
+/** A table's key columns, kept per column list so that their decoders are resolved once too. */
+const keyColumnsByTable = new WeakMap<readonly TableColumn[], readonly TableColumn[]>();
+
+function keyColumnsOf(columns: readonly TableColumn[]): readonly TableColumn[] {
+  let keys = keyColumnsByTable.get(columns);
+  if (!keys) {
+    keys = columns.filter((column) => column.isKey);
+    keyColumnsByTable.set(columns, keys);
+  }
+  return keys;
 }
 
 function pick(row: RawTuple, columns: readonly TableColumn[]): RawTuple {
@@ -135,11 +164,12 @@ function decodeRow(image: RowImage | null, catalog: TypeCatalog): { values: Json
   const values: JsonRecord = {};
   const unavailable: string[] = [];
   if (image === null) return { values, unavailable };
-  for (const { name, type } of image.columns) {
+  const decoders = columnDecoders(image.columns, catalog);
+  image.columns.forEach(({ name }, index) => {
     const raw = own(image.row, name);
     if (raw === undefined) unavailable.push(name);
-    else setOwn(values, name, decodeOrKeepText(raw, type, catalog));
-  }
+    else setOwn(values, name, decodeOrKeepText(raw, decoders[index]!));
+  });
   return { values, unavailable };
 }
 
@@ -157,9 +187,9 @@ function own(row: RawTuple, name: string): RawTuple[string] {
 }
 
 /** A value PostgreSQL printed in a form the decoder does not expect is sent as that text, never dropped. */
-function decodeOrKeepText(raw: string | boolean | null, type: TableColumn['type'], catalog: TypeCatalog): JsonValue {
+function decodeOrKeepText(raw: string | boolean | null, decoder: ColumnDecoder): JsonValue {
   try {
-    return decodeValue(raw, type, catalog);
+    return decodeWith(decoder, raw);
   } catch {
     return raw;
   }

@@ -10,16 +10,22 @@ import { timelineOf, type ServerIdentity } from '../source/server-identity.js';
 import type { RowChange, SourceMessage, TableShape } from '../source/types.js';
 import { Watermark, type TrackedTransaction } from '../source/watermark.js';
 import { eventId } from './event-id.js';
-import { classifyChange, toChangeEvent, type MappingOptions } from './mapping.js';
+import { classifiedToEvent, classifyChange, type MappingOptions } from './mapping.js';
 import type { ChangeEvent } from './types.js';
 import type { TypeCatalog } from './values.js';
 
 /** Where events go: the dispatcher in the daemon, stdout in `walhook tail`. */
-export interface EventSink {
-  /** Calls `hold()` once per delivery it starts, and the returned function once that delivery is settled. */
-  dispatch(event: ChangeEvent, hold: () => () => void): void;
-  /** Whether any delivery would come of such an event; when false the change is not decoded at all. */
-  wants?(object: string, action: Action): boolean;
+export interface EventSink<Route = never> {
+  /**
+   * Calls `hold()` once per delivery it starts, and the returned function once that delivery is settled.
+   * `route` is what `route` said of the event's object and action (absent when the sink has no `route`).
+   */
+  dispatch(event: ChangeEvent, hold: () => () => void, route?: Route): void;
+  /**
+   * Where such an event would go (the daemon: the webhooks matching it), worked out once and handed to
+   * `dispatch`; null when nothing would come of it, and the change is then not decoded at all.
+   */
+  route?(object: string, action: Action): Route | null;
 }
 
 export interface PipelineObserver {
@@ -53,13 +59,13 @@ interface OpenTransaction {
   fromLastLsn: number;
 }
 
-export class Pipeline {
+export class Pipeline<Route = never> {
   readonly watermark: Watermark;
   private open: OpenTransaction | null = null;
   private server: ServerIdentity | null = null;
 
   constructor(
-    private readonly sink: EventSink,
+    private readonly sink: EventSink<Route>,
     private readonly options: PipelineOptions,
     confirm: (lsn: Lsn) => void,
   ) {
@@ -122,14 +128,15 @@ export class Pipeline {
     // Changes arrive in WAL order, so those of one record (a multi-insert) are consecutive.
     const index = lsn === open.lastLsn ? ++open.fromLastLsn : (open.fromLastLsn = 0);
     open.lastLsn = lsn;
+    const classified = classifyChange(change, this.options.mapping);
+    this.options.observer?.change(classified.object, classified.action);
+    const route = this.sink.route ? this.sink.route(classified.object, classified.action) : undefined;
+    if (route === null) return;
     const id = eventId({ systemId: this.server.systemId, timeline: timelineOf(this.server, lsn), lsn, index });
     const position = { id, commitLsn: open.commitLsn, changeLsn: lsn, commitTime: open.commitTime };
-    const { object, action } = classifyChange(change, this.options.mapping);
-    this.options.observer?.change(object, action);
-    if (this.sink.wants && !this.sink.wants(object, action)) return;
     let event: ChangeEvent;
     try {
-      event = toChangeEvent(change, position, this.options.mapping, this.options.catalog());
+      event = classifiedToEvent(classified, position, this.options.mapping, this.options.catalog());
     } catch (error) {
       // Never skipped (that would lose it): the connection ends and the change is streamed again.
       this.options.logger.error(
@@ -139,7 +146,7 @@ export class Pipeline {
       throw error;
     }
     try {
-      this.sink.dispatch(event, () => this.watermark.hold(open.tracked));
+      this.sink.dispatch(event, () => this.watermark.hold(open.tracked), route);
     } catch (error) {
       // A change the sink cannot take now (it sets aside what can never be rendered): streamed again after the reconnect's backoff.
       this.options.logger.error(

@@ -32,7 +32,7 @@ export interface TypeCatalog {
 /** A raw column value as the source hands it over (`undefined`, unchanged TOAST, is the mapping's business). */
 export type RawValue = string | boolean | null;
 
-type TextDecoder = (text: string) => JsonValue;
+export type TextDecoder = (text: string) => JsonValue;
 
 /**
  * Built-in types as [typname, oid, array oid, typcategory]. Their OIDs are
@@ -111,8 +111,31 @@ export const BUILTIN_TYPE_CATALOG: TypeCatalog = typeCatalogFromRows([]);
 
 /** Converts one column value to JSON according to its type. */
 export function decodeValue(raw: RawValue, type: ColumnType, catalog: TypeCatalog): JsonValue {
+  return decodeWith(decoderFor(type, catalog), raw);
+}
+
+/** Converts a value with its column's decoder (see `columnDecoders`). */
+export function decodeWith(decoder: TextDecoder, raw: RawValue): JsonValue {
   if (raw === null || typeof raw === 'boolean') return raw;
-  return decoderFor(type, catalog)(raw);
+  return decoder(raw);
+}
+
+/** Per catalog, per column list (a table's, which the source keeps for as long as the table is unchanged): its decoders. */
+const decodersByCatalog = new WeakMap<TypeCatalog, WeakMap<readonly { type: ColumnType }[], readonly TextDecoder[]>>();
+
+/** The decoder of each of `columns`, in order: resolved once per column list and catalog, not once per value. */
+export function columnDecoders(columns: readonly { type: ColumnType }[], catalog: TypeCatalog): readonly TextDecoder[] {
+  let byColumns = decodersByCatalog.get(catalog);
+  if (!byColumns) {
+    byColumns = new WeakMap();
+    decodersByCatalog.set(catalog, byColumns);
+  }
+  let decoders = byColumns.get(columns);
+  if (!decoders) {
+    decoders = columns.map(({ type }) => decoderFor(type, catalog));
+    byColumns.set(columns, decoders);
+  }
+  return decoders;
 }
 
 // ---------------------------------------------------------------- scalars
@@ -195,6 +218,9 @@ function decodeByteaEscape(text: string): Buffer {
 const TIMESTAMP_TEXT =
   /^(\d{4,})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?(?:([+-])(\d{2})(?::?(\d{2}))?(?::?(\d{2}))?)?( BC)?$/;
 
+/** A four-digit year AD, in UTC (`+00`) or without a zone. */
+const UTC_TIMESTAMP_TEXT = /^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2})(?:\.(\d{1,6}))?(\+00)?$/;
+
 /**
  * `2024-03-04 05:00:00.5+00` → `2024-03-04T05:00:00.500Z` (or without `Z` for
  * a timestamp without time zone). Millisecond precision like toISOString,
@@ -202,6 +228,13 @@ const TIMESTAMP_TEXT =
  * JS cannot express (infinity, BC, years past 9999) stays PostgreSQL's text.
  */
 function formatTimestamp(text: string, withZone: boolean): string {
+  // What the replication session (TimeZone=UTC) prints for every year 1–9999: rewritten as text, no Date built.
+  const utc = UTC_TIMESTAMP_TEXT.exec(text);
+  if (utc && (utc[4] !== undefined) === withZone) {
+    const digits = (utc[3] ?? '').padEnd(6, '0');
+    const microseconds = digits.slice(3);
+    return `${utc[1]}T${utc[2]}.${digits.slice(0, 3)}${microseconds === '000' ? '' : microseconds}${withZone ? 'Z' : ''}`;
+  }
   const match = TIMESTAMP_TEXT.exec(text);
   if (!match || match[12] !== undefined) return text;
   const [, year, month, day, hour, minute, second, fraction = '', sign, offsetH, offsetM, offsetS] = match;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { validate, version } from 'uuid';
-import { deliveryId, eventId, type WalPosition } from '../../../src/events/event-id.js';
+import { v5 as uuidV5, validate, version } from 'uuid';
+import { deliveryId, EVENT_ID_NAMESPACE, eventId, type WalPosition } from '../../../src/events/event-id.js';
 
 const AT: WalPosition = { systemId: '7714429071551766002', timeline: 1, lsn: 0x1_5453a0n, index: 0 };
 const at = (changes: Partial<WalPosition>) => eventId({ ...AT, ...changes });
@@ -29,6 +29,11 @@ describe('eventId', () => {
     expect(new Set(ids).size).toBe(ids.length);
   });
 
+  it('keeps the values ids have: the RFC 4122 v5 UUID of "<system id>/<timeline>/<LSN>/<index>" in walhook\'s namespace', () => {
+    expect(at({ index: 3 })).toBe(uuidV5('7714429071551766002/1/0/15453A0/3', EVENT_ID_NAMESPACE));
+    expect(at({ index: 3 })).toBe('a7f53e59-6647-5fb3-bc37-d20f1570533e');
+  });
+
   it('rejects an index, timeline or system identifier out of range', () => {
     expect(() => at({ index: -1 })).toThrow(RangeError);
     expect(() => at({ index: 1.5 })).toThrow(RangeError);
@@ -44,6 +49,13 @@ describe('deliveryId', () => {
     expect(version(id)).toBe(5);
     expect(deliveryId(eventId(AT), 'webhook-a')).toBe(id);
     expect(id).not.toBe(event);
+  });
+
+  it('is the RFC 4122 v5 UUID of the webhook id in the event id as namespace', () => {
+    const event = eventId(AT);
+    expect(deliveryId(event, 'webhook-a')).toBe(uuidV5('webhook-a', event));
+    expect(deliveryId(event, 'webhook-a')).toBe('63661ed0-77bf-5252-b822-7b1c345fa5e5');
+    expect(deliveryId(event, 'ünïcode-webhook')).toBe(uuidV5('ünïcode-webhook', event));
   });
 
   it('differs by webhook and by event', () => {
