@@ -61,7 +61,7 @@ describe("webhooks made in Twenty's UI (core.webhook)", () => {
     );
     expect(listed.webhooks).toContainEqual({ id: webhookId, source: 'twenty', readOnly: true, workspaceId: WORKSPACE_A.id, secret: null });
     const edit = await api.request(`mutation { updateWebhook(input: { id: "${webhookId}", description: "x" }) { id } }`);
-    expect(edit.errors?.[0]?.message).toContain('managed by Twenty');
+    expect(edit.errors?.[0]?.message).toContain("is made in Twenty: edit or delete it in Twenty's Settings");
 
     await bed.db.sql(`UPDATE core.webhook SET operations = '{person.updated}', "updatedAt" = now() WHERE id = $1`, [webhookId]);
     await waitFor(() => loggedTimes(daemon, 'Twenty webhook changed') === 1, 'walhook to pick up the edited operations', FOLLOWED_WITHIN_MS);
