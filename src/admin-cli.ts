@@ -13,7 +13,7 @@ import { closestName, loadConfig } from './config/index.js';
 import { OperatorError, UsageError } from './common/operator-error.js';
 import { SIGNATURE_SCHEMES } from './common/verify.js';
 import { PAYLOAD_FORMATS } from './common/webhook.js';
-import { openStateDb, type StateDb } from './state/db.js';
+import { openStateDb } from './state/db.js';
 import { migrate } from './state/migrations.js';
 import { createSecretBox } from './state/secret-box.js';
 
@@ -88,9 +88,26 @@ function list(values: string[] | undefined): string[] | undefined {
   return values?.flatMap((value) => value.split(',')).map((item) => item.trim()).filter((item) => item !== '');
 }
 
-function required<T>(value: T | undefined, option: string): T {
+export function required<T>(value: T | undefined, option: string): T {
   if (value === undefined) throw new UsageError(`--${option} is required`);
   return value;
+}
+
+/**
+ * Runs `work` with the management of the configured state schema (migrated
+ * first, as by `walhook start`), and closes the connection after it.
+ */
+export async function withManagement<T>(configFile: string | undefined, work: (management: Management) => Promise<T>): Promise<T> {
+  const config = loadConfig({ file: configFile });
+  warnUnknownEnvVariables(process.env, (_fields, message) => console.error(`walhook: warning: ${message}`));
+  const state = openStateDb(config.state.databaseUrl ?? config.database.url, config.state.schema, 2);
+  try {
+    await migrate(state);
+    const secretBox = config.encryptionKey ? createSecretBox(config.encryptionKey) : null;
+    return await work(managementFor(config, state, secretBox));
+  } finally {
+    await state.pool.end();
+  }
 }
 
 function enabledFlag(values: Values): boolean | undefined {
@@ -234,21 +251,13 @@ export async function runAdminCli(argv: string[]): Promise<number> {
     const choices = meant === undefined ? `${group} needs one of: ${actions.join(', ')}` : `did you mean ${group} ${meant}?`;
     return fail(new UsageError(action === '' ? choices : `unknown command ${JSON.stringify(`${group} ${action}`)}; ${choices}`));
   }
-  let state: StateDb | undefined;
   try {
-    const config = loadConfig({ file: values.config });
-    warnUnknownEnvVariables(process.env, (_fields, message) => console.error(`walhook: warning: ${message}`));
-    state = openStateDb(config.state.databaseUrl ?? config.database.url, config.state.schema, 2);
-    await migrate(state);
-    const secretBox = config.encryptionKey ? createSecretBox(config.encryptionKey) : null;
-    const { json, text } = await execute(managementFor(config, state, secretBox), group, action, values);
+    const { json, text } = await withManagement(values.config, (management) => execute(management, group, action, values));
     console.log(values.json ? JSON.stringify(json, null, 2) : text);
     return 0;
   } catch (error) {
     const known = asOperatorError(error);
     if (!known) throw error;
     return fail(known);
-  } finally {
-    await state?.pool.end();
   }
 }

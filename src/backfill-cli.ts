@@ -5,15 +5,11 @@
  * Interrupting the follow leaves the backfill running.
  */
 import { SingleBar } from 'cli-progress';
-import { managementFor } from './api/index.js';
 import type { BackfillManagement, BackfillView } from './api/backfills.js';
-import { formatTable } from './admin-cli.js';
+import { formatTable, required, withManagement } from './admin-cli.js';
 import { asOperatorError, parseCommandArgs } from './command-line.js';
-import { loadConfig } from './config/index.js';
 import { ManagementError } from './api/errors.js';
 import { OperatorError, UsageError } from './common/operator-error.js';
-import { openStateDb, type StateDb } from './state/db.js';
-import { migrate } from './state/migrations.js';
 import { isFinished } from './state/backfills.js';
 
 export const BACKFILL_USAGE = `Backfill commands (state database from the config; a running walhook leader does the work):
@@ -45,6 +41,8 @@ const OPTIONS = {
   follow: { type: 'boolean' },
 } as const;
 
+type Values = ReturnType<typeof parseCommandArgs<typeof OPTIONS>>['values'];
+
 const FOLLOW_POLL_MS = 500;
 
 function table(backfills: readonly BackfillView[]): string {
@@ -63,11 +61,6 @@ function table(backfills: readonly BackfillView[]): string {
       b.error ?? '',
     ]),
   );
-}
-
-function required(value: string | undefined, option: string): string {
-  if (value === undefined) throw new UsageError(`--${option} is required`);
-  return value;
 }
 
 function line(b: BackfillView): string {
@@ -110,6 +103,40 @@ async function follow(backfills: BackfillManagement, id: string, json: boolean):
   return current;
 }
 
+/** One backfill command, run against the state schema; resolves with the exit code. */
+async function backfillCommand(backfills: BackfillManagement, action: string, values: Values): Promise<number> {
+  const print = (json: unknown, text: string) => console.log(values.json ? JSON.stringify(json, null, 2) : text);
+  switch (action) {
+    case 'list': {
+      const all = await backfills.list();
+      print(all, all.length ? table(all) : 'no backfills');
+      return 0;
+    }
+    case 'pause':
+    case 'resume':
+    case 'cancel': {
+      const backfill = await backfills.command(required(values.id, 'id'), action);
+      print(backfill, line(backfill));
+      return 0;
+    }
+    case 'status': {
+      const id = required(values.id, 'id');
+      const found = await backfills.get(id);
+      if (!found) throw new ManagementError('NOT_FOUND', `no backfill with id ${JSON.stringify(id)}`);
+      const backfill = values.follow ? await follow(backfills, id, values.json === true) : found;
+      print(backfill, line(backfill));
+      return backfill.status === 'failed' ? 1 : 0;
+    }
+  }
+  const rate = values.rate === undefined ? null : Number(values.rate);
+  const started = await backfills.start({ object: required(values.object, 'object'), webhookId: values.webhook ?? null, where: values.where ?? null, rate, action: values.as ?? null });
+  if (!values.json) console.log(`backfill ${started.id} requested for ${started.object}${started.webhookId ? ` to webhook ${started.webhookId}` : ''}`);
+  const backfill = values.detach ? started : await follow(backfills, started.id, values.json === true);
+  if (values.json) console.log(JSON.stringify(backfill, null, 2));
+  else if (!values.detach) console.log(line(backfill));
+  return backfill.status === 'failed' ? 1 : 0;
+}
+
 /** `argv` starts after `backfill`; resolves with the exit code. */
 export async function runBackfillCli(argv: string[]): Promise<number> {
   const fail = (error: OperatorError) => {
@@ -117,7 +144,6 @@ export async function runBackfillCli(argv: string[]): Promise<number> {
     console.error(`walhook backfill: ${error.message}${usage}`);
     return error.exitStatus;
   };
-  let state: StateDb | undefined;
   try {
     const { values, positionals } = parseCommandArgs(argv, OPTIONS, true);
     if (values.help) {
@@ -127,45 +153,10 @@ export async function runBackfillCli(argv: string[]): Promise<number> {
     const action = positionals[0] ?? 'start';
     if (!['start', 'list', 'status', 'pause', 'resume', 'cancel'].includes(action)) throw new UsageError(`unknown command "backfill ${action}"`);
     if (action === 'start' && values.object === undefined) throw new UsageError('--object is required to start a backfill');
-    const config = loadConfig({ file: values.config });
-    state = openStateDb(config.state.databaseUrl ?? config.database.url, config.state.schema, 2);
-    await migrate(state);
-    const backfills = managementFor(config, state, null).backfills;
-    const print = (json: unknown, text: string) => console.log(values.json ? JSON.stringify(json, null, 2) : text);
-    switch (action) {
-      case 'list': {
-        const all = await backfills.list();
-        print(all, all.length ? table(all) : 'no backfills');
-        return 0;
-      }
-      case 'pause':
-      case 'resume':
-      case 'cancel': {
-        const backfill = await backfills.command(required(values.id, 'id'), action);
-        print(backfill, line(backfill));
-        return 0;
-      }
-      case 'status': {
-        const id = required(values.id, 'id');
-        const found = await backfills.get(id);
-        if (!found) throw new ManagementError('NOT_FOUND', `no backfill with id ${JSON.stringify(id)}`);
-        const backfill = values.follow ? await follow(backfills, id, values.json === true) : found;
-        print(backfill, line(backfill));
-        return backfill.status === 'failed' ? 1 : 0;
-      }
-    }
-    const rate = values.rate === undefined ? null : Number(values.rate);
-    const started = await backfills.start({ object: required(values.object, 'object'), webhookId: values.webhook ?? null, where: values.where ?? null, rate, action: values.as ?? null });
-    if (!values.json) console.log(`backfill ${started.id} requested for ${started.object}${started.webhookId ? ` to webhook ${started.webhookId}` : ''}`);
-    const backfill = values.detach ? started : await follow(backfills, started.id, values.json === true);
-    if (values.json) console.log(JSON.stringify(backfill, null, 2));
-    else if (!values.detach) console.log(line(backfill));
-    return backfill.status === 'failed' ? 1 : 0;
+    return await withManagement(values.config, (management) => backfillCommand(management.backfills, action, values));
   } catch (error) {
     const known = asOperatorError(error);
     if (!known) throw error;
     return fail(known);
-  } finally {
-    await state?.pool.end();
   }
 }
