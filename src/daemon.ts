@@ -22,14 +22,12 @@ import { ByteBudget, RetryWorker } from './delivery/retry-worker.js';
 import { StateWriter } from './delivery/state-writer.js';
 import { objectName } from './events/naming.js';
 import { finishEvent } from './events/twenty/shape.js';
-import { typeCatalogFromRows, type TypeCatalog } from './events/values.js';
 import type { Logger } from './common/log.js';
-import { Pipeline } from './events/pipeline.js';
+import { StreamingSession } from './events/streaming-session.js';
 import { formatLsn } from './source/lsn.js';
-import { ReplicationStream } from './source/replication.js';
-import { decodeTimestamp, loadTypeCatalog, mappingOptions, warnRawWorkspaceIds } from './events/setup.js';
-import { logIdentities, prepareSource, refreshSource, scopeOf } from './source/prepare.js';
-import { discoverTables, globToRegExp, publicationNames, type TableInScope } from './source/setup.js';
+import { mappingOptions, warnRawWorkspaceIds } from './events/setup.js';
+import { scopeOf } from './source/prepare.js';
+import { discoverTables, globToRegExp } from './source/setup.js';
 import { resolveShape, TwentyMetadataFollower } from './events/twenty/metadata-follower.js';
 import { openStateDb, type StateDb } from './state/db.js';
 import { migrate } from './state/migrations.js';
@@ -52,8 +50,8 @@ export class Daemon {
   /** The CRM database (catalog, publications, slot checks); a pool, so it survives a server restart. */
   private crm: pg.Pool | null = null;
   private state: StateDb | null = null;
-  private stream: ReplicationStream | null = null;
-  private pipeline: Pipeline<Route> | null = null;
+  /** The leader-only half, one per term of leadership; null on a standby. */
+  private session: StreamingSession<Route> | null = null;
   /** Runs backfills beside the stream, while this instance leads. */
   private backfills: BackfillRunner | null = null;
   private leader: LeaderElection | null = null;
@@ -71,20 +69,13 @@ export class Daemon {
   private writer: StateWriter | null = null;
   private dispatcher: Dispatcher | null = null;
   private flow: FlowControl | null = null;
-  private refreshTimer: NodeJS.Timeout | null = null;
   private spillTimer: NodeJS.Timeout | null = null;
   private watchdogTimer: NodeJS.Timeout | null = null;
   private watchdog = initialWatchdog(Date.now());
   private watchdogSample: WatchdogSample | null = null;
   /** Messages the stream handed over (keepalives included): the watchdog's sign of life. */
   private received = 0;
-  private tables: TableInScope[] = [];
-  private catalog: TypeCatalog = typeCatalogFromRows([]);
   private setupError: string | null = null;
-  /** Publications walhook may not repair differ from the scope (source.createPublication: false). */
-  private publicationProblem: string | null = null;
-  /** Bumped whenever leadership starts or ends, so a lead() overtaken by events gives up. */
-  private leadership = 0;
   private stopping = false;
   readonly registry = new WebhookRegistry((webhook, removed) => {
     // Which endpoints could overflow depends on the set of webhooks.
@@ -194,7 +185,7 @@ export class Daemon {
     const management = managementFor(config, state, secretBox, {
       webhookChanged: (id) => sync.refresh(id),
       deliveriesDue: () => this.retryWorker?.poke(),
-      // From the catalog, not this.tables: a standby has not discovered any.
+      // From the catalog, not the session's tables: a standby has none.
       objectsInScope: async () =>
         (await this.withCrm((client) => discoverTables(client, scopeOf(config)))).map((table) =>
           objectName(table.schema, table.table, mappingOptions(config)),
@@ -220,7 +211,7 @@ export class Daemon {
         const health = this.slotMonitor?.latest;
         return { lagBytes: health?.lagBytes ?? null, retainedWalBytes: health?.retainedWalBytes ?? null, walStatus: health?.walStatus ?? 'missing' };
       },
-      replicationConnected: () => this.stream?.isConnected ?? false,
+      replicationConnected: () => this.session?.stream?.isConnected ?? false,
       leader: () => this.leader?.isLeader ?? false,
       streamPaused: () => flow.mode === 'paused',
       streamStalled: () => this.watchdog.mode === 'stalled',
@@ -260,32 +251,28 @@ export class Daemon {
    * that cannot prepare the slot (database down, slot lost) steps aside.
    */
   private async lead(dispatcher: Dispatcher): Promise<void> {
-    const generation = ++this.leadership;
+    const { session, backfills } = this.streamingSession(dispatcher);
+    void this.session?.stop();
+    this.session = session;
     const log = this.logger.child({ component: 'setup' });
     try {
-      const { prepared, catalog } = await this.withCrm(async (client) => ({
-        prepared: await prepareSource(client, this.config, log),
-        catalog: await loadTypeCatalog(client),
-      }));
-      const { tables } = prepared;
-      this.tables = tables;
-      this.publicationProblem = prepared.publicationProblem;
-      this.catalog = catalog;
+      await session.prepare();
       await this.followTwentyMetadata();
-      logIdentities(tables, log);
-      warnRawWorkspaceIds(tables, mappingOptions(this.config), (schema) => this.twentyMetadata?.current?.workspaceOf(schema) !== undefined, log);
+      warnRawWorkspaceIds(session.tables, mappingOptions(this.config), (schema) => this.twentyMetadata?.current?.workspaceOf(schema) !== undefined, log);
       this.setupError = null;
     } catch (error) {
       log.error({ err: error }, (error as Error).message);
       this.setupError = (error as Error).message;
-      if (generation === this.leadership) this.leader?.resign(RESIGN_COOLDOWN_MS);
+      if (session === this.session) this.leader?.resign(RESIGN_COOLDOWN_MS);
       return;
     }
     // The slot may have just been created: report it now rather than as missing until the next check.
     await this.slotMonitor?.check();
-    if (generation !== this.leadership || !this.leader?.isLeader || this.stopping || this.stream) return;
-    this.startStreaming(dispatcher);
-    this.refreshTimer = setInterval(() => void this.refreshScope(), this.config.source.scopeRefreshInterval);
+    if (session !== this.session || !this.leader?.isLeader || this.stopping) return;
+    if (!session.start()) return;
+    this.flow?.attach(session.stream);
+    this.backfills = backfills;
+    backfills.start();
   }
 
   /** Decides the shape of records once (events.shape), and with Twenty's shape loads its metadata and follows it. */
@@ -298,17 +285,13 @@ export class Daemon {
 
   /** The lease is gone: no second reader, ever — stop reading at once. */
   private async stopStreaming(): Promise<void> {
-    this.leadership++;
-    if (this.refreshTimer) clearInterval(this.refreshTimer);
-    const stream = this.stream;
-    this.stream = null;
+    const session = this.session;
+    this.session = null;
     this.flow?.attach(null);
-    this.pipeline?.disconnected();
-    this.pipeline = null;
     const backfills = this.backfills;
     this.backfills = null;
     await backfills?.stop();
-    await stream?.stop();
+    await session?.stop();
   }
 
   /** Leader: streaming. Standby: able to take over. Neither with a lost slot or an unreachable state database. */
@@ -328,8 +311,9 @@ export class Daemon {
     if (this.setupError) problems.push(this.setupError);
     const noLeader = this.leader?.problem;
     if (noLeader) problems.push(noLeader);
-    if (this.publicationProblem) problems.push(this.publicationProblem);
-    if (role === 'leader' && !this.stream?.isConnected) problems.push('leader is not streaming the slot (connecting or reconnecting)');
+    const publicationProblem = this.session?.publicationProblem;
+    if (publicationProblem) problems.push(publicationProblem);
+    if (role === 'leader' && !this.session?.stream?.isConnected) problems.push('leader is not streaming the slot (connecting or reconnecting)');
     const stall = this.watchdogSample && stallProblem(this.watchdog, this.watchdogSample);
     if (stall) problems.push(stall);
     return { ready: problems.length === 0, role, problems };
@@ -337,10 +321,10 @@ export class Daemon {
 
   /** One look of the stall watchdog (source/watchdog.ts), and its remedy. */
   private async watchStream(dispatcher: Dispatcher): Promise<void> {
-    const stream = this.stream;
+    const stream = this.session?.stream;
     const streaming = stream?.isConnected === true && !this.stopping;
     const health = streaming ? await this.slotMonitor?.check() : undefined;
-    if (stream !== this.stream) return;
+    if (stream !== this.session?.stream) return;
     const sample: WatchdogSample = {
       now: Date.now(),
       streaming,
@@ -364,15 +348,19 @@ export class Daemon {
     else stream?.reconnect();
   }
 
-  private startStreaming(dispatcher: Dispatcher): void {
+  /**
+   * A streaming session that hands its events to the dispatcher, under this process's flow control and
+   * watchdog, and the backfills that run beside its stream.
+   */
+  private streamingSession(dispatcher: Dispatcher): { session: StreamingSession<Route>; backfills: BackfillRunner } {
     const { config, logger } = this;
     const flow = this.flow!;
     const backfills = new BackfillRunner({
       crmConnectionString: config.database.url,
       state: this.state!,
-      tables: () => this.tables,
+      tables: () => session.tables,
       mapping: mappingOptions(config),
-      catalog: () => this.catalog,
+      catalog: () => session.types,
       deliver: (raw, webhookId, hold) => {
         const event = finishEvent(raw, this.twentyMetadata?.current ?? null);
         if (event !== null) dispatcher.dispatch(event, hold, undefined, webhookId);
@@ -382,72 +370,25 @@ export class Daemon {
       logger: logger.child({ component: 'backfill' }),
       observer: this.metrics,
     });
-    const pipeline = new Pipeline(
-      {
+    const session: StreamingSession<Route> = new StreamingSession<Route>({
+      config,
+      withClient: (work) => this.withCrm(work),
+      sink: {
         route: (object, action) => dispatcher.match(object, action),
         dispatch: (raw, hold, route) => {
           const event = finishEvent(raw, this.twentyMetadata?.current ?? null);
           if (event !== null) dispatcher.dispatch(event, hold, route);
         },
       },
-      {
-        mapping: mappingOptions(config),
-        catalog: () => this.catalog,
-        logger: logger.child({ component: 'events' }),
-        observer: this.metrics,
-        tap: backfills,
-      },
-      (lsn) => stream.confirm(lsn),
-    );
-    const names = publicationNames(config.source.publication);
-    const stream = new ReplicationStream(
-      {
-        connectionString: config.database.url,
-        slot: config.source.slot,
-        plugin: config.source.plugin,
-        publications: [names.all, names.insertsOnly],
-        tables: () => this.tables,
-        decodeTimestamp,
-        statusIntervalMs: config.source.statusInterval,
-        reconnect: { minDelayMs: config.source.reconnect.minDelay, maxDelayMs: config.source.reconnect.maxDelay },
-        logger: logger.child({ component: 'source' }),
-      },
-      (message) => {
-        this.received++;
-        pipeline.handle(message);
-        flow.update();
-      },
-    );
-    stream.on('disconnected', () => pipeline.disconnected());
-    stream.on('connected', () => flow.reconnected());
-    this.stream = stream;
-    this.pipeline = pipeline;
-    this.backfills = backfills;
-    flow.attach(stream);
-    stream.start();
-    backfills.start();
-  }
-
-  /**
-   * Picks up new workspace schemas and tables (their identity, renamed or
-   * retyped columns) without a restart, and holds the publications to the
-   * scope whoever altered them.
-   */
-  private async refreshScope(): Promise<void> {
-    try {
-      const changed = await this.withCrm(async (client) => {
-        const refreshed = await refreshSource(client, this.config, this.tables, this.logger.child({ component: 'setup' }));
-        this.publicationProblem = refreshed.publicationProblem;
-        if (refreshed.tables === this.tables) return false;
-        this.tables = refreshed.tables;
-        this.catalog = await loadTypeCatalog(client);
-        return true;
-      });
-      // wal2json takes its table list when streaming starts: start again to include the new tables.
-      if (changed && this.config.source.plugin === 'wal2json') this.stream?.reconnect();
-    } catch (error) {
-      this.logger.error({ err: error, component: 'setup' }, 'could not refresh the set of streamed tables');
-    }
+      logFor: (component) => logger.child({ component }),
+      observer: this.metrics,
+      tap: backfills,
+      scopeRefreshMs: config.source.scopeRefreshInterval,
+      received: () => this.received++,
+      handled: () => flow.update(),
+      connected: () => flow.reconnected(),
+    });
+    return { session, backfills };
   }
 
   /** SIGTERM: stop reading, finish or persist in-flight deliveries within the deadline, confirm, stop. */
@@ -455,7 +396,6 @@ export class Daemon {
     const deadline = this.config.delivery.shutdownTimeout;
     this.stopping = true;
     await this.api?.close();
-    if (this.refreshTimer) clearInterval(this.refreshTimer);
     if (this.spillTimer) clearInterval(this.spillTimer);
     if (this.watchdogTimer) clearInterval(this.watchdogTimer);
     this.slotMonitor?.stop();
@@ -471,8 +411,8 @@ export class Daemon {
       this.logger.warn({ deadlineMs: deadline, rows: this.writer?.backlog }, 'state table writes still failing at shutdown; their changes will be streamed again');
       this.writer?.stop();
     }
-    const confirmed = this.stream?.confirmedLsn ?? 0n;
-    await this.stream?.stop();
+    const confirmed = this.session?.stream?.confirmedLsn ?? 0n;
+    await this.session?.stop();
     this.logger.info({ confirmedLsn: formatLsn(confirmed) }, 'stopped');
     if (finished === false) {
       // Past the deadline, requests still in flight are abandoned rather than awaited (a receiver may hold

@@ -12,11 +12,8 @@ import pg from 'pg';
 import type { WalhookConfig } from './config/schema.js';
 import type { ChangeEvent } from './events/types.js';
 import type { Logger } from './common/log.js';
-import { decodeTimestamp, loadTypeCatalog, mappingOptions } from './events/setup.js';
-import { logIdentities, prepareSource } from './source/prepare.js';
-import { Pipeline } from './events/pipeline.js';
+import { StreamingSession } from './events/streaming-session.js';
 import { formatLsn } from './source/lsn.js';
-import { ReplicationStream } from './source/replication.js';
 import { publicationNames } from './source/setup.js';
 
 const NAME_PREFIX = 'walhook_tail_';
@@ -71,52 +68,37 @@ export async function startTail(
   await client.connect();
   await client.query('SELECT pg_advisory_lock($1, hashtext($2))', [LOCK_SPACE, name]);
   await dropAbandonedSessions(client, logger);
-  const { tables } = await prepareSource(client, config, logger, { temporarySlot: !resumable }).catch(async (error: unknown) => {
-    // Nothing is left behind by a session that could not start.
-    await dropSession(client, name).catch(() => undefined);
-    await client.end();
-    throw error;
-  });
-  logIdentities(tables, logger);
-  const catalog = await loadTypeCatalog(client);
-  const pipeline = new Pipeline(
-    {
+  let connected = (): void => undefined;
+  const streaming = new Promise<void>((resolve) => (connected = resolve));
+  const session = new StreamingSession({
+    config,
+    withClient: (work) => work(client),
+    sink: {
       dispatch: (event, hold) => {
         write(eventLine(event));
         hold()();
       },
     },
-    { mapping: mappingOptions(config), catalog: () => catalog, logger },
-    (lsn) => stream.confirm(lsn),
-  );
-  const names = publicationNames(name);
-  const stream = new ReplicationStream(
-    {
-      connectionString: config.database.url,
-      slot: name,
-      plugin: config.source.plugin,
-      publications: [names.all, names.insertsOnly],
-      tables: () => tables,
-      decodeTimestamp,
-      statusIntervalMs: config.source.statusInterval,
-      reconnect: { minDelayMs: config.source.reconnect.minDelay, maxDelayMs: config.source.reconnect.maxDelay },
-      logger,
-      temporarySlot: !resumable,
+    logFor: () => logger,
+    temporarySlot: !resumable,
+    connected: () => connected(),
+    disconnected: () => {
+      if (!resumable) logger.warn({ slot: name }, 'the temporary slot ended with its connection: changes committed until the reconnect are not shown');
     },
-    (message) => pipeline.handle(message),
-  );
-  stream.on('disconnected', () => {
-    pipeline.disconnected();
-    if (!resumable) logger.warn({ slot: name }, 'the temporary slot ended with its connection: changes committed until the reconnect are not shown');
   });
-  const connected = new Promise<void>((resolve) => stream.once('connected', resolve));
-  stream.start();
-  await connected;
+  await session.prepare().catch(async (error: unknown) => {
+    // Nothing is left behind by a session that could not start.
+    await dropSession(client, name).catch(() => undefined);
+    await client.end();
+    throw error;
+  });
+  session.start();
+  await streaming;
   logger.info({ slot: name }, 'tailing; Ctrl-C stops it');
   return {
     slot: name,
     async stop() {
-      await stream.stop();
+      await session.stop();
       await dropSession(client, name).catch((error: unknown) =>
         logger.error({ err: error, slot: name }, `could not drop the session's slot or publications: the next walhook tail drops them`),
       );
