@@ -31,6 +31,7 @@ const EXPECTED: [RegExp, string | null][] = [
   [/^isolation, 50 endpoints \(1 dead, 1 slow\)$/, 'ratio ≥ 0.9'],
   [/^catch-up of .* changes, drain rate$/, null],
   [/^catch-up of .* changes, peak RSS$/, '≤ 256 MB'],
+  [/^backfill of .*k rows vs live delivery of as many changes$/, 'ratio ≥ 1'],
 ];
 
 describe('bench --quick', () => {
