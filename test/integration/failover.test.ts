@@ -108,13 +108,22 @@ async function startFailoverBed(
   return { primary, standby, proxy, db, hooks, setup, walhook };
 }
 
+const lastLogLines = (walhook: Instance, count: number) =>
+  walhook.logs
+    .slice(-count)
+    .map(({ time, level, msg, err, role, component }) => JSON.stringify({ time, level, msg, role, component, err: (err as { message?: string } | undefined)?.message }))
+    .join('\n');
 const linesSaying = (walhook: Instance, msg: string) => walhook.logs.filter((line) => line.msg === msg).length;
 const warningsAbout = (walhook: Instance, pattern: RegExp) =>
   walhook.logs.filter((line) => line.level === 'warn' && typeof line.fix === 'string' && pattern.test(String(line.msg)));
 
 /** Waits until walhook streams again after the failover (more "replication streaming" lines than `before`). */
 async function streamingAgain(walhook: Instance, before: number): Promise<void> {
-  await waitFor(() => linesSaying(walhook, 'replication streaming') > before, 'walhook to stream from the promoted standby', 60_000);
+  await waitFor(
+    () => linesSaying(walhook, 'replication streaming') > before,
+    () => `walhook to stream from the promoted standby; its last log lines:\n${lastLogLines(walhook, 25)}`,
+    60_000,
+  );
 }
 
 describe.each(['17', '18'] as const)('database failover on PostgreSQL %s', (version) => {
