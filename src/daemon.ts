@@ -10,6 +10,7 @@ import { Metrics } from './api/metrics.js';
 import { metricsRoute, readyRoute, type Readiness } from './api/operations.js';
 import { consoleRoutes } from './api/console/routes.js';
 import { BackfillRunner } from './backfill/runner.js';
+import { openPool } from './common/pg-pool.js';
 import { LeaderElection } from './source/leader.js';
 import { SlotMonitor } from './source/slot-monitor.js';
 import type { WalhookConfig } from './config/schema.js';
@@ -101,8 +102,9 @@ export class Daemon {
 
   async start(): Promise<void> {
     const { config, logger } = this;
-    const crm = new pg.Pool({ connectionString: config.database.url, application_name: 'walhook', max: 3 });
-    crm.on('error', (error) => logger.warn({ err: error, component: 'setup' }, 'CRM database connection lost; reconnecting on next use'));
+    const crm = openPool({ connectionString: config.database.url, application_name: 'walhook', max: 3 }, (error) =>
+      logger.warn({ err: error, component: 'setup' }, 'CRM database connection lost; reconnecting on next use'),
+    );
     this.crm = crm;
     // Not awaited: a CRM database that is down at start is reported (and waited for) by the stages that need it.
     void this.withCrm(readRoleAttributes).then(

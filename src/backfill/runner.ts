@@ -18,6 +18,7 @@ import { objectName } from '../events/naming.js';
 import type { ChangeEvent } from '../events/types.js';
 import type { TypeCatalog } from '../events/values.js';
 import type { Lsn } from '../source/lsn.js';
+import { openPool } from '../common/pg-pool.js';
 import { OUTPUT_SETTINGS } from '../source/replication.js';
 import { quotedTable, type TableInScope } from '../source/setup.js';
 import type { RawTuple, RowChange, TableShape } from '../source/types.js';
@@ -92,8 +93,7 @@ export class BackfillRunner {
   private running: Promise<void> | null = null;
 
   constructor(private readonly options: BackfillRunnerOptions) {
-    this.crm = new pg.Pool({ connectionString: options.crmConnectionString, options: OUTPUT_SETTINGS, application_name: 'walhook-backfill', max: 2 });
-    this.crm.on('error', () => undefined);
+    this.crm = openPool({ connectionString: options.crmConnectionString, options: OUTPUT_SETTINGS, application_name: 'walhook-backfill', max: 2 });
   }
 
   start(): void {

@@ -292,6 +292,16 @@ export class WebhookSync {
   private async listen(): Promise<void> {
     const client = new pg.Client({ connectionString: this.options.connectionString, application_name: 'walhook-listen' });
     client.on('notification', (message) => this.onNotification(message.payload));
+    const lost = (error?: Error) => {
+      // Before it listens, a lost connection fails connect() or LISTEN below instead.
+      if (this.listener !== client) return;
+      this.listener = null;
+      void client.end().catch(() => undefined);
+      this.options.logger.warn({ err: error }, 'lost the connection that listens for webhook changes; reconnecting');
+      this.scheduleReconnect();
+    };
+    client.on('error', lost);
+    client.on('end', () => lost());
     try {
       await client.connect();
       await client.query(`LISTEN ${client.escapeIdentifier(WEBHOOKS_CHANNEL)}`);
@@ -303,15 +313,6 @@ export class WebhookSync {
       await client.end().catch(() => undefined);
       return;
     }
-    const lost = (error?: Error) => {
-      if (this.listener !== client) return;
-      this.listener = null;
-      void client.end().catch(() => undefined);
-      this.options.logger.warn({ err: error }, 'lost the connection that listens for webhook changes; reconnecting');
-      this.scheduleReconnect();
-    };
-    client.on('error', lost);
-    client.on('end', () => lost());
     this.listener = client;
   }
 

@@ -1,5 +1,6 @@
 /** The state database: a pool and the (quoted) schema walhook's tables live in. */
 import pg from 'pg';
+import { openPool } from '../common/pg-pool.js';
 
 export interface StateDb {
   readonly pool: pg.Pool;
@@ -34,7 +35,7 @@ export const STATE_DB_TIMEOUTS: StateDbTimeouts = {
 };
 
 export function openStateDb(connectionString: string, schemaName: string, max = 5, timeouts: StateDbTimeouts = STATE_DB_TIMEOUTS): StateDb {
-  const pool = new pg.Pool({
+  const pool = openPool({
     connectionString,
     max,
     application_name: 'walhook',
@@ -44,8 +45,6 @@ export function openStateDb(connectionString: string, schemaName: string, max = 
     keepAlive: true,
     keepAliveInitialDelayMillis: timeouts.keepAliveIdleMs,
   });
-  // An idle client's error (server restart) must not crash the process; the next query reports it.
-  pool.on('error', () => undefined);
   return { pool, schema: pg.Client.prototype.escapeIdentifier(schemaName), schemaName };
 }
 
