@@ -34,6 +34,7 @@ import { openStateDb, type StateDb } from './state/db.js';
 import { migrate } from './state/migrations.js';
 import { countBacklog } from './state/deliveries.js';
 import { RetentionWorker } from './state/retention.js';
+import { SettledPointWriter } from './state/slot-progress.js';
 import { readRoleAttributes, roleFindings } from './source/role-check.js';
 import { createSecretBox } from './state/secret-box.js';
 import { TwentyWebhookSource } from './delivery/twenty-webhooks.js';
@@ -68,6 +69,7 @@ export class Daemon {
   private apiBound: AddressInfo | null = null;
   private sender: HttpSender | null = null;
   private writer: StateWriter | null = null;
+  private settledPoints: SettledPointWriter | null = null;
   private dispatcher: Dispatcher | null = null;
   private flow: FlowControl | null = null;
   private spillTimer: NodeJS.Timeout | null = null;
@@ -141,6 +143,10 @@ export class Daemon {
       ssrf: { enabled: config.delivery.ssrfGuard, allowList: config.delivery.allowList },
     });
     this.writer = new StateWriter(state, logger.child({ component: 'state' }));
+    this.settledPoints = new SettledPointWriter(state, config.source.slot, (error) =>
+      logger.warn({ err: error, component: 'state' }, 'could not save the commit time of the last settled change (walhook recover uses it); trying again'),
+    );
+    this.settledPoints.start(config.source.statusInterval);
     const dispatcher = new Dispatcher(
       this.registry,
       this.sender,
@@ -389,6 +395,7 @@ export class Daemon {
       received: () => this.received++,
       handled: () => flow.update(),
       connected: () => flow.reconnected(),
+      settled: (commitTime, endLsn) => this.settledPoints?.note(commitTime, formatLsn(endLsn)),
     });
     return { session, backfills };
   }
@@ -415,6 +422,7 @@ export class Daemon {
     }
     const confirmed = this.session?.stream?.confirmedLsn ?? 0n;
     await this.session?.stop();
+    await this.settledPoints?.stop();
     this.logger.info({ confirmedLsn: formatLsn(confirmed) }, 'stopped');
     if (finished === false) {
       // Past the deadline, requests still in flight are abandoned rather than awaited (a receiver may hold

@@ -67,7 +67,7 @@ export class Pipeline<Route = never> {
   constructor(
     private readonly sink: EventSink<Route>,
     private readonly options: PipelineOptions,
-    confirm: (lsn: Lsn) => void,
+    confirm: (lsn: Lsn, settledCommitTime: string | null) => void,
   ) {
     this.watermark = new Watermark(confirm);
   }
@@ -79,7 +79,7 @@ export class Pipeline<Route = never> {
         return;
       case 'begin':
         this.open = {
-          tracked: this.watermark.begin(message.commitLsn),
+          tracked: this.watermark.begin(message.commitLsn, message.commitTime),
           commitLsn: message.commitLsn,
           commitTime: message.commitTime,
           lastLsn: 0n,

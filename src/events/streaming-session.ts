@@ -14,6 +14,7 @@ import type pg from 'pg';
 import type { WalhookConfig } from '../config/schema.js';
 import type { Logger } from '../common/log.js';
 import { logIdentities, prepareSource, refreshSource } from '../source/prepare.js';
+import type { Lsn } from '../source/lsn.js';
 import { ReplicationStream } from '../source/replication.js';
 import { publicationNames, type TableInScope } from '../source/setup.js';
 import { Pipeline, type EventSink, type PipelineObserver, type StreamTap } from './pipeline.js';
@@ -62,6 +63,8 @@ export interface SessionOptions<Route = never> {
   handled?: () => void;
   connected?: () => void;
   disconnected?: () => void;
+  /** The watermark confirmed up to the end of a transaction committed at `commitTime`: every change before it is settled. */
+  settled?: (commitTime: string, endLsn: Lsn) => void;
 }
 
 export class StreamingSession<Route = never> {
@@ -128,7 +131,10 @@ export class StreamingSession<Route = never> {
     const pipeline = new Pipeline(
       sink,
       { mapping: mappingOptions(config), catalog: () => this.catalog, logger: logFor('events'), observer, tap },
-      (lsn) => stream.confirm(lsn),
+      (lsn, settledCommitTime) => {
+        stream.confirm(lsn);
+        if (settledCommitTime !== null) this.options.settled?.(settledCommitTime, lsn);
+      },
     );
     const names = publicationNames(config.source.publication);
     const stream = new ReplicationStream(

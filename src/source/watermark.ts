@@ -17,15 +17,20 @@ export interface TrackedTransaction {
   endLsn: Lsn | null;
   /** Deliveries not yet settled. */
   pending: number;
+  /** When the transaction committed (ISO), if known. */
+  readonly commitTime: string | null;
 }
 
 export class Watermark {
   private readonly transactions: TrackedTransaction[] = [];
   private confirmed: Lsn;
 
-  /** `onAdvance` receives each new confirmable position (the end LSN of a settled transaction, or a keepalive's). */
+  /**
+   * `onAdvance` receives each new confirmable position (the end LSN of a settled transaction, or a keepalive's)
+   * and, when it is a transaction's end, that transaction's commit time: every change committed before it is settled.
+   */
   constructor(
-    private readonly onAdvance: (lsn: Lsn) => void,
+    private readonly onAdvance: (lsn: Lsn, settledCommitTime: string | null) => void,
     initial: Lsn = 0n,
   ) {
     this.confirmed = initial;
@@ -40,8 +45,8 @@ export class Watermark {
     return this.transactions.length;
   }
 
-  begin(commitLsn: Lsn): TrackedTransaction {
-    const transaction: TrackedTransaction = { commitLsn, endLsn: null, pending: 0 };
+  begin(commitLsn: Lsn, commitTime: string | null = null): TrackedTransaction {
+    const transaction: TrackedTransaction = { commitLsn, endLsn: null, pending: 0, commitTime };
     let index = this.transactions.length;
     while (index > 0 && this.transactions[index - 1]!.commitLsn > commitLsn) index--;
     this.transactions.splice(index, 0, transaction);
@@ -82,23 +87,23 @@ export class Watermark {
    * changes all touch unpublished tables) never pins WAL.
    */
   keepalive(walEnd: Lsn): void {
-    if (this.transactions.length === 0) this.moveTo(walEnd);
+    if (this.transactions.length === 0) this.moveTo(walEnd, null);
   }
 
   private advance(): void {
-    let reached: Lsn | null = null;
+    let reached: TrackedTransaction | null = null;
     while (this.transactions.length > 0) {
       const head = this.transactions[0]!;
       if (head.endLsn === null || head.pending > 0) break;
       this.transactions.shift();
-      reached = head.endLsn;
+      reached = head;
     }
-    if (reached !== null) this.moveTo(reached);
+    if (reached !== null) this.moveTo(reached.endLsn!, reached.commitTime);
   }
 
-  private moveTo(lsn: Lsn): void {
+  private moveTo(lsn: Lsn, commitTime: string | null): void {
     if (lsn <= this.confirmed) return;
     this.confirmed = lsn;
-    this.onAdvance(lsn);
+    this.onAdvance(lsn, commitTime);
   }
 }

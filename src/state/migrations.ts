@@ -169,6 +169,18 @@ const MIGRATIONS: Migration[] = [
       );
       CREATE INDEX backfills_active ON ${s}.backfills (created_at) WHERE status IN ('pending', 'running');`,
   },
+  {
+    // 10, 11 and 12 are reserved by work in progress elsewhere.
+    version: 13,
+    name: 'slot progress',
+    sql: (s) => `
+      CREATE TABLE ${s}.slot_progress (
+        slot text PRIMARY KEY,
+        last_commit_time timestamptz NOT NULL,
+        last_commit_lsn pg_lsn NOT NULL,
+        updated_at timestamptz NOT NULL DEFAULT now()
+      );`,
+  },
 ];
 
 /** How long walhook waits on one migration step (or on another replica migrating) before giving up. */

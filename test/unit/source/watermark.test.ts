@@ -108,4 +108,19 @@ describe('Watermark', () => {
     expect(advances).toEqual([500n]);
     expect(watermark.position).toBe(500n);
   });
+
+  it('hands over the commit time of the last settled transaction it confirms, and none for a keepalive', () => {
+    const settled: [bigint, string | null][] = [];
+    const watermark = new Watermark((lsn, commitTime) => settled.push([lsn, commitTime]));
+    const first = watermark.begin(100n, '2026-01-01T00:00:01Z');
+    const settleFirst = watermark.hold(first);
+    watermark.commit(first, 120n);
+    const second = watermark.begin(200n, '2026-01-01T00:00:02Z');
+    watermark.commit(second, 220n);
+    expect(settled).toEqual([]);
+    settleFirst();
+    expect(settled).toEqual([[220n, '2026-01-01T00:00:02Z']]);
+    watermark.keepalive(500n);
+    expect(settled.at(-1)).toEqual([500n, null]);
+  });
 });
