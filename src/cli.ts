@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import { pino } from 'pino';
 import { ADMIN_GROUPS, adminUsage, isAdminCommand, runAdminCli } from './admin-cli.js';
 import { BACKFILL_USAGE, runBackfillCli } from './backfill-cli.js';
+import { RECOVER_USAGE, runRecoverCli } from './recover-cli.js';
 import { asOperatorError, didYouMean, parseCommandArgs, warnUnknownEnvVariables, type OptionSpecs } from './command-line.js';
 import { loadConfig } from './config/index.js';
 import type { WalhookConfig } from './config/schema.js';
@@ -87,7 +88,7 @@ ${CONFIG_HELP}`,
 
 type DaemonCommandName = keyof typeof COMMANDS;
 
-const ALL_COMMANDS = [...Object.keys(COMMANDS), ...ADMIN_GROUPS, 'backfill', 'demo', 'help'];
+const ALL_COMMANDS = [...Object.keys(COMMANDS), ...ADMIN_GROUPS, 'backfill', 'recover', 'demo', 'help'];
 
 const USAGE = `Usage: walhook <command> [options]     walhook <command> --help for a command's options
 
@@ -98,6 +99,7 @@ ${Object.entries(COMMANDS)
   webhooks  list, create, update, delete webhooks and rotate their secrets
   deliveries  list deliveries and redeliver them
   backfill  send existing rows as events, consistent with the live stream; list, pause, resume, cancel
+  recover   after a lost slot: recreate it and backfill the rows changed in the gap
   demo      see walhook work on a throwaway PostgreSQL, with nothing but Node
 
 Options:
@@ -108,6 +110,7 @@ Exit status: 0 done, 1 failed, 2 wrong command line, 78 invalid configuration.
 
 ${adminUsage()}
 ${BACKFILL_USAGE}
+${RECOVER_USAGE}
 ${DEMO_USAGE}`;
 
 function version(): string {
@@ -187,6 +190,7 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'help') return main([rest[0] ?? '--help', ...(rest[0] ? ['--help'] : [])]);
   if (isAdminCommand(command)) return runAdminCli(argv);
   if (command === 'backfill') return runBackfillCli(rest);
+  if (command === 'recover') return runRecoverCli(rest);
   if (command === 'demo') return runDemoCli(rest);
   if (command === '--version' || command === '-v') {
     console.log(version());

@@ -366,7 +366,10 @@ export class BackfillRunner {
 
   /** The object's tables in scope and how many rows each will send; saved, so a resumed backfill covers the same. */
   private async planTables(job: BackfillRow): Promise<BackfillTable[]> {
-    const inScope = this.options.tables().filter((table) => objectName(table.schema, table.table, this.options.mapping) === job.object);
+    const inScope = this.options
+      .tables()
+      .filter((table) => objectName(table.schema, table.table, this.options.mapping) === job.object)
+      .filter((table) => !job.onlyTables || job.onlyTables.includes(`${table.schema}.${table.table}`));
     if (inScope.length === 0) throw new BackfillFailure(`no table in source scope is object ${JSON.stringify(job.object)}`);
     const tables: BackfillTable[] = [];
     for (const table of inScope) {

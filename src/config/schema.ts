@@ -303,6 +303,27 @@ export const configSchema = z
         pollInterval: duration().prefault('1s').describe('How often the leader looks for a backfill requested on another instance or from the CLI.'),
       })
       .prefault({}),
+    recovery: z
+      .strictObject({
+        timestampColumn: z
+          .string()
+          .min(1)
+          .prefault('updatedAt')
+          .describe(
+            "Column holding when a row last changed (Twenty: `updatedAt`). After a lost slot, `walhook recover` backfills the rows whose column is later than the last settled change minus recovery.safetyMargin; a table without it (or with a column that is not a timestamp or date) is backfilled in full.",
+          ),
+        safetyMargin: duration()
+          .prefault('5m')
+          .describe(
+            'How far before the last settled change a recovery starts: covers clocks of application servers behind the database and transactions that set the column before committing.',
+          ),
+        automatic: flag()
+          .prefault(false)
+          .describe(
+            'When the leader finds the slot lost, recover on its own (as `walhook recover`) instead of staying unready until an operator does. Off by default: a recovery re-sends rows and cannot send the gap\'s deletes, which an operator should know of.',
+          ),
+      })
+      .prefault({}),
     slotSafety: z
       .strictObject({
         checkInterval: duration().prefault('30s').describe("How often the slot's retained WAL is measured."),

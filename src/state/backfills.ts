@@ -51,6 +51,8 @@ export interface BackfillRequest {
   /** Rows per second at most; null: as fast as delivery takes them. */
   rate: number | null;
   action: BackfillAction;
+  /** Only these of the object's tables (`schema.table`); null: all of them (a recovery splits an object by its timestamp column). */
+  onlyTables?: string[] | null;
 }
 
 export interface BackfillRow extends BackfillRequest {
@@ -81,6 +83,7 @@ interface Row {
   where_sql: string | null;
   rate: number | null;
   action: BackfillAction;
+  only_tables: string[] | null;
   status: BackfillStatus;
   tables: BackfillTable[] | null;
   table_index: number;
@@ -105,6 +108,7 @@ function fromRow(row: Row): BackfillRow {
     whereSql: row.where_sql,
     rate: row.rate,
     action: row.action,
+    onlyTables: row.only_tables,
     status: row.status,
     tables: row.tables,
     tableIndex: row.table_index,
@@ -124,9 +128,9 @@ function fromRow(row: Row): BackfillRow {
 
 export async function insertBackfill(db: StateDb, request: BackfillRequest): Promise<BackfillRow> {
   const { rows } = await db.pool.query<Row>(
-    `INSERT INTO ${db.schema}.backfills (id, object, webhook_id, where_sql, rate, action, status)
-     VALUES ($1, $2, $3, $4, $5, $6, 'pending') RETURNING *`,
-    [randomUUID(), request.object, request.webhookId, request.whereSql, request.rate, request.action],
+    `INSERT INTO ${db.schema}.backfills (id, object, webhook_id, where_sql, rate, action, only_tables, status)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending') RETURNING *`,
+    [randomUUID(), request.object, request.webhookId, request.whereSql, request.rate, request.action, request.onlyTables ? JSON.stringify(request.onlyTables) : null],
   );
   return fromRow(rows[0]!);
 }

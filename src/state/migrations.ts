@@ -172,14 +172,15 @@ const MIGRATIONS: Migration[] = [
   {
     // 10, 11 and 12 are reserved by work in progress elsewhere.
     version: 13,
-    name: 'slot progress',
+    name: 'slot progress, backfills of some tables',
     sql: (s) => `
       CREATE TABLE ${s}.slot_progress (
         slot text PRIMARY KEY,
         last_commit_time timestamptz NOT NULL,
         last_commit_lsn pg_lsn NOT NULL,
         updated_at timestamptz NOT NULL DEFAULT now()
-      );`,
+      );
+      ALTER TABLE ${s}.backfills ADD COLUMN only_tables jsonb;`,
   },
 ];
 
