@@ -8,13 +8,15 @@
  * The `lost` case needs server settings no other test may feel, so it runs
  * on a throwaway cluster of its own.
  */
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startThrowawayPostgres, type ThrowawayPostgres } from '../../src/demo/throwaway-postgres.js';
-import { createCrmSchema, insertPersons, useCrmTestBed } from '../harness/crm.js';
+import { createCrmSchema, insertPersons, useCrmTestBed, WORKSPACE_SCHEMA } from '../harness/crm.js';
 import type { TestDatabase } from '../harness/database.js';
-import { writeConfig } from '../harness/daemon.js';
+import { CLI, writeConfig } from '../harness/daemon.js';
 import { probe, scrapeMetrics, useInstances, withConfig, type Instance } from '../harness/operations.js';
 import { waitFor } from '../harness/receiver.js';
 
@@ -136,5 +138,65 @@ describe('a slot PostgreSQL invalidated (wal_status lost)', () => {
     const recovered = await instances.start(file, { streaming: true });
     await waitFor(async () => (await probe(recovered.api, '/readyz')).status === 200, 'walhook to be ready again');
     expect((await slotRow(db, slot))?.wal_status).toBe('reserved');
+  });
+
+  it('walhook recover recreates the slot and backfills the creates and updates of the gap, reports its deletes, and streaming resumes', async () => {
+    const hooks = await bed.receiver();
+    const slot = `walhook_${randomBytes(4).toString('hex')}`;
+    const stateSchema = `walhook_recover_${randomBytes(3).toString('hex')}`;
+    const person = `${WORKSPACE_SCHEMA}.person`;
+    await db.sql('CREATE TABLE IF NOT EXISTS public.tag (id serial PRIMARY KEY, name text)');
+    // Rows last changed long before the gap: a recovery must leave them alone.
+    const [kept, updated, deleted] = await db.sql<{ id: string }>(
+      `INSERT INTO ${person} ("nameFirstName", "updatedAt") SELECT 'before-' || i, now() - interval '1 hour' FROM generate_series(1, 3) AS i RETURNING id`,
+    );
+    const file = writeConfig({
+      database: { url: cluster.url },
+      source: { slot, publication: slot, statusInterval: '200ms', tables: ['public.tag'], reconnect: { minDelay: '100ms', maxDelay: '1s' } },
+      delivery: { allowList: ['127.0.0.1/32'] },
+      webhooks: [{ targetUrl: hooks.url, operations: ['*.*'], secret: bed.secret }],
+      state: { schema: stateSchema },
+      api: { listen: '127.0.0.1:0' },
+      slotSafety: { checkInterval: '200ms' },
+      recovery: { safetyMargin: '1m' },
+    });
+    const walhook = await instances.start(file, { streaming: true });
+    const [live] = await db.sql<{ id: string; committed: Date }>(`INSERT INTO ${person} ("nameFirstName") VALUES ('live') RETURNING id, now() AS committed`);
+    await waitFor(() => hooks.requests.some((r) => (r.json.record as { id: string }).id === live!.id), 'the live insert to be delivered');
+    await waitFor(async () => (await db.sql(`SELECT 1 FROM ${stateSchema}.slot_progress WHERE slot = $1`, [slot])).length === 1, 'the settled point to be saved');
+    const [point] = await db.sql<{ last_commit_time: Date }>(`SELECT last_commit_time FROM ${stateSchema}.slot_progress WHERE slot = $1`, [slot]);
+    expect(point!.last_commit_time.getTime()).toBeGreaterThanOrEqual(live!.committed.getTime() - 1000);
+    await walhook.kill9();
+
+    // The gap: walhook is down, the CRM changes, and PostgreSQL gives up on the slot.
+    await db.sql(`UPDATE ${person} SET city = 'changed in the gap', "updatedAt" = now() WHERE id = $1`, [updated!.id]);
+    const [created] = await db.sql<{ id: string }>(`INSERT INTO ${person} ("nameFirstName") VALUES ('created in the gap') RETURNING id`);
+    await db.sql(`DELETE FROM ${person} WHERE id = $1`, [deleted!.id]);
+    const [tag] = await db.sql<{ id: number }>(`INSERT INTO public.tag (name) VALUES ('no timestamp column') RETURNING id`);
+    await pushSlotPastMaxSlotWalKeepSize(slot);
+    const before = hooks.requests.length;
+
+    const { stdout } = await promisify(execFile)(process.execPath, [CLI, 'recover', '--config', file, '--json'], { env: { PATH: process.env.PATH ?? '' }, timeout: 30_000 });
+    const result = JSON.parse(stdout) as { slotWas: string; since: string; backfills: { object: string; where: string | null }[]; untimestampedTables: string[]; deletes: string };
+    expect(result).toMatchObject({ slotWas: 'lost', untimestampedTables: ['public.tag'], deletes: expect.stringMatching(/deleted .* cannot be recovered/) });
+    expect(result.backfills).toContainEqual(expect.objectContaining({ object: 'person', where: expect.stringContaining('"updatedAt" >=') }));
+    expect(result.backfills).toContainEqual(expect.objectContaining({ object: 'tag', where: null }));
+    expect((await slotRow(db, slot))?.wal_status).toBe('reserved');
+
+    const recovered = await instances.start(file, { streaming: true });
+    const recordIds = () => hooks.requests.slice(before).map((r) => `${r.json.operation}:${(r.json.record as { id: string | number }).id}`);
+    await waitFor(
+      () => [`person.backfilled:${updated!.id}`, `person.backfilled:${created!.id}`, `tag.backfilled:${tag!.id}`].every((id) => recordIds().includes(id)),
+      () => `the gap's create, update and untimestamped row to be backfilled; got ${JSON.stringify(recordIds())}`,
+    );
+    const got = hooks.requests.slice(before);
+    expect(got.find((r) => (r.json.record as { id: string }).id === updated!.id)!.json.record).toMatchObject({ city: 'changed in the gap' });
+    // Untouched since before the gap: not sent again. Deleted in the gap: nothing to send, only the report.
+    expect(recordIds().filter((id) => id.endsWith(kept!.id) || id.endsWith(deleted!.id))).toEqual([]);
+
+    // Live streaming resumes on the new slot.
+    const [fresh] = await db.sql<{ id: string }>(`INSERT INTO ${person} ("nameFirstName") VALUES ('after recovery') RETURNING id`);
+    await waitFor(() => recordIds().includes(`person.created:${fresh!.id}`), 'a write after the recovery to be delivered');
+    await waitFor(async () => (await probe(recovered.api, '/readyz')).status === 200, 'walhook to be ready');
   });
 });
