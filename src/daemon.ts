@@ -9,6 +9,7 @@ import { managementFor, startApi, type ApiServer } from './api/index.js';
 import { Metrics } from './api/metrics.js';
 import { metricsRoute, readyRoute, type Readiness } from './api/operations.js';
 import { consoleRoutes } from './api/console/routes.js';
+import { recoverSlot } from './backfill/recovery.js';
 import { BackfillRunner } from './backfill/runner.js';
 import { openPool } from './common/pg-pool.js';
 import { LeaderElection } from './source/leader.js';
@@ -28,7 +29,7 @@ import { StreamingSession } from './events/streaming-session.js';
 import { formatLsn } from './source/lsn.js';
 import { mappingOptions, warnRawWorkspaceIds } from './events/setup.js';
 import { scopeOf } from './source/prepare.js';
-import { discoverTables, globToRegExp } from './source/setup.js';
+import { discoverTables, globToRegExp, slotInfo } from './source/setup.js';
 import { resolveShape, TwentyMetadataFollower } from './events/twenty/metadata-follower.js';
 import { openStateDb, type StateDb } from './state/db.js';
 import { migrate } from './state/migrations.js';
@@ -210,6 +211,7 @@ export class Daemon {
       config.source.slot,
       { intervalMs: config.slotSafety.checkInterval, retainedWalWarnBytes: config.slotSafety.retainedWalWarnBytes },
       logger.child({ component: 'slot' }),
+      () => void this.recoverLostSlot(dispatcher),
     );
     await this.slotMonitor.start();
     this.metrics.attach({
@@ -264,6 +266,7 @@ export class Daemon {
     this.session = session;
     const log = this.logger.child({ component: 'setup' });
     try {
+      if (this.config.recovery.automatic) await this.recoverIfLost();
       await session.prepare();
       await this.followTwentyMetadata();
       warnRawWorkspaceIds(session.tables, mappingOptions(this.config), (schema) => this.twentyMetadata?.current?.workspaceOf(schema) !== undefined, log);
@@ -281,6 +284,26 @@ export class Daemon {
     this.flow?.attach(session.stream);
     this.backfills = backfills;
     backfills.start();
+  }
+
+  /**
+   * recovery.automatic: the leader's slot was lost while it streamed. The
+   * stream cannot go on; the next term of streaming starts with a recovery.
+   */
+  private async recoverLostSlot(dispatcher: Dispatcher): Promise<void> {
+    if (!this.config.recovery.automatic || !this.leader?.isLeader || this.stopping) return;
+    await this.stopStreaming();
+    if (this.leader?.isLeader && !this.stopping) await this.lead(dispatcher);
+  }
+
+  /** What `walhook recover` does, when the slot is lost (recovery.automatic). */
+  private async recoverIfLost(): Promise<void> {
+    const log = this.logger.child({ component: 'recover' });
+    await this.withCrm(async (client) => {
+      if ((await slotInfo(client, this.config.source.slot))?.wal_status !== 'lost') return;
+      log.warn({ slot: this.config.source.slot }, 'the slot is lost and recovery.automatic is on: recovering');
+      await recoverSlot({ config: this.config, crm: client, state: this.state!, logger: log });
+    });
   }
 
   /** Decides the shape of records once (events.shape), and with Twenty's shape loads its metadata and follows it. */

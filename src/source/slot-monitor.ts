@@ -63,6 +63,8 @@ export class SlotMonitor {
     private readonly slot: string,
     private readonly options: { intervalMs: number; retainedWalWarnBytes: number },
     private readonly logger: Logger,
+    /** Once per loss: the check that first found the slot lost. */
+    private readonly onLost: () => void = () => undefined,
   ) {}
 
   get latest(): SlotHealth {
@@ -100,7 +102,9 @@ export class SlotMonitor {
     if (walStatus === 'lost' && !this.reportedLost) {
       this.reportedLost = true;
       this.logger.error({ slot: this.slot, walStatus }, lostSlotMessage(this.slot));
+      this.onLost();
     }
+    if (walStatus !== 'lost') this.reportedLost = false;
     if (walStatus !== null) {
       this.seen = true;
       this.reportedDropped = false;

@@ -199,4 +199,37 @@ describe('a slot PostgreSQL invalidated (wal_status lost)', () => {
     await waitFor(() => recordIds().includes(`person.created:${fresh!.id}`), 'a write after the recovery to be delivered');
     await waitFor(async () => (await probe(recovered.api, '/readyz')).status === 200, 'walhook to be ready');
   });
+
+  it('with recovery.automatic, a leader whose slot is lost while it streams recovers on its own and streams again', async () => {
+    let holding = false;
+    const hooks = await bed.receiver(() => (holding ? HOLD : { status: 200 }));
+    const slot = `walhook_${randomBytes(4).toString('hex')}`;
+    const person = `${WORKSPACE_SCHEMA}.person`;
+    const file = writeConfig({
+      database: { url: cluster.url },
+      source: { slot, publication: slot, statusInterval: '200ms', reconnect: { minDelay: '100ms', maxDelay: '1s' } },
+      delivery: { allowList: ['127.0.0.1/32'], ...HOLDING_DELIVERY },
+      webhooks: [{ targetUrl: hooks.url, operations: ['*.*'], secret: bed.secret }],
+      state: { schema: `walhook_auto_${randomBytes(3).toString('hex')}` },
+      api: { listen: '127.0.0.1:0' },
+      slotSafety: { checkInterval: '200ms' },
+      recovery: { automatic: true, safetyMargin: '1m' },
+    });
+    const walhook = await instances.start(file, { streaming: true });
+    const operations = () => hooks.requests.map((r) => `${r.json.operation}:${(r.json.record as { id: string }).id}`);
+    const [settled] = await db.sql<{ id: string }>(`INSERT INTO ${person} ("nameFirstName") VALUES ('settled') RETURNING id`);
+    await waitFor(() => operations().includes(`person.created:${settled!.id}`), 'the first insert to be delivered');
+    holding = true;
+    const [held] = await db.sql<{ id: string }>(`INSERT INTO ${person} ("nameFirstName") VALUES ('held') RETURNING id`);
+    await waitFor(() => operations().includes(`person.created:${held!.id}`), 'the delivery that holds the slot back');
+    await pushSlotPastMaxSlotWalKeepSize(slot);
+    holding = false;
+
+    await waitFor(() => operations().includes(`person.backfilled:${held!.id}`), () => `the held row to be backfilled by the automatic recovery; got ${JSON.stringify(operations())}`);
+    expect(walhook.logs).toContainEqual(expect.objectContaining({ component: 'recover', level: 'warn', msg: expect.stringMatching(/cannot be recovered/) }));
+    const [fresh] = await db.sql<{ id: string }>(`INSERT INTO ${person} ("nameFirstName") VALUES ('after recovery') RETURNING id`);
+    await waitFor(() => operations().includes(`person.created:${fresh!.id}`), 'a write after the recovery to be delivered');
+    await waitFor(async () => (await probe(walhook.api, '/readyz')).status === 200, 'walhook to be ready again');
+    expect(walhook.child.exitCode).toBeNull();
+  });
 });
