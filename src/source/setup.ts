@@ -391,7 +391,8 @@ export function lostSlot(slot: string): { problem: string; fix: string } {
       `replication slot '${slot}' is lost: PostgreSQL removed WAL it still needed (max_slot_wal_keep_size was exceeded), ` +
       'so changes made meanwhile can no longer be streamed',
     fix:
-      `SELECT pg_drop_replication_slot('${slot}'); restart walhook (it recreates the slot), then backfill the changes ` +
-      'made since the slot fell behind (e.g. replay records updated since the last delivered event)',
+      `run walhook recover (or set recovery.automatic: true): it drops the slot, recreates it and backfills the rows changed ` +
+      `since the last settled change. By hand: SELECT pg_drop_replication_slot('${slot}'); restart walhook (it recreates the slot), ` +
+      'then backfill the rows changed since the last delivered event. Deletes made meanwhile cannot be recovered',
   };
 }

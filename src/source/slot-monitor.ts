@@ -44,8 +44,9 @@ export function lostSlotMessage(slot: string): string {
 export function droppedSlotMessage(slot: string): string {
   return (
     `replication slot '${slot}' no longer exists: it was dropped while walhook was running, and changes made since then ` +
-    `cannot be streamed. walhook does not recreate it behind your back and stays unready. To recover: restart walhook ` +
-    `(it recreates the slot when source.createSlot is true), then backfill the changes made since the slot was dropped.`
+    `cannot be streamed. walhook does not recreate it behind your back and stays unready. To recover: run walhook recover ` +
+    `(it recreates the slot and backfills the rows changed since the last settled change), or restart walhook ` +
+    `(it recreates the slot when source.createSlot is true) and backfill the changes made since the slot was dropped.`
   );
 }
 
