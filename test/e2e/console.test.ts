@@ -335,6 +335,20 @@ describe.skipIf(chromiumMissing !== null)('web console', () => {
     expect(await page.locator('#secret-overlap').innerText()).toContain('previous secret keeps signing');
   });
 
+  it('starts a backfill of an object from the webhook page, with a condition, and follows its progress to the end', async () => {
+    const before = receiver.requests.length;
+    await page.getByRole('button', { name: 'Backfill', exact: true }).click();
+    await page.locator('#backfill-object').selectOption('person');
+    await page.getByLabel('Only rows where (SQL, optional)').fill('position <= 2');
+    await page.getByRole('button', { name: 'Start backfill' }).click();
+    const progress = page.locator('#backfill-progress');
+    await progress.filter({ hasText: /person done/ }).waitFor({ timeout: 2 * SEEN_WITHIN_MS });
+    expect(await progress.innerText()).toContain('2/2 rows read, 2 sent');
+    const backfilled = receiver.requests.slice(before).filter((r) => r.json.operation === 'person.backfilled');
+    expect(backfilled.map((r) => (r.json.record as { position: number }).position).sort()).toEqual([1, 2]);
+    await screenshot('backfill');
+  });
+
   it('deletes the webhook only once confirmed', async () => {
     await page.getByRole('button', { name: 'Delete' }).click();
     await confirmInDialog('Cancel');

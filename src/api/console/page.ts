@@ -147,10 +147,22 @@ export const CONSOLE_PAGE = `<!doctype html>
         <a class="button" id="edit-webhook" href="#/">Edit</a>
         <button type="button" id="toggle-webhook"></button>
         <button type="button" id="rotate-secret">Rotate secret</button>
+        <button type="button" id="show-backfill">Backfill</button>
         <button type="button" id="delete-webhook" class="danger">Delete</button>
       </div>
       <p id="read-only-note" class="note" hidden></p>
       <p class="form-error" id="detail-error" role="alert"></p>
+      <form id="backfill-form" class="card narrow" hidden novalidate aria-labelledby="backfill-title">
+        <h2 id="backfill-title">Backfill</h2>
+        <p class="hint">Sends the object's existing rows to this webhook as <code>object.backfilled</code> events, in step with the live stream.</p>
+        <label for="backfill-object">Object</label>
+        <select id="backfill-object" name="object" required></select>
+        <label for="backfill-where">Only rows where (SQL, optional)</label>
+        <input id="backfill-where" name="where" type="text" placeholder="&quot;updatedAt&quot; &gt; now() - interval '1 day'">
+        <div class="actions"><button type="submit" id="start-backfill">Start backfill</button></div>
+        <p class="form-error" id="backfill-error" role="alert"></p>
+      </form>
+      <p id="backfill-progress" role="status"></p>
 
       <h2 id="attempts-title">Recent attempts</h2>
       <table class="data" id="attempts-table" aria-labelledby="attempts-title">

@@ -198,3 +198,30 @@ export async function redeliverDeadLetters(webhookId: string): Promise<number> {
   });
   return data.redeliverDeadLetters;
 }
+
+export interface BackfillProgress {
+  id: string;
+  object: string;
+  status: 'pending' | 'running' | 'paused' | 'cancelled' | 'done' | 'failed';
+  rowsTotal: number | null;
+  rowsRead: number;
+  rowsSent: number;
+  rowsSuperseded: number;
+  error: string | null;
+}
+
+const BACKFILL_FIELDS = 'id object status rowsTotal rowsRead rowsSent rowsSuperseded error';
+
+/** Starts a backfill of `object` to one webhook, optionally of the rows matching `where`. */
+export async function startBackfill(input: { object: string; webhookId: string; where: string | null }): Promise<BackfillProgress> {
+  const data = await graphql<{ startBackfill: BackfillProgress }>(
+    `mutation ($input: StartBackfillInput!) { startBackfill(input: $input) { ${BACKFILL_FIELDS} } }`,
+    { input },
+  );
+  return data.startBackfill;
+}
+
+export async function backfillProgress(id: string): Promise<BackfillProgress | null> {
+  const data = await graphql<{ backfill: BackfillProgress | null }>(`query ($id: ID!) { backfill(id: $id) { ${BACKFILL_FIELDS} } }`, { id });
+  return data.backfill;
+}

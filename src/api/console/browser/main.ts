@@ -7,6 +7,7 @@
  * ids; the token stays in sessionStorage.
  */
 import { ApiError, listWebhooks, onUnauthenticated, token } from './api.js';
+import { handleBackfillPanel, resetBackfillPanel } from './backfill-panel.js';
 import { detailView, handleDetailActions, hideSecret, showSecret } from './detail-view.js';
 import { byId, clearErrors, clearFieldErrorsOnInput, showError, showView, whileBusy } from './dom.js';
 import { handleFormSubmit, showCreateForm, showEditForm } from './form-view.js';
@@ -17,6 +18,8 @@ const WEBHOOK_ROUTE = /^#\/webhooks\/([^/]+)(\/edit)?$/;
 
 /** A secret just made by a create, for the webhook view that follows to show once. */
 let freshSecret: string | null = null;
+/** The webhook the webhook view shows; null on other views. */
+let shownWebhook: string | null = null;
 
 function signOut(): void {
   token.clear();
@@ -32,6 +35,8 @@ async function route(): Promise<void> {
   clearErrors(byId('main'));
   const hash = location.hash || '#/';
   const webhook = WEBHOOK_ROUTE.exec(hash);
+  shownWebhook = webhook && !webhook[2] ? decodeURIComponent(webhook[1]!) : null;
+  resetBackfillPanel(shownWebhook);
   if (hash === '#/new') await showCreateForm();
   else if (webhook?.[2]) await showEditForm(decodeURIComponent(webhook[1]!));
   else if (webhook) await showWebhook(decodeURIComponent(webhook[1]!));
@@ -101,6 +106,7 @@ function start(): void {
     stopLive();
     location.hash = '#/';
   });
+  handleBackfillPanel(() => shownWebhook);
   byId('sign-out').addEventListener('click', signOut);
   window.addEventListener('hashchange', navigate);
   navigate();
