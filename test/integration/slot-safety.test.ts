@@ -183,11 +183,13 @@ describe('a slot PostgreSQL invalidated (wal_status lost)', () => {
     expect(result.backfills).toContainEqual(expect.objectContaining({ object: 'tag', where: null }));
     expect((await slotRow(db, slot))?.wal_status).toBe('reserved');
 
-    const recovered = await instances.start(file, { streaming: true });
+    // Its API first: taking the slot may wait for the killed leader's lease, which the wait below covers.
+    const recovered = await instances.start(file);
     const recordIds = () => hooks.requests.slice(before).map((r) => `${r.json.operation}:${(r.json.record as { id: string | number }).id}`);
     await waitFor(
       () => [`person.backfilled:${updated!.id}`, `person.backfilled:${created!.id}`, `tag.backfilled:${tag!.id}`].every((id) => recordIds().includes(id)),
       () => `the gap's create, update and untimestamped row to be backfilled; got ${JSON.stringify(recordIds())}`,
+      60_000,
     );
     const got = hooks.requests.slice(before);
     expect(got.find((r) => (r.json.record as { id: string }).id === updated!.id)!.json.record).toMatchObject({ city: 'changed in the gap' });
