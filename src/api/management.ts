@@ -95,6 +95,8 @@ export interface CreateWebhookInput {
   signatures?: Optional<readonly string[]>;
   /** Only events of this workspace; absent or null: every workspace. */
   workspaceId?: Optional<string>;
+  changedFields?: Optional<readonly string[]>;
+  filter?: Optional<string>;
   /** Generated (32 random bytes, hex) when not given. */
   secret?: Optional<string>;
 }
@@ -108,6 +110,10 @@ export interface UpdateWebhookInput {
   signatures?: Optional<readonly string[]>;
   /** Absent: unchanged; null: every workspace. */
   workspaceId?: Optional<string>;
+  /** Absent: unchanged; null or empty: every update. */
+  changedFields?: Optional<readonly string[]>;
+  /** Absent: unchanged; null: every event. */
+  filter?: Optional<string>;
   /** true re-enables a webhook disabled by a 410 Gone; false disables it. */
   enabled?: Optional<boolean>;
 }
@@ -176,6 +182,8 @@ export class Management {
             format: input.format ?? 'record',
             signatures: input.signatures ?? SIGNATURE_SCHEMES,
             workspaceId: input.workspaceId ?? null,
+            changedFields: [...(input.changedFields ?? [])],
+            filter: input.filter ?? null,
           },
           this.settings.maxUrlLength,
         ),
@@ -196,7 +204,10 @@ export class Management {
     // A config-file webhook's definition is the file's, but whether it is enabled is state: after a 410 Gone
     // the operator re-enables it here.
     const onlyEnabled =
-      input.enabled != null && [input.targetUrl, input.operations, input.description, input.format, input.signatures].every((field) => field == null);
+      input.enabled != null &&
+      [input.targetUrl, input.operations, input.description, input.format, input.signatures, input.changedFields, input.filter].every(
+        (field) => field == null,
+      );
     const row = await this.changeWebhook(input.id, { configToo: onlyEnabled }, async (client, current) => {
       if (current.source === 'config') {
         await setWebhookDisabled(this.db, client, current.id, input.enabled ? null : DISABLED_BY_OPERATOR);
@@ -210,6 +221,8 @@ export class Management {
           format: input.format ?? current.format,
           signatures: input.signatures ?? current.signatures,
           workspaceId: input.workspaceId === undefined ? (current.workspaceId ?? null) : input.workspaceId,
+          changedFields: input.changedFields === undefined ? (current.changedFields ?? []) : [...(input.changedFields ?? [])],
+          filter: input.filter === undefined ? (current.filter ?? null) : input.filter,
         },
         this.settings.maxUrlLength,
       );

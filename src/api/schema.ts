@@ -52,6 +52,10 @@ const SDL = /* GraphQL */ `
     signatures: [String!]!
     "Only events of this workspace are sent; null: every workspace."
     workspaceId: String
+    "Updates are sent only when one of these fields changed (name covers name.firstName); empty: every update."
+    changedFields: [String!]!
+    "CEL condition over record, previousRecord, operation, workspaceId and updatedFields an event must meet to be sent; null: every event."
+    filter: String
     "The signing secret: only in the answer of createWebhook and rotateWebhookSecret, null everywhere else."
     secret: String
     "Until when the secret before the last rotation still signs (ISO 8601); null outside a rotation."
@@ -104,6 +108,10 @@ const SDL = /* GraphQL */ `
     signatures: [String!]
     "Only events of this workspace are sent (Twenty's workspace UUID, as events carry it in workspaceId). Default: every workspace."
     workspaceId: String
+    "Updates are sent only when one of these fields changed. Default: every update."
+    changedFields: [String!]
+    "CEL condition an event must meet to be sent, checked here. Default: every event."
+    filter: String
     "Default: 32 random bytes in hex. At least 16 characters."
     secret: String
   }
@@ -117,6 +125,10 @@ const SDL = /* GraphQL */ `
     signatures: [String!]
     "Only events of this workspace are sent; null: every workspace again."
     workspaceId: String
+    "Updates are sent only when one of these fields changed; [] or null: every update again."
+    changedFields: [String!]
+    "CEL condition an event must meet to be sent, checked here; null: every event again."
+    filter: String
     "true enables a disabled webhook again; false disables it."
     enabled: Boolean
   }

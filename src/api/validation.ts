@@ -7,6 +7,7 @@
 import { validate as isUuid } from 'uuid';
 import { InvalidOperationError, validateOperations } from '../common/operations.js';
 import { secretProblem, SIGNATURE_SCHEMES, type SignatureScheme } from '../common/verify.js';
+import { changedFieldsProblem, compileFilter } from '../common/webhook-filter.js';
 import { MIN_SECRET_LENGTH, PAYLOAD_FORMATS, type PayloadFormat, type WebhookFields } from '../common/webhook.js';
 import { InvalidTargetUrlError, validateTargetUrl } from '../delivery/ssrf.js';
 import type { DeliveryState } from '../state/deliveries.js';
@@ -39,7 +40,24 @@ export function validateWebhookFields(input: WebhookFieldsInput, maxUrlLength: n
     format: () => oneOf<PayloadFormat>('format', input.format, PAYLOAD_FORMATS),
     signatures: () => validateSignatures(input.signatures),
     workspaceId: () => validateWorkspaceId(input.workspaceId ?? null),
+    changedFields: () => validateChangedFields(input.changedFields ?? []),
+    filter: () => validateFilter(input.filter ?? null),
   });
+}
+
+function validateChangedFields(changedFields: readonly string[]): string[] {
+  const fields = [...new Set(changedFields.map((field) => field.trim()))];
+  const problem = changedFieldsProblem(fields);
+  if (problem !== null) throw badUserInput('changedFields', `a list of field names such as ["jobTitle", "stage"]; this one ${problem}`);
+  return fields;
+}
+
+/** Compiled here only to be checked: the registry compiles the stored text once when it loads the webhook. */
+function validateFilter(filter: string | null): string | null {
+  if (filter === null) return null;
+  const compiled = compileFilter(filter);
+  if ('problem' in compiled) throw badUserInput('filter', `the filter ${compiled.problem}`);
+  return filter;
 }
 
 function validateUrl(targetUrl: string, maxUrlLength: number): string {

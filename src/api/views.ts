@@ -17,6 +17,8 @@ export interface WebhookView {
   signatures: string[];
   /** Only events of this workspace are sent; null: every workspace. */
   workspaceId: string | null;
+  changedFields: string[];
+  filter: string | null;
   /** Only in the answer to the operation that made it. */
   secret: string | null;
   /** Until when the secret before the last rotation still signs; null outside an overlap. */

@@ -27,6 +27,10 @@ export interface WebhookFields {
   signatures: SignatureScheme[];
   /** Only events of this workspace are sent; null or absent: every workspace. */
   workspaceId?: string | null;
+  /** Updates are sent only when one of these fields changed (`common/webhook-filter.ts`); empty or absent: every update. */
+  changedFields?: string[];
+  /** A CEL condition an event must meet to be sent (`common/webhook-filter.ts`); null or absent: every event. */
+  filter?: string | null;
 }
 
 /** Just the editable fields of a webhook-like value. */
@@ -37,6 +41,8 @@ export function webhookFieldsOf({
   format,
   signatures,
   workspaceId,
-}: WebhookFields): WebhookFields {
-  return { targetUrl, operations, description, format, signatures, workspaceId: workspaceId ?? null };
+  changedFields,
+  filter,
+}: WebhookFields): Required<WebhookFields> {
+  return { targetUrl, operations, description, format, signatures, workspaceId: workspaceId ?? null, changedFields: changedFields ?? [], filter: filter ?? null };
 }

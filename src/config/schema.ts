@@ -10,6 +10,7 @@
 import { z } from 'zod';
 import { MIN_STANDARD_KEY_BYTES, secretProblem, SIGNATURE_SCHEMES } from '../common/verify.js';
 import { MIN_SECRET_LENGTH, PAYLOAD_FORMATS } from '../common/webhook.js';
+import { changedFieldsProblem, compileFilter } from '../common/webhook-filter.js';
 import {
   byteSize,
   capturingRegex,
@@ -202,6 +203,27 @@ const webhookSchema = z
       .regex(/^\S{1,100}$/, 'a workspace id such as 20202020-1c25-4d02-bf25-6aeccf7ea419')
       .optional()
       .describe("Only events of this workspace (as events carry it in `workspaceId`: Twenty's workspace UUID) are sent. Unset: every workspace."),
+    changedFields: z
+      .array(z.string())
+      .prefault([])
+      .superRefine((fields, ctx) => {
+        const problem = changedFieldsProblem(fields);
+        if (problem !== null) ctx.addIssue({ code: 'custom', message: `a list of field names such as [jobTitle, stage]; this one ${problem}` });
+      })
+      .describe(
+        'Updates are sent only when one of these fields changed, named as the event shows them (`name` covers `name.firstName`; a dotted path such as `address.addressCity` compares that value). Creates and deletes are not affected. Empty: every update.',
+      ),
+    filter: z
+      .string()
+      .optional()
+      .superRefine((expression, ctx) => {
+        if (expression === undefined) return;
+        const compiled = compileFilter(expression);
+        if ('problem' in compiled) ctx.addIssue({ code: 'custom', message: `a CEL condition over record, previousRecord, operation, workspaceId and updatedFields; this one ${compiled.problem}` });
+      })
+      .describe(
+        'A CEL condition an event must meet to be sent, over `record`, `previousRecord`, `operation`, `workspaceId` and `updatedFields`, such as `record.stage == "CUSTOMER" && previousRecord.stage != "CUSTOMER"`. Checked when loaded; an event it fails on is not sent and is counted in `walhook_filter_errors_total`. Unset: every event.',
+      ),
     secret: secretText(MIN_SECRET_LENGTH)
       // i15-security: a whsec_ secret's key is its decoded base64, which must give at least 16 bytes.
       .refine((secret) => secretProblem(secret) === undefined, {

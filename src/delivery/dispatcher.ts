@@ -21,6 +21,7 @@ import { signRequest } from './signing.js';
 import type { FlowLoad } from './flow-control.js';
 import type { StateWriter } from './state-writer.js';
 import { loggableUrl } from '../common/log.js';
+import { changedFieldsAdmit, type FilterInput } from '../common/webhook-filter.js';
 import { formatLsn } from '../source/lsn.js';
 
 export interface DeliverySettings {
@@ -39,6 +40,8 @@ export interface DeliveryObserver {
   deadLettered(webhook: Webhook, reason: string): void;
   /** A change was set aside because no body could be built for it (once per change). */
   setAside?(reason: string): void;
+  /** `changedFields` or `filter` kept an event from a webhook; `failed`: the filter failed on it. */
+  filtered?(webhook: Webhook, failed: boolean): void;
 }
 
 const NO_OBSERVER: DeliveryObserver = { attempted: () => undefined, deadLettered: () => undefined };
@@ -49,6 +52,7 @@ export function observeAll(...observers: DeliveryObserver[]): DeliveryObserver {
     attempted: (...args) => observers.forEach((observer) => observer.attempted(...args)),
     deadLettered: (...args) => observers.forEach((observer) => observer.deadLettered(...args)),
     setAside: (...args) => observers.forEach((observer) => observer.setAside?.(...args)),
+    filtered: (...args) => observers.forEach((observer) => observer.filtered?.(...args)),
   };
 }
 
@@ -288,7 +292,43 @@ export class Dispatcher {
         : route !== undefined && route.object === event.object && route.action === event.action
           ? inWorkspace(route.webhooks, event.workspaceId)
           : this.registry.match(event.object, event.action, event.workspaceId);
-    if (webhooks.length === 0) return;
+    const admitted = this.admitted(event, webhooks);
+    if (admitted.length === 0) return;
+    this.deliver(event, admitted, hold);
+  }
+
+  /**
+   * Of `webhooks`, those whose `changedFields` and `filter` let `event` in,
+   * decided before any body is built. A filter that fails on the event keeps
+   * it from that webhook, logged and counted: the other webhooks and the
+   * stream go on. A kept-out event takes no hold, so it settles at once.
+   */
+  private admitted(event: ChangeEvent, webhooks: readonly Webhook[]): readonly Webhook[] {
+    if (webhooks.every((webhook) => webhook.compiledFilter === null && !webhook.changedFields?.length)) return webhooks;
+    const input: FilterInput = event;
+    return webhooks.filter((webhook) => {
+      if (!changedFieldsAdmit(webhook.changedFields ?? [], input, event.action)) {
+        this.observer.filtered?.(webhook, false);
+        return false;
+      }
+      const filter = webhook.compiledFilter;
+      if (filter === null) return true;
+      try {
+        if ('problem' in filter) throw new Error(`filter ${filter.problem}`);
+        if (filter.program(input)) return true;
+        this.observer.filtered?.(webhook, false);
+      } catch (error) {
+        this.logger.warn(
+          { webhookId: webhook.id, eventId: event.id, operation: event.operation, error: error instanceof Error ? error.message : String(error) },
+          'webhook filter failed on this event; not sent to this webhook',
+        );
+        this.observer.filtered?.(webhook, true);
+      }
+      return false;
+    });
+  }
+
+  private deliver(event: ChangeEvent, webhooks: readonly Webhook[], hold: () => () => void): void {
     const rendered = renderDeliveries(event, webhooks);
     if ('unrenderable' in rendered) {
       void this.setAside(event, webhooks, rendered, this.holdInMemory(0, hold()));

@@ -6,6 +6,7 @@
 import { validateOperations, type Action } from '../common/operations.js';
 import { compileOperations, compileTwentyOperations, matchesOperation, type OperationMatcher } from '../events/matching.js';
 import type { WebhookFields, WebhookSource } from '../common/webhook.js';
+import { compileFilter, type CompiledFilter } from '../common/webhook-filter.js';
 
 export interface WebhookDefinition extends WebhookFields {
   id: string;
@@ -16,6 +17,8 @@ export interface WebhookDefinition extends WebhookFields {
 
 export interface Webhook extends WebhookDefinition {
   readonly matcher: OperationMatcher;
+  /** `filter` compiled once, when the definition is loaded; null without one. */
+  readonly compiledFilter: CompiledFilter | null;
   /** Why it no longer receives deliveries (e.g. the receiver answered 410 Gone), or null. */
   readonly disabledReason: string | null;
 }
@@ -27,6 +30,7 @@ export function toWebhook(definition: WebhookDefinition, disabledReason: string 
       definition.source === 'twenty'
         ? compileTwentyOperations(definition.operations)
         : compileOperations(validateOperations(definition.operations)),
+    compiledFilter: definition.filter == null ? null : compileFilter(definition.filter),
     disabledReason,
   });
 }

@@ -170,7 +170,15 @@ const MIGRATIONS: Migration[] = [
       CREATE INDEX backfills_active ON ${s}.backfills (created_at) WHERE status IN ('pending', 'running');`,
   },
   {
-    // 10, 11 and 12 are reserved by work in progress elsewhere.
+    version: 10,
+    name: 'webhook_filters',
+    // Existing webhooks get neither policy: every event keeps being sent to them.
+    sql: (s) => `
+      ALTER TABLE ${s}.webhooks
+        ADD COLUMN changed_fields text[] NOT NULL DEFAULT '{}',
+        ADD COLUMN filter text;`,
+  },
+  {
     version: 13,
     name: 'slot progress, backfills of some tables',
     sql: (s) => `

@@ -116,6 +116,19 @@ export const CONSOLE_PAGE = `<!doctype html>
             aria-describedby="workspaceId-error">
           <p class="field-error" id="workspaceId-error" data-error-for="workspaceId"></p>
         </div>
+        <div class="field">
+          <label for="changedFields">Changed fields <span class="hint">(optional, comma-separated: updates are sent only when one of these changed, such as <code>jobTitle, stage</code>; <code>name</code> covers <code>name.firstName</code>)</span></label>
+          <input id="changedFields" name="changedFields" type="text" spellcheck="false" placeholder="every update"
+            aria-describedby="changedFields-error">
+          <p class="field-error" id="changedFields-error" data-error-for="changedFields"></p>
+        </div>
+        <div class="field">
+          <label for="filter">Filter <span class="hint">(optional CEL condition over <code>record</code>, <code>previousRecord</code>, <code>operation</code>, <code>workspaceId</code>, <code>updatedFields</code>, such as <code>record.stage == "CUSTOMER" &amp;&amp; previousRecord.stage != "CUSTOMER"</code>)</span></label>
+          <textarea id="filter" name="filter" rows="3" spellcheck="false" placeholder="every event" aria-describedby="filter-error"></textarea>
+          <p class="field-error" id="filter-error" data-error-for="filter"></p>
+          <button type="button" id="filter-try">Try on recent events</button>
+          <div id="filter-results" aria-live="polite"></div>
+        </div>
         <div class="actions">
           <button type="submit" class="primary" id="form-submit">Save</button>
           <a class="button" id="form-cancel" href="#/">Cancel</a>

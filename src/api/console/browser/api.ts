@@ -94,6 +94,8 @@ export type Webhook = Pick<
   | 'format'
   | 'signatures'
   | 'workspaceId'
+  | 'changedFields'
+  | 'filter'
   | 'status'
   | 'disabledReason'
   | 'source'
@@ -123,7 +125,7 @@ export type WebhookInput = Required<WebhookFieldsInput>;
 
 export type { FieldProblem };
 
-const WEBHOOK_FIELDS = `id targetUrl operations description format signatures workspaceId status disabledReason source readOnly createdAt
+const WEBHOOK_FIELDS = `id targetUrl operations description format signatures workspaceId changedFields filter status disabledReason source readOnly createdAt
   previousSecretExpiresAt targetRefusal stats { deliveredLastHour failedLastHour waiting deadLetters failing }`;
 const DELIVERY_FIELDS = 'id operation state attempts lastStatus lastError deadReason nextAttemptAt';
 /** Enough for the console's tables; older ones stay reachable through the API. */

@@ -62,16 +62,24 @@ function fill(webhook: Webhook | null, objects: string[], actions: string[]): vo
   text('description').value = webhook?.description ?? '';
   text('extraOperations').value = operations.filter((operation) => !inGrid.has(operation)).join(', ');
   text('workspaceId').value = webhook?.workspaceId ?? '';
+  text('changedFields').value = (webhook?.changedFields ?? []).join(', ');
+  text('filter').value = webhook?.filter ?? '';
+  byId('filter-results').replaceChildren();
+  byId<HTMLButtonElement>('filter-try').hidden = webhook === null;
   for (const radio of form().querySelectorAll<HTMLInputElement>('input[name="format"]')) radio.checked = radio.value === (webhook?.format ?? 'record');
   for (const box of form().querySelectorAll<HTMLInputElement>('input[name="signatures"]')) box.checked = webhook ? webhook.signatures.includes(box.value) : true;
 }
 
+function commaSeparated(text: string): string[] {
+  return text
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '');
+}
+
 function read(): WebhookInput {
   const data = new FormData(form());
-  const extra = String(data.get('extraOperations') ?? '')
-    .split(',')
-    .map((operation) => operation.trim())
-    .filter((operation) => operation !== '');
+  const extra = commaSeparated(String(data.get('extraOperations') ?? ''));
   return {
     targetUrl: String(data.get('targetUrl') ?? '').trim(),
     description: String(data.get('description') ?? '').trim(),
@@ -80,6 +88,9 @@ function read(): WebhookInput {
     signatures: data.getAll('signatures').map(String),
     // Empty: every workspace (null also clears a workspace when editing).
     workspaceId: String(data.get('workspaceId') ?? '').trim() || null,
+    changedFields: commaSeparated(String(data.get('changedFields') ?? '')),
+    // Empty: every event (null also clears a filter when editing).
+    filter: String(data.get('filter') ?? '').trim() || null,
   };
 }
 

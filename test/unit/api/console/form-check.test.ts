@@ -9,6 +9,8 @@ const complete: WebhookInput = {
   format: 'record',
   signatures: ['standard'],
   workspaceId: null,
+  changedFields: [],
+  filter: null,
 };
 
 describe('missingFields', () => {
