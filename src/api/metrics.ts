@@ -45,6 +45,8 @@ export class Metrics implements DeliveryObserver, PipelineObserver, BackfillObse
    */
   private readonly changeCounts = new Map<string, Map<Action, number>>();
   private readonly deliveryCounts = new Map<string, Record<DeliveryOutcome, number>>();
+  /** Per webhook: events its changedFields or filter kept out, and those its filter failed on. Plain numbers, as above. */
+  private readonly filterCounts = new Map<string, { filtered: number; failed: number }>();
 
   private readonly backfillRows = new Gauge({
     name: 'walhook_backfill_rows',
@@ -102,7 +104,7 @@ export class Metrics implements DeliveryObserver, PipelineObserver, BackfillObse
     // `promtool check metrics`; their per-type twins (walhook_nodejs_active_handles{type}…) stay, and sum to them.
     for (const kind of ['handles', 'requests', 'resources']) this.registry.removeSingleMetric(`walhook_nodejs_active_${kind}_total`);
     const sourcesOf = () => this.sources;
-    const { changeCounts, deliveryCounts } = this;
+    const { changeCounts, deliveryCounts, filterCounts } = this;
     new Counter({
       name: 'walhook_changes_total',
       help: 'Row changes turned into events, by object and action.',
@@ -125,6 +127,23 @@ export class Metrics implements DeliveryObserver, PipelineObserver, BackfillObse
         }
       },
     });
+    const filterCounter = (name: string, help: string, pick: (counts: { filtered: number; failed: number }) => number) =>
+      new Counter({
+        name,
+        help,
+        labelNames: ['webhook_id'] as const,
+        registers: [this.registry],
+        collect() {
+          this.reset();
+          for (const [webhookId, counts] of filterCounts) if (pick(counts) > 0) this.inc({ webhook_id: webhookId }, pick(counts));
+        },
+      });
+    filterCounter('walhook_filtered_total', "Events a webhook's changedFields or filter kept out (not sent, settled at once).", (counts) => counts.filtered);
+    filterCounter(
+      'walhook_filter_errors_total',
+      "Events a webhook's filter failed on (logged with webhookId and eventId; not sent to that webhook).",
+      (counts) => counts.failed,
+    );
     new Gauge({
       name: 'walhook_queue_depth',
       help: 'Deliveries waiting or in flight in memory, per endpoint.',
@@ -303,6 +322,13 @@ export class Metrics implements DeliveryObserver, PipelineObserver, BackfillObse
     this.setAsideChanges.inc({ reason });
   }
 
+  filtered(webhook: Webhook, failed: boolean): void {
+    let counts = this.filterCounts.get(webhook.id);
+    if (!counts) this.filterCounts.set(webhook.id, (counts = { filtered: 0, failed: 0 }));
+    if (failed) counts.failed++;
+    else counts.filtered++;
+  }
+
   streamRecovered(action: 'resume' | 'reconnect'): void {
     this.streamRecoveries.inc({ action });
   }
@@ -310,6 +336,7 @@ export class Metrics implements DeliveryObserver, PipelineObserver, BackfillObse
   /** Forgets the series of a deleted webhook, so labels stay bounded. */
   forgetWebhook(webhookId: string): void {
     this.deliveryCounts.delete(webhookId);
+    this.filterCounts.delete(webhookId);
     this.deliveryDuration.remove({ webhook_id: webhookId });
   }
 

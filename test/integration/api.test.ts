@@ -327,6 +327,10 @@ describe('validation', () => {
     ['signatures', { signatures: ['hmac'] }, /signatures: "hmac" is not one of/],
     ['signatures', { signatures: [] }, /signatures: at least one of/],
     ['secret', { secret: 'short' }, /secret: at least 16 characters/],
+    ['filter', { filter: 'record.stage ==' }, /filter: the filter is not valid CEL: .*\(at column \d+\)/],
+    ['filter', { filter: 'recrod.stage == "A"' }, /filter: the filter is not valid CEL: .*recrod/],
+    ['filter', { filter: 'operation' }, /filter: the filter must be a bool condition, but its type is string/],
+    ['changedFields', { changedFields: ['name.'] }, /changedFields: .*"name\."/],
   ])('createWebhook refuses a bad %s with BAD_USER_INPUT and writes nothing', async (field, input, message) => {
     const before = await webhookCount();
     const response = await api.request(CREATE, { input: { ...validInput, ...input } });
@@ -335,6 +339,22 @@ describe('validation', () => {
     expect(response.errors).toHaveLength(1);
     expect(response.errors?.[0]).toMatchObject({ message: expect.stringMatching(message), extensions: { code: 'BAD_USER_INPUT', field } });
     expect(await webhookCount()).toBe(before);
+  });
+
+  it('stores changedFields and a filter, returns them, and clears them with null', async () => {
+    const fields = 'id changedFields filter';
+    const { createWebhook: created } = await api.data<{ createWebhook: WebhookView }>(
+      `mutation ($input: CreateWebhookInput!) { createWebhook(input: $input) { ${fields} } }`,
+      { input: { ...validInput, changedFields: ['stage', 'name.firstName'], filter: 'record.stage == "CUSTOMER"' } },
+    );
+    expect(created).toMatchObject({ changedFields: ['stage', 'name.firstName'], filter: 'record.stage == "CUSTOMER"' });
+    const update = `mutation ($input: UpdateWebhookInput!) { updateWebhook(input: $input) { ${fields} } }`;
+    const refused = await api.request(update, { input: { id: created.id, filter: '1 +' } });
+    expect(refused.errors?.[0]).toMatchObject({ extensions: { code: 'BAD_USER_INPUT', field: 'filter' } });
+    const kept = await api.data<{ updateWebhook: WebhookView }>(update, { input: { id: created.id, description: 'only this' } });
+    expect(kept.updateWebhook).toMatchObject({ changedFields: ['stage', 'name.firstName'], filter: 'record.stage == "CUSTOMER"' });
+    const cleared = await api.data<{ updateWebhook: WebhookView }>(update, { input: { id: created.id, changedFields: null, filter: null } });
+    expect(cleared.updateWebhook).toMatchObject({ changedFields: [], filter: null });
   });
 
   it('createWebhook names every wrong field of the input in one error, and writes nothing', async () => {

@@ -431,3 +431,23 @@ describe('unknownEnvVariables', () => {
     ]);
   });
 });
+
+describe('webhook filters in the config file', () => {
+  const webhook = { targetUrl: 'https://example.com/hook', operations: ['person.updated'], secret: 'a'.repeat(32) };
+
+  it('takes changedFields and a filter', () => {
+    const config = resolveConfig({ webhooks: [{ ...webhook, changedFields: ['jobTitle', 'name.firstName'], filter: 'record.jobTitle != ""' }] }, ONLY_DATABASE_URL);
+    expect(config.webhooks[0]).toMatchObject({ changedFields: ['jobTitle', 'name.firstName'], filter: 'record.jobTitle != ""' });
+  });
+
+  it('names the key and what was expected for a filter that does not compile, or a bad changedFields entry', () => {
+    const lines = problemLines(() =>
+      resolveConfig({ webhooks: [{ ...webhook, filter: 'record.stage == ' }, { ...webhook, changedFields: ['name.'] }] }, ONLY_DATABASE_URL),
+    );
+    expect(lines).toEqual([
+      expect.stringMatching(/webhooks\[0\]\.filter.*a CEL condition over record.*is not valid CEL: .*column/),
+      expect.stringMatching(/webhooks\[1\]\.changedFields.*a list of field names.*"name\."/),
+    ]);
+  });
+});
+
