@@ -19,6 +19,7 @@ import { Dispatcher, observeAll, type Route } from './delivery/dispatcher.js';
 import { FlowControl } from './delivery/flow-control.js';
 import { HttpSender } from './delivery/http.js';
 import { RecentAttempts } from './delivery/recent-attempts.js';
+import { RecentEvents } from './delivery/recent-events.js';
 import { WebhookRegistry } from './delivery/registry.js';
 import { ByteBudget, RetryWorker } from './delivery/retry-worker.js';
 import { StateWriter } from './delivery/state-writer.js';
@@ -88,10 +89,13 @@ export class Daemon {
     this.metrics.forgetWebhook(webhook.id);
     this.dispatcher?.forgetEndpoint(webhook.id);
     this.recentAttempts.forget(webhook.id);
+    this.recentEvents.forget(webhook.id);
   });
   readonly metrics = new Metrics();
   /** Per instance, in memory only: the console's delivery log and hourly counts. */
   readonly recentAttempts = new RecentAttempts();
+  /** Per instance, in memory only: what the console tries a filter on. */
+  readonly recentEvents = new RecentEvents();
 
   constructor(
     private readonly config: WalhookConfig,
@@ -162,7 +166,7 @@ export class Daemon {
         userAgent: config.delivery.userAgent,
       },
       logger.child({ component: 'delivery' }),
-      observeAll(this.metrics, this.recentAttempts),
+      observeAll(this.metrics, this.recentAttempts, this.recentEvents),
     );
     this.dispatcher = dispatcher;
     const flow = new FlowControl(
@@ -200,6 +204,7 @@ export class Daemon {
           objectName(table.schema, table.table, mappingOptions(config)),
         ),
       recentAttempts: this.recentAttempts,
+      recentEvents: this.recentEvents,
       backfillRequested: () => this.backfills?.poke(),
     });
     this.spillTimer = setInterval(() => dispatcher.spillSlowQueues(), Math.min(1_000, config.delivery.spillAfter));

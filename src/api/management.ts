@@ -7,6 +7,8 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { ACTIONS } from '../common/operations.js';
 import { SIGNATURE_SCHEMES } from '../common/verify.js';
 import type { RecentAttempt, RecentAttempts } from '../delivery/recent-attempts.js';
+import type { RecentEvents } from '../delivery/recent-events.js';
+import { changedFieldsAdmit, compileFilter, FilterEvaluationError } from '../common/webhook-filter.js';
 import { targetUrlRefusal, type AddressPolicy } from '../delivery/ssrf.js';
 import { countBacklog } from '../state/deliveries.js';
 import { inTransaction, type StateDb } from '../state/db.js';
@@ -71,8 +73,23 @@ export interface ManagementHooks {
   objectsInScope?(): Promise<string[]>;
   /** This instance's attempts kept in memory. */
   recentAttempts?: RecentAttempts;
+  /** This instance's latest events per webhook, before filters. */
+  recentEvents?: RecentEvents;
   /** A backfill was requested or resumed here. */
   backfillRequested?(): void;
+}
+
+/** What a filter makes of one recent event; see the FilterTrial type of the schema. */
+export interface FilterTrial {
+  eventId: string;
+  operation: string;
+  commitTime: string;
+  /** The record's `id`, when it has a scalar one. */
+  recordId: string | null;
+  /** It would be sent. */
+  matched: boolean;
+  /** Why the filter failed on it (then it would not be sent), or null. */
+  error: string | null;
 }
 
 /** How a webhook's deliveries are going; see the WebhookStats type of the schema. */
@@ -315,6 +332,31 @@ export class Management {
   }
 
   /** This instance's latest attempts for the webhook, newest first. */
+  /**
+   * How `filter` (and `changedFields`) would judge the webhook's recent
+   * events, newest first, before they are saved: the same checks as
+   * createWebhook's, then per event whether it would be sent or why the
+   * filter failed on it. The events are this instance's (see RecentEvents).
+   */
+  async tryFilter(webhookId: string, filter: string | null, changedFields: readonly string[] | null): Promise<FilterTrial[]> {
+    const webhook = await this.getWebhook(webhookId);
+    const checked = validateWebhookFields({ ...webhook, filter, changedFields: [...(changedFields ?? [])] }, this.settings.maxUrlLength);
+    const compiled = checked.filter == null ? null : compileFilter(checked.filter);
+    return (this.hooks.recentEvents?.latest(webhook.id) ?? []).map((event) => {
+      const id = event.record.id;
+      const recordId = typeof id === 'string' || typeof id === 'number' ? String(id) : null;
+      const trial = { eventId: event.id, operation: event.operation, commitTime: event.commitTime, recordId };
+      if (!changedFieldsAdmit(checked.changedFields ?? [], event, event.action)) return { ...trial, matched: false, error: null };
+      if (compiled === null || !('program' in compiled)) return { ...trial, matched: true, error: null };
+      try {
+        return { ...trial, matched: compiled.program(event), error: null };
+      } catch (error) {
+        if (!(error instanceof FilterEvaluationError)) throw error;
+        return { ...trial, matched: false, error: error.message };
+      }
+    });
+  }
+
   recentAttempts(webhookId: string, first: number): RecentAttempt[] {
     return this.hooks.recentAttempts?.latest(webhookId, validatePageSize(first)) ?? [];
   }

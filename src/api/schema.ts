@@ -242,6 +242,21 @@ const SDL = /* GraphQL */ `
     objects: [String!]!
     "The actions an operation can name."
     actions: [String!]!
+    "How filter and changedFields (as createWebhook checks them) would judge the webhook's recent events, newest first, before saving. The events are the last 20 its operations matched on this instance (the one streaming), in memory only."
+    tryFilter(webhookId: ID!, filter: String, changedFields: [String!]): [FilterTrial!]!
+  }
+
+  "What a filter makes of one recent event."
+  type FilterTrial {
+    eventId: ID!
+    operation: String!
+    commitTime: String!
+    "The record's id, when it has one."
+    recordId: String
+    "It would be sent."
+    matched: Boolean!
+    "Why the filter failed on this event (it would not be sent), else null."
+    error: String
   }
 
   type Mutation {
@@ -289,6 +304,8 @@ export function managementRoot(management: Management): Record<string, (args: ne
     deliveries: (query: DeliveriesQuery) => management.listDeliveries(query),
     objects: () => management.listObjects(),
     actions: () => management.listActions(),
+    tryFilter: ({ webhookId, filter, changedFields }: { webhookId: string; filter?: string | null; changedFields?: string[] | null }) =>
+      management.tryFilter(webhookId, filter ?? null, changedFields ?? null),
     createWebhook: ({ input }: { input: CreateWebhookInput }) => one(management.createWebhook(input)),
     updateWebhook: ({ input }: { input: UpdateWebhookInput }) => one(management.updateWebhook(input)),
     deleteWebhook: ({ id }: { id: string }) => one(management.deleteWebhook(id)),

@@ -42,6 +42,8 @@ export interface DeliveryObserver {
   setAside?(reason: string): void;
   /** `changedFields` or `filter` kept an event from a webhook; `failed`: the filter failed on it. */
   filtered?(webhook: Webhook, failed: boolean): void;
+  /** The webhooks `event` is about to be filtered for (their operations and workspace matched). */
+  considered?(event: ChangeEvent, webhooks: readonly Webhook[]): void;
 }
 
 const NO_OBSERVER: DeliveryObserver = { attempted: () => undefined, deadLettered: () => undefined };
@@ -53,6 +55,7 @@ export function observeAll(...observers: DeliveryObserver[]): DeliveryObserver {
     deadLettered: (...args) => observers.forEach((observer) => observer.deadLettered(...args)),
     setAside: (...args) => observers.forEach((observer) => observer.setAside?.(...args)),
     filtered: (...args) => observers.forEach((observer) => observer.filtered?.(...args)),
+    considered: (...args) => observers.forEach((observer) => observer.considered?.(...args)),
   };
 }
 
@@ -304,6 +307,7 @@ export class Dispatcher {
    * stream go on. A kept-out event takes no hold, so it settles at once.
    */
   private admitted(event: ChangeEvent, webhooks: readonly Webhook[]): readonly Webhook[] {
+    if (webhooks.length > 0) this.observer.considered?.(event, webhooks);
     if (webhooks.every((webhook) => webhook.compiledFilter === null && !webhook.changedFields?.length)) return webhooks;
     const input: FilterInput = event;
     return webhooks.filter((webhook) => {

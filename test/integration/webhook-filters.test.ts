@@ -5,10 +5,11 @@
  * while the stream goes on, and events kept out still settle (the slot moves
  * past them).
  */
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { currentWalLsn, insertPersons, useCrmTestBed, waitForSlotAt, WORKSPACE_SCHEMA } from '../harness/crm.js';
-import { scrapeMetrics, useInstances } from '../harness/operations.js';
+import { graphqlClient } from '../harness/graphql.js';
+import { scrapeMetrics, useInstances, withConfig } from '../harness/operations.js';
 import { waitFor, type ReceivedRequest } from '../harness/receiver.js';
 
 const bed = useCrmTestBed('hookfilter');
@@ -26,7 +27,8 @@ describe('webhook filters', () => {
     const failsOnThree = await bed.receiver();
     const ids = { everything: randomUUID(), byJobTitle: randomUUID(), inBerlin: randomUUID(), failsOnThree: randomUUID() };
     const operations = ['person.created', 'person.updated'];
-    const setup = bed.setup({
+    const token = randomBytes(16).toString('hex');
+    const setup = withConfig(bed.setup({
       webhooks: [
         { id: ids.everything, targetUrl: everything.url, operations },
         { id: ids.byJobTitle, targetUrl: byJobTitle.url, operations, changedFields: ['jobTitle'] },
@@ -34,7 +36,7 @@ describe('webhook filters', () => {
         // Integer division by zero for person 3: a run-time error on that person's events only.
         { id: ids.failsOnThree, targetUrl: failsOnThree.url, operations, filter: '100 / (int(record.position) - 3) != 0' },
       ],
-    });
+    }), { api: { token } });
     const walhook = await instances.start(setup.file, { streaming: true });
 
     await insertPersons(bed.db, 3, 1);
@@ -71,6 +73,27 @@ describe('webhook filters', () => {
       expect(line).toMatchObject({ webhookId: ids.failsOnThree, eventId: expect.any(String), error: expect.stringMatching(/division by zero/) });
     }
     expect(walhook.output()).not.toContain(bed.secret);
+
+    // Trying a filter before saving it: every recent event of the webhook, judged as delivery would judge it.
+    const api = graphqlClient(walhook.api, token);
+    type Trial = { operation: string; matched: boolean; error: string | null };
+    const trials = async (filter: string) =>
+      (
+        await api.data<{ tryFilter: Trial[] }>(
+          'query ($id: ID!, $filter: String) { tryFilter(webhookId: $id, filter: $filter) { operation matched error } }',
+          { id: ids.everything, filter },
+        )
+      ).tryFilter;
+    const berlin = await trials('operation == "person.updated" && record.city == "Berlin"');
+    expect(berlin).toHaveLength(7);
+    expect(berlin.filter((trial) => trial.matched)).toHaveLength(2);
+    const failing = await trials('100 / (int(record.position) - 3) != 0');
+    expect(failing.filter((trial) => trial.error !== null).map((trial) => trial.error)).toEqual([
+      expect.stringMatching(/division by zero/),
+      expect.stringMatching(/division by zero/),
+    ]);
+    const refused = await api.request('query ($id: ID!) { tryFilter(webhookId: $id, filter: "record.city ==") { matched } }', { id: ids.everything });
+    expect(refused.errors?.[0]).toMatchObject({ message: expect.stringMatching(/^filter: .*not valid CEL/), extensions: { code: 'BAD_USER_INPUT', field: 'filter' } });
   });
 
   it('refuses to start on a filter that does not compile, naming the key', async () => {

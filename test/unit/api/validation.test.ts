@@ -31,7 +31,7 @@ describe('validateWebhookFields', () => {
   it('returns the fields, operations and signatures without duplicates', () => {
     expect(
       validateWebhookFields({ ...valid, operations: ['person.*', 'person.*', '*.created'], signatures: ['twenty', 'twenty'] }, 2048),
-    ).toEqual({ ...valid, operations: ['person.*', '*.created'], signatures: ['twenty'], workspaceId: null });
+    ).toEqual({ ...valid, operations: ['person.*', '*.created'], signatures: ['twenty'], workspaceId: null, changedFields: [], filter: null });
   });
 
   it('scopes to a workspace when given one, and refuses one with spaces', () => {
@@ -108,5 +108,21 @@ describe('other inputs', () => {
   it('delivery states are the four the table holds', () => {
     expect(validateDeliveryState('dead')).toBe('dead');
     expect(failure(() => validateDeliveryState('failed')).message).toBe('status: "failed" is not one of pending, retrying, delivered, dead');
+  });
+});
+
+describe('validateWebhookFields: filters', () => {
+  const valid = { targetUrl: 'https://example.com/hook', operations: ['person.updated'], description: '', format: 'record', signatures: ['standard'] };
+
+  it('keeps changedFields (trimmed, without duplicates) and a filter that compiles', () => {
+    expect(validateWebhookFields({ ...valid, changedFields: [' stage', 'stage', 'name.firstName'], filter: 'record.stage == "CUSTOMER"' }, 2048)).toMatchObject({
+      changedFields: ['stage', 'name.firstName'],
+      filter: 'record.stage == "CUSTOMER"',
+    });
+  });
+
+  it('names filter and changedFields with the reason', () => {
+    expect(() => validateWebhookFields({ ...valid, filter: 'record.stage ==' }, 2048)).toThrow(/^filter: the filter is not valid CEL/);
+    expect(() => validateWebhookFields({ ...valid, changedFields: ['a..b'] }, 2048)).toThrow(/^changedFields: .*"a\.\.b"/);
   });
 });

@@ -41,6 +41,8 @@ describe('apiWebhookDefinition', () => {
         secrets: ['new-secret-0123456789'],
         source: 'api',
         workspaceId: null,
+        changedFields: [],
+        filter: null,
       },
       changesAt: null,
     });

@@ -8,7 +8,7 @@
  */
 import type { RecentAttempt } from '../../../delivery/recent-attempts.js';
 import type { FieldProblem } from '../../errors.js';
-import type { WebhookStats } from '../../management.js';
+import type { FilterTrial, WebhookStats } from '../../management.js';
 import type { WebhookFieldsInput } from '../../validation.js';
 import type { DeliveryView, WebhookView } from '../../views.js';
 
@@ -174,6 +174,19 @@ export async function updateWebhook(input: Partial<WebhookInput> & { id: string;
     { input },
   );
   return data.updateWebhook;
+}
+
+export type { FilterTrial };
+
+/** How a filter not saved yet would judge the webhook's recent events, newest first. */
+export async function tryFilter(webhookId: string, filter: string | null, changedFields: string[]): Promise<FilterTrial[]> {
+  const data = await graphql<{ tryFilter: FilterTrial[] }>(
+    `query ($webhookId: ID!, $filter: String, $changedFields: [String!]) {
+      tryFilter(webhookId: $webhookId, filter: $filter, changedFields: $changedFields) { eventId operation commitTime recordId matched error }
+    }`,
+    { webhookId, filter, changedFields },
+  );
+  return data.tryFilter;
 }
 
 export async function deleteWebhook(id: string): Promise<void> {

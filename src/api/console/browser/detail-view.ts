@@ -64,6 +64,8 @@ function renderFields(webhook: WebhookActivity['webhook']): void {
     ['Format', webhook.format],
     ['Signatures', webhook.signatures.join(', ')],
     ['Workspace', workspaceText(webhook)],
+    ['Changed fields', webhook.changedFields.length === 0 ? 'every update' : webhook.changedFields.join(', ')],
+    ['Filter', webhook.filter === null ? 'every event' : element('code', {}, webhook.filter)],
     ['Last hour', `${webhook.stats.deliveredLastHour} delivered, ${webhook.stats.failedLastHour} failed (this instance)`],
     ['Id', element('span', { className: 'mono' }, webhook.id)],
     ['Created', formatTime(webhook.createdAt)],

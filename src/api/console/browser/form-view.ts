@@ -7,7 +7,17 @@
  * anything is sent; the API checks everything else. Every problem is shown
  * next to its field and listed in a summary above the form, all at once.
  */
-import { createWebhook, getWebhook, operationChoices, updateWebhook, type FieldProblem, type Webhook, type WebhookInput } from './api.js';
+import {
+  createWebhook,
+  getWebhook,
+  operationChoices,
+  tryFilter,
+  updateWebhook,
+  type FieldProblem,
+  type FilterTrial,
+  type Webhook,
+  type WebhookInput,
+} from './api.js';
 import { byId, clearErrors, clearFieldErrorsOnInput, element, fieldInput, showError, showFieldProblems, showView, whileBusy, type PlacedProblem } from './dom.js';
 import { missingFields } from './form-check.js';
 
@@ -143,10 +153,36 @@ export async function showEditForm(id: string): Promise<void> {
   return show(await getWebhook(id));
 }
 
+function trialRow({ operation, recordId, commitTime, matched, error }: FilterTrial): HTMLLIElement {
+  const verdict = error !== null ? `filter failed: ${error}` : matched ? 'sent' : 'not sent';
+  return element('li', { className: error !== null ? 'warning' : '' }, `${operation} ${recordId ?? ''} (${commitTime}): ${verdict}`);
+}
+
+/** Tries the filter and changed fields as typed, unsaved, on the edited webhook's recent events. */
+function handleFilterTrial(): void {
+  byId('filter-try').addEventListener('click', () => {
+    if (!editing) return;
+    const { id } = editing;
+    const { filter, changedFields } = read();
+    clearErrors(form());
+    void whileBusy(byId<HTMLButtonElement>('filter-try'), async () => {
+      try {
+        const trials = await tryFilter(id, filter, changedFields);
+        const results = byId('filter-results');
+        if (trials.length === 0) results.replaceChildren(element('p', { className: 'hint' }, 'No recent events on this instance to try it on.'));
+        else results.replaceChildren(element('ul', {}, ...trials.map(trialRow)));
+      } catch (error) {
+        showSummary(showError(form(), error, byId('form-error')));
+      }
+    });
+  });
+}
+
 /** Sends the form to the API when submitted; `saved` gets the outcome. */
 export function handleFormSubmit(saved: (outcome: FormOutcome) => void): void {
   clearFieldErrorsOnInput(form());
   handleSummaryLinks();
+  handleFilterTrial();
   form().addEventListener('submit', (event) => {
     event.preventDefault();
     clearErrors(form());

@@ -1,0 +1,40 @@
+/**
+ * The latest events each webhook's operations matched, before its filters:
+ * what the console tries a filter on before it is saved. Kept in memory by
+ * the instance that streams, not persisted (like recent attempts): a
+ * restart, or asking another instance, finds none.
+ */
+import type { ChangeEvent } from '../events/types.js';
+import type { DeliveryObserver } from './dispatcher.js';
+import type { Webhook } from './registry.js';
+
+/** Few: each holds a whole event (its row before and after). */
+export const EVENTS_KEPT_PER_WEBHOOK = 20;
+
+export class RecentEvents implements DeliveryObserver {
+  private readonly byWebhook = new Map<string, ChangeEvent[]>();
+
+  constructor(private readonly kept = EVENTS_KEPT_PER_WEBHOOK) {}
+
+  attempted(): void {}
+
+  deadLettered(): void {}
+
+  considered(event: ChangeEvent, webhooks: readonly Webhook[]): void {
+    for (const webhook of webhooks) {
+      let events = this.byWebhook.get(webhook.id);
+      if (!events) this.byWebhook.set(webhook.id, (events = []));
+      events.push(event);
+      if (events.length > this.kept) events.shift();
+    }
+  }
+
+  /** Newest first. */
+  latest(webhookId: string): ChangeEvent[] {
+    return [...(this.byWebhook.get(webhookId) ?? [])].reverse();
+  }
+
+  forget(webhookId: string): void {
+    this.byWebhook.delete(webhookId);
+  }
+}
