@@ -20,9 +20,10 @@ import { createSecretBox } from './state/secret-box.js';
 const GROUP_USAGE = {
   webhooks: `  webhooks list
   webhooks create --target-url URL --operations OPS [--description TEXT] [--format F] [--signatures S]
-                  [--workspace-id W]
+                  [--workspace-id W] [--changed-fields FIELDS] [--filter CEL]
   webhooks update --id ID [--target-url URL] [--operations OPS] [--description TEXT] [--format F]
-                  [--signatures S] [--workspace-id W] [--enable | --disable]
+                  [--signatures S] [--workspace-id W] [--changed-fields FIELDS] [--filter CEL]
+                  [--enable | --disable]
   webhooks delete --id ID
   webhooks rotate-secret --id ID`,
   deliveries: `  deliveries list [--status pending|retrying|delivered|dead] [--webhook ID] [--limit N] [--after CURSOR]
@@ -70,6 +71,8 @@ const ADMIN_OPTIONS = {
   format: { type: 'string' },
   signatures: { type: 'string', multiple: true },
   'workspace-id': { type: 'string' },
+  'changed-fields': { type: 'string', multiple: true },
+  filter: { type: 'string' },
   enable: { type: 'boolean' },
   disable: { type: 'boolean' },
   status: { type: 'string' },
@@ -152,6 +155,8 @@ function deliveryTable(deliveries: readonly DeliveryView[]): string {
 /** A webhook just made or changed, with a warning when its target will be refused. */
 function changed(webhook: WebhookView, verb: string): string[] {
   const lines = [`${verb} webhook ${webhook.id}`, webhookTable([webhook])];
+  if (webhook.changedFields.length > 0) lines.push(`changed fields: ${webhook.changedFields.join(', ')}`);
+  if (webhook.filter !== null) lines.push(`filter: ${webhook.filter}`);
   if (webhook.targetRefusal !== null) lines.push('', `warning: deliveries will not be sent: ${webhook.targetRefusal}`);
   return lines;
 }
@@ -174,6 +179,9 @@ async function execute(management: Management, group: string, action: string, va
     signatures: list(values.signatures),
     // '' is how a shell says "none": every workspace (on update: every workspace again).
     workspaceId: values['workspace-id'] === '' ? null : values['workspace-id'],
+    // Comma-separated like --operations; '' clears them (every update), as '' clears the filter (every event).
+    changedFields: list(values['changed-fields']),
+    filter: values.filter === '' ? null : values.filter,
   };
   switch (`${group} ${action}`) {
     case 'webhooks list': {

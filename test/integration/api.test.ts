@@ -654,6 +654,21 @@ describe('CLI', () => {
     expect(bad.stderr).toMatch(/targetUrl: .*; operations: .*; workspaceId: a workspace id such as/);
   });
 
+  it('webhooks create/update --changed-fields and --filter set, show and clear the filters; a bad filter is named', async () => {
+    const filter = 'record.stage == "CUSTOMER"';
+    const created = await walhook('webhooks', 'create', '--target-url', 'https://example.com/filtered', '--operations', 'person.*', '--changed-fields', 'stage,name', '--filter', filter);
+    expect(created.code).toBe(0);
+    expect(created.stdout).toContain(`changed fields: stage, name`);
+    expect(created.stdout).toContain(`filter: ${filter}`);
+    const id = /created webhook (\S+)/.exec(created.stdout)?.[1] ?? '';
+    const bad = await walhook('webhooks', 'update', '--id', id, '--filter', 'record.stage ==');
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/filter: the filter is not valid CEL: .*column/);
+    expect(bad.stderr).not.toMatch(/\n\s+at /);
+    const cleared = await walhook('webhooks', 'update', '--id', id, '--changed-fields', '', '--filter', '', '--json');
+    expect(JSON.parse(cleared.stdout)).toMatchObject({ changedFields: [], filter: null });
+  });
+
   it('says where a read-only webhook is edited, in words that fit the CLI', async () => {
     const id = randomUUID();
     const row = { id, targetUrl: 'https://example.com/twenty', operations: ['*.*'], description: '', format: 'twenty' as const, signatures: ['twenty' as const] };
