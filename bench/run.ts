@@ -24,13 +24,14 @@ import { progressPrinter, runMain, selectScenarios } from './lib/runner.js';
 import { backfill } from './scenarios/backfill.js';
 import { catchUp } from './scenarios/catch-up.js';
 import { cpuPerDelivery } from './scenarios/cpu.js';
+import { filterCost } from './scenarios/filter.js';
 import { decode } from './scenarios/decode.js';
 import { isolation } from './scenarios/isolation.js';
 import { latency } from './scenarios/latency.js';
 import { overhead } from './scenarios/overhead.js';
 import { throughput } from './scenarios/throughput.js';
 
-const SCENARIOS: BenchScenario[] = [decode, throughput, cpuPerDelivery, latency, overhead, isolation, catchUp, backfill];
+const SCENARIOS: BenchScenario[] = [decode, throughput, cpuPerDelivery, filterCost, latency, overhead, isolation, catchUp, backfill];
 
 async function serverVersion(url: string): Promise<string> {
   const client = new pg.Client(url);
