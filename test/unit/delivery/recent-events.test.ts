@@ -1,0 +1,18 @@
+import { describe, expect, it } from 'vitest';
+import { RecentEvents } from '../../../src/delivery/recent-events.js';
+import type { Webhook } from '../../../src/delivery/registry.js';
+import type { ChangeEvent } from '../../../src/events/types.js';
+
+const webhook = (id: string) => ({ id }) as Webhook;
+const event = (n: number) => ({ id: `event-${n}` }) as ChangeEvent;
+
+describe('RecentEvents', () => {
+  it('keeps the latest events each webhook was considered for, newest first, up to its bound', () => {
+    const recent = new RecentEvents(3);
+    for (let n = 1; n <= 5; n++) recent.considered(event(n), n % 2 === 0 ? [webhook('a'), webhook('b')] : [webhook('a')]);
+    expect(recent.latest('a').map((e) => e.id)).toEqual(['event-5', 'event-4', 'event-3']);
+    expect(recent.latest('b').map((e) => e.id)).toEqual(['event-4', 'event-2']);
+    recent.forget('a');
+    expect(recent.latest('a')).toEqual([]);
+  });
+});
