@@ -15,8 +15,12 @@
  * `stopped` (shutdown) is final. A new connection starts reading, so
  * `reconnected` returns to `reading` and re-applies the budget to it.
  */
+import type { WalhookConfig } from '../config/schema.js';
 
 export type FlowMode = 'reading' | 'paused' | 'stopped';
+
+/** Above this many deliveries of streamed changes held in memory (or delivery.maxInMemoryBytes), reading pauses until half are settled. */
+const MAX_IN_MEMORY_DELIVERIES = 20_000;
 
 export interface FlowLimits {
   /** Deliveries of streamed changes held at most. */
@@ -25,6 +29,11 @@ export interface FlowLimits {
   maxBytes: number;
   /** Deliveries an endpoint that cannot overflow may hold (delivery.maxQueuedPerEndpoint). */
   maxQueuedPerEndpoint: number;
+}
+
+/** The budgets the delivery configuration sets. */
+export function flowLimits(delivery: WalhookConfig['delivery']): FlowLimits {
+  return { maxDeliveries: MAX_IN_MEMORY_DELIVERIES, maxBytes: delivery.maxInMemoryBytes, maxQueuedPerEndpoint: delivery.maxQueuedPerEndpoint };
 }
 
 /** What the stream's deliveries hold now. */

@@ -1,0 +1,34 @@
+/**
+ * The order a process's parts start and stop in: the listed order to start,
+ * the reverse to stop, so each part stops while what it depends on still runs.
+ */
+
+/** One part of the daemon as its lifecycle sees it; a part may only start, or only stop. */
+export interface Stage<Shutdown> {
+  name: string;
+  start?: () => Promise<void> | void;
+  stop?: (shutdown: Shutdown) => Promise<void> | void;
+}
+
+export class Lifecycle<Shutdown> {
+  /** How many stages, from the first, began to start: only those are stopped. */
+  private begun = 0;
+  private stopping = false;
+
+  constructor(private readonly stages: readonly Stage<Shutdown>[]) {}
+
+  /** Starts each stage in turn; once stop() was called, starts no further one. */
+  async start(): Promise<void> {
+    for (const stage of this.stages) {
+      if (this.stopping) return;
+      this.begun++;
+      await stage.start?.();
+    }
+  }
+
+  /** Stops, in reverse, every stage whose start began (one still starting included). */
+  async stop(shutdown: Shutdown): Promise<void> {
+    this.stopping = true;
+    for (const stage of this.stages.slice(0, this.begun).reverse()) await stage.stop?.(shutdown);
+  }
+}
