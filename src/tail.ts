@@ -31,7 +31,7 @@ export function eventLine(event: ChangeEvent): string {
     previousRecord: event.previousRecord,
     updatedFields: event.updatedFields,
     ...(event.unavailableFields.length > 0 ? { unavailableFields: event.unavailableFields } : {}),
-    commitLsn: formatLsn(event.commitLsn),
+    commitLsn: event.commitLsnText,
     changeLsn: formatLsn(event.changeLsn),
     commitTime: event.commitTime,
   });

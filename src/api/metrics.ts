@@ -303,12 +303,11 @@ export class Metrics implements DeliveryObserver, PipelineObserver, BackfillObse
     this.backfillEta.remove(labels);
   }
 
-  attempted(webhook: Webhook, result: SendResult, commitTime: string | Date): void {
+  attempted(webhook: Webhook, result: SendResult, committedAtMs: number): void {
     this.deliveryDuration.observe({ webhook_id: webhook.id }, result.durationMs / 1000);
     if (result.outcome === 'success') {
       this.countDelivery(webhook.id, 'success');
-      const committedAt = typeof commitTime === 'string' ? Date.parse(commitTime) : commitTime.getTime();
-      this.eventLatency.observe(Math.max(0, Date.now() - committedAt) / 1000);
+      this.eventLatency.observe(Math.max(0, Date.now() - committedAtMs) / 1000);
     } else {
       this.countDelivery(webhook.id, 'failure');
     }

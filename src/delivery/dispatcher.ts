@@ -36,7 +36,7 @@ export interface DeliverySettings {
 
 /** Hooks for metrics and the recent-attempts log; every call is synchronous and cheap. */
 export interface DeliveryObserver {
-  attempted(webhook: Webhook, result: SendResult, commitTime: string | Date, deliveryId: string): void;
+  attempted(webhook: Webhook, result: SendResult, committedAtMs: number, deliveryId: string): void;
   deadLettered(webhook: Webhook, reason: string): void;
   /** A change was set aside because no body could be built for it (once per change). */
   setAside?(reason: string): void;
@@ -71,12 +71,11 @@ const SET_ASIDE_MAX_BACKOFF_MS = 5_000;
 export function renderDeliveries(event: ChangeEvent, webhooks: readonly Webhook[]): { jobs: DeliveryJob[] } | Unrenderable {
   try {
     const prepared = prepareEventJson(event);
-    const commitLsn = formatLsn(event.commitLsn);
     return {
       jobs: webhooks.map((webhook) => {
         const id = deliveryIdOf(event.id, webhook.id);
         const body = renderBody(prepared, webhook, id);
-        return { id, eventId: event.id, operation: event.operation, body, bytes: payloadBytes(body), commitLsn, commitTime: event.commitTime };
+        return { id, eventId: event.id, operation: event.operation, body, bytes: payloadBytes(body), commitLsn: event.commitLsnText, commitTime: event.commitTime, commitTimeMs: event.commitTimeMs };
       }),
     };
   } catch (error) {
@@ -95,7 +94,7 @@ function recordKeyOf(event: ChangeEvent): Record<string, unknown> | null {
 }
 
 /** What an attempt needs of a delivery. */
-export type AttemptJob = Pick<DeliveryJob, 'id' | 'body' | 'eventId' | 'commitTime' | 'commitLsn'>;
+export type AttemptJob = Pick<DeliveryJob, 'id' | 'body' | 'eventId' | 'commitTime' | 'commitTimeMs' | 'commitLsn'>;
 
 export type AttemptOutcome =
   | { delivered: true; result: Extract<SendResult, { outcome: 'success' }> }
@@ -118,6 +117,7 @@ export interface DeliveryJob {
   bytes: number;
   commitLsn: string;
   commitTime: string;
+  commitTimeMs: number;
 }
 
 /** A fast-path delivery waiting for its turn in an endpoint's queue. */
@@ -370,7 +370,7 @@ export class Dispatcher {
       table: event.table,
       recordKey: recordKeyOf(event),
       operation: event.operation,
-      commitLsn: formatLsn(event.commitLsn),
+      commitLsn: event.commitLsnText,
       changeLsn: formatLsn(event.changeLsn),
       commitTime: event.commitTime,
       webhookIds: webhooks.map((webhook) => webhook.id),
@@ -512,7 +512,7 @@ export class Dispatcher {
     const headers = signRequest({ body, deliveryId: job.id, secrets: webhook.secrets, schemes: webhook.signatures, now: new Date() });
     headers['user-agent'] = this.settings.userAgent;
     const result = await this.sender.send({ url: webhook.targetUrl, headers, body });
-    this.observer.attempted(webhook, result, job.commitTime, job.id);
+    this.observer.attempted(webhook, result, job.commitTimeMs, job.id);
     // The fields are built only for a line that is written: at the default level a success writes none.
     const fields = () => ({ webhookId: webhook.id, deliveryId: job.id, eventId: job.eventId, commitLsn: job.commitLsn, durationMs: result.durationMs });
     if (result.outcome !== 'success') this.logger.info({ ...fields(), status: result.status, error: result.error }, 'delivery attempt failed');

@@ -93,7 +93,7 @@ function twentyMembers(event: ChangeEvent): TwentyMembers {
       id: event.twenty?.objectMetadataId ?? objectMetadataId(event.workspaceId, event.object),
       nameSingular: event.object,
     }),
-    eventDate: JSON.stringify(toMilliseconds(event.commitTime)),
+    eventDate: JSON.stringify(toMilliseconds(event)),
     userId: event.twenty?.userId === undefined ? null : JSON.stringify(event.twenty.userId),
     workspaceMemberId: event.twenty?.workspaceMemberId === undefined ? null : JSON.stringify(event.twenty.workspaceMemberId),
   };
@@ -114,9 +114,8 @@ export function prepareEventJson(event: ChangeEvent): PreparedEvent {
 }
 
 /** `…:00.123456Z` → `…:00.123Z`: what `new Date(…).toISOString()` gives on Twenty's side. */
-function toMilliseconds(isoTime: string): string {
-  const time = new Date(isoTime);
-  return Number.isNaN(time.getTime()) ? isoTime : time.toISOString();
+function toMilliseconds({ commitTime, commitTimeMs }: Pick<ChangeEvent, 'commitTime' | 'commitTimeMs'>): string {
+  return Number.isNaN(commitTimeMs) ? commitTime : new Date(commitTimeMs).toISOString();
 }
 
 /** A key and its value's JSON text; null leaves the key out. */

@@ -101,7 +101,7 @@ export class RecentAttempts implements DeliveryObserver {
     private readonly now: () => number = Date.now,
   ) {}
 
-  attempted(webhook: Webhook, result: SendResult, _commitTime: string | Date, deliveryId: string): void {
+  attempted(webhook: Webhook, result: SendResult, _committedAtMs: number, deliveryId: string): void {
     const succeeded = result.outcome === 'success';
     const attemptedAtMs = this.now();
     this.keep(webhook.id, {

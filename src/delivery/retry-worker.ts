@@ -172,6 +172,7 @@ export class RetryWorker {
       body: delivery.body,
       eventId: delivery.eventId,
       commitTime: delivery.commitTime.toISOString(),
+      commitTimeMs: delivery.commitTime.getTime(),
       commitLsn: delivery.commitLsn,
     };
     const attempt = delivery.attempts + 1;

@@ -5,7 +5,7 @@
  * carries the same ids.
  */
 import { v5 as uuidV5 } from 'uuid';
-import type { Lsn } from '../source/lsn.js';
+import { formatLsn, type Lsn } from '../source/lsn.js';
 import type { RawTuple, TableShape } from '../source/types.js';
 import { EVENT_ID_NAMESPACE } from './event-id.js';
 import { toChangeEvent, type MappingOptions } from './mapping.js';
@@ -39,7 +39,14 @@ export function toBackfillEvent(
   options: MappingOptions,
   catalog: TypeCatalog,
 ): ChangeEvent {
-  const position = { id: backfillEventId(backfillId, table.schema, table.table, key), commitLsn: place.commitLsn, changeLsn: place.commitLsn, commitTime: place.commitTime };
+  const position = {
+    id: backfillEventId(backfillId, table.schema, table.table, key),
+    commitLsn: place.commitLsn,
+    commitLsnText: formatLsn(place.commitLsn),
+    changeLsn: place.commitLsn,
+    commitTime: place.commitTime,
+    commitTimeMs: Date.parse(place.commitTime),
+  };
   const event = toChangeEvent({ kind: 'insert', table, newRow: row, oldRow: null }, position, options, catalog);
   return { ...event, action, operation: `${event.object}.${action}` };
 }

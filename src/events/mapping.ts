@@ -20,8 +20,10 @@ export interface ChangePosition {
   commitLsn: Lsn;
   /** Start of the change's own WAL record. */
   changeLsn: Lsn;
+  commitLsnText: string;
   /** ISO 8601 UTC. */
   commitTime: string;
+  commitTimeMs: number;
 }
 
 /** A row and the columns it truly holds. */
@@ -84,8 +86,10 @@ export function classifiedToEvent(
     updatedFields: kind === 'update' ? updatedFields(before, after ?? {}, table.columns) : null,
     unavailableFields: record.unavailable,
     commitLsn: position.commitLsn,
+    commitLsnText: position.commitLsnText,
     changeLsn: position.changeLsn,
     commitTime: position.commitTime,
+    commitTimeMs: position.commitTimeMs,
   };
 }
 

@@ -53,7 +53,9 @@ export interface PipelineOptions {
 interface OpenTransaction {
   tracked: TrackedTransaction;
   commitLsn: Lsn;
+  commitLsnText: string;
   commitTime: string;
+  commitTimeMs: number;
   /** WAL record of the previous change, and how many changes came from it so far (a multi-insert gives several). */
   lastLsn: Lsn;
   fromLastLsn: number;
@@ -81,7 +83,9 @@ export class Pipeline<Route = never> {
         this.open = {
           tracked: this.watermark.begin(message.commitLsn, message.commitTime),
           commitLsn: message.commitLsn,
+          commitLsnText: formatLsn(message.commitLsn),
           commitTime: message.commitTime,
+          commitTimeMs: Date.parse(message.commitTime),
           lastLsn: 0n,
           fromLastLsn: 0,
         };
@@ -133,14 +137,14 @@ export class Pipeline<Route = never> {
     const route = this.sink.route ? this.sink.route(classified.object, classified.action) : undefined;
     if (route === null) return;
     const id = eventId({ systemId: this.server.systemId, timeline: timelineOf(this.server, lsn), lsn, index });
-    const position = { id, commitLsn: open.commitLsn, changeLsn: lsn, commitTime: open.commitTime };
+    const position = { id, commitLsn: open.commitLsn, commitLsnText: open.commitLsnText, changeLsn: lsn, commitTime: open.commitTime, commitTimeMs: open.commitTimeMs };
     let event: ChangeEvent;
     try {
       event = classifiedToEvent(classified, position, this.options.mapping, this.options.catalog());
     } catch (error) {
       // Never skipped (that would lose it): the connection ends and the change is streamed again.
       this.options.logger.error(
-        { err: error, schema: change.table.schema, table: change.table.table, commitLsn: formatLsn(open.commitLsn), changeLsn: formatLsn(lsn) },
+        { err: error, schema: change.table.schema, table: change.table.table, commitLsn: open.commitLsnText, changeLsn: formatLsn(lsn) },
         'could not map a row change; the stream restarts from the last confirmed position',
       );
       throw error;
@@ -150,7 +154,7 @@ export class Pipeline<Route = never> {
     } catch (error) {
       // A change the sink cannot take now (it sets aside what can never be rendered): streamed again after the reconnect's backoff.
       this.options.logger.error(
-        { err: error, eventId: event.id, schema: change.table.schema, table: change.table.table, commitLsn: formatLsn(open.commitLsn), changeLsn: formatLsn(lsn) },
+        { err: error, eventId: event.id, schema: change.table.schema, table: change.table.table, commitLsn: open.commitLsnText, changeLsn: formatLsn(lsn) },
         'could not dispatch a row change; the stream restarts from the last confirmed position',
       );
       throw error;

@@ -32,8 +32,12 @@ export interface ChangeEvent {
   commitLsn: bigint;
   /** Start of the change's own WAL record. */
   changeLsn: bigint;
+  /** commitLsn as PostgreSQL writes it (16/B374D848), formatted once per transaction. */
+  commitLsnText: string;
   /** Commit time of the transaction, ISO 8601 UTC. */
   commitTime: string;
+  /** The same in epoch milliseconds, parsed once per transaction. */
+  commitTimeMs: number;
   /** Set when the record was shaped from Twenty's metadata: what Twenty's sender adds to its body. */
   twenty?: TwentyEventContext;
 }

@@ -101,6 +101,7 @@ const row = {
 
 function personEvent(action: 'created' | 'updated'): ChangeEvent {
   const updated = action === 'updated';
+  const committedAt = Date.now();
   return {
     id: `0/16B3748:${action}`,
     object: 'person',
@@ -114,8 +115,10 @@ function personEvent(action: 'created' | 'updated'): ChangeEvent {
     updatedFields: updated ? ['name', 'price'] : null,
     unavailableFields: updated ? ['photo'] : [],
     commitLsn: 0x16b3748n,
+    commitLsnText: '0/16B3748',
     changeLsn: 0x16b3700n,
-    commitTime: new Date().toISOString(),
+    commitTime: new Date(committedAt).toISOString(),
+    commitTimeMs: committedAt,
   };
 }
 

@@ -48,8 +48,10 @@ function nastyUpdate(overrides: Partial<ChangeEvent> = {}): ChangeEvent {
     updatedFields: ['name', 'amount'],
     unavailableFields: ['avatar\u2028"blob"'],
     commitLsn: 0x15453a0n,
+    commitLsnText: '0/15453A0',
     changeLsn: 0x1545300n,
     commitTime: '2025-02-10T15:30:45.123Z',
+    commitTimeMs: Date.parse('2025-02-10T15:30:45.123Z'),
     ...overrides,
   };
 }

@@ -23,10 +23,10 @@ function withClock(kept?: number) {
 describe('RecentAttempts', () => {
   it('keeps each webhook\'s attempts, newest first, as the dispatcher reports them', () => {
     const { clock, recent } = withClock();
-    recent.attempted(webhook('a'), ok, '2026-01-01T12:00:00Z', 'delivery-1');
+    recent.attempted(webhook('a'), ok, Date.parse('2026-01-01T12:00:00Z'), 'delivery-1');
     clock.now += 1_000;
-    recent.attempted(webhook('a'), failed, '2026-01-01T12:00:00Z', 'delivery-2');
-    recent.attempted(webhook('b'), noAnswer, '2026-01-01T12:00:00Z', 'delivery-3');
+    recent.attempted(webhook('a'), failed, Date.parse('2026-01-01T12:00:00Z'), 'delivery-2');
+    recent.attempted(webhook('b'), noAnswer, Date.parse('2026-01-01T12:00:00Z'), 'delivery-3');
 
     expect(recent.latest('a', 10)).toEqual([
       { deliveryId: 'delivery-2', attemptedAt: '2026-01-01T12:00:31.000Z', succeeded: false, status: 503, durationMs: 40, error: 'HTTP 503' },

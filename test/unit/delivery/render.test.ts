@@ -28,8 +28,10 @@ function eventWith(record: Record<string, JsonValue>): ChangeEvent {
     updatedFields: null,
     unavailableFields: [],
     commitLsn: 0x1000n,
+    commitLsnText: '0/1000',
     changeLsn: 0xf00n,
     commitTime: '2026-12-01T00:00:00.000Z',
+    commitTimeMs: Date.parse('2026-12-01T00:00:00.000Z'),
   };
 }
 

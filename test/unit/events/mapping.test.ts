@@ -39,8 +39,10 @@ const ROW: RawTuple = {
 const POSITION: ChangePosition = {
   id: '6c1d1f5e-0b8a-5d36-9f1e-3b7f0c2a9d41',
   commitLsn: 0x1_5453a0n,
+  commitLsnText: '0/15453A0',
   changeLsn: 0x1_545300n,
   commitTime: '2024-03-04T10:30:00.000Z',
+  commitTimeMs: Date.parse('2024-03-04T10:30:00.000Z'),
 };
 
 const TWENTY: MappingOptions = {
@@ -79,8 +81,11 @@ describe('toChangeEvent: identity and naming', () => {
       updatedFields: null,
       unavailableFields: [],
       commitLsn: POSITION.commitLsn,
+      // Formatted and parsed once per transaction, then carried by every event and delivery of it.
+      commitLsnText: '0/15453A0',
       changeLsn: POSITION.changeLsn,
       commitTime: POSITION.commitTime,
+      commitTimeMs: 1709548200000,
     });
   });
 

@@ -145,8 +145,10 @@ const OPTIONS: MappingOptions = { objectNames: {}, workspacePattern: DEFAULT_WOR
 const POSITION: ChangePosition = {
   id: '2f0c6a3e-8d41-5b7e-9c12-4a6b8d0e1f35',
   commitLsn: 0x15453a0n,
+  commitLsnText: '0/15453A0',
   changeLsn: 0x1545300n,
   commitTime: '2025-02-10T15:30:50.987654Z',
+  commitTimeMs: Date.parse('2025-02-10T15:30:50.987654Z'),
 };
 
 function body(change: RowChange, format: PayloadFormat): string | null {
