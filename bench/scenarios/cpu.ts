@@ -13,9 +13,8 @@
  * processes sharing the cores slow each side down but bill it little.
  */
 import { loadConfig } from '../../src/config/index.js';
-import { crmDatabase, waitForChanges, type BenchScenario } from '../lib/context.js';
-import { postInChildProcess } from '../lib/raw-poster.js';
-import { startCollectingReceiver } from '../lib/receiver.js';
+import { waitForChanges, type BenchScenario } from '../lib/context.js';
+import { bareClientBaseline, measureThenStop, withOneEndpoint } from '../lib/one-endpoint.js';
 import { result } from '../lib/results.js';
 import { cpuTimeOf, startWalhook, storedDeliveries, walhookSetup } from '../lib/walhook.js';
 import { writePersons } from '../lib/writers.js';
@@ -27,38 +26,32 @@ export const cpuPerDelivery: BenchScenario = {
   name: 'cpu',
   async run(context) {
     const changes = context.quick ? 2_000 : 50_000;
-    const db = await crmDatabase(context, 'bench_cpu');
-    const { receiver, bodies } = await startCollectingReceiver(context.secret, changes);
-    try {
+    return withOneEndpoint(context, 'bench_cpu', changes, async (endpoint) => {
+      const { db, receiver } = endpoint;
       const setup = walhookSetup(db, { webhooks: [{ targetUrl: receiver.url, secret: context.secret }] });
       const { concurrency } = loadConfig({ file: setup.file, env: {} }).delivery;
       const walhook = await startWalhook(setup);
-      let walhookCpuMicroseconds: number;
-      let idleCpuMsPerSecond: number;
-      let stored: number;
-      let duplicates: number;
-      let spanSeconds: number;
-      try {
+      const measured = await measureThenStop(walhook, async () => {
         const idleFrom = cpuTimeOf(walhook.pid);
         await new Promise((resolve) => setTimeout(resolve, IDLE_SAMPLE_MS));
         const from = cpuTimeOf(walhook.pid);
         const startedAt = Date.now();
-        idleCpuMsPerSecond = (from - idleFrom) / IDLE_SAMPLE_MS;
         context.progress(`cpu: writing ${changes} changes, walhook delivering them`);
         await writePersons(db, { count: changes, perTransaction: 1 });
         await waitForChanges([receiver], changes, 'walhook to deliver every change');
-        walhookCpuMicroseconds = cpuTimeOf(walhook.pid) - from;
-        spanSeconds = (Date.now() - startedAt) / 1000;
-        // Before the baseline POSTs the same bodies to this receiver.
-        duplicates = receiver.verified - changes;
-        stored = await storedDeliveries(db, setup);
-      } finally {
-        await walhook.stop();
-      }
+        return {
+          walhookCpuMicroseconds: cpuTimeOf(walhook.pid) - from,
+          idleCpuMsPerSecond: (from - idleFrom) / IDLE_SAMPLE_MS,
+          spanSeconds: (Date.now() - startedAt) / 1000,
+          // Before the baseline POSTs the same bodies to this receiver.
+          duplicates: receiver.verified - changes,
+          stored: await storedDeliveries(db, setup),
+        };
+      });
+      const { walhookCpuMicroseconds, idleCpuMsPerSecond, spanSeconds, duplicates, stored } = measured;
 
       context.progress('cpu: raw undici client');
-      const baseline = await postInChildProcess({ url: receiver.url, secret: context.secret, concurrency, deliveries: bodies });
-      if (baseline.failures > 0) throw new Error(`the baseline client had ${baseline.failures} failed requests`);
+      const baseline = await bareClientBaseline(context, endpoint, concurrency);
       return [
         result({
           scenario: 'CPU per delivery, 1 endpoint',
@@ -81,9 +74,6 @@ export const cpuPerDelivery: BenchScenario = {
           },
         }),
       ];
-    } finally {
-      await receiver.close();
-      await db.drop();
-    }
+    });
   },
 };

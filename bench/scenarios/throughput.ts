@@ -5,9 +5,8 @@
  * process of its own POSTing the very same bodies, signed the same way, to
  * the same receiver with the same number of requests in flight.
  */
-import { crmDatabase, secondsSince, waitForChanges, type BenchScenario } from '../lib/context.js';
-import { postInChildProcess } from '../lib/raw-poster.js';
-import { startCollectingReceiver } from '../lib/receiver.js';
+import { secondsSince, waitForChanges, type BenchScenario } from '../lib/context.js';
+import { bareClientBaseline, measureThenStop, withOneEndpoint } from '../lib/one-endpoint.js';
 import { result } from '../lib/results.js';
 import { prepareSlot, startWalhook, storedDeliveries, streamingSince, walhookSetup } from '../lib/walhook.js';
 import { writePersons } from '../lib/writers.js';
@@ -19,9 +18,8 @@ export const throughput: BenchScenario = {
   name: 'throughput',
   async run(context) {
     const changes = context.quick ? 2_000 : 100_000;
-    const db = await crmDatabase(context, 'bench_throughput');
-    const { receiver, bodies } = await startCollectingReceiver(context.secret, changes);
-    try {
+    return withOneEndpoint(context, 'bench_throughput', changes, async (endpoint) => {
+      const { db, receiver } = endpoint;
       const setup = walhookSetup(db, {
         webhooks: [{ targetUrl: receiver.url, secret: context.secret, operations: ['person.created'] }],
         delivery: { concurrency: CONCURRENCY },
@@ -32,19 +30,13 @@ export const throughput: BenchScenario = {
 
       context.progress('throughput: walhook');
       const walhook = await startWalhook(setup);
-      let walhookSeconds: number;
-      let stored: number;
-      try {
+      const { walhookSeconds, stored } = await measureThenStop(walhook, async () => {
         await waitForChanges([receiver], changes, 'walhook to deliver every change');
-        walhookSeconds = secondsSince(streamingSince(walhook)!, receiver.lastAt);
-        stored = await storedDeliveries(db, setup);
-      } finally {
-        await walhook.stop();
-      }
+        return { walhookSeconds: secondsSince(streamingSince(walhook)!, receiver.lastAt), stored: await storedDeliveries(db, setup) };
+      });
 
       context.progress('throughput: raw undici client');
-      const baseline = await postInChildProcess({ url: receiver.url, secret: context.secret, concurrency: CONCURRENCY, deliveries: bodies });
-      if (baseline.failures > 0) throw new Error(`the baseline client had ${baseline.failures} failed requests`);
+      const baseline = await bareClientBaseline(context, endpoint, CONCURRENCY);
       return [
         result({
           scenario: 'end-to-end throughput, 1 endpoint',
@@ -55,9 +47,6 @@ export const throughput: BenchScenario = {
           details: { changes, concurrency: CONCURRENCY, walhookSeconds, baselineSeconds: baseline.seconds, storedDeliveries: stored, rejectedSignatures: receiver.rejected },
         }),
       ];
-    } finally {
-      await receiver.close();
-      await db.drop();
-    }
+    });
   },
 };
