@@ -20,10 +20,10 @@ import { createSecretBox } from './state/secret-box.js';
 const GROUP_USAGE = {
   webhooks: `  webhooks list
   webhooks create --target-url URL --operations OPS [--description TEXT] [--format F] [--signatures S]
-                  [--workspace-id W] [--changed-fields FIELDS] [--filter CEL]
+                  [--workspace-id W] [--changed-fields FIELDS] [--filter CEL] [--ordering none|record]
   webhooks update --id ID [--target-url URL] [--operations OPS] [--description TEXT] [--format F]
                   [--signatures S] [--workspace-id W] [--changed-fields FIELDS] [--filter CEL]
-                  [--enable | --disable]
+                  [--ordering none|record] [--enable | --disable]
   webhooks delete --id ID
   webhooks rotate-secret --id ID`,
   deliveries: `  deliveries list [--status pending|retrying|delivered|dead] [--webhook ID] [--limit N] [--after CURSOR]
@@ -73,6 +73,7 @@ const ADMIN_OPTIONS = {
   'workspace-id': { type: 'string' },
   'changed-fields': { type: 'string', multiple: true },
   filter: { type: 'string' },
+  ordering: { type: 'string' },
   enable: { type: 'boolean' },
   disable: { type: 'boolean' },
   status: { type: 'string' },
@@ -182,6 +183,7 @@ async function execute(management: Management, group: string, action: string, va
     // Comma-separated like --operations; '' clears them (every update), as '' clears the filter (every event).
     changedFields: list(values['changed-fields']),
     filter: values.filter === '' ? null : values.filter,
+    ordering: values.ordering,
   };
   switch (`${group} ${action}`) {
     case 'webhooks list': {

@@ -184,6 +184,10 @@ export class Daemon {
         batchSize: 100,
         // Retried bodies count against delivery.maxInMemoryBytes beside the fast path's.
         budget: new ByteBudget(config.delivery.maxInMemoryBytes, () => dispatcher.load().bytes),
+        orderedThrough: () => {
+          const stream = this.session?.stream;
+          return stream ? formatLsn(stream.confirmedLsn) : null;
+        },
       },
       logger.child({ component: 'retry' }),
     );
@@ -382,6 +386,8 @@ export class Daemon {
     try {
       if (this.config.recovery.automatic) await this.recoverIfLost();
       await session.prepare();
+      // Before the first change is streamed: a record whose rows wait in the state table takes no fast path.
+      await this.dispatcher.loadWaitingRecords();
       await this.followTwentyMetadata();
       warnRawWorkspaceIds(session.tables, mappingOptions(this.config), (schema) => this.twentyMetadata?.current?.workspaceOf(schema) !== undefined, log);
       this.setupError = null;

@@ -114,6 +114,8 @@ export interface CreateWebhookInput {
   workspaceId?: Optional<string>;
   changedFields?: Optional<readonly string[]>;
   filter?: Optional<string>;
+  /** Absent: none. */
+  ordering?: Optional<string>;
   /** Generated (32 random bytes, hex) when not given. */
   secret?: Optional<string>;
 }
@@ -131,6 +133,7 @@ export interface UpdateWebhookInput {
   changedFields?: Optional<readonly string[]>;
   /** Absent: unchanged; null: every event. */
   filter?: Optional<string>;
+  ordering?: Optional<string>;
   /** true re-enables a webhook disabled by a 410 Gone; false disables it. */
   enabled?: Optional<boolean>;
 }
@@ -201,6 +204,7 @@ export class Management {
             workspaceId: input.workspaceId ?? null,
             changedFields: [...(input.changedFields ?? [])],
             filter: input.filter ?? null,
+            ordering: input.ordering ?? 'none',
           },
           this.settings.maxUrlLength,
         ),
@@ -222,9 +226,16 @@ export class Management {
     // the operator re-enables it here.
     const onlyEnabled =
       input.enabled != null &&
-      [input.targetUrl, input.operations, input.description, input.format, input.signatures, input.changedFields, input.filter].every(
-        (field) => field == null,
-      );
+      [
+        input.targetUrl,
+        input.operations,
+        input.description,
+        input.format,
+        input.signatures,
+        input.changedFields,
+        input.filter,
+        input.ordering,
+      ].every((field) => field == null);
     const row = await this.changeWebhook(input.id, { configToo: onlyEnabled }, async (client, current) => {
       if (current.source === 'config') {
         await setWebhookDisabled(this.db, client, current.id, input.enabled ? null : DISABLED_BY_OPERATOR);
@@ -240,6 +251,7 @@ export class Management {
           workspaceId: input.workspaceId === undefined ? (current.workspaceId ?? null) : input.workspaceId,
           changedFields: input.changedFields === undefined ? (current.changedFields ?? []) : [...(input.changedFields ?? [])],
           filter: input.filter === undefined ? (current.filter ?? null) : input.filter,
+          ordering: input.ordering ?? current.ordering,
         },
         this.settings.maxUrlLength,
       );

@@ -6,7 +6,7 @@
  */
 import { buildSchema, type GraphQLSchema } from 'graphql';
 import { SIGNATURE_SCHEMES } from '../common/verify.js';
-import { PAYLOAD_FORMATS } from '../common/webhook.js';
+import { ORDERINGS, PAYLOAD_FORMATS } from '../common/webhook.js';
 import type { StartBackfillInput } from './backfills.js';
 import type { CreateWebhookInput, DeliveriesQuery, Management, UpdateWebhookInput, WebhookStats } from './management.js';
 import type { WebhookView } from './views.js';
@@ -15,6 +15,11 @@ const SDL = /* GraphQL */ `
   "Body format: record (Twenty's webhook docs), event ({event, data, timestamp}) or twenty (what Twenty's server sends)."
   enum WebhookFormat {
     ${PAYLOAD_FORMATS.join('\n    ')}
+  }
+
+  "none: deliveries leave as fast as the endpoint takes them. record: those of one record (table + primary key) leave one at a time in commit order; while one waits for a retry the record's later changes wait behind it, and a dead-lettered one releases the next."
+  enum WebhookOrdering {
+    ${ORDERINGS.join('\n    ')}
   }
 
   "Where a webhook is defined. Webhooks from the config file, and those made in Twenty's UI (twenty.webhooks), are read-only here."
@@ -56,6 +61,7 @@ const SDL = /* GraphQL */ `
     changedFields: [String!]!
     "CEL condition over record, previousRecord, operation, workspaceId and updatedFields an event must meet to be sent; null: every event."
     filter: String
+    ordering: WebhookOrdering!
     "The signing secret: only in the answer of createWebhook and rotateWebhookSecret, null everywhere else."
     secret: String
     "Until when the secret before the last rotation still signs (ISO 8601); null outside a rotation."
@@ -112,6 +118,8 @@ const SDL = /* GraphQL */ `
     changedFields: [String!]
     "CEL condition an event must meet to be sent, checked here. Default: every event."
     filter: String
+    "Default: none."
+    ordering: WebhookOrdering
     "Default: 32 random bytes in hex. At least 16 characters."
     secret: String
   }
@@ -129,6 +137,7 @@ const SDL = /* GraphQL */ `
     changedFields: [String!]
     "CEL condition an event must meet to be sent, checked here; null: every event again."
     filter: String
+    ordering: WebhookOrdering
     "true enables a disabled webhook again; false disables it."
     enabled: Boolean
   }

@@ -8,7 +8,7 @@ import { validate as isUuid } from 'uuid';
 import { InvalidOperationError, validateOperations } from '../common/operations.js';
 import { secretProblem, SIGNATURE_SCHEMES, type SignatureScheme } from '../common/verify.js';
 import { changedFieldsProblem, compileFilter } from '../common/webhook-filter.js';
-import { MIN_SECRET_LENGTH, PAYLOAD_FORMATS, type PayloadFormat, type WebhookFields } from '../common/webhook.js';
+import { MIN_SECRET_LENGTH, ORDERINGS, PAYLOAD_FORMATS, type Ordering, type PayloadFormat, type WebhookFields } from '../common/webhook.js';
 import { InvalidTargetUrlError, validateTargetUrl } from '../delivery/ssrf.js';
 import type { DeliveryState } from '../state/deliveries.js';
 import { allValid, badUserInput, notFound } from './errors.js';
@@ -17,10 +17,11 @@ export const MAX_PAGE_SIZE = 500;
 export const DELIVERY_STATES: readonly DeliveryState[] = ['pending', 'retrying', 'delivered', 'dead'];
 
 /** A webhook's fields as given, before any check: the lists may repeat and hold anything. */
-export type WebhookFieldsInput = Omit<WebhookFields, 'operations' | 'format' | 'signatures'> & {
+export type WebhookFieldsInput = Omit<WebhookFields, 'operations' | 'format' | 'signatures' | 'ordering'> & {
   operations: readonly string[];
   format: string;
   signatures: readonly string[];
+  ordering?: string;
 };
 
 /** A workspace id as events carry it: Twenty's UUID, or the id a schema name gives. */
@@ -42,6 +43,7 @@ export function validateWebhookFields(input: WebhookFieldsInput, maxUrlLength: n
     workspaceId: () => validateWorkspaceId(input.workspaceId ?? null),
     changedFields: () => validateChangedFields(input.changedFields ?? []),
     filter: () => validateFilter(input.filter ?? null),
+    ordering: () => oneOf<Ordering>('ordering', input.ordering ?? 'none', ORDERINGS),
   });
 }
 

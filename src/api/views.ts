@@ -19,6 +19,7 @@ export interface WebhookView {
   workspaceId: string | null;
   changedFields: string[];
   filter: string | null;
+  ordering: string;
   /** Only in the answer to the operation that made it. */
   secret: string | null;
   /** Until when the secret before the last rotation still signs; null outside an overlap. */

@@ -11,6 +11,14 @@ import type { SignatureScheme } from './verify.js';
 export const PAYLOAD_FORMATS = ['record', 'event', 'twenty'] as const;
 export type PayloadFormat = (typeof PAYLOAD_FORMATS)[number];
 
+/**
+ * How a webhook's deliveries are ordered; the first is the default. `record`:
+ * those of one record (table + primary key) leave one at a time, in commit
+ * order (src/delivery/record-order.ts).
+ */
+export const ORDERINGS = ['none', 'record'] as const;
+export type Ordering = (typeof ORDERINGS)[number];
+
 /** The shortest signing secret accepted, from the config file as from the API. */
 export const MIN_SECRET_LENGTH = 16;
 
@@ -31,6 +39,8 @@ export interface WebhookFields {
   changedFields?: string[];
   /** A CEL condition an event must meet to be sent (`common/webhook-filter.ts`); null or absent: every event. */
   filter?: string | null;
+  /** Absent: `none`. */
+  ordering?: Ordering;
 }
 
 /** Just the editable fields of a webhook-like value. */
@@ -43,6 +53,17 @@ export function webhookFieldsOf({
   workspaceId,
   changedFields,
   filter,
+  ordering,
 }: WebhookFields): Required<WebhookFields> {
-  return { targetUrl, operations, description, format, signatures, workspaceId: workspaceId ?? null, changedFields: changedFields ?? [], filter: filter ?? null };
+  return {
+    targetUrl,
+    operations,
+    description,
+    format,
+    signatures,
+    workspaceId: workspaceId ?? null,
+    changedFields: changedFields ?? [],
+    filter: filter ?? null,
+    ordering: ordering ?? 'none',
+  };
 }

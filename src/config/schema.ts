@@ -9,7 +9,7 @@
  */
 import { z } from 'zod';
 import { MIN_STANDARD_KEY_BYTES, secretProblem, SIGNATURE_SCHEMES } from '../common/verify.js';
-import { MIN_SECRET_LENGTH, PAYLOAD_FORMATS } from '../common/webhook.js';
+import { MIN_SECRET_LENGTH, ORDERINGS, PAYLOAD_FORMATS } from '../common/webhook.js';
 import { changedFieldsProblem, compileFilter } from '../common/webhook-filter.js';
 import {
   byteSize,
@@ -242,6 +242,12 @@ const webhookSchema = z
       .prefault([...SIGNATURE_SCHEMES])
       .describe(
         'Signatures sent: `standard` (Standard Webhooks webhook-signature), `twenty` (X-Twenty-Signature), `twenty-legacy` (X-Twenty-Webhook-Signature).',
+      ),
+    ordering: z
+      .enum(ORDERINGS)
+      .prefault('none')
+      .describe(
+        '`none`: deliveries leave as fast as the endpoint takes them. `record`: those of one record (table + primary key) leave one at a time in commit order; while one waits for a retry, later changes of that record wait behind it (a dead-lettered one releases the next).',
       ),
   })
   .register(fieldInfo, { type: 'webhook' });

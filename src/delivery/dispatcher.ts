@@ -20,6 +20,8 @@ import { nextStep, type FailedSend, type NextStep } from './retry-policy.js';
 import { signRequest } from './signing.js';
 import type { FlowLoad } from './flow-control.js';
 import type { StateWriter } from './state-writer.js';
+import { pathFor, RecordGate } from './record-order.js';
+import { listWaitingRecords, recordIsWaiting } from '../state/deliveries.js';
 import { loggableUrl } from '../common/log.js';
 import { changedFieldsAdmit, type FilterInput } from '../common/webhook-filter.js';
 import { formatLsn } from '../source/lsn.js';
@@ -71,11 +73,13 @@ const SET_ASIDE_MAX_BACKOFF_MS = 5_000;
 export function renderDeliveries(event: ChangeEvent, webhooks: readonly Webhook[]): { jobs: DeliveryJob[] } | Unrenderable {
   try {
     const prepared = prepareEventJson(event);
+    const changeLsn = formatLsn(event.changeLsn);
     return {
       jobs: webhooks.map((webhook) => {
         const id = deliveryIdOf(event.id, webhook.id);
         const body = renderBody(prepared, webhook, id);
-        return { id, eventId: event.id, operation: event.operation, body, bytes: payloadBytes(body), commitLsn: event.commitLsnText, commitTime: event.commitTime, commitTimeMs: event.commitTimeMs };
+        const recordKey = webhook.ordering === 'record' ? event.recordKey : null;
+        return { id, eventId: event.id, operation: event.operation, body, bytes: payloadBytes(body), commitLsn: event.commitLsnText, changeLsn, commitTime: event.commitTime, commitTimeMs: event.commitTimeMs, recordKey };
       }),
     };
   } catch (error) {
@@ -116,8 +120,11 @@ export interface DeliveryJob {
   /** The body's size on the wire, measured once: the payload limit and the memory budget both count it. */
   bytes: number;
   commitLsn: string;
+  changeLsn: string;
   commitTime: string;
   commitTimeMs: number;
+  /** The event's record when its webhook orders by record (`record-order.ts`), else null. */
+  recordKey: string | null;
 }
 
 /** A fast-path delivery waiting for its turn in an endpoint's queue. */
@@ -213,6 +220,8 @@ export class Dispatcher {
   private readonly held = { deliveries: 0, bytes: 0 };
   /** Told whenever what the stream holds may have changed: flow control decides on it. */
   private loadChanged: () => void = () => undefined;
+  /** Keeps the fast path from overtaking earlier changes of a record (webhooks with ordering `record`). */
+  private readonly records = new RecordGate();
 
   constructor(
     private readonly registry: WebhookRegistry,
@@ -408,6 +417,14 @@ export class Dispatcher {
       void this.store(webhook, job, { state: 'dead', attempts: 0, deadReason: 'payload_too_large' }).then(settle);
       return;
     }
+    if (job.recordKey !== null) {
+      const path = pathFor(this.records.mode(webhook.id, job.recordKey));
+      settle = this.records.track(webhook.id, job.recordKey, settle);
+      if (path === 'behind') {
+        void this.store(webhook, job, { state: 'pending', attempts: 0, nextAttemptAt: new Date() }).then(settle);
+        return;
+      }
+    }
     const endpoint = this.endpoint(webhook.id);
     // Past its bound an endpoint overflows to the state table, unless no other endpoint could use new events
     // now: then it keeps them, flow control pauses reading for it (`load`), and the slot is the queue.
@@ -555,6 +572,7 @@ export class Dispatcher {
       lastAttempt?: { attemptedAt: Date; status: number | null; error: string; durationMs: number };
     },
   ): Promise<void> {
+    if (job.recordKey !== null && row.state !== 'dead') this.records.wrote(webhook.id, job.recordKey);
     return this.writer.write({
       id: job.id,
       webhookId: webhook.id,
@@ -568,7 +586,23 @@ export class Dispatcher {
       deadReason: row.deadReason ?? null,
       commitLsn: job.commitLsn,
       commitTime: job.commitTime,
+      recordKey: job.recordKey,
+      changeLsn: job.changeLsn,
     });
+  }
+
+  /** Learns which records wait in the state table: called before streaming starts, so no change overtakes them. */
+  async loadWaitingRecords(): Promise<void> {
+    this.records.found(await listWaitingRecords(this.db));
+  }
+
+  /**
+   * A stored delivery of a record left the waiting set (delivered or dead):
+   * the record takes the fast path again once none of its rows waits.
+   * Returns whether some still wait.
+   */
+  recordSettled(webhookId: string, recordKey: string): Promise<boolean> {
+    return this.records.settledOne(webhookId, recordKey, () => recordIsWaiting(this.db, webhookId, recordKey));
   }
 
   /** Waits until every endpoint queue is empty, or the deadline passes. */

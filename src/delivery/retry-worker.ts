@@ -54,6 +54,12 @@ export interface RetryWorkerSettings {
   /** Rows claimed per poll at most. */
   batchSize: number;
   budget: MemoryBudget;
+  /**
+   * The position up to which the stream has settled every change (the slot's
+   * confirmed LSN) while this instance streams, else null: rows of ordered
+   * records are taken only below it (see claimDueDeliveries).
+   */
+  orderedThrough: () => string | null;
 }
 
 export class RetryWorker {
@@ -125,6 +131,7 @@ export class RetryWorker {
       maxBytes: this.settings.budget.room(),
       // A body larger than the whole budget still goes, alone, rather than never.
       atLeastOne: this.held === 0,
+      orderedThrough: this.settings.orderedThrough(),
     });
     for (const delivery of claimed) this.hold(delivery.bytes);
     for (const delivery of claimed) this.enqueue(delivery);
@@ -190,6 +197,8 @@ export class RetryWorker {
           deadReason: outcome.step.state === 'dead' ? outcome.step.reason : null,
         };
     await recordAttempts(this.db, [record]);
+    // The record's next change may be due already: look again now rather than after the poll interval.
+    if (delivery.recordKey !== null && record.state !== 'retrying' && (await this.dispatcher.recordSettled(webhook.id, delivery.recordKey))) this.poke();
   }
 
   private release(deliveryIds: string[]): void {

@@ -85,6 +85,7 @@ export function classifiedToEvent(
     previousRecord: kind === 'insert' ? null : decodeRow(before, catalog).values,
     updatedFields: kind === 'update' ? updatedFields(before, after ?? {}, table.columns) : null,
     unavailableFields: record.unavailable,
+    recordKey: recordKeyOf(change, kind === 'delete' ? before?.row ?? null : after),
     commitLsn: position.commitLsn,
     commitLsnText: position.commitLsnText,
     changeLsn: position.changeLsn,
@@ -108,6 +109,22 @@ function beforeImage({ kind, table, oldRow, newRow }: RowChange): RowImage | nul
   if (keySource === null) return null;
   const keyColumns = keyColumnsOf(table.columns);
   return { row: pick(keySource, keyColumns), columns: keyColumns };
+}
+
+/**
+ * The record a change is about: its table and primary key values as
+ * PostgreSQL printed them (so equal keys give equal strings whatever their
+ * type). With REPLICA IDENTITY FULL every column counts as identity, so the
+ * key is then the `id` column (every Twenty table has one), when there is one.
+ */
+function recordKeyOf({ table }: RowChange, row: RawTuple | null): string | null {
+  if (row === null) return null;
+  const keyColumns =
+    table.replicaIdentity === 'full' ? table.columns.filter((column) => column.name === 'id') : keyColumnsOf(table.columns);
+  if (keyColumns.length === 0) return null;
+  const values = keyColumns.map(({ name }) => own(row, name));
+  if (values.some((value) => value === undefined || value === null)) return null;
+  return JSON.stringify([table.schema, table.table, ...values]);
 }
 
 /** A table's key columns, kept per column list so that their decoders are resolved once too. */

@@ -28,6 +28,13 @@ export interface ChangeEvent {
   updatedFields: string[] | null;
   /** Unchanged TOAST columns whose value the server did not send and no old image could fill: left out of `record`. */
   unavailableFields: string[];
+  /**
+   * Which record changed, as one string (schema, table and primary key, from
+   * the row's text values): what per-record ordering groups by. Null when the
+   * table has no key to tell its rows apart (REPLICA IDENTITY NOTHING, or FULL
+   * without an `id` column).
+   */
+  recordKey: string | null;
   /** LSN of the transaction's commit record. */
   commitLsn: bigint;
   /** Start of the change's own WAL record. */

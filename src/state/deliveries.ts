@@ -29,6 +29,10 @@ export interface NewDelivery {
   deadReason: string | null;
   commitLsn: string;
   commitTime: string;
+  /** Set for a webhook with ordering `record`: the record's rows leave one at a time, in WAL order. */
+  recordKey?: string | null;
+  /** Start of the change's WAL record: orders the changes of one transaction. */
+  changeLsn?: string | null;
 }
 
 /**
@@ -75,16 +79,17 @@ export async function insertDeliveries(db: StateDb, deliveries: NewDelivery[]): 
       WITH incoming AS (
         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::int[],
                              $8::timestamptz[], $9::int[], $10::text[], $11::int[], $12::text[], $13::pg_lsn[], $14::timestamptz[],
-                             $15::timestamptz[])
+                             $15::timestamptz[], $16::text[], $17::pg_lsn[])
           AS r (id, webhook_id, event_id, operation, body, state, attempts, next_attempt_at, last_status, last_error,
-                last_duration_ms, dead_reason, commit_lsn, commit_time, attempted_at)
+                last_duration_ms, dead_reason, commit_lsn, commit_time, attempted_at, record_key, change_lsn)
       ), webhook AS (${WEBHOOK_STANDING(db.schema, 'webhook_id FROM incoming')}
       ), inserted AS (
         INSERT INTO ${db.schema}.deliveries
           (id, webhook_id, event_id, operation, body, state, attempts, next_attempt_at,
-           last_status, last_error, last_duration_ms, dead_reason, commit_lsn, commit_time)
+           last_status, last_error, last_duration_ms, dead_reason, commit_lsn, commit_time, record_key, change_lsn)
         SELECT r.id, r.webhook_id, r.event_id, r.operation, r.body, ${row.state}, r.attempts, ${row.nextAttemptAt},
-               r.last_status, r.last_error, r.last_duration_ms, ${row.deadReason}, r.commit_lsn, r.commit_time
+               r.last_status, r.last_error, r.last_duration_ms, ${row.deadReason}, r.commit_lsn, r.commit_time,
+               r.record_key, r.change_lsn
           FROM incoming r LEFT JOIN webhook ON webhook.id = r.webhook_id
         ON CONFLICT (id) DO NOTHING
         RETURNING id, attempts, last_status, last_error, last_duration_ms
@@ -109,6 +114,8 @@ export async function insertDeliveries(db: StateDb, deliveries: NewDelivery[]): 
       column((d) => d.commitLsn),
       column((d) => d.commitTime),
       column((d) => d.lastAttempt?.attemptedAt ?? null),
+      column((d) => d.recordKey ?? null),
+      column((d) => d.changeLsn ?? null),
     ],
   });
 }
@@ -124,6 +131,8 @@ export interface ClaimedDelivery {
   commitLsn: string;
   /** Size of the body in bytes (UTF-8), as the memory budget counts it. */
   bytes: number;
+  /** Set when its webhook orders by record (see `claimDueDeliveries`). */
+  recordKey: string | null;
 }
 
 /** How many more deliveries one webhook's in-memory queue may take. */
@@ -138,12 +147,22 @@ export interface EndpointRoom {
  * they wait in memory), `limit` in all and `maxBytes` of bodies in all (they
  * are held in memory until attempted), oldest due first. With `atLeastOne`
  * the oldest due row is taken even when it alone exceeds `maxBytes`, so a
- * large body is never stuck. SKIP LOCKED lets several instances share the
+ * large body is never stuck.
+ *
+ * A row with a record key (ordering `record`) is taken only as its record's
+ * head: no earlier row of the record (by commit_lsn, change_lsn) still
+ * waits, or is leased, so a record's rows leave one at a time, in order; a
+ * dead letter no longer waits, so it releases the next. And only once the
+ * stream has settled every change before it (commit_lsn below
+ * `orderedThrough`, the slot's confirmed position): an earlier change of the
+ * record still in memory, or streamed again after a crash, is then in the
+ * table or delivered. Without `orderedThrough` (not streaming) none is taken.
+ * SKIP LOCKED lets several instances share the
  * table; the lease brings a row back when the instance holding it dies.
  */
 export async function claimDueDeliveries(
   db: StateDb,
-  options: { rooms: EndpointRoom[]; limit: number; leaseMs: number; maxBytes: number; atLeastOne: boolean },
+  options: { rooms: EndpointRoom[]; limit: number; leaseMs: number; maxBytes: number; atLeastOne: boolean; orderedThrough: string | null },
 ): Promise<ClaimedDelivery[]> {
   const rooms = options.rooms.filter((entry) => entry.room > 0);
   if (rooms.length === 0 || options.limit <= 0 || (options.maxBytes <= 0 && !options.atLeastOne)) return [];
@@ -154,10 +173,17 @@ export async function claimDueDeliveries(
              SELECT candidate.id, candidate.next_attempt_at, candidate.bytes
                FROM unnest($1::uuid[], $2::int[]) AS endpoint (webhook_id, room)
               CROSS JOIN LATERAL (
-                    SELECT id, next_attempt_at, octet_length(body)::bigint AS bytes FROM ${db.schema}.deliveries
+                    SELECT id, next_attempt_at, octet_length(body)::bigint AS bytes FROM ${db.schema}.deliveries d
                      WHERE webhook_id = endpoint.webhook_id
                        AND state IN ('pending', 'retrying') AND next_attempt_at <= now()
                        AND (lease_until IS NULL OR lease_until < now())
+                       AND (record_key IS NULL
+                            OR (commit_lsn < $7::pg_lsn
+                                AND NOT EXISTS (
+                                      SELECT FROM ${db.schema}.deliveries earlier
+                                       WHERE earlier.webhook_id = d.webhook_id AND earlier.record_key = d.record_key
+                                         AND earlier.state IN ('pending', 'retrying')
+                                         AND (earlier.commit_lsn, earlier.change_lsn, earlier.id) < (d.commit_lsn, d.change_lsn, d.id))))
                      ORDER BY next_attempt_at
                      LIMIT endpoint.room
                        FOR UPDATE SKIP LOCKED) candidate
@@ -173,7 +199,8 @@ export async function claimDueDeliveries(
          AND ranked.position <= $4
          AND (ranked.running_bytes <= $5 OR (ranked.position = 1 AND $6))
    RETURNING d.id, d.webhook_id AS "webhookId", d.event_id AS "eventId", d.operation, d.body, d.attempts,
-             d.commit_time AS "commitTime", d.commit_lsn::text AS "commitLsn", octet_length(d.body) AS bytes`,
+             d.commit_time AS "commitTime", d.commit_lsn::text AS "commitLsn", octet_length(d.body) AS bytes,
+             d.record_key AS "recordKey"`,
     values: [
       rooms.map((entry) => entry.webhookId),
       // Each webhook's share is capped by the batch too, which bounds the rows locked at once.
@@ -182,9 +209,31 @@ export async function claimDueDeliveries(
       options.limit,
       Math.max(0, Math.floor(options.maxBytes)),
       options.atLeastOne,
+      options.orderedThrough,
     ],
   });
   return rows;
+}
+
+/** The records with rows waiting in the table (ordering `record`): a new change of one of them must queue behind. */
+export async function listWaitingRecords(db: StateDb): Promise<{ webhookId: string; recordKey: string }[]> {
+  const { rows } = await db.pool.query<{ webhookId: string; recordKey: string }>({
+    name: 'walhook_list_waiting_records',
+    text: `SELECT DISTINCT webhook_id AS "webhookId", record_key AS "recordKey" FROM ${db.schema}.deliveries
+            WHERE record_key IS NOT NULL AND state IN ('pending', 'retrying')`,
+  });
+  return rows;
+}
+
+/** Whether rows of this record still wait in the table. */
+export async function recordIsWaiting(db: StateDb, webhookId: string, recordKey: string): Promise<boolean> {
+  const { rows } = await db.pool.query({
+    name: 'walhook_record_is_waiting',
+    text: `SELECT FROM ${db.schema}.deliveries
+            WHERE webhook_id = $1 AND record_key = $2 AND state IN ('pending', 'retrying') LIMIT 1`,
+    values: [webhookId, recordKey],
+  });
+  return rows.length > 0;
 }
 
 export interface AttemptRecord extends AttemptOutcome {

@@ -179,6 +179,17 @@ const MIGRATIONS: Migration[] = [
         ADD COLUMN filter text;`,
   },
   {
+    version: 12,
+    name: 'per-record ordering',
+    // A webhook with ordering 'record' keys its waiting deliveries by record; within a key they leave in WAL order
+    // (commit_lsn, then change_lsn), so the order is derived from the rows alone after a crash or a failover.
+    sql: (s) => `
+      ALTER TABLE ${s}.webhooks ADD COLUMN ordering text NOT NULL DEFAULT 'none' CHECK (ordering IN ('none', 'record'));
+      ALTER TABLE ${s}.deliveries ADD COLUMN record_key text, ADD COLUMN change_lsn pg_lsn;
+      CREATE INDEX deliveries_waiting_by_record ON ${s}.deliveries (webhook_id, record_key, commit_lsn, change_lsn)
+       WHERE record_key IS NOT NULL AND state IN ('pending', 'retrying');`,
+  },
+  {
     version: 13,
     name: 'slot progress, backfills of some tables',
     sql: (s) => `

@@ -114,6 +114,7 @@ function personEvent(action: 'created' | 'updated'): ChangeEvent {
     previousRecord: updated ? { ...row, name: 'Ada L.', price: '1.5' } : null,
     updatedFields: updated ? ['name', 'price'] : null,
     unavailableFields: updated ? ['photo'] : [],
+    recordKey: null,
     commitLsn: 0x16b3748n,
     commitLsnText: '0/16B3748',
     changeLsn: 0x16b3700n,

@@ -88,7 +88,7 @@ async function workOff(rows: number, bodyBytes: number, budget: number) {
     state,
     registry,
     dispatcher,
-    { pollIntervalMs: 20, leaseMs: 60_000, batchSize: 100, budget: new ByteBudget(budget) },
+    { pollIntervalMs: 20, leaseMs: 60_000, batchSize: 100, budget: new ByteBudget(budget), orderedThrough: () => null },
     logger,
   );
 

@@ -3,13 +3,18 @@
  * modules (./browser) show one and fill it with what the GraphQL API returns.
  * Static on purpose: the forms, labels and buttons can be read here whole.
  */
-import { PAYLOAD_FORMATS, type PayloadFormat } from '../../common/webhook.js';
+import { ORDERINGS, PAYLOAD_FORMATS, type Ordering, type PayloadFormat } from '../../common/webhook.js';
 import { SIGNATURE_HEADERS, SIGNATURE_SCHEMES } from '../../common/verify.js';
 
 const FORMAT_HINTS: Record<PayloadFormat, string> = {
   record: "Twenty's webhook docs: { id, workspaceId, webhookId, operation, timestamp, record, previousRecord, updatedFields }",
   event: "Twenty's user docs: { event, data, timestamp }",
   twenty: "what Twenty's own server sends, for drop-in receivers",
+};
+
+const ORDERING_HINTS: Record<Ordering, string> = {
+  none: 'deliveries leave as fast as the endpoint takes them',
+  record: 'the changes of one record leave one at a time, in commit order; a retry holds back only that record',
 };
 
 /** A labelled radio button or checkbox with a hint after its name. */
@@ -20,6 +25,7 @@ function choice(type: 'radio' | 'checkbox', name: string, value: string, checked
 }
 
 const formatChoices = PAYLOAD_FORMATS.map((format) => choice('radio', 'format', format, format === 'record', FORMAT_HINTS[format])).join('');
+const orderingChoices = ORDERINGS.map((ordering) => choice('radio', 'ordering', ordering, ordering === 'none', ORDERING_HINTS[ordering])).join('');
 const signatureChoices = SIGNATURE_SCHEMES.map((scheme) =>
   choice('checkbox', 'signatures', scheme, true, `header ${SIGNATURE_HEADERS[scheme].signature}`),
 ).join('');
@@ -105,6 +111,10 @@ export const CONSOLE_PAGE = `<!doctype html>
         <fieldset class="field" aria-describedby="format-error">
           <legend>Format</legend>${formatChoices}
           <p class="field-error" id="format-error" data-error-for="format"></p>
+        </fieldset>
+        <fieldset class="field" aria-describedby="ordering-error">
+          <legend>Ordering</legend>${orderingChoices}
+          <p class="field-error" id="ordering-error" data-error-for="ordering"></p>
         </fieldset>
         <fieldset class="field" aria-describedby="signatures-error">
           <legend>Signatures</legend>${signatureChoices}

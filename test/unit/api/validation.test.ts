@@ -31,7 +31,15 @@ describe('validateWebhookFields', () => {
   it('returns the fields, operations and signatures without duplicates', () => {
     expect(
       validateWebhookFields({ ...valid, operations: ['person.*', 'person.*', '*.created'], signatures: ['twenty', 'twenty'] }, 2048),
-    ).toEqual({ ...valid, operations: ['person.*', '*.created'], signatures: ['twenty'], workspaceId: null, changedFields: [], filter: null });
+    ).toEqual({
+      ...valid,
+      operations: ['person.*', '*.created'],
+      signatures: ['twenty'],
+      workspaceId: null,
+      changedFields: [],
+      filter: null,
+      ordering: 'none',
+    });
   });
 
   it('scopes to a workspace when given one, and refuses one with spaces', () => {

@@ -47,6 +47,7 @@ function nastyUpdate(overrides: Partial<ChangeEvent> = {}): ChangeEvent {
     previousRecord: { ...nastyRow, name: 'Zoe', amount: '1.5' },
     updatedFields: ['name', 'amount'],
     unavailableFields: ['avatar\u2028"blob"'],
+    recordKey: null,
     commitLsn: 0x15453a0n,
     commitLsnText: '0/15453A0',
     changeLsn: 0x1545300n,

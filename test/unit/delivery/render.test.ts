@@ -27,6 +27,7 @@ function eventWith(record: Record<string, JsonValue>): ChangeEvent {
     previousRecord: null,
     updatedFields: null,
     unavailableFields: [],
+    recordKey: null,
     commitLsn: 0x1000n,
     commitLsnText: '0/1000',
     changeLsn: 0xf00n,

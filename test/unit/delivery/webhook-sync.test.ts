@@ -43,6 +43,7 @@ describe('apiWebhookDefinition', () => {
         workspaceId: null,
         changedFields: [],
         filter: null,
+        ordering: 'none',
       },
       changesAt: null,
     });

@@ -80,6 +80,7 @@ describe('toChangeEvent: identity and naming', () => {
       previousRecord: null,
       updatedFields: null,
       unavailableFields: [],
+      recordKey: JSON.stringify([SCHEMA, 'person', ID]),
       commitLsn: POSITION.commitLsn,
       // Formatted and parsed once per transaction, then carried by every event and delivery of it.
       commitLsnText: '0/15453A0',
@@ -87,6 +88,27 @@ describe('toChangeEvent: identity and naming', () => {
       commitTime: POSITION.commitTime,
       commitTimeMs: 1709548200000,
     });
+  });
+
+  it('keys the record by table and primary key: the same for insert, update and delete of one row, whatever else changed', () => {
+    const key = JSON.stringify([SCHEMA, 'person', ID]);
+    for (const identity of ['default', 'full'] as const) {
+      const table = person(identity);
+      const oldRow = identity === 'full' ? ROW : { id: ID };
+      expect(map(insert(table, ROW)).recordKey).toBe(key);
+      expect(map(update(table, oldRow, { ...ROW, name: 'Grace' })).recordKey).toBe(key);
+      expect(map(remove(table, oldRow)).recordKey).toBe(key);
+    }
+    expect(map(insert(person('default'), { ...ROW, id: 'another' })).recordKey).not.toBe(key);
+    expect(map(insert(person('default', 'company'), ROW)).recordKey).not.toBe(key);
+  });
+
+  it('has no record key when the table gives its rows none (FULL identity without an id column, or no identity)', () => {
+    const noId = PERSON_COLUMNS.filter((c) => c.name !== 'id').map((c) => ({ ...c, isKey: true }));
+    const rowWithoutId = Object.fromEntries(Object.entries(ROW).filter(([name]) => name !== 'id'));
+    expect(map(insert(person('full', 'person', noId), rowWithoutId)).recordKey).toBeNull();
+    const noKey = PERSON_COLUMNS.map((c) => ({ ...c, isKey: false }));
+    expect(map(insert(person('nothing', 'person', noKey), ROW)).recordKey).toBeNull();
   });
 
   it('names custom objects without their underscore, honours overrides, and has no workspace outside one', () => {

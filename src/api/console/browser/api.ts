@@ -96,6 +96,7 @@ export type Webhook = Pick<
   | 'workspaceId'
   | 'changedFields'
   | 'filter'
+  | 'ordering'
   | 'status'
   | 'disabledReason'
   | 'source'
@@ -125,7 +126,8 @@ export type WebhookInput = Required<WebhookFieldsInput>;
 
 export type { FieldProblem };
 
-const WEBHOOK_FIELDS = `id targetUrl operations description format signatures workspaceId changedFields filter status disabledReason source readOnly createdAt
+const WEBHOOK_FIELDS = `id targetUrl operations description format signatures workspaceId changedFields filter ordering status disabledReason source
+  readOnly createdAt
   previousSecretExpiresAt targetRefusal stats { deliveredLastHour failedLastHour waiting deadLetters failing }`;
 const DELIVERY_FIELDS = 'id operation state attempts lastStatus lastError deadReason nextAttemptAt';
 /** Enough for the console's tables; older ones stay reachable through the API. */

@@ -62,6 +62,7 @@ function renderFields(webhook: WebhookActivity['webhook']): void {
     ['Description', webhook.description || '—'],
     ['Operations', operationList(webhook.operations)],
     ['Format', webhook.format],
+    ['Ordering', webhook.ordering],
     ['Signatures', webhook.signatures.join(', ')],
     ['Workspace', workspaceText(webhook)],
     ['Changed fields', webhook.changedFields.length === 0 ? 'every update' : webhook.changedFields.join(', ')],

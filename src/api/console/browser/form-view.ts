@@ -77,6 +77,7 @@ function fill(webhook: Webhook | null, objects: string[], actions: string[]): vo
   byId('filter-results').replaceChildren();
   byId<HTMLButtonElement>('filter-try').hidden = webhook === null;
   for (const radio of form().querySelectorAll<HTMLInputElement>('input[name="format"]')) radio.checked = radio.value === (webhook?.format ?? 'record');
+  for (const radio of form().querySelectorAll<HTMLInputElement>('input[name="ordering"]')) radio.checked = radio.value === (webhook?.ordering ?? 'none');
   for (const box of form().querySelectorAll<HTMLInputElement>('input[name="signatures"]')) box.checked = webhook ? webhook.signatures.includes(box.value) : true;
 }
 
@@ -95,6 +96,7 @@ function read(): WebhookInput {
     description: String(data.get('description') ?? '').trim(),
     operations: [...data.getAll('operation').map(String), ...extra],
     format: String(data.get('format') ?? ''),
+    ordering: String(data.get('ordering') ?? 'none'),
     signatures: data.getAll('signatures').map(String),
     // Empty: every workspace (null also clears a workspace when editing).
     workspaceId: String(data.get('workspaceId') ?? '').trim() || null,

@@ -11,6 +11,7 @@ const complete: WebhookInput = {
   workspaceId: null,
   changedFields: [],
   filter: null,
+  ordering: 'none',
 };
 
 describe('missingFields', () => {
