@@ -28,10 +28,11 @@ import { filterCost } from './scenarios/filter.js';
 import { decode } from './scenarios/decode.js';
 import { isolation } from './scenarios/isolation.js';
 import { latency } from './scenarios/latency.js';
+import { ordering } from './scenarios/ordering.js';
 import { overhead } from './scenarios/overhead.js';
 import { throughput } from './scenarios/throughput.js';
 
-const SCENARIOS: BenchScenario[] = [decode, throughput, cpuPerDelivery, filterCost, latency, overhead, isolation, catchUp, backfill];
+const SCENARIOS: BenchScenario[] = [decode, throughput, cpuPerDelivery, filterCost, latency, overhead, isolation, catchUp, backfill, ordering];
 
 async function serverVersion(url: string): Promise<string> {
   const client = new pg.Client(url);

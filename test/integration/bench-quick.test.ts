@@ -33,6 +33,7 @@ const EXPECTED: [RegExp, string | null][] = [
   [/^catch-up of .* changes, drain rate$/, null],
   [/^catch-up of .* changes, peak RSS$/, '≤ 256 MB'],
   [/^backfill of .*k rows vs live delivery of as many changes$/, 'ratio ≥ 1'],
+  [/^ordering: record vs none, 1000 records$/, null],
 ];
 
 describe('bench --quick', () => {
