@@ -417,14 +417,28 @@ export class Dispatcher {
       void this.store(webhook, job, { state: 'dead', attempts: 0, deadReason: 'payload_too_large' }).then(settle);
       return;
     }
-    if (job.recordKey !== null) {
-      const path = pathFor(this.records.mode(webhook.id, job.recordKey));
-      settle = this.records.track(webhook.id, job.recordKey, settle);
-      if (path === 'behind') {
-        void this.store(webhook, job, { state: 'pending', attempts: 0, nextAttemptAt: new Date() }).then(settle);
-        return;
-      }
+    if (job.recordKey === null) this.routeNow(webhook, job, settle);
+    else this.routeInOrder(webhook, job, job.recordKey, settle);
+  }
+
+  /**
+   * Per-record ordering (record-order.ts): the change goes behind an earlier
+   * one of its record still in memory or waiting in the state table, else to
+   * the fast path; from then on it counts as the record's, in memory, until
+   * `settle` runs.
+   */
+  private routeInOrder(webhook: Webhook, job: DeliveryJob, recordKey: string, settle: () => void): void {
+    const path = pathFor(this.records.mode(webhook.id, recordKey));
+    if (path === 'afterInMemory') {
+      this.records.after(webhook.id, recordKey, () => this.route(webhook, job, settle));
+      return;
     }
+    const settleTracked = this.records.track(webhook.id, recordKey, settle);
+    if (path === 'table') void this.store(webhook, job, { state: 'pending', attempts: 0, nextAttemptAt: new Date() }).then(settleTracked);
+    else this.routeNow(webhook, job, settleTracked);
+  }
+
+  private routeNow(webhook: Webhook, job: DeliveryJob, settle: () => void): void {
     const endpoint = this.endpoint(webhook.id);
     // Past its bound an endpoint overflows to the state table, unless no other endpoint could use new events
     // now: then it keeps them, flow control pauses reading for it (`load`), and the slot is the queue.

@@ -6,24 +6,27 @@
  * are attempted head first (earliest commit_lsn, change_lsn), and only once
  * every earlier change of the stream is settled (claimDueDeliveries): that
  * part needs no memory, so it survives kill -9, restarts and failover. In
- * memory, this gate keeps the fast path from overtaking: a change of a record
- * takes the fast path only while the record is `free`; otherwise it joins the
- * record's rows in the state table, behind the earlier ones.
+ * memory, this gate keeps the fast path from overtaking.
  *
- * A record's mode, per webhook:
- * - free: nothing of it in memory, no row known to wait in the state table;
- * - inMemory: deliveries routed and not yet settled (sending, or their row
- *   not yet committed): a later change must not be sent beside them;
+ * A record's mode, per webhook, and where its next change goes:
+ * - free: nothing of it in memory, no row known to wait in the state table:
+ *   the fast path;
+ * - inMemory: a delivery routed and not yet settled (sending, or its row not
+ *   yet committed): the change waits in memory behind it (unsettled, so the
+ *   slot holds it), and is routed again once it settles — to the fast path
+ *   after a 2xx, to the table if it was stored;
  * - waiting: rows of it wait in the state table (written by this process,
- *   or found there when streaming started). It becomes free again only once
- *   the table holds none and nothing was written for it since the check.
+ *   or found there when streaming started): the change joins them. It becomes
+ *   free again only once the table holds none and nothing was written for it
+ *   since the check.
  */
 
 export type RecordMode = 'free' | 'inMemory' | 'waiting';
 
-/** Where a new change of a record goes: straight to HTTP, or behind the record's earlier deliveries. */
-export function pathFor(mode: RecordMode): 'fast' | 'behind' {
-  return mode === 'free' ? 'fast' : 'behind';
+/** Where a new change of a record goes: straight to HTTP, behind its delivery in memory, or behind its rows in the table. */
+export function pathFor(mode: RecordMode): 'fast' | 'afterInMemory' | 'table' {
+  if (mode === 'free') return 'fast';
+  return mode === 'inMemory' ? 'afterInMemory' : 'table';
 }
 
 /** One record of one webhook. */
@@ -37,11 +40,21 @@ export class RecordGate {
   /** Records with rows waiting in the state table, with the write count when they were last written. */
   private readonly waiting = new Map<string, number>();
   private writes = 0;
+  /** Changes routed while their record was inMemory, in commit order, to be routed again once it settles. */
+  private readonly queued = new Map<string, (() => void)[]>();
 
   mode(webhookId: string, recordKey: string): RecordMode {
     const slot = slotOf(webhookId, recordKey);
-    if (this.inMemory.has(slot)) return 'inMemory';
-    return this.waiting.has(slot) ? 'waiting' : 'free';
+    if (this.waiting.has(slot)) return 'waiting';
+    return this.inMemory.has(slot) ? 'inMemory' : 'free';
+  }
+
+  /** Runs `route` (in order with the record's other such changes) once the record has nothing left in memory. */
+  after(webhookId: string, recordKey: string, route: () => void): void {
+    const slot = slotOf(webhookId, recordKey);
+    const queue = this.queued.get(slot);
+    if (queue) queue.push(route);
+    else this.queued.set(slot, [route]);
   }
 
   /** Counts a delivery of the record as in memory until the returned callback (which calls `settle`) runs. */
@@ -50,9 +63,14 @@ export class RecordGate {
     this.inMemory.set(slot, (this.inMemory.get(slot) ?? 0) + 1);
     return () => {
       const left = (this.inMemory.get(slot) ?? 1) - 1;
-      if (left === 0) this.inMemory.delete(slot);
-      else this.inMemory.set(slot, left);
+      if (left > 0) this.inMemory.set(slot, left);
+      else this.inMemory.delete(slot);
       settle();
+      if (left > 0) return;
+      const queue = this.queued.get(slot);
+      this.queued.delete(slot);
+      // Routed again in order: the first takes the fast path (or the table) and the rest queue behind it anew.
+      for (const route of queue ?? []) route();
     };
   }
 
@@ -83,6 +101,6 @@ export class RecordGate {
 
   /** How many records are not free, for tests and metrics. */
   get heldRecords(): number {
-    return new Set([...this.inMemory.keys(), ...this.waiting.keys()]).size;
+    return new Set([...this.inMemory.keys(), ...this.waiting.keys(), ...this.queued.keys()]).size;
   }
 }

@@ -161,6 +161,8 @@ describe('ordering: record', () => {
     for (let version = 1; version <= 3; version++) await updateRound(ids, version);
 
     const others = ids.slice(1);
+    // Its first retry arrives and is held unanswered: from then on the head is surely unsettled.
+    await waitFor(() => log.filter((seen) => seen.recordId === stuck).length >= 2, 'the stuck record head to be retried', 60_000);
     await waitFor(
       () => others.every((id) => deliveredVersions(log).get(id)?.size === 4),
       () => `the other records' changes to arrive while one record is stuck (${JSON.stringify([...deliveredVersions(log)].map(([id, v]) => [id, v.size]))})`,

@@ -7,10 +7,10 @@ const A = '["public","person","a"]';
 const B = '["public","person","b"]';
 
 describe('record order: which path a new change of a record takes', () => {
-  it('takes the fast path only while its record is free', () => {
+  it('takes the fast path only while its record is free; else behind the earlier change, where that is', () => {
     expect(pathFor('free')).toBe('fast');
-    expect(pathFor('inMemory')).toBe('behind');
-    expect(pathFor('waiting')).toBe('behind');
+    expect(pathFor('inMemory')).toBe('afterInMemory');
+    expect(pathFor('waiting')).toBe('table');
   });
 });
 
@@ -42,6 +42,26 @@ describe('RecordGate', () => {
     const settle = gate.track(WEBHOOK, A, () => undefined);
     gate.wrote(WEBHOOK, A);
     settle();
+    expect(gate.mode(WEBHOOK, A)).toBe('waiting');
+  });
+
+  it('routes the changes queued behind a record again, in order, once its last delivery in memory settled', () => {
+    const gate = new RecordGate();
+    const routed: string[] = [];
+    const settle = gate.track(WEBHOOK, A, () => routed.push('head settled'));
+    gate.after(WEBHOOK, A, () => routed.push('second'));
+    gate.after(WEBHOOK, A, () => routed.push('third'));
+    gate.after(WEBHOOK, B, () => routed.push('other record'));
+    expect(routed).toEqual([]);
+    settle();
+    expect(routed).toEqual(['head settled', 'second', 'third']);
+    expect(gate.mode(WEBHOOK, A)).toBe('free');
+  });
+
+  it('a record waiting in the table takes precedence over one in memory: later changes go to the table', () => {
+    const gate = new RecordGate();
+    gate.track(WEBHOOK, A, () => undefined);
+    gate.wrote(WEBHOOK, A);
     expect(gate.mode(WEBHOOK, A)).toBe('waiting');
   });
 
