@@ -669,6 +669,23 @@ describe('CLI', () => {
     expect(JSON.parse(cleared.stdout)).toMatchObject({ changedFields: [], filter: null });
   });
 
+  it('webhooks create/update --ordering sets the ordering, stored and read back through GraphQL; a wrong one is named', async () => {
+    const created = await walhook('webhooks', 'create', '--target-url', 'https://example.com/ordered', '--operations', 'person.*', '--ordering', 'record', '--json');
+    expect(created.code).toBe(0);
+    const webhook = JSON.parse(created.stdout) as WebhookView;
+    expect(webhook.ordering).toBe('record');
+    const read = await api.data<{ webhook: WebhookView }>('query ($id: ID!) { webhook(id: $id) { ordering } }', { id: webhook.id });
+    expect(read.webhook.ordering).toBe('record');
+    const updated = await walhook('webhooks', 'update', '--id', webhook.id, '--ordering', 'none', '--json');
+    expect(JSON.parse(updated.stdout)).toMatchObject({ ordering: 'none' });
+    expect(await db.sql(`SELECT ordering FROM ${SCHEMA}.webhooks WHERE id = $1`, [webhook.id])).toEqual([{ ordering: 'none' }]);
+    const viaApi = await api.data<{ updateWebhook: WebhookView }>('mutation ($id: ID!) { updateWebhook(input: { id: $id, ordering: record }) { ordering } }', { id: webhook.id });
+    expect(viaApi.updateWebhook.ordering).toBe('record');
+    const bad = await walhook('webhooks', 'update', '--id', webhook.id, '--ordering', 'strict');
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/ordering: "strict" is not one of none, record/);
+  });
+
   it('says where a read-only webhook is edited, in words that fit the CLI', async () => {
     const id = randomUUID();
     const row = { id, targetUrl: 'https://example.com/twenty', operations: ['*.*'], description: '', format: 'twenty' as const, signatures: ['twenty' as const] };

@@ -49,6 +49,11 @@ describe('validateWebhookFields', () => {
     expect(() => validateWebhookFields({ ...valid, workspaceId: 'two words' }, 2048)).toThrow(/workspaceId/);
   });
 
+  it('takes ordering none (the default) or record', () => {
+    expect(validateWebhookFields(valid, 2048).ordering).toBe('none');
+    expect(validateWebhookFields({ ...valid, ordering: 'record' }, 2048).ordering).toBe('record');
+  });
+
   it.each([
     ['targetUrl', { targetUrl: 'ftp://example.com' }, 'targetUrl: invalid target URL: scheme ftp is not http or https'],
     ['targetUrl', { targetUrl: '/relative' }, 'targetUrl: invalid target URL: not a valid absolute URL'],
@@ -68,7 +73,10 @@ describe('validateWebhookFields', () => {
 
   it('names every wrong field in one error, in the order of the input, each with its reason', () => {
     const error = failure(() =>
-      validateWebhookFields({ ...valid, targetUrl: '', operations: [], format: 'xml', signatures: [], workspaceId: 'two words' }, 64),
+      validateWebhookFields(
+        { ...valid, targetUrl: '', operations: [], format: 'xml', signatures: [], workspaceId: 'two words', ordering: 'strict' },
+        64,
+      ),
     );
     expect(error.code).toBe('BAD_USER_INPUT');
     expect(error.problems).toEqual([
@@ -77,6 +85,7 @@ describe('validateWebhookFields', () => {
       { field: 'format', reason: '"xml" is not one of record, event, twenty' },
       { field: 'signatures', reason: 'at least one of standard, twenty, twenty-legacy is required' },
       { field: 'workspaceId', reason: expect.stringMatching(/^a workspace id such as/) },
+      { field: 'ordering', reason: '"strict" is not one of none, record' },
     ]);
     expect(error.field).toBe('targetUrl');
     expect(error.message).toBe(error.problems.map(({ field, reason }) => `${field}: ${reason}`).join('; '));

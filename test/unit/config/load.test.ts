@@ -226,7 +226,7 @@ describe('validation', () => {
       source: { plugin: 'decoderbufs', slot: 'Bad-Slot', reconnect: { minDelay: '1m', maxDelay: '1s' } },
       events: { workspacePattern: 'workspace_', objectNames: { person: 'has space' } },
       delivery: { timeout: true, concurrency: 0, maxPayloadBytes: '1XB', allowList: ['10.0.0.0/33'] },
-      webhooks: [{ targetUrl: 'https://hooks.example.com', operations: [], secret: 'a-secret-of-24-characters', description: 42 }],
+      webhooks: [{ targetUrl: 'https://hooks.example.com', operations: [], secret: 'a-secret-of-24-characters', description: 42, ordering: 'strict' }],
       api: { listen: 8080 },
       log: { level: 'loud' },
     };
@@ -243,6 +243,7 @@ describe('validation', () => {
       'delivery.allowList[0]: got "10.0.0.0/33" — expected a CIDR block (10.0.0.0/8, fd00::/8), an IP address or a host name',
       'webhooks[0].operations: got [] — expected at least 1 item',
       'webhooks[0].description: got 42 — expected a string (put it in quotes)',
+      'webhooks[0].ordering: got "strict" — expected one of none, record',
       'api.listen: got 8080 — expected host:port such as 127.0.0.1:8080, 0.0.0.0:8080 or [::1]:8080',
       'log.level: got "loud" — expected one of fatal, error, warn, info, debug, trace, silent',
     ]);
