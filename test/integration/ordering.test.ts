@@ -7,7 +7,7 @@
  * failing holds up only itself; a dead-lettered head releases the next one.
  */
 import { describe, expect, it } from 'vitest';
-import { useCrmTestBed, WORKSPACE_SCHEMA, type WalhookSetup } from '../harness/crm.js';
+import { currentWalLsn, useCrmTestBed, waitForSlotAt, WORKSPACE_SCHEMA, type WalhookSetup } from '../harness/crm.js';
 import type { DaemonProcess } from '../harness/daemon.js';
 import { probe } from '../harness/operations.js';
 import { waitFor, type ReceivedRequest, type Reply } from '../harness/receiver.js';
@@ -143,6 +143,36 @@ describe('ordering: record', () => {
     expect(receiver.verified()).toHaveLength(receiver.requests.length);
     await expectLive(second, log, 'ordered-crash-fresh');
   }, 240_000);
+
+  it('after a kill -9, a new change of a record whose head waits in the state table queues behind it', async () => {
+    let held = '';
+    let headAnswers = 500;
+    // The head keeps failing until the restarted walhook has dispatched the record's next change.
+    const { receiver, log } = await plannedReceiver((seen) => (seen.recordId === held && seen.version === 0 ? headAnswers : 200));
+    const setup = orderedSetup(receiver.url, { retrySchedule: ['300ms', '300ms', '300ms', '300ms', '300ms', '300ms', '300ms', '300ms'] });
+    const first = await bed.walhook(setup);
+    held = (await insertRecords(1, 'ordered-restart'))[0]!;
+    await waitFor(
+      async () => (await bed.db.sql(`SELECT FROM ${setup.stateSchema}.deliveries WHERE state = 'retrying'`)).length === 1,
+      'the head to wait for a retry in the state table',
+    );
+    // Confirmed past the head: the restarted walhook will not stream it again, only find it in the table.
+    await waitForSlotAt(bed.db, setup.slot, await currentWalLsn(bed.db), 'the slot to be confirmed past the head');
+    await first.kill9();
+    await updateRound([held], 1);
+    const second = await bed.walhook(setup);
+    await waitFor(
+      async () =>
+        log.some((seen) => seen.recordId === held && seen.version === 1) ||
+        (await bed.db.sql(`SELECT FROM ${setup.stateSchema}.deliveries WHERE (body::jsonb)->'record'->>'city' = 'v1'`)).length === 1,
+      'the restarted walhook to dispatch the next change (to the table, or to the receiver)',
+      30_000,
+    );
+    headAnswers = 200;
+    await waitFor(() => deliveredVersions(log).get(held)?.size === 2, 'both changes of the record to be delivered', 30_000);
+    expect(orderViolations(log)).toEqual([]);
+    await expectLive(second, log, 'ordered-restart-fresh');
+  }, 120_000);
 
   it('holds back only the record whose head keeps failing; a dead-lettered head releases the next change', async () => {
     let stuck = '';
