@@ -60,9 +60,11 @@ describe('backfill consistent with the live stream', () => {
         await new Promise((resolve) => setTimeout(resolve, 5));
       }
     })();
-    const finished = await waitForBackfill(bed.db, setup, id, "done", 100_000);
-    done = true;
-    await updater;
+    // The updater is stopped (and awaited) however the wait ends, so it never outlives the test's database.
+    const finished = await waitForBackfill(bed.db, setup, id, 'done', 240_000).finally(async () => {
+      done = true;
+      await updater;
+    });
 
     const table = await bed.db.sql<{ id: string; jobTitle: string }>(`SELECT id, "jobTitle" FROM ${WORKSPACE_SCHEMA}.person`);
     const mismatches = () => {
@@ -89,7 +91,7 @@ describe('backfill consistent with the live stream', () => {
     expect(hooks.verified().length).toBe(hooks.requests.length);
     const sample = hooks.requests.find(isBackfilled)!;
     expect(sample.json).toMatchObject({ operation: 'person.backfilled', webhookId, previousRecord: null, updatedFields: null });
-  }, 180_000);
+  }, 360_000);
 
   it('sends only the rows a --where filter selects, to the one webhook named, and refuses a bad request with a reason', async () => {
     const all = await bed.receiver();

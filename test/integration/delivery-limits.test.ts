@@ -100,7 +100,8 @@ describe('responses that are not a plain 2xx', () => {
       [goneId],
     );
     expect(status?.disabled_reason).toMatch(/410/);
-    expect(daemon.logs.some((line) => line.msg === 'webhook disabled' && line.webhookId === goneId)).toBe(true);
+    // The log line is written after the disabling commits, and read through a pipe: wait for it rather than expect it at once.
+    await waitFor(() => daemon.logs.some((line) => line.msg === 'webhook disabled' && line.webhookId === goneId), "walhook's 'webhook disabled' log line");
 
     // Once the slot passes a later change, every delivery made for it is settled: none went to the disabled webhook,
     // and what it would have received is kept as a dead letter.
