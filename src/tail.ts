@@ -13,7 +13,6 @@ import type { WalhookConfig } from './config/schema.js';
 import type { ChangeEvent } from './events/types.js';
 import type { Logger } from './common/log.js';
 import { StreamingSession } from './events/streaming-session.js';
-import { formatLsn } from './source/lsn.js';
 import { publicationNames } from './source/setup.js';
 
 const NAME_PREFIX = 'walhook_tail_';
@@ -32,7 +31,7 @@ export function eventLine(event: ChangeEvent): string {
     updatedFields: event.updatedFields,
     ...(event.unavailableFields.length > 0 ? { unavailableFields: event.unavailableFields } : {}),
     commitLsn: event.commitLsnText,
-    changeLsn: formatLsn(event.changeLsn),
+    changeLsn: event.changeLsnText,
     commitTime: event.commitTime,
   });
 }

@@ -14,7 +14,7 @@ import { inTransaction, type StateDb } from '../state/db.js';
 import { insertSetAside, type SetAsideChange } from '../state/set-aside.js';
 import { notifyWebhookChanged, setWebhookDisabled } from '../state/webhooks.js';
 import type { HttpSender, SendResult } from './http.js';
-import { payloadBytes, prepareEventJson, renderBody } from './payload.js';
+import { MAX_NESTING_DEPTH, nestsDeeperThan, payloadBytes, prepareEventJson, renderBody } from './payload.js';
 import { inWorkspace, type Webhook, type WebhookRegistry } from './registry.js';
 import { nextStep, type FailedSend, type NextStep } from './retry-policy.js';
 import { signRequest } from './signing.js';
@@ -24,7 +24,6 @@ import { pathFor, RecordGate } from './record-order.js';
 import { listWaitingRecords, recordIsWaiting } from '../state/deliveries.js';
 import { loggableUrl } from '../common/log.js';
 import { changedFieldsAdmit, type FilterInput } from '../common/webhook-filter.js';
-import { formatLsn } from '../source/lsn.js';
 
 export interface DeliverySettings {
   retryScheduleMs: number[];
@@ -71,19 +70,21 @@ const SET_ASIDE_MAX_BACKOFF_MS = 5_000;
 
 /** The deliveries of `event`, one per webhook in order, or why none can be built. Other errors are thrown. */
 export function renderDeliveries(event: ChangeEvent, webhooks: readonly Webhook[]): { jobs: DeliveryJob[] } | Unrenderable {
+  if (nestsDeeperThan(event.record, MAX_NESTING_DEPTH) || nestsDeeperThan(event.previousRecord, MAX_NESTING_DEPTH)) {
+    return { unrenderable: 'nested_too_deep', error: `a value nests deeper than ${MAX_NESTING_DEPTH} levels` };
+  }
   try {
     const prepared = prepareEventJson(event);
-    const changeLsn = formatLsn(event.changeLsn);
     return {
       jobs: webhooks.map((webhook) => {
         const id = deliveryIdOf(event.id, webhook.id);
         const body = renderBody(prepared, webhook, id);
         const recordKey = webhook.ordering === 'record' ? event.recordKey : null;
-        return { id, eventId: event.id, operation: event.operation, body, bytes: payloadBytes(body), commitLsn: event.commitLsnText, changeLsn, commitTime: event.commitTime, commitTimeMs: event.commitTimeMs, recordKey };
+        return { id, eventId: event.id, operation: event.operation, body, bytes: payloadBytes(body), commitLsn: event.commitLsnText, changeLsn: event.changeLsnText, commitTime: event.commitTime, commitTimeMs: event.commitTimeMs, recordKey };
       }),
     };
   } catch (error) {
-    // V8 reports both as RangeError: the call stack of JSON.stringify, and the longest string it can build.
+    // V8 reports both as RangeError: the call stack of JSON.stringify (a stack already deep at the call), and the longest string it can build.
     if (!(error instanceof RangeError)) throw error;
     if (/call stack/i.test(error.message)) return { unrenderable: 'nested_too_deep', error: error.message };
     if (/string length/i.test(error.message)) return { unrenderable: 'too_large', error: error.message };
@@ -380,7 +381,7 @@ export class Dispatcher {
       recordKey: recordKeyOf(event),
       operation: event.operation,
       commitLsn: event.commitLsnText,
-      changeLsn: formatLsn(event.changeLsn),
+      changeLsn: event.changeLsnText,
       commitTime: event.commitTime,
       webhookIds: webhooks.map((webhook) => webhook.id),
       reason: failure.unrenderable,

@@ -31,6 +31,28 @@ import type { PayloadFormat } from '../common/webhook.js';
 import { nameBasedUuid, uuidBytes } from '../events/event-id.js';
 import type { ChangeEvent } from '../events/types.js';
 
+/**
+ * How deep the values of a record may nest and still be sent. JSON.stringify
+ * recurses, so whether V8's stack holds a deeper value depends on how deep the
+ * stack already is when it is called: without a fixed limit the same row could
+ * be set aside on one pass and delivered on the next. Twenty's deepest values
+ * (composites, rich text) nest a handful of levels.
+ */
+export const MAX_NESTING_DEPTH = 1_000;
+
+/** Whether `value` nests more than `limit` levels of objects and arrays (a flat record is 1). Iterative: it must not itself run out of stack. */
+export function nestsDeeperThan(value: unknown, limit: number): boolean {
+  const pending: Array<{ value: object; depth: number }> = [];
+  if (value !== null && typeof value === 'object') pending.push({ value, depth: 1 });
+  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+    if (next.depth > limit) return true;
+    for (const child of Object.values(next.value)) {
+      if (child !== null && typeof child === 'object') pending.push({ value: child as object, depth: next.depth + 1 });
+    }
+  }
+  return false;
+}
+
 /** What of a webhook the body depends on. */
 export interface WebhookTarget {
   id: string;

@@ -39,11 +39,13 @@ export function toBackfillEvent(
   options: MappingOptions,
   catalog: TypeCatalog,
 ): ChangeEvent {
+  const placeText = formatLsn(place.commitLsn);
   const position = {
     id: backfillEventId(backfillId, table.schema, table.table, key),
     commitLsn: place.commitLsn,
-    commitLsnText: formatLsn(place.commitLsn),
+    commitLsnText: placeText,
     changeLsn: place.commitLsn,
+    changeLsnText: placeText,
     commitTime: place.commitTime,
     commitTimeMs: Date.parse(place.commitTime),
   };

@@ -21,6 +21,7 @@ export interface ChangePosition {
   /** Start of the change's own WAL record. */
   changeLsn: Lsn;
   commitLsnText: string;
+  changeLsnText: string;
   /** ISO 8601 UTC. */
   commitTime: string;
   commitTimeMs: number;
@@ -89,6 +90,7 @@ export function classifiedToEvent(
     commitLsn: position.commitLsn,
     commitLsnText: position.commitLsnText,
     changeLsn: position.changeLsn,
+    changeLsnText: position.changeLsnText,
     commitTime: position.commitTime,
     commitTimeMs: position.commitTimeMs,
   };

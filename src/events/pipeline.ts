@@ -137,14 +137,15 @@ export class Pipeline<Route = never> {
     const route = this.sink.route ? this.sink.route(classified.object, classified.action) : undefined;
     if (route === null) return;
     const id = eventId({ systemId: this.server.systemId, timeline: timelineOf(this.server, lsn), lsn, index });
-    const position = { id, commitLsn: open.commitLsn, commitLsnText: open.commitLsnText, changeLsn: lsn, commitTime: open.commitTime, commitTimeMs: open.commitTimeMs };
+    const changeLsnText = formatLsn(lsn);
+    const position = { id, commitLsn: open.commitLsn, commitLsnText: open.commitLsnText, changeLsn: lsn, changeLsnText, commitTime: open.commitTime, commitTimeMs: open.commitTimeMs };
     let event: ChangeEvent;
     try {
       event = classifiedToEvent(classified, position, this.options.mapping, this.options.catalog());
     } catch (error) {
       // Never skipped (that would lose it): the connection ends and the change is streamed again.
       this.options.logger.error(
-        { err: error, schema: change.table.schema, table: change.table.table, commitLsn: open.commitLsnText, changeLsn: formatLsn(lsn) },
+        { err: error, schema: change.table.schema, table: change.table.table, commitLsn: open.commitLsnText, changeLsn: changeLsnText },
         'could not map a row change; the stream restarts from the last confirmed position',
       );
       throw error;
@@ -154,7 +155,7 @@ export class Pipeline<Route = never> {
     } catch (error) {
       // A change the sink cannot take now (it sets aside what can never be rendered): streamed again after the reconnect's backoff.
       this.options.logger.error(
-        { err: error, eventId: event.id, schema: change.table.schema, table: change.table.table, commitLsn: open.commitLsnText, changeLsn: formatLsn(lsn) },
+        { err: error, eventId: event.id, schema: change.table.schema, table: change.table.table, commitLsn: open.commitLsnText, changeLsn: changeLsnText },
         'could not dispatch a row change; the stream restarts from the last confirmed position',
       );
       throw error;

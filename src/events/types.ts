@@ -41,6 +41,8 @@ export interface ChangeEvent {
   changeLsn: bigint;
   /** commitLsn as PostgreSQL writes it (16/B374D848), formatted once per transaction. */
   commitLsnText: string;
+  /** changeLsn as PostgreSQL writes it, formatted once per change. */
+  changeLsnText: string;
   /** Commit time of the transaction, ISO 8601 UTC. */
   commitTime: string;
   /** The same in epoch milliseconds, parsed once per transaction. */

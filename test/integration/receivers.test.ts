@@ -118,6 +118,7 @@ function personEvent(action: 'created' | 'updated'): ChangeEvent {
     commitLsn: 0x16b3748n,
     commitLsnText: '0/16B3748',
     changeLsn: 0x16b3700n,
+    changeLsnText: '0/16B3700',
     commitTime: new Date(committedAt).toISOString(),
     commitTimeMs: committedAt,
   };

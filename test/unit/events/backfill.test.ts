@@ -24,7 +24,7 @@ const BACKFILL = '6f0b7e4e-1d2a-4c3b-8e5f-9a0b1c2d3e4f';
 describe('backfilled rows as events', () => {
   it('carry the record a live insert of the row would, with the backfill action', () => {
     const event = toBackfillEvent({ backfillId: BACKFILL, action: 'backfilled', table: TABLE, row: ROW, key: KEY }, AT, OPTIONS, BUILTIN_TYPE_CATALOG);
-    const live = toChangeEvent({ kind: 'insert', table: TABLE, newRow: ROW, oldRow: null }, { ...AT, commitLsnText: '0/15453A0', commitTimeMs: Date.parse(AT.commitTime), id: event.id, changeLsn: AT.commitLsn }, OPTIONS, BUILTIN_TYPE_CATALOG);
+    const live = toChangeEvent({ kind: 'insert', table: TABLE, newRow: ROW, oldRow: null }, { ...AT, commitLsnText: '0/15453A0', commitTimeMs: Date.parse(AT.commitTime), id: event.id, changeLsn: AT.commitLsn, changeLsnText: '0/15453A0' }, OPTIONS, BUILTIN_TYPE_CATALOG);
     expect(event).toEqual({ ...live, action: 'backfilled', operation: 'person.backfilled' });
     expect(event.record).toEqual({ id: ROW.id, score: '9007199254740993' });
     expect(event.previousRecord).toBeNull();

@@ -41,6 +41,7 @@ const POSITION: ChangePosition = {
   commitLsn: 0x1_5453a0n,
   commitLsnText: '0/15453A0',
   changeLsn: 0x1_545300n,
+  changeLsnText: '0/1545300',
   commitTime: '2024-03-04T10:30:00.000Z',
   commitTimeMs: Date.parse('2024-03-04T10:30:00.000Z'),
 };
@@ -85,6 +86,7 @@ describe('toChangeEvent: identity and naming', () => {
       // Formatted and parsed once per transaction, then carried by every event and delivery of it.
       commitLsnText: '0/15453A0',
       changeLsn: POSITION.changeLsn,
+      changeLsnText: POSITION.changeLsnText,
       commitTime: POSITION.commitTime,
       commitTimeMs: 1709548200000,
     });

@@ -147,6 +147,7 @@ const POSITION: ChangePosition = {
   commitLsn: 0x15453a0n,
   commitLsnText: '0/15453A0',
   changeLsn: 0x1545300n,
+  changeLsnText: '0/1545300',
   commitTime: '2025-02-10T15:30:50.987654Z',
   commitTimeMs: Date.parse('2025-02-10T15:30:50.987654Z'),
 };
