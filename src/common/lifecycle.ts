@@ -26,9 +26,23 @@ export class Lifecycle<Shutdown> {
     }
   }
 
-  /** Stops, in reverse, every stage whose start began (one still starting included). */
+  /**
+   * Stops, in reverse, every stage whose start began (one still starting
+   * included). A stage whose stop fails does not keep the earlier ones
+   * running (the lease held, the pools open): every stage is stopped, then the
+   * failures are thrown together, each named by its stage.
+   */
   async stop(shutdown: Shutdown): Promise<void> {
     this.stopping = true;
-    for (const stage of this.stages.slice(0, this.begun).reverse()) await stage.stop?.(shutdown);
+    const failures: Error[] = [];
+    for (const stage of this.stages.slice(0, this.begun).reverse()) {
+      try {
+        await stage.stop?.(shutdown);
+      } catch (error) {
+        failures.push(new Error(`stopping ${stage.name}: ${error instanceof Error ? error.message : String(error)}`, { cause: error }));
+      }
+    }
+    if (failures.length === 1) throw failures[0];
+    if (failures.length > 1) throw new AggregateError(failures, failures.map((failure) => failure.message).join('; '));
   }
 }

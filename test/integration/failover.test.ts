@@ -216,7 +216,7 @@ describe('database failover on PostgreSQL 16', () => {
     );
 
     // The documented remedy: restart walhook, which creates the slot anew.
-    expect(await walhook.stop()).toBe(0);
+    expect(await walhook.stop(), `walhook's exit on SIGTERM; its last log lines:\n${lastLogLines(walhook, 25)}`).toBe(0);
     const restarted = await instances.start(setup.file, { streaming: true });
     expect(linesSaying(restarted, 'replication slot created'), 'walhook created a new slot on the new primary').toBe(1);
     const fresh = await insertPersonsOneByOne(db, AFTER_FAILOVER, { from: 100_000 });

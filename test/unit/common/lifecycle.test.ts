@@ -61,4 +61,23 @@ describe('Lifecycle', () => {
     await lifecycle.stop('failed start');
     expect(log).toEqual(['start a', 'stop b', 'stop a']);
   });
+
+  it('stops every stage when one stop fails, then reports the failures by stage', async () => {
+    const log: string[] = [];
+    const lifecycle = new Lifecycle<string>([
+      { name: 'pool', start: () => undefined, stop: () => void log.push('stop pool') },
+      { name: 'lease', start: () => undefined, stop: () => Promise.reject(new Error('connection terminated')) },
+      { name: 'api', start: () => undefined, stop: () => void log.push('stop api') },
+    ]);
+    await lifecycle.start();
+    await expect(lifecycle.stop('SIGTERM')).rejects.toThrow('stopping lease: connection terminated');
+    expect(log).toEqual(['stop api', 'stop pool']);
+  });
+
+  it('names every stage whose stop failed', async () => {
+    const failing = (name: string): Stage<string> => ({ name, start: () => undefined, stop: () => Promise.reject(new Error(`${name} broke`)) });
+    const lifecycle = new Lifecycle<string>([failing('a'), failing('b')]);
+    await lifecycle.start();
+    await expect(lifecycle.stop('SIGTERM')).rejects.toThrow('stopping b: b broke; stopping a: a broke');
+  });
 });
