@@ -11,6 +11,7 @@ import { z } from 'zod';
 import { MIN_STANDARD_KEY_BYTES, secretProblem, SIGNATURE_SCHEMES } from '../common/verify.js';
 import { MIN_SECRET_LENGTH, ORDERINGS, PAYLOAD_FORMATS } from '../common/webhook.js';
 import { changedFieldsProblem, compileFilter } from '../common/webhook-filter.js';
+import { MAX_PARTITIONS, partitionSuffixLength } from '../common/partitions.js';
 import {
   byteSize,
   capturingRegex,
@@ -63,6 +64,12 @@ const sourceSchema = z.strictObject({
     .prefault('walhook')
     .describe('Logical replication slot walhook reads. One slot has one reader: replicas take turns on it.'),
   publication: postgresName().prefault('walhook').describe('Publication listing the streamed tables.'),
+  partitions: wholeNumber(1)
+    .prefault(1)
+    .refine((count) => count <= MAX_PARTITIONS, { message: `at most ${MAX_PARTITIONS} partitions (each is a slot decoding the whole WAL once more)` })
+    .describe(
+      'Streaming partitions, shared by the replicas. Each table belongs to one partition by a stable hash of its schema (a workspace), and each partition has its own slot and publications, named `<slot>_p<k>` and `<publication>_p<k>` (k = 0 … partitions − 1; with 1, `slot` and `publication` themselves). Replicas take partitions through leases in the state schema, at most ⌈partitions / live replicas⌉ each. Changing it is a migration: see the README (Partitions).',
+    ),
   createSlot: flag().prefault(true).describe('Create the slot at start when it does not exist.'),
   createPublication: flag().prefault(true).describe('Create the publications when missing and keep them matching the scope (a table removed by hand is put back, with a warning). When false, a publication that differs from the scope makes /readyz unready.'),
   schemas: z
@@ -90,7 +97,15 @@ const sourceSchema = z.strictObject({
     .describe(
       'Changes waiting in the slot with no delivery in flight and nothing received or confirmed for this long: the stream is stalled. walhook logs it, reports it on /readyz and `walhook_stream_stalled`, resumes reading, and reconnects while it stays stalled.',
     ),
-});
+})
+  .refine((source) => source.slot.length + partitionSuffixLength(source.partitions) <= 63, {
+    message: 'a slot name short enough for its partitions\' suffix `_p<k>` (at most 63 characters with it)',
+    path: ['slot'],
+  })
+  .refine((source) => source.publication.length + partitionSuffixLength(source.partitions) + '_inserts'.length <= 63, {
+    message: 'a publication name short enough for the suffixes `_p<k>` and `_inserts` (at most 63 characters with them)',
+    path: ['publication'],
+  });
 
 const eventsSchema = z.strictObject({
   shape: z

@@ -13,7 +13,8 @@
 import type pg from 'pg';
 import type { WalhookConfig } from '../config/schema.js';
 import type { Logger } from '../common/log.js';
-import { logIdentities, prepareSource, refreshSource } from '../source/prepare.js';
+import type { PartitionTarget } from '../common/partitions.js';
+import { logIdentities, prepareSource, refreshSource, wholeSource } from '../source/prepare.js';
 import type { Lsn } from '../source/lsn.js';
 import { ReplicationStream } from '../source/replication.js';
 import { publicationNames, type TableInScope } from '../source/setup.js';
@@ -43,8 +44,9 @@ export function nextSessionMode(mode: SessionMode, input: SessionInput): Session
 export type SessionComponent = 'setup' | 'events' | 'source';
 
 export interface SessionOptions<Route = never> {
-  /** The slot and publications are config.source.slot and config.source.publication. */
   config: WalhookConfig;
+  /** The slot, publications and tables streamed; by default config.source.slot and config.source.publication with the whole scope. */
+  target?: PartitionTarget;
   /** Runs `work` on a connection to the CRM database (catalog, publications, slot). */
   withClient: <T>(work: (client: pg.ClientBase) => Promise<T>) => Promise<T>;
   /** Where the pipeline hands each event. */
@@ -77,7 +79,12 @@ export class StreamingSession<Route = never> {
   private refreshTimer: NodeJS.Timeout | null = null;
   private stopped: Promise<void> | null = null;
 
-  constructor(private readonly options: SessionOptions<Route>) {}
+  /** What this session streams. */
+  readonly target: PartitionTarget;
+
+  constructor(private readonly options: SessionOptions<Route>) {
+    this.target = options.target ?? wholeSource(options.config);
+  }
 
   get mode(): SessionMode {
     return this.current;
@@ -110,7 +117,7 @@ export class StreamingSession<Route = never> {
     const log = logFor('setup');
     try {
       const { prepared, catalog } = await withClient(async (client) => ({
-        prepared: await prepareSource(client, config, log, { temporarySlot }),
+        prepared: await prepareSource(client, config, log, { temporarySlot, target: this.target }),
         catalog: await loadTypeCatalog(client),
       }));
       this.scope = prepared.tables;
@@ -136,11 +143,11 @@ export class StreamingSession<Route = never> {
         if (settledCommitTime !== null) this.options.settled?.(settledCommitTime, lsn);
       },
     );
-    const names = publicationNames(config.source.publication);
+    const names = publicationNames(this.target.publication);
     const stream = new ReplicationStream(
       {
         connectionString: config.database.url,
-        slot: config.source.slot,
+        slot: this.target.slot,
         plugin: config.source.plugin,
         publications: [names.all, names.insertsOnly],
         tables: () => this.scope,
@@ -178,7 +185,7 @@ export class StreamingSession<Route = never> {
     const log = logFor('setup');
     try {
       const changed = await withClient(async (client) => {
-        const refreshed = await refreshSource(client, config, this.scope, log);
+        const refreshed = await refreshSource(client, config, this.scope, log, this.target);
         this.problem = refreshed.publicationProblem;
         if (refreshed.tables === this.scope) return false;
         this.scope = refreshed.tables;

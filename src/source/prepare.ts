@@ -6,6 +6,7 @@
 import type pg from 'pg';
 import type { WalhookConfig } from '../config/schema.js';
 import type { Logger } from '../common/log.js';
+import { tablesOfPartition, type PartitionTarget } from '../common/partitions.js';
 import { failoverWarnings, readFailoverFacts } from './failover.js';
 import {
   checkPublications,
@@ -30,6 +31,16 @@ export function scopeOf(config: WalhookConfig): Scope {
   };
 }
 
+/** The whole scope through source.slot and source.publication: one partition's worth (what `walhook tail` and `walhook recover` stream). */
+export function wholeSource(config: WalhookConfig): PartitionTarget {
+  return { index: 0, count: 1, slot: config.source.slot, publication: config.source.publication };
+}
+
+/** The tables in scope that `target` streams. */
+async function tablesOf(client: pg.ClientBase, config: WalhookConfig, target: PartitionTarget): Promise<TableInScope[]> {
+  return tablesOfPartition(await discoverTables(client, scopeOf(config)), target);
+}
+
 export interface PreparedSource {
   tables: TableInScope[];
   /** What is wrong with publications walhook may not change (`createPublication: false`), for /readyz; else null. */
@@ -37,29 +48,31 @@ export interface PreparedSource {
 }
 
 /**
- * Checks the server, brings publications and slot in line with the scope, and
- * returns the tables in scope. With `temporarySlot` the slot is left to the
- * replication connection, which creates it (see ReplicationOptions).
+ * Checks the server, brings publications and slot of `target` (by default
+ * the whole scope) in line with the scope, and returns the tables it streams.
+ * With `temporarySlot` the slot is left to the replication connection, which
+ * creates it (see ReplicationOptions).
  */
 export async function prepareSource(
   client: pg.ClientBase,
   config: WalhookConfig,
   logger: Logger,
-  { temporarySlot = false } = {},
+  { temporarySlot = false, target = wholeSource(config) }: { temporarySlot?: boolean; target?: PartitionTarget } = {},
 ): Promise<PreparedSource> {
-  await checkServer(client, config.source.slot);
-  const tables = await discoverTables(client, scopeOf(config));
+  const { slot } = target;
+  await checkServer(client, slot);
+  const tables = await tablesOf(client, config, target);
   if (tables.length === 0) {
-    logger.warn({ schemas: config.source.schemas, tables: config.source.tables }, 'no table matches source.schemas / source.tables yet');
+    logger.warn({ schemas: config.source.schemas, tables: config.source.tables, slot }, 'no table matches source.schemas / source.tables yet');
   }
   refuseUnsupported(config, tables);
   // The publication must exist before the slot: decoding changes older than it fails.
-  const publicationProblem = await reconcilePublications(client, config, tables, logger);
+  const publicationProblem = await reconcilePublications(client, config, tables, logger, target.publication);
   if (temporarySlot) return { tables, publicationProblem };
-  const slot = await ensureSlot(client, config.source.slot, config.source.plugin, config.source.createSlot);
-  if (slot === 'created') logger.info({ slot: config.source.slot, plugin: config.source.plugin }, 'replication slot created');
-  for (const { problem, fix } of failoverWarnings(config.source.slot, await readFailoverFacts(client, config.source.slot))) {
-    logger.warn({ slot: config.source.slot, fix }, problem);
+  const created = await ensureSlot(client, slot, config.source.plugin, config.source.createSlot);
+  if (created === 'created') logger.info({ slot, plugin: config.source.plugin }, 'replication slot created');
+  for (const { problem, fix } of failoverWarnings(slot, await readFailoverFacts(client, slot))) {
+    logger.warn({ slot, fix }, problem);
   }
   return { tables, publicationProblem };
 }
@@ -90,9 +103,9 @@ export async function reconcilePublications(
   config: WalhookConfig,
   tables: TableInScope[],
   logger: Logger,
+  publication: string,
 ): Promise<string | null> {
   if (config.source.plugin !== 'pgoutput') return null;
-  const publication = config.source.publication;
   if (config.source.createPublication) {
     for (const drift of await syncPublications(client, publication, tables)) {
       if (!drift.exists) {
@@ -123,10 +136,11 @@ export async function refreshSource(
   config: WalhookConfig,
   current: TableInScope[],
   logger: Logger,
+  target: PartitionTarget,
 ): Promise<PreparedSource> {
-  const tables = await discoverTables(client, scopeOf(config));
+  const tables = await tablesOf(client, config, target);
   refuseUnsupported(config, tables);
-  const publicationProblem = await reconcilePublications(client, config, tables, logger);
+  const publicationProblem = await reconcilePublications(client, config, tables, logger, target.publication);
   if (scopeSignature(tables) === scopeSignature(current)) return { tables: current, publicationProblem };
   const before = new Set(current.map(identityKey));
   logIdentities(tables.filter((t) => !before.has(identityKey(t))), logger);
