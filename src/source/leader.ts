@@ -32,6 +32,7 @@ import {
   type LeaseRecord,
   type LeaseView,
 } from '../state/leases.js';
+import type { ClaimGate } from './balance.js';
 
 export interface LeaseTiming {
   /** How long a taken or renewed lease lasts on the server. */
@@ -163,6 +164,15 @@ export interface LeaderOptions {
   crm: pg.Pool;
   slot: string;
   timing?: LeaseTiming;
+  /** This instance's name as the lease's holder; one of its own when absent. */
+  holder?: string;
+  /** Asked before each attempt to take the lease (partitions shared by replicas, source/balance.ts); always tried when absent. */
+  gate?: ClaimGate;
+}
+
+/** A name for this process, as the leases' holder column and metrics show it. */
+export function instanceName(): string {
+  return `${hostname()}/${process.pid}/${randomBytes(3).toString('hex')}`;
 }
 
 export class LeaderElection extends EventEmitter<LeaderEvents> {
@@ -170,7 +180,7 @@ export class LeaderElection extends EventEmitter<LeaderEvents> {
   private readonly timing: LeaseTiming;
   private readonly name: string;
   /** This instance, as the lease's holder column and metrics name it. */
-  readonly holder = `${hostname()}/${process.pid}/${randomBytes(3).toString('hex')}`;
+  readonly holder: string;
   private client: pg.Client | null = null;
   private timer: NodeJS.Timeout | null = null;
   private deadline: NodeJS.Timeout | null = null;
@@ -186,6 +196,7 @@ export class LeaderElection extends EventEmitter<LeaderEvents> {
     super();
     this.timing = options.timing ?? DEFAULT_LEASE_TIMING;
     this.name = slotLeaseName(options.slot);
+    this.holder = options.holder ?? instanceName();
   }
 
   get isLeader(): boolean {
@@ -284,14 +295,19 @@ export class LeaderElection extends EventEmitter<LeaderEvents> {
   }
 
   private async tryAcquire(notBefore: number): Promise<void> {
+    // The gate (partitions shared by replicas) hears whether this attempt made the instance lead, before anything else runs.
+    const gate = this.options.gate;
+    const trying = performance.now() >= notBefore && (gate?.enter() ?? true);
+    let elected = false;
     try {
       const client = await this.connection();
       const sentAt = performance.now();
-      const acquired = sentAt >= notBefore ? await tryAcquireLease(client, this.options.schema, this.name, this.holder, this.timing.leaseMs) : null;
+      const acquired = trying ? await tryAcquireLease(client, this.options.schema, this.name, this.holder, this.timing.leaseMs) : null;
       if (acquired) {
         this.error = null;
         this.readOwn(acquired.term, sentAt);
-        if (this.apply({ type: 'acquired', term: acquired.term, sentAt, now: performance.now() }) === 'elected') void this.takeOver(acquired);
+        elected = this.apply({ type: 'acquired', term: acquired.term, sentAt, now: performance.now() }) === 'elected';
+        if (elected) void this.takeOver(acquired);
         return;
       }
       // A plain read, which row locks do not block: who holds it, and since when nobody renewed it.
@@ -300,6 +316,8 @@ export class LeaderElection extends EventEmitter<LeaderEvents> {
       this.error = null;
     } catch (error) {
       this.failed(error, 'could not try the slot lease; will retry');
+    } finally {
+      if (trying) gate?.leave(elected);
     }
   }
 

@@ -201,6 +201,18 @@ const MIGRATIONS: Migration[] = [
       );
       ALTER TABLE ${s}.backfills ADD COLUMN only_tables jsonb;`,
   },
+  {
+    version: 14,
+    name: 'replicas',
+    // Live replicas, for sharing streaming partitions (at most ⌈partitions / live⌉ each); the partitions' own leases are rows of `leases`.
+    sql: (s) => `
+      CREATE TABLE ${s}.replicas (
+        id text PRIMARY KEY,
+        started_at timestamptz NOT NULL DEFAULT now(),
+        heartbeat_at timestamptz NOT NULL,
+        expires_at timestamptz NOT NULL
+      );`,
+  },
 ];
 
 /** How long walhook waits on one migration step (or on another replica migrating) before giving up. */

@@ -1,0 +1,185 @@
+/**
+ * Sharing streaming partitions (source.partitions > 1) among the replicas
+ * alive: each replica claims at most ⌈partitions / live replicas⌉, so the
+ * partitions spread when one joins and gather on the survivors when one
+ * leaves or dies. Nothing here is home-made coordination beyond rows in the
+ * state schema: live replicas are heartbeat rows (state/replicas.ts), and each
+ * partition is the lease of its slot, taken and renewed by a LeaderElection
+ * (source/leader.ts). The slot's own exclusivity stays the hard guard.
+ *
+ * Per partition a claim moves through `standby` (may take the lease while
+ * under quota) → `leading` → `handing-over` (over quota: the stream stops,
+ * then the lease is released and this replica rests before trying again)
+ * → `standby`. A lease lost (taken, or not renewed in time) goes back to
+ * `standby` from anywhere.
+ */
+import type pg from 'pg';
+import type { Logger } from 'pino';
+import { beat, leave } from '../state/replicas.js';
+
+/** The most partitions one replica claims while `liveReplicas` are alive. */
+export function partitionQuota(partitions: number, liveReplicas: number): number {
+  return Math.ceil(partitions / Math.max(1, liveReplicas));
+}
+
+/** The partitions to hand over, of those held: beyond the quota, the highest indices (a stable choice). */
+export function surplusPartitions(held: number[], quota: number): number[] {
+  return [...held].sort((a, b) => a - b).slice(Math.max(0, quota));
+}
+
+// ---- the claim of one partition: modes and transitions, no I/O ----
+
+export type ClaimMode = 'standby' | 'leading' | 'handing-over';
+
+export type ClaimEvent =
+  /** This replica took the partition's lease. */
+  | 'elected'
+  /** The lease is gone (taken over, run out, or released). */
+  | 'lost'
+  /** A balance round found this partition beyond the quota. */
+  | 'surplus'
+  /** Its stream stopped and its lease was handed back. */
+  | 'handed-over';
+
+/** What the transition asks the I/O side to do: stop streaming the partition and release its lease. */
+export type ClaimEffect = 'hand-over' | null;
+
+export function nextClaim(mode: ClaimMode, event: ClaimEvent): { mode: ClaimMode; effect: ClaimEffect } {
+  switch (event) {
+    case 'elected':
+      return { mode: 'leading', effect: null };
+    case 'lost':
+      return { mode: 'standby', effect: null };
+    case 'surplus':
+      return mode === 'leading' ? { mode: 'handing-over', effect: 'hand-over' } : { mode, effect: null };
+    case 'handed-over':
+      return { mode: mode === 'handing-over' ? 'standby' : mode, effect: null };
+  }
+}
+
+/** Whether a partition's election may try to take its lease now: standing by, with room under the quota for one more. */
+export function mayClaim(mode: ClaimMode, held: number, claiming: number, quota: number | null): boolean {
+  return mode === 'standby' && quota !== null && held + claiming < quota;
+}
+
+// ---- the I/O side ----
+
+/** Asked by a partition's election before each attempt to take the lease; `leave` after it, saying whether it took the lease. */
+export interface ClaimGate {
+  enter(): boolean;
+  leave(took: boolean): void;
+}
+
+export interface BalancerOptions {
+  /** The state database. */
+  db: Pick<pg.Pool, 'query'>;
+  /** The state schema, quoted for SQL text. */
+  schema: string;
+  /** This replica, as the leases' holder column names it. */
+  replica: string;
+  partitions: number;
+  /** How often the heartbeat is renewed (and the balance looked at). */
+  intervalMs: number;
+  /** How long a heartbeat lasts without renewal: a dead replica is counted out after it. */
+  ttlMs: number;
+  /** Stop streaming partition `index` and hand its lease back; resolves once done. */
+  handOver: (index: number) => Promise<void>;
+}
+
+export class PartitionBalancer {
+  private readonly modes: ClaimMode[];
+  private live: number | null = null;
+  private claiming = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private busy = false;
+  private error: string | null = null;
+
+  constructor(
+    private readonly options: BalancerOptions,
+    private readonly logger: Logger,
+  ) {
+    this.modes = Array.from({ length: options.partitions }, () => 'standby' as const);
+  }
+
+  /** Replicas alive at the last heartbeat, this one included; null before the first. */
+  get liveReplicas(): number | null {
+    return this.live;
+  }
+
+  /** The most partitions this replica claims now; null before the first heartbeat (it claims none). */
+  get quota(): number | null {
+    return this.live === null ? null : partitionQuota(this.options.partitions, this.live);
+  }
+
+  get held(): number[] {
+    return this.modes.flatMap((mode, index) => (mode === 'leading' ? [index] : []));
+  }
+
+  modeOf(index: number): ClaimMode {
+    return this.modes[index] ?? 'standby';
+  }
+
+  gateFor(index: number): ClaimGate {
+    return {
+      enter: () => {
+        if (!mayClaim(this.modeOf(index), this.held.length, this.claiming, this.quota)) return false;
+        this.claiming++;
+        return true;
+      },
+      leave: (took) => {
+        this.claiming = Math.max(0, this.claiming - 1);
+        // Counted as held at once, before the election announces it, so no other attempt passes the quota meanwhile.
+        if (took) this.apply(index, 'elected');
+      },
+    };
+  }
+
+  lost(index: number): void {
+    this.apply(index, 'lost');
+  }
+
+  async start(): Promise<void> {
+    await this.round();
+    this.timer = setInterval(() => void this.round(), this.options.intervalMs);
+  }
+
+  /** Stops beating and counts this replica out at once (its leases are released by their elections). */
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await leave(this.options.db, this.options.schema, this.options.replica).catch((error: unknown) =>
+      this.logger.warn({ err: error, replica: this.options.replica }, 'could not remove the replica heartbeat; it expires on its own'),
+    );
+  }
+
+  /** One heartbeat and one look at the balance. */
+  private async round(): Promise<void> {
+    if (this.busy) return;
+    this.busy = true;
+    try {
+      const live = await beat(this.options.db, this.options.schema, this.options.replica, this.options.ttlMs);
+      if (live !== this.live) this.logger.info({ replica: this.options.replica, liveReplicas: live, quota: partitionQuota(this.options.partitions, live) }, 'partitions: live replicas changed');
+      this.live = live;
+      this.error = null;
+    } catch (error) {
+      const text = (error as Error).message;
+      if (text !== this.error) this.logger.warn({ err: error, replica: this.options.replica }, 'partitions: could not renew the replica heartbeat; will retry');
+      this.error = text;
+    } finally {
+      this.busy = false;
+    }
+    const quota = this.quota;
+    if (quota === null) return;
+    for (const index of surplusPartitions(this.held, quota)) {
+      if (this.apply(index, 'surplus') !== 'hand-over') continue;
+      this.logger.info({ replica: this.options.replica, partition: index, quota, liveReplicas: this.live }, 'partitions: handing a partition over to balance the replicas');
+      void this.options.handOver(index).finally(() => this.apply(index, 'handed-over'));
+    }
+  }
+
+  private apply(index: number, event: ClaimEvent): ClaimEffect {
+    const { mode, effect } = nextClaim(this.modeOf(index), event);
+    this.modes[index] = mode;
+    return effect;
+  }
+}
