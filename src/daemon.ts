@@ -2,8 +2,11 @@
  * `walhook start`: builds every part from the configuration in the
  * constructor, starts them in the order `stages` lists, and on SIGTERM stops
  * them in reverse — stop reading, let in-flight deliveries finish or persist
- * within the deadline, confirm, exit. The leader-only half runs in a
- * StreamingSession, one per term of leadership.
+ * within the deadline, confirm, exit. Streaming runs per partition
+ * (PartitionStreamer: one with source.partitions 1), each leading its slot
+ * through a lease and streaming it in a StreamingSession per term; the
+ * delivery side is shared. With several partitions a PartitionBalancer
+ * shares them among the replicas alive.
  */
 import pg from 'pg';
 import type { AddressInfo } from 'node:net';
@@ -11,14 +14,13 @@ import { managementFor, startApi, type ApiServer } from './api/index.js';
 import { Metrics } from './api/metrics.js';
 import { metricsRoute, readyRoute, type Readiness } from './api/operations.js';
 import { consoleRoutes } from './api/console/routes.js';
-import { recoverSlot } from './backfill/recovery.js';
-import { BackfillRunner } from './backfill/runner.js';
 import { openPool } from './common/pg-pool.js';
-import { LeaderElection } from './source/leader.js';
-import { SlotMonitor } from './source/slot-monitor.js';
+import { partitionTargets } from './common/partitions.js';
+import { PartitionBalancer } from './source/balance.js';
+import { DEFAULT_LEASE_TIMING, instanceName } from './source/leader.js';
 import type { WalhookConfig } from './config/schema.js';
-import { Dispatcher, observeAll, type Route } from './delivery/dispatcher.js';
-import { FlowControl, flowLimits } from './delivery/flow-control.js';
+import { Dispatcher, observeAll } from './delivery/dispatcher.js';
+import { FlowControl, flowLimits, ValveSet } from './delivery/flow-control.js';
 import { HttpSender } from './delivery/http.js';
 import { RecentAttempts } from './delivery/recent-attempts.js';
 import { RecentEvents } from './delivery/recent-events.js';
@@ -26,30 +28,27 @@ import { WebhookRegistry } from './delivery/registry.js';
 import { ByteBudget, RetryWorker } from './delivery/retry-worker.js';
 import { StateWriter } from './delivery/state-writer.js';
 import { objectName } from './events/naming.js';
-import { finishEvent } from './events/twenty/shape.js';
 import { Lifecycle, type Stage } from './common/lifecycle.js';
 import type { Logger } from './common/log.js';
-import { StreamingSession } from './events/streaming-session.js';
-import { formatLsn } from './source/lsn.js';
-import { mappingOptions, warnRawWorkspaceIds } from './events/setup.js';
+import { formatLsn, type Lsn } from './source/lsn.js';
+import { mappingOptions } from './events/setup.js';
 import { scopeOf } from './source/prepare.js';
-import { discoverTables, globToRegExp, slotInfo } from './source/setup.js';
+import { discoverTables, globToRegExp } from './source/setup.js';
+import { PartitionStreamer } from './partition-streamer.js';
 import { resolveShape, TwentyMetadataFollower } from './events/twenty/metadata-follower.js';
 import { openStateDb, type StateDb } from './state/db.js';
 import { migrate } from './state/migrations.js';
 import { countBacklog } from './state/deliveries.js';
 import { RetentionWorker } from './state/retention.js';
-import { SettledPointWriter } from './state/slot-progress.js';
 import { readRoleAttributes, roleFindings } from './source/role-check.js';
 import { createSecretBox } from './state/secret-box.js';
 import { TwentyWebhookSource } from './delivery/twenty-webhooks.js';
 import { WebhookSync } from './delivery/webhook-sync.js';
-import { initialWatchdog, stallProblem, watch, type WatchdogSample } from './source/watchdog.js';
 
 /** /readyz gives up on a dependency that does not answer within this. */
 const READY_CHECK_TIMEOUT_MS = 2_000;
-/** A leader that cannot prepare the slot steps aside this long, so another replica gets a turn. */
-const RESIGN_COOLDOWN_MS = 10_000;
+/** A partition handed over to balance the replicas is not taken back by this replica before this: another has its turn. */
+const HAND_OVER_COOLDOWN_MS = 2 * DEFAULT_LEASE_TIMING.leaseMs;
 
 /** What the stages hand each other while they stop. */
 class Shutdown {
@@ -79,28 +78,19 @@ export class Daemon {
   private readonly twentyWebhooks: TwentyWebhookSource | null;
   private readonly sender: HttpSender;
   private readonly writer: StateWriter;
-  /** The commit time of the last settled change, kept for `walhook recover`. */
-  private readonly settledPoints: SettledPointWriter;
   private readonly dispatcher: Dispatcher;
   private readonly flow: FlowControl;
   private readonly retryWorker: RetryWorker;
   /** Null when retention is disabled. */
   private readonly retention: RetentionWorker | null;
-  private readonly slotMonitor: SlotMonitor;
-  private readonly leader: LeaderElection;
+  /** One per partition (source.partitions), in partition order. */
+  private readonly streamers: PartitionStreamer[];
+  /** Shares the partitions among the replicas alive; null with one partition (every replica tries it, one leads). */
+  private readonly balancer: PartitionBalancer | null;
   private readonly lifecycle: Lifecycle<Shutdown>;
   /** Twenty's metadata, followed while events are shaped as Twenty's (events.shape, decided by the first leader); null for `columns`. */
   private twentyMetadata: TwentyMetadataFollower | null = null;
-  /** The leader-only half, one per term of leadership; null on a standby. */
-  private session: StreamingSession<Route> | null = null;
-  /** Runs backfills beside the session's stream, while this instance leads. */
-  private backfills: BackfillRunner | null = null;
   private apiBound: AddressInfo | null = null;
-  private watchdog = initialWatchdog(Date.now());
-  private watchdogSample: WatchdogSample | null = null;
-  /** Messages the stream handed over (keepalives included): the watchdog's sign of life. */
-  private received = 0;
-  private setupError: string | null = null;
   private stopping = false;
   readonly registry = new WebhookRegistry((webhook, removed) => {
     // Which endpoints could overflow depends on the set of webhooks.
@@ -151,9 +141,6 @@ export class Daemon {
       ssrf: { enabled: config.delivery.ssrfGuard, allowList: config.delivery.allowList },
     });
     this.writer = new StateWriter(state, logger.child({ component: 'state' }));
-    this.settledPoints = new SettledPointWriter(state, config.source.slot, (error) =>
-      logger.warn({ err: error, component: 'state' }, 'could not save the commit time of the last settled change (walhook recover uses it); trying again'),
-    );
     const dispatcher = new Dispatcher(
       this.registry,
       this.sender,
@@ -184,10 +171,7 @@ export class Daemon {
         batchSize: 100,
         // Retried bodies count against delivery.maxInMemoryBytes beside the fast path's.
         budget: new ByteBudget(config.delivery.maxInMemoryBytes, () => dispatcher.load().bytes),
-        orderedThrough: () => {
-          const stream = this.session?.stream;
-          return stream ? formatLsn(stream.confirmedLsn) : null;
-        },
+        orderedThrough: () => this.orderedThrough(),
       },
       logger.child({ component: 'retry' }),
     );
@@ -196,33 +180,63 @@ export class Daemon {
     this.retention = config.retention.enabled
       ? new RetentionWorker(state, { deliveredMs: delivered, deadMs: dead, attemptsMs: attempts, batchSize }, interval, logger.child({ component: 'retention' }))
       : null;
-    const slotMonitor = new SlotMonitor(
+    const valves = new ValveSet();
+    flow.attach(valves);
+    const context = {
+      config,
       crm,
-      config.source.slot,
-      { intervalMs: config.slotSafety.checkInterval, retainedWalWarnBytes: config.slotSafety.retainedWalWarnBytes },
-      logger.child({ component: 'slot' }),
-      () => void this.recoverLostSlot(),
+      state,
+      stateUrl,
+      withCrm: <T>(work: (client: pg.PoolClient) => Promise<T>) => this.withCrm(work),
+      dispatcher,
+      flow,
+      valves,
+      metrics: this.metrics,
+      twenty: () => this.twentyMetadata?.current ?? null,
+      followTwentyMetadata: () => this.followTwentyMetadata(),
+      stopping: () => this.stopping,
+    };
+    const targets = partitionTargets(config.source);
+    const replica = instanceName();
+    const balancer =
+      targets.length > 1
+        ? new PartitionBalancer(
+            {
+              db: state.pool,
+              schema: state.schema,
+              replica,
+              partitions: targets.length,
+              intervalMs: DEFAULT_LEASE_TIMING.intervalMs,
+              ttlMs: DEFAULT_LEASE_TIMING.leaseMs,
+              handOver: (index) => this.streamers[index]!.handOver(HAND_OVER_COOLDOWN_MS),
+            },
+            logger.child({ component: 'partitions' }),
+          )
+        : null;
+    this.balancer = balancer;
+    this.streamers = targets.map(
+      (target) =>
+        new PartitionStreamer(context, target, balancer ? logger.child({ partition: target.index, slot: target.slot }) : logger, {
+          ...(balancer && { holder: replica, gate: balancer.gateFor(target.index), lost: () => balancer.lost(target.index) }),
+        }),
     );
-    this.slotMonitor = slotMonitor;
-    const leader = new LeaderElection(
-      { stateConnectionString: stateUrl, schema: state.schema, crm, slot: config.source.slot },
-      logger.child({ component: 'leader' }),
-    );
-    this.leader = leader;
-    leader.on('elected', () => void this.lead());
-    leader.on('lost', () => void this.stopStreaming());
+    const streamers = this.streamers;
+    const worst = <T>(pick: (streamer: PartitionStreamer) => T, order: (a: T, b: T) => number): T =>
+      streamers.map(pick).reduce((a, b) => (order(a, b) >= 0 ? a : b));
     this.metrics.attach({
       queueDepths: () => dispatcher.queueDepths(),
       retryBacklog: () => countBacklog(state),
+      // With several partitions: the slot furthest behind, and the lease longest without renewal.
       slot: () => {
-        const health = slotMonitor.latest;
+        const health = worst((streamer) => streamer.slotMonitor.latest, (a, b) => (a.lagBytes ?? Infinity) - (b.lagBytes ?? Infinity));
         return { lagBytes: health?.lagBytes ?? null, retainedWalBytes: health?.retainedWalBytes ?? null, walStatus: health?.walStatus ?? 'missing' };
       },
-      replicationConnected: () => this.session?.stream?.isConnected ?? false,
-      leader: () => leader.isLeader,
+      replicationConnected: () => streamers.some((streamer) => streamer.stream?.isConnected ?? false),
+      leader: () => streamers.some((streamer) => streamer.leader.isLeader),
       streamPaused: () => flow.mode === 'paused',
-      streamStalled: () => this.watchdog.mode === 'stalled',
-      lease: () => leader.lease,
+      streamStalled: () => streamers.some((streamer) => streamer.stalled),
+      lease: () => worst((streamer) => streamer.leader.lease, (a, b) => a.secondsSinceRenewal - b.secondsSinceRenewal),
+      partitions: balancer ? () => streamers.map((streamer) => streamer.view) : null,
     });
     const management = managementFor(config, state, secretBox, {
       webhookChanged: (id) => webhookSync.refresh(id),
@@ -234,7 +248,7 @@ export class Daemon {
         ),
       recentAttempts: this.recentAttempts,
       recentEvents: this.recentEvents,
-      backfillRequested: () => this.backfills?.poke(),
+      backfillRequested: () => this.streamers.forEach((streamer) => streamer.poke()),
     });
     this.lifecycle = new Lifecycle(this.stages(management));
   }
@@ -265,7 +279,8 @@ export class Daemon {
     let spillTimer: NodeJS.Timeout | null = null;
     let watchdogTimer: NodeJS.Timeout | null = null;
     let api: ApiServer | null = null;
-    const { twentyWebhooks, retention } = this;
+    const { twentyWebhooks, retention, streamers, balancer } = this;
+    const each = (work: (streamer: PartitionStreamer) => unknown) => Promise.all(streamers.map(work)).then(() => undefined);
     return [
       {
         name: 'CRM database',
@@ -288,7 +303,13 @@ export class Daemon {
       { name: 'webhook sync', start: () => this.webhookSync.start(), stop: () => this.webhookSync.stop() },
       ...(twentyWebhooks ? [{ name: "Twenty's webhooks", start: () => twentyWebhooks.start(), stop: () => twentyWebhooks.stop() }] : []),
       { name: "Twenty's metadata", stop: () => this.twentyMetadata?.stop() },
-      { name: 'slot lease', stop: () => this.leader.stop() },
+      {
+        name: 'slot lease',
+        stop: async () => {
+          await each((streamer) => streamer.leader.stop());
+          await balancer?.stop();
+        },
+      },
       {
         name: 'HTTP sender',
         stop: async ({ deliveriesFinished }) => {
@@ -303,15 +324,12 @@ export class Daemon {
           }
         },
       },
-      { name: 'settled point', start: () => this.settledPoints.start(config.source.statusInterval), stop: () => this.settledPoints.stop() },
       {
-        name: 'streaming session',
-        stop: async () => {
-          const confirmed = this.session?.stream?.confirmedLsn ?? 0n;
-          await this.session?.stop();
-          logger.info({ confirmedLsn: formatLsn(confirmed) }, 'stopped');
-        },
+        name: 'settled point',
+        start: () => streamers.forEach((streamer) => streamer.settledPoints.start(config.source.statusInterval)),
+        stop: () => each((streamer) => streamer.settledPoints.stop()),
       },
+      { name: 'streaming session', stop: () => each((streamer) => streamer.stopSession()) },
       {
         name: 'state writer',
         stop: async (shutdown) => {
@@ -329,17 +347,17 @@ export class Daemon {
       },
       ...(retention ? [{ name: 'retention', start: () => retention.start(), stop: () => retention.stop() }] : []),
       { name: 'retry worker', start: () => this.retryWorker.start(), stop: () => this.retryWorker.stop() },
-      { name: 'backfills', stop: () => this.backfills?.stop() },
+      { name: 'backfills', stop: () => each((streamer) => streamer.stopBackfills()) },
       // Deliveries wind down from here: what stops before this (reading, the API) does not count against the deadline.
       { name: 'shutdown deadline', stop: (shutdown) => shutdown.startDeadline() },
       { name: 'flow control', stop: () => this.flow.stop() },
-      { name: 'slot monitor', start: () => this.slotMonitor.start(), stop: () => this.slotMonitor.stop() },
+      { name: 'slot monitor', start: () => each((streamer) => streamer.slotMonitor.start()), stop: () => streamers.forEach((streamer) => streamer.slotMonitor.stop()) },
       {
         name: 'timers',
         start: () => {
           spillTimer = setInterval(() => this.dispatcher.spillSlowQueues(), Math.min(1_000, config.delivery.spillAfter));
           const watchEveryMs = Math.max(100, Math.min(5_000, config.source.stallTimeout / 4));
-          watchdogTimer = setInterval(() => void this.watchStream(), watchEveryMs);
+          watchdogTimer = setInterval(() => streamers.forEach((streamer) => void streamer.watchStream()), watchEveryMs);
         },
         stop: () => {
           if (spillTimer) clearInterval(spillTimer);
@@ -360,7 +378,14 @@ export class Daemon {
         },
         stop: () => api?.close(),
       },
-      { name: 'leader election', start: () => this.leader.start() },
+      {
+        name: 'leader election',
+        start: async () => {
+          // The first heartbeat counts this replica before any partition's election asks how many it may take.
+          await balancer?.start();
+          streamers.forEach((streamer) => streamer.leader.start());
+        },
+      },
     ];
   }
 
@@ -373,59 +398,6 @@ export class Daemon {
     }
   }
 
-  /**
-   * Leader only: brings publications and slot in line with the scope, then
-   * streams. A standby never touches them, so replicas cannot race. A leader
-   * that cannot prepare the slot (database down, slot lost) steps aside.
-   */
-  private async lead(): Promise<void> {
-    const { session, backfills } = this.streamingSession();
-    void this.session?.stop();
-    this.session = session;
-    const log = this.logger.child({ component: 'setup' });
-    try {
-      if (this.config.recovery.automatic) await this.recoverIfLost();
-      await session.prepare();
-      // Before the first change is streamed: a record whose rows wait in the state table takes no fast path.
-      await this.dispatcher.loadWaitingRecords();
-      await this.followTwentyMetadata();
-      warnRawWorkspaceIds(session.tables, mappingOptions(this.config), (schema) => this.twentyMetadata?.current?.workspaceOf(schema) !== undefined, log);
-      this.setupError = null;
-    } catch (error) {
-      log.error({ err: error }, (error as Error).message);
-      this.setupError = (error as Error).message;
-      if (session === this.session) this.leader.resign(RESIGN_COOLDOWN_MS);
-      return;
-    }
-    // The slot may have just been created: report it now rather than as missing until the next check.
-    await this.slotMonitor.check();
-    if (session !== this.session || !this.leader.isLeader || this.stopping) return;
-    if (!session.start()) return;
-    this.flow.attach(session.stream);
-    this.backfills = backfills;
-    backfills.start();
-  }
-
-  /**
-   * recovery.automatic: the leader's slot was lost while it streamed. The
-   * stream cannot go on; the next term of streaming starts with a recovery.
-   */
-  private async recoverLostSlot(): Promise<void> {
-    if (!this.config.recovery.automatic || !this.leader.isLeader || this.stopping) return;
-    await this.stopStreaming();
-    if (this.leader.isLeader && !this.stopping) await this.lead();
-  }
-
-  /** What `walhook recover` does, when the slot is lost (recovery.automatic). */
-  private async recoverIfLost(): Promise<void> {
-    const log = this.logger.child({ component: 'recover' });
-    await this.withCrm(async (client) => {
-      if ((await slotInfo(client, this.config.source.slot))?.wal_status !== 'lost') return;
-      log.warn({ slot: this.config.source.slot }, 'the slot is lost and recovery.automatic is on: recovering');
-      await recoverSlot({ config: this.config, crm: client, state: this.state, logger: log });
-    });
-  }
-
   /** Decides the shape of records once (events.shape), and with Twenty's shape loads its metadata and follows it. */
   private async followTwentyMetadata(): Promise<void> {
     if (this.twentyMetadata || (await resolveShape(this.crm, this.config.events.shape)) === 'columns') return;
@@ -434,20 +406,9 @@ export class Daemon {
     this.twentyMetadata = follower;
   }
 
-  /** The lease is gone: no second reader, ever — stop reading at once. */
-  private async stopStreaming(): Promise<void> {
-    const session = this.session;
-    this.session = null;
-    this.flow.attach(null);
-    const backfills = this.backfills;
-    this.backfills = null;
-    await backfills?.stop();
-    await session?.stop();
-  }
-
-  /** Leader: streaming. Standby: able to take over. Neither with a lost slot or an unreachable state database. */
+  /** Leader (of a partition, with several): streaming. Standby: able to take over. Neither with a lost slot or an unreachable state database. */
   private async readiness(): Promise<Readiness> {
-    const role = this.leader.isLeader ? 'leader' : 'standby';
+    const role = this.streamers.some((streamer) => streamer.leader.isLeader) ? 'leader' : 'standby';
     const problems: string[] = [];
     const reachable = async (what: string, query: () => Promise<unknown>) => {
       const timeout = new Promise((_, reject) => setTimeout(() => reject(new Error('no answer')), READY_CHECK_TIMEOUT_MS).unref());
@@ -455,90 +416,30 @@ export class Daemon {
     };
     await reachable('state database', () => this.state.pool.query('SELECT 1'));
     await reachable('CRM database', () => this.crm.query('SELECT 1'));
-    await this.slotMonitor.check();
-    // A lost or dropped slot: both roles are unready, since neither could stream it.
-    const slotProblem = this.slotMonitor.problem;
-    if (slotProblem) problems.push(slotProblem);
-    if (this.setupError) problems.push(this.setupError);
-    const noLeader = this.leader.problem;
-    if (noLeader) problems.push(noLeader);
-    const publicationProblem = this.session?.publicationProblem;
-    if (publicationProblem) problems.push(publicationProblem);
-    if (role === 'leader' && !this.session?.stream?.isConnected) problems.push('leader is not streaming the slot (connecting or reconnecting)');
-    const stall = this.watchdogSample && stallProblem(this.watchdog, this.watchdogSample);
-    if (stall) problems.push(stall);
+    for (const partitionProblems of await Promise.all(this.streamers.map((streamer) => streamer.problems()))) problems.push(...partitionProblems);
     return { ready: problems.length === 0, role, problems };
   }
 
-  /** One look of the stall watchdog (source/watchdog.ts), and its remedy. */
-  private async watchStream(): Promise<void> {
-    const stream = this.session?.stream;
-    const streaming = stream?.isConnected === true && !this.stopping;
-    const health = streaming ? await this.slotMonitor.check() : undefined;
-    if (stream !== this.session?.stream) return;
-    const sample: WatchdogSample = {
-      now: Date.now(),
-      streaming,
-      waitingBytes: health?.lagBytes ?? null,
-      inFlight: this.dispatcher.load().deliveries,
-      progress: `${this.received}/${stream?.confirmedLsn ?? 0n}`,
-    };
-    const before = this.watchdog;
-    const { state, action } = watch(before, sample, this.config.source.stallTimeout);
-    this.watchdog = state;
-    this.watchdogSample = sample;
-    const log = this.logger.child({ component: 'watchdog' });
-    if (before.mode === 'stalled' && state.mode === 'watching') log.info({ attempts: before.attempts }, 'the stream moves again');
-    if (action === 'none') return;
-    log.warn(
-      { action, waitingBytes: sample.waitingBytes, stalledForMs: sample.now - state.progressAt, flow: this.flow.mode, attempt: state.attempts },
-      action === 'resume' ? 'the stream is stalled; resuming reading' : 'the stream is still stalled; reconnecting',
-    );
-    this.metrics.streamRecovered(action);
-    if (action === 'resume') this.flow.reassert();
-    else stream?.reconnect();
-  }
-
   /**
-   * A streaming session that hands its events to the dispatcher, under this process's flow control and
-   * watchdog, and the backfills that run beside its stream.
+   * How far ordered retries may go (delivery ordering `record`): below the
+   * position every partition confirmed, since a record's earlier change may
+   * still be in flight in its partition's stream. Null (none taken) while
+   * one partition's position is unknown, or with one partition while this
+   * instance does not stream it.
    */
-  private streamingSession(): { session: StreamingSession<Route>; backfills: BackfillRunner } {
-    const { config, logger, dispatcher, flow } = this;
-    const backfills = new BackfillRunner({
-      crmConnectionString: config.database.url,
-      state: this.state,
-      tables: () => session.tables,
-      mapping: mappingOptions(config),
-      catalog: () => session.types,
-      deliver: (raw, webhookId, hold) => {
-        const event = finishEvent(raw, this.twentyMetadata?.current ?? null);
-        if (event !== null) dispatcher.dispatch(event, hold, undefined, webhookId);
-      },
-      chunkSize: config.backfill.chunkSize,
-      pollIntervalMs: config.backfill.pollInterval,
-      logger: logger.child({ component: 'backfill' }),
-      observer: this.metrics,
-    });
-    const session: StreamingSession<Route> = new StreamingSession<Route>({
-      config,
-      withClient: (work) => this.withCrm(work),
-      sink: {
-        route: (object, action) => dispatcher.match(object, action),
-        dispatch: (raw, hold, route) => {
-          const event = finishEvent(raw, this.twentyMetadata?.current ?? null);
-          if (event !== null) dispatcher.dispatch(event, hold, route);
-        },
-      },
-      logFor: (component) => logger.child({ component }),
-      observer: this.metrics,
-      tap: backfills,
-      scopeRefreshMs: config.source.scopeRefreshInterval,
-      received: () => this.received++,
-      handled: () => flow.update(),
-      connected: () => flow.reconnected(),
-      settled: (commitTime, endLsn) => this.settledPoints.note(commitTime, formatLsn(endLsn)),
-    });
-    return { session, backfills };
+  private orderedThrough(): string | null {
+    const [only] = this.streamers;
+    if (this.streamers.length === 1) {
+      const stream = only?.stream;
+      return stream ? formatLsn(stream.confirmedLsn) : null;
+    }
+    if (!this.streamers.some((streamer) => streamer.stream)) return null;
+    let lowest: Lsn | null = null;
+    for (const streamer of this.streamers) {
+      const confirmed = streamer.confirmedLsn;
+      if (confirmed === null) return null;
+      if (lowest === null || confirmed < lowest) lowest = confirmed;
+    }
+    return lowest === null ? null : formatLsn(lowest);
   }
 }

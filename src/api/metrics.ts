@@ -25,8 +25,23 @@ export interface MetricSources {
   streamPaused(): boolean;
   /** The stall watchdog finds the stream stalled. */
   streamStalled(): boolean;
-  /** What this instance knows of the slot's leadership lease. */
+  /** What this instance knows of the slot's leadership lease (with several partitions: the one longest without renewal). */
   lease(): LeaseView | null;
+  /** Each streaming partition, with source.partitions above 1; null with one (the unlabelled gauges tell it all). */
+  partitions?: (() => PartitionMetrics[]) | null;
+}
+
+/** One streaming partition as this instance sees it. */
+export interface PartitionMetrics {
+  partition: number;
+  slot: string;
+  /** This instance streams it. */
+  leading: boolean;
+  lease: LeaseView;
+  lagBytes: number | null;
+  retainedWalBytes: number | null;
+  /** Changes this instance streamed from it since start. */
+  changes: number;
 }
 
 const WAL_STATUSES = ['reserved', 'extended', 'unreserved', 'lost', 'missing'] as const;
@@ -251,6 +266,51 @@ export class Metrics implements DeliveryObserver, PipelineObserver, BackfillObse
         if (holder) this.set({ holder }, 1);
       },
     });
+    this.partitionGauges();
+  }
+
+  /** One labelled series per partition (source.partitions above 1), set from `pick`; none when it gives null. */
+  private partitionGauge(name: string, help: string, pick: (partition: PartitionMetrics) => number | null, labels: 'partition' | 'holder' = 'partition'): void {
+    const sourcesOf = () => this.sources;
+    new Gauge({
+      name,
+      help,
+      labelNames: labels === 'holder' ? (['partition', 'holder'] as const) : (['partition', 'slot'] as const),
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const partition of sourcesOf()?.partitions?.() ?? []) {
+          const value = pick(partition);
+          if (value === null) continue;
+          const holder = partition.lease.holder;
+          if (labels === 'holder') {
+            if (holder !== null) this.set({ partition: String(partition.partition), holder }, value);
+          } else {
+            this.set({ partition: String(partition.partition), slot: partition.slot }, value);
+          }
+        }
+      },
+    });
+  }
+
+  private partitionGauges(): void {
+    const gauge = (name: string, help: string, pick: (partition: PartitionMetrics) => number | null) => this.partitionGauge(name, help, pick);
+    gauge('walhook_partition_leader', '1 while this instance streams the partition (source.partitions above 1).', (p) => (p.leading ? 1 : 0));
+    gauge(
+      'walhook_partition_lease_seconds_since_renewal',
+      "Seconds since any instance last renewed the partition's lease (server clock, as this instance last read it); grows while the partition has no streamer.",
+      (p) => p.lease.secondsSinceRenewal,
+    );
+    gauge('walhook_partition_lease_expired', "1 while the partition's lease has no live holder: nobody streams the partition.", (p) => (p.lease.expired ? 1 : 0));
+    gauge('walhook_partition_lag_bytes', "WAL between the server's current position and the partition slot's confirmed position.", (p) => p.lagBytes);
+    gauge('walhook_partition_retained_wal_bytes', 'WAL the server keeps for the partition slot.', (p) => p.retainedWalBytes);
+    gauge('walhook_partition_changes_streamed', 'Row changes this instance streamed from the partition since it started (rate() gives the throughput).', (p) => p.changes);
+    this.partitionGauge(
+      'walhook_partition_lease_holder',
+      "1 for the instance (host/pid/random) that held the partition's lease when this instance last read it.",
+      () => 1,
+      'holder',
+    );
   }
 
   /** Connects the scrape-time gauges to the running daemon. */

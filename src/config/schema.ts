@@ -391,6 +391,9 @@ export const configSchema = z
       }
       if (webhook.id !== undefined) seenIds.add(webhook.id);
     });
+    if (config.recovery.automatic && config.source.partitions > 1) {
+      ctx.addIssue({ code: 'custom', path: ['recovery', 'automatic'], message: 'false while source.partitions is more than 1 (walhook recover handles one slot)' });
+    }
   });
 
 /** The resolved configuration: defaults filled in, durations in milliseconds, sizes in bytes. */

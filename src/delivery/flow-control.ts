@@ -76,6 +76,30 @@ export interface Valve {
   resume(): void;
 }
 
+/**
+ * The streams of every partition this instance reads, driven as one valve:
+ * they share the delivery side, so its budget pauses and resumes them all.
+ */
+export class ValveSet implements Valve {
+  private readonly valves = new Set<Valve>();
+
+  add(valve: Valve): void {
+    this.valves.add(valve);
+  }
+
+  delete(valve: Valve): void {
+    this.valves.delete(valve);
+  }
+
+  pause(): void {
+    for (const valve of this.valves) valve.pause();
+  }
+
+  resume(): void {
+    for (const valve of this.valves) valve.resume();
+  }
+}
+
 export class FlowControl {
   private current: FlowMode = 'reading';
   private why: string | null = null;

@@ -4,6 +4,7 @@
  * a threshold, and when the slot is lost says what happened and what to do.
  */
 import type pg from 'pg';
+import { parseLsn, type Lsn } from './lsn.js';
 import { lostSlot } from './setup.js';
 import type { Logger } from 'pino';
 
@@ -12,17 +13,19 @@ export interface SlotHealth {
   walStatus: string | null;
   /** Current WAL position − confirmed position. */
   lagBytes: number | null;
+  /** The slot's confirmed position (confirmed_flush_lsn), null before any. */
+  confirmedLsn: Lsn | null;
   /** Current WAL position − restart position: what the server keeps for the slot. */
   retainedWalBytes: number | null;
   /** WAL that can still be written before the slot is in danger of being lost (max_slot_wal_keep_size), or null when unbounded. */
   safeWalBytes: number | null;
 }
 
-const UNKNOWN: SlotHealth = { walStatus: null, lagBytes: null, retainedWalBytes: null, safeWalBytes: null };
+const UNKNOWN: SlotHealth = { walStatus: null, lagBytes: null, confirmedLsn: null, retainedWalBytes: null, safeWalBytes: null };
 
 export async function readSlotHealth(client: pg.Pool | pg.ClientBase, slot: string): Promise<SlotHealth> {
-  const { rows } = await client.query<{ wal_status: string; lag: number | null; retained: number | null; safe: number | null }>(
-    `SELECT wal_status,
+  const { rows } = await client.query<{ wal_status: string; lag: number | null; confirmed: string | null; retained: number | null; safe: number | null }>(
+    `SELECT wal_status, confirmed_flush_lsn::text AS confirmed,
             pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::float8 AS lag,
             pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::float8 AS retained,
             safe_wal_size::float8 AS safe
@@ -31,7 +34,13 @@ export async function readSlotHealth(client: pg.Pool | pg.ClientBase, slot: stri
   );
   const row = rows[0];
   if (!row) return UNKNOWN;
-  return { walStatus: row.wal_status, lagBytes: row.lag, retainedWalBytes: row.retained, safeWalBytes: row.safe };
+  return {
+    walStatus: row.wal_status,
+    lagBytes: row.lag,
+    confirmedLsn: row.confirmed === null ? null : parseLsn(row.confirmed),
+    retainedWalBytes: row.retained,
+    safeWalBytes: row.safe,
+  };
 }
 
 /** The operator's instructions for a lost slot, for logs and readiness (the same words as at start-up). */
