@@ -249,6 +249,9 @@ export class Daemon {
       recentAttempts: this.recentAttempts,
       recentEvents: this.recentEvents,
       backfillRequested: () => this.streamers.forEach((streamer) => streamer.poke()),
+      ...(this.streamers.length > 1 && {
+        backfillsUnavailable: 'backfills are not available with source.partitions above 1 yet (a backfill would span the partitions\' streams)',
+      }),
     });
     this.lifecycle = new Lifecycle(this.stages(management));
   }

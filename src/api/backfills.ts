@@ -77,6 +77,8 @@ export interface BackfillHooks {
   objectsInScope?(): Promise<string[]>;
   /** A backfill was requested here: the local runner can start without waiting for its poll. */
   backfillRequested?(): void;
+  /** Why no runner would ever take a backfill requested here; absent when one would. */
+  unavailable?: string;
 }
 
 export class BackfillManagement {
@@ -86,6 +88,7 @@ export class BackfillManagement {
   ) {}
 
   async start(input: StartBackfillInput): Promise<BackfillView> {
+    if (this.hooks.unavailable !== undefined) throw new ManagementError('FAILED_PRECONDITION', this.hooks.unavailable);
     const object = input.object.trim();
     if (object === '') throw badUserInput('object', 'an object name such as person is required');
     const objects = await this.hooks.objectsInScope?.();

@@ -77,6 +77,8 @@ export interface ManagementHooks {
   recentEvents?: RecentEvents;
   /** A backfill was requested or resumed here. */
   backfillRequested?(): void;
+  /** Why backfills cannot run in this installation (source.partitions above 1); absent when they can. */
+  backfillsUnavailable?: string;
 }
 
 /** What a filter makes of one recent event; see the FilterTrial type of the schema. */
@@ -178,6 +180,7 @@ export class Management {
     this.backfills = new BackfillManagement(db, {
       ...(hooks.objectsInScope && { objectsInScope: () => this.listObjects() }),
       ...(hooks.backfillRequested && { backfillRequested: () => hooks.backfillRequested?.() }),
+      ...(hooks.backfillsUnavailable !== undefined && { unavailable: hooks.backfillsUnavailable }),
     });
   }
 
