@@ -37,6 +37,7 @@ import { discoverTables, globToRegExp } from './source/setup.js';
 import { PartitionStreamer } from './partition-streamer.js';
 import { resolveShape, TwentyMetadataFollower } from './events/twenty/metadata-follower.js';
 import { openStateDb, type StateDb } from './state/db.js';
+import { slotLeaseName } from './state/leases.js';
 import { migrate } from './state/migrations.js';
 import { countBacklog } from './state/deliveries.js';
 import { RetentionWorker } from './state/retention.js';
@@ -112,7 +113,8 @@ export class Daemon {
     private readonly logger: Logger,
   ) {
     const stateUrl = config.state.databaseUrl ?? config.database.url;
-    const crm = openPool({ connectionString: config.database.url, application_name: 'walhook', max: 3 }, (error) =>
+    // Two for the catalog and checks, and one per partition preparing its slot at the same moment (a takeover of several).
+    const crm = openPool({ connectionString: config.database.url, application_name: 'walhook', max: 2 + config.source.partitions }, (error) =>
       logger.warn({ err: error, component: 'setup' }, 'CRM database connection lost; reconnecting on next use'),
     );
     this.crm = crm;
@@ -205,9 +207,10 @@ export class Daemon {
               db: state.pool,
               schema: state.schema,
               replica,
-              partitions: targets.length,
+              leaseNames: targets.map((target) => slotLeaseName(target.slot)),
               intervalMs: DEFAULT_LEASE_TIMING.intervalMs,
-              ttlMs: DEFAULT_LEASE_TIMING.leaseMs,
+              // Shorter than a lease: a dead replica is counted out before its leases expire, so the survivors may take them at once.
+              ttlMs: DEFAULT_LEASE_TIMING.leaseMs - DEFAULT_LEASE_TIMING.marginMs,
               handOver: (index) => this.streamers[index]!.handOver(HAND_OVER_COOLDOWN_MS),
             },
             logger.child({ component: 'partitions' }),
@@ -249,9 +252,6 @@ export class Daemon {
       recentAttempts: this.recentAttempts,
       recentEvents: this.recentEvents,
       backfillRequested: () => this.streamers.forEach((streamer) => streamer.poke()),
-      ...(this.streamers.length > 1 && {
-        backfillsUnavailable: 'backfills are not available with source.partitions above 1 yet (a backfill would span the partitions\' streams)',
-      }),
     });
     this.lifecycle = new Lifecycle(this.stages(management));
   }

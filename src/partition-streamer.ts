@@ -301,6 +301,8 @@ export class PartitionStreamer {
     const session: StreamingSession<Route> = new StreamingSession<Route>({
       config,
       target: this.target,
+      // Who streams which partition, for pg_stat_activity: the walsender of the slot names its replica.
+      ...(this.target.count > 1 && { applicationName: `walhook p${this.target.index} ${this.leader.holder}` }),
       withClient: (work) => this.context.withCrm(work),
       sink: {
         route: (object, action) => dispatcher.match(object, action),

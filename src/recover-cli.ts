@@ -58,6 +58,7 @@ export async function runRecoverCli(argv: string[]): Promise<number> {
     const since = values.since === undefined ? undefined : new Date(values.since);
     if (since !== undefined && Number.isNaN(since.getTime())) throw new UsageError(`--since: an ISO 8601 time such as 2026-01-31T12:00:00Z, not ${JSON.stringify(values.since)}`);
     const config = loadConfig({ file: values.config });
+    if (config.source.partitions > 1) throw new UsageError('source.partitions is above 1: walhook recover handles one slot (source.slot) and is not available with partitions yet');
     warnUnknownEnvVariables(process.env, (_fields, message) => console.error(`walhook: warning: ${message}`));
     // Logs go to stderr: stdout carries the result.
     const logger = createLogger(config.log.level, process.stderr).child({ component: 'recover' });

@@ -21,7 +21,11 @@ export function managementFor(config: WalhookConfig, db: StateDb, secretBox: Sec
       secretRotationOverlapMs: config.delivery.secretRotationOverlap,
       addressPolicy: createAddressPolicy({ enabled: config.delivery.ssrfGuard, allowList: config.delivery.allowList }),
     },
-    hooks,
+    {
+      ...hooks,
+      // The runner streams beside one slot; a backfill of an object spans the partitions' streams.
+      ...(config.source.partitions > 1 && { backfillsUnavailable: 'backfills are not available with source.partitions above 1 yet' }),
+    },
   );
 }
 

@@ -57,6 +57,8 @@ export interface SessionOptions<Route = never> {
   tap?: StreamTap;
   /** The slot lives as long as its replication connection (see ReplicationOptions). */
   temporarySlot?: boolean;
+  /** The replication connection's application_name, naming who streams (partitions shared by replicas). */
+  applicationName?: string;
   /** How often the scope is looked at again while streaming; never when absent. */
   scopeRefreshMs?: number;
   /** Each message the stream hands over (keepalives included), before the pipeline takes it: a sign of life. */
@@ -134,7 +136,7 @@ export class StreamingSession<Route = never> {
   /** Starts streaming once prepared; false (and nothing started) when the session was stopped meanwhile. */
   start(): boolean {
     if (!this.apply('stream')) return false;
-    const { config, sink, logFor, observer, tap, temporarySlot, scopeRefreshMs } = this.options;
+    const { config, sink, logFor, observer, tap, temporarySlot, scopeRefreshMs, applicationName } = this.options;
     const pipeline = new Pipeline(
       sink,
       { mapping: mappingOptions(config), catalog: () => this.catalog, logger: logFor('events'), observer, tap },
@@ -156,6 +158,7 @@ export class StreamingSession<Route = never> {
         reconnect: { minDelayMs: config.source.reconnect.minDelay, maxDelayMs: config.source.reconnect.maxDelay },
         logger: logFor('source'),
         temporarySlot,
+        applicationName,
       },
       (message) => {
         this.options.received?.();

@@ -2,7 +2,9 @@
  * Sharing streaming partitions (source.partitions > 1) among the replicas
  * alive: each replica claims at most ⌈partitions / live replicas⌉, so the
  * partitions spread when one joins and gather on the survivors when one
- * leaves or dies. Nothing here is home-made coordination beyond rows in the
+ * leaves or dies; and while every partition is held, a replica holding two
+ * more than the least loaded one hands one over, so the counts end up
+ * differing by one at most (4 over 3 replicas: 2, 1, 1). Nothing here is home-made coordination beyond rows in the
  * state schema: live replicas are heartbeat rows (state/replicas.ts), and each
  * partition is the lease of its slot, taken and renewed by a LeaderElection
  * (source/leader.ts). The slot's own exclusivity stays the hard guard.
@@ -15,7 +17,7 @@
  */
 import type pg from 'pg';
 import type { Logger } from 'pino';
-import { beat, leave } from '../state/replicas.js';
+import { beat, leave, type LiveReplica } from '../state/replicas.js';
 
 /** The most partitions one replica claims while `liveReplicas` are alive. */
 export function partitionQuota(partitions: number, liveReplicas: number): number {
@@ -25,6 +27,23 @@ export function partitionQuota(partitions: number, liveReplicas: number): number
 /** The partitions to hand over, of those held: beyond the quota, the highest indices (a stable choice). */
 export function surplusPartitions(held: number[], quota: number): number[] {
   return [...held].sort((a, b) => a - b).slice(Math.max(0, quota));
+}
+
+/**
+ * What replica `replica`, holding `held`, hands over this round: what is
+ * beyond its quota; else, while every partition is held and it holds two
+ * more than the least loaded replica, one partition if it is the most
+ * loaded (the greatest id among equals, so that one replica moves at a time).
+ */
+export function partitionsToHandOver(replica: string, held: number[], others: readonly LiveReplica[], partitions: number): number[] {
+  const surplus = surplusPartitions(held, partitionQuota(partitions, others.length + 1));
+  if (surplus.length > 0) return surplus;
+  const counts = [...others, { id: replica, held: held.length }];
+  const free = partitions - counts.reduce((total, count) => total + count.held, 0);
+  const least = Math.min(...counts.map((count) => count.held));
+  if (free > 0 || held.length - least < 2) return [];
+  const most = counts.reduce((a, b) => (b.held > a.held || (b.held === a.held && b.id > a.id) ? b : a));
+  return most.id === replica ? surplusPartitions(held, held.length - 1) : [];
 }
 
 // ---- the claim of one partition: modes and transitions, no I/O ----
@@ -77,7 +96,8 @@ export interface BalancerOptions {
   schema: string;
   /** This replica, as the leases' holder column names it. */
   replica: string;
-  partitions: number;
+  /** The partitions' lease names, in partition order. */
+  leaseNames: string[];
   /** How often the heartbeat is renewed (and the balance looked at). */
   intervalMs: number;
   /** How long a heartbeat lasts without renewal: a dead replica is counted out after it. */
@@ -98,7 +118,7 @@ export class PartitionBalancer {
     private readonly options: BalancerOptions,
     private readonly logger: Logger,
   ) {
-    this.modes = Array.from({ length: options.partitions }, () => 'standby' as const);
+    this.modes = options.leaseNames.map(() => 'standby' as const);
   }
 
   /** Replicas alive at the last heartbeat, this one included; null before the first. */
@@ -108,7 +128,7 @@ export class PartitionBalancer {
 
   /** The most partitions this replica claims now; null before the first heartbeat (it claims none). */
   get quota(): number | null {
-    return this.live === null ? null : partitionQuota(this.options.partitions, this.live);
+    return this.live === null ? null : partitionQuota(this.modes.length, this.live);
   }
 
   get held(): number[] {
@@ -156,23 +176,25 @@ export class PartitionBalancer {
   private async round(): Promise<void> {
     if (this.busy) return;
     this.busy = true;
+    const { replica } = this.options;
+    let others: LiveReplica[];
     try {
-      const live = await beat(this.options.db, this.options.schema, this.options.replica, this.options.ttlMs);
-      if (live !== this.live) this.logger.info({ replica: this.options.replica, liveReplicas: live, quota: partitionQuota(this.options.partitions, live) }, 'partitions: live replicas changed');
-      this.live = live;
+      others = await beat(this.options.db, this.options.schema, replica, this.options.ttlMs, this.options.leaseNames);
       this.error = null;
     } catch (error) {
       const text = (error as Error).message;
-      if (text !== this.error) this.logger.warn({ err: error, replica: this.options.replica }, 'partitions: could not renew the replica heartbeat; will retry');
+      if (text !== this.error) this.logger.warn({ err: error, replica }, 'partitions: could not renew the replica heartbeat; will retry');
       this.error = text;
+      return;
     } finally {
       this.busy = false;
     }
-    const quota = this.quota;
-    if (quota === null) return;
-    for (const index of surplusPartitions(this.held, quota)) {
+    const live = others.length + 1;
+    if (live !== this.live) this.logger.info({ replica, liveReplicas: live, quota: partitionQuota(this.modes.length, live) }, 'partitions: live replicas changed');
+    this.live = live;
+    for (const index of partitionsToHandOver(replica, this.held, others, this.modes.length)) {
       if (this.apply(index, 'surplus') !== 'hand-over') continue;
-      this.logger.info({ replica: this.options.replica, partition: index, quota, liveReplicas: this.live }, 'partitions: handing a partition over to balance the replicas');
+      this.logger.info({ replica, partition: index, quota: this.quota, liveReplicas: live }, 'partitions: handing a partition over to balance the replicas');
       void this.options.handOver(index).finally(() => this.apply(index, 'handed-over'));
     }
   }

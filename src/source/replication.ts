@@ -21,6 +21,8 @@ import { createWal2JsonPlugin, Wal2JsonDecoder } from './wal2json.js';
 
 export interface ReplicationOptions {
   connectionString: string;
+  /** The walsender's application_name (pg_stat_activity); the server's default when absent. */
+  applicationName?: string;
   slot: string;
   plugin: 'pgoutput' | 'wal2json';
   /** pgoutput: publications to stream. */
@@ -148,7 +150,11 @@ export class ReplicationStream extends EventEmitter<ReplicationEvents> {
   private async streamOnce(): Promise<void> {
     const { plugin: pluginName, slot, logger } = this.options;
     const service = new LogicalReplicationService(
-      { connectionString: this.options.connectionString, options: OUTPUT_SETTINGS },
+      {
+        connectionString: this.options.connectionString,
+        options: OUTPUT_SETTINGS,
+        ...(this.options.applicationName !== undefined && { application_name: this.options.applicationName }),
+      },
       { acknowledge: { auto: false, timeoutSeconds: 0 } },
     );
     this.service = service;

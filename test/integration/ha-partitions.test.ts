@@ -10,6 +10,7 @@
  * ends with a liveness probe: fresh rows arrive, every slot reaches the WAL
  * end, both replicas are ready.
  */
+import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { partitionOfSchema } from '../../src/common/partitions.js';
 import { currentWalLsn, useCrmTestBed, waitForSlotAt } from '../harness/crm.js';
@@ -71,6 +72,23 @@ async function ledBy(instance: Instance): Promise<number[]> {
     .sort();
 }
 
+/** Each partition slot's walsender and its application_name (`walhook p<k> <holder>`), as the server shows them. */
+async function slotWalsenders(db: TestDatabase, slot: string): Promise<{ slot: string; pid: number; name: string }[]> {
+  return db.sql<{ slot: string; pid: number; name: string }>(
+    `SELECT s.slot_name AS slot, s.active_pid AS pid, coalesce(a.application_name, '') AS name
+       FROM pg_replication_slots s LEFT JOIN pg_stat_activity a ON a.pid = s.active_pid
+      WHERE s.slot_name LIKE $1 || '\\_p%' AND s.active_pid IS NOT NULL`,
+    [slot],
+  );
+}
+
+/** The holder name an instance leads under, from its log. */
+function holderOf(instance: Instance): string {
+  const line = instance.logs.find((entry) => entry.msg === 'leader: holding the slot lease');
+  if (typeof line?.holder !== 'string') throw new Error('the instance never logged holding a lease');
+  return line.holder;
+}
+
 /** The pid streaming each partition's slot (null when none), by partition. */
 async function slotReaders(db: TestDatabase, slot: string): Promise<(number | null)[]> {
   const rows = await db.sql<{ slot_name: string; pid: number | null }>(
@@ -78,6 +96,84 @@ async function slotReaders(db: TestDatabase, slot: string): Promise<(number | nu
     [slot],
   );
   return Array.from({ length: PARTITIONS }, (_, index) => rows.find((row) => row.slot_name === `${slot}_p${index}`)?.pid ?? null);
+}
+
+/** How many partitions each instance leads, and whether every partition is led by exactly one of them. */
+async function distribution(group: Instance[]): Promise<{ counts: number[]; covered: boolean }> {
+  const led = await Promise.all(group.map(ledBy));
+  const all = led.flat();
+  return { counts: led.map((partitions) => partitions.length), covered: new Set(all).size === PARTITIONS && all.length === PARTITIONS };
+}
+
+/** Every partition's slot read by the walsender of the instance of `group` that says it leads the partition. */
+async function streamedByLeaders(slot: string, group: Instance[]): Promise<boolean> {
+  const [led, walsenders] = await Promise.all([Promise.all(group.map(ledBy)), slotWalsenders(bed.db, slot)]);
+  return Array.from({ length: PARTITIONS }, (_, partition) => partition).every((partition) => {
+    const leader = group.find((_, index) => led[index]!.includes(partition));
+    return leader !== undefined && walsenders.some((walsender) => walsender.slot === `${slot}_p${partition}` && walsender.name === `walhook p${partition} ${holderOf(leader)}`);
+  });
+}
+
+/**
+ * Watches until stopped, every 50 ms: no partition led by two of the instances alive (their metrics), and
+ * which replica's walsender reads each slot (pg_replication_slots.active_pid's application_name), in order.
+ */
+function auditPartitions(slot: string, alive: () => Instance[]) {
+  const overlaps: string[] = [];
+  const wrongNames: string[] = [];
+  const readers = new Map<number, string[]>();
+  let watching = true;
+  const watch = (async () => {
+    while (watching) {
+      // An instance being killed may not answer this round.
+      const led = await Promise.all(alive().map(ledBy)).catch(() => []);
+      const all = led.flat();
+      if (new Set(all).size !== all.length) overlaps.push(JSON.stringify(led));
+      for (const walsender of await slotWalsenders(bed.db, slot)) {
+        const partition = Number(walsender.slot.slice(slot.length + 2));
+        const prefix = `walhook p${partition} `;
+        if (!walsender.name.startsWith(prefix)) wrongNames.push(`${walsender.slot}: ${walsender.name}`);
+        const holders = readers.get(partition) ?? [];
+        const holder = walsender.name.slice(prefix.length);
+        if (holders.at(-1) !== holder) readers.set(partition, [...holders, holder]);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  })();
+  return {
+    /** Each partition's readers so far, oldest first. */
+    readersOf: (partition: number) => readers.get(partition) ?? [],
+    async stop(): Promise<{ overlaps: string[]; wrongNames: string[] }> {
+      watching = false;
+      await watch;
+      return { overlaps, wrongNames };
+    },
+  };
+}
+
+/** The liveness probe: fresh rows in every workspace arrive, every partition's slot reaches the WAL end, every instance is ready. */
+async function livenessProbe(hooks: { requests: ReceivedRequest[] }, slot: string, group: Instance[], from: number): Promise<void> {
+  const fresh: Inserted[] = [];
+  await insertRoundRobin(bed.db, WORKSPACES.length * 3, from, (row) => fresh.push(row));
+  await waitFor(() => fresh.every((row) => hooks.requests.some((request) => rowIdOf(request) === row.id)), 'the rows written after the fault to arrive');
+  const end = await currentWalLsn(bed.db);
+  for (let partition = 0; partition < PARTITIONS; partition++) {
+    await waitForSlotAt(bed.db, `${slot}_p${partition}`, end, `partition ${partition}'s slot to reach the WAL end`, 30_000);
+  }
+  for (const instance of group) await waitFor(async () => (await probe(instance.api, '/readyz')).status === 200, 'every replica to be ready');
+}
+
+/** Every inserted row delivered, and each change's deliveries (duplicates after a fault) carrying one event id. */
+async function everyChangeOnce(hooks: { requests: ReceivedRequest[]; verified(): unknown[] }, inserted: Inserted[]): Promise<void> {
+  const missing = () => {
+    const delivered = new Set(hooks.requests.map(rowIdOf));
+    return inserted.filter((row) => !delivered.has(row.id));
+  };
+  await waitFor(() => missing().length === 0, () => `every change to arrive (${missing().length} of ${inserted.length} still missing)`, 120_000);
+  const eventIds = new Map<string, Set<string>>();
+  for (const request of hooks.requests) eventIds.set(rowIdOf(request), (eventIds.get(rowIdOf(request)) ?? new Set()).add(eventIdOf(request)));
+  expect([...eventIds.values()].filter((ids) => ids.size !== 1)).toEqual([]);
+  expect(hooks.verified()).toHaveLength(hooks.requests.length);
 }
 
 describe('four partitions over two replicas', { timeout: 240_000 }, () => {
@@ -101,31 +197,20 @@ describe('four partitions over two replicas', { timeout: 240_000 }, () => {
     const setup = bed.setup({ webhooks: [{ targetUrl: hooks.url }], source: { partitions: PARTITIONS }, delivery: { leaseDuration: '3s' } });
     const first = await instances.start(setup.file, { streaming: true });
     const second = await instances.start(setup.file);
-    const balanced = async (pair: Instance[]) => {
-      const led = await Promise.all(pair.map(ledBy));
-      return led.every((partitions) => partitions.length === 2) && new Set(led.flat()).size === PARTITIONS;
+    const balanced = async (group: Instance[]) => {
+      const { counts, covered } = await distribution(group);
+      return covered && counts.every((count) => count === 2);
     };
     await waitFor(() => balanced([first, second]), 'each replica to lead two partitions', 30_000);
+    // Led is not yet streamed: a partition handed over may still be preparing on the replica that took it.
+    await waitFor(() => streamedByLeaders(setup.slot, [first, second]), "every partition to be streamed by its leader's walsender");
 
-    // Throughout: no partition led by two instances alive, and every slot read by one walsender at most.
     let alive = [first, second];
-    const overlaps: string[] = [];
-    let watching = true;
-    const watch = (async () => {
-      while (watching) {
-        const led = await Promise.all(alive.map(ledBy)).catch(() => []);
-        const all = led.flat();
-        if (new Set(all).size !== all.length) overlaps.push(JSON.stringify(led));
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-    })();
-
+    const audit = auditPartitions(setup.slot, () => alive);
     const inserted: Inserted[] = [];
+    const firstLed = await ledBy(first);
+    const [firstHolder, secondHolder] = [holderOf(first), holderOf(second)];
     try {
-      // Led is not yet streamed: the partitions handed over may still be preparing on the replica that took them.
-      await waitFor(async () => (await slotReaders(bed.db, setup.slot)).every((pid) => pid !== null), 'every partition to be streamed after the balance');
-      const readersBefore = await slotReaders(bed.db, setup.slot);
-      const firstLed = await ledBy(first);
       const inserting = insertRoundRobin(bed.db, TOTAL, 0, (row) => inserted.push(row));
       await waitFor(() => hooks.requests.length >= TOTAL / 3, 'a third of the changes to arrive', 90_000, 10);
 
@@ -134,58 +219,150 @@ describe('four partitions over two replicas', { timeout: 240_000 }, () => {
       await first.kill9();
       const deliveredBeforeKill = new Set(hooks.requests.map(rowIdOf)).size;
       await waitFor(async () => (await ledBy(second)).length === PARTITIONS, 'the survivor to lead all four partitions', TAKEOVER_LIMIT_MS + 5_000, 20);
-      await waitFor(
-        () => firstLed.every((partition) => second.logs.some((line) => line.msg === 'replication streaming' && line.partition === partition && Date.parse(String(line.time)) > killedAt)),
-        () => `the survivor to stream partitions ${firstLed.join(', ')}`,
-        TAKEOVER_LIMIT_MS + 5_000,
-        20,
-      );
-      const streamedAt = firstLed.map((partition) =>
-        Math.min(...second.logs.filter((line) => line.msg === 'replication streaming' && line.partition === partition).map((line) => Date.parse(String(line.time))).filter((time) => time > killedAt)),
-      );
-      const takeoverMs = Math.max(...streamedAt) - killedAt;
+      const streamedAfterKill = (partition: number) =>
+        second.logs
+          .filter((line) => line.msg === 'replication streaming' && line.partition === partition)
+          .map((line) => Date.parse(String(line.time)))
+          .find((time) => time > killedAt);
+      await waitFor(() => firstLed.every((partition) => streamedAfterKill(partition) !== undefined), () => `the survivor to stream partitions ${firstLed.join(', ')}`, TAKEOVER_LIMIT_MS + 5_000, 20);
+      const takeoverMs = Math.max(...firstLed.map((partition) => streamedAfterKill(partition)!)) - killedAt;
       console.log(`takeover of partitions ${firstLed.join(', ')}: ${takeoverMs} ms after kill -9 (${deliveredBeforeKill} of ${TOTAL} changes delivered before)`);
       expect(takeoverMs).toBeLessThan(TAKEOVER_LIMIT_MS);
       expect(deliveredBeforeKill).toBeLessThan(TOTAL);
-      await waitFor(async () => (await slotReaders(bed.db, setup.slot)).every((pid) => pid !== null), 'every partition to be streamed after the takeover');
-      const readersAfter = await slotReaders(bed.db, setup.slot);
-      for (const partition of firstLed) expect(readersAfter[partition]).not.toBe(readersBefore[partition]);
+      // Each slot was read by the first replica's walsender, then (its partitions only) by the second's, never back.
+      const expectedReaders = (partition: number) => (firstLed.includes(partition) ? [firstHolder, secondHolder] : [secondHolder]);
+      const allPartitions = Array.from({ length: PARTITIONS }, (_, partition) => partition);
+      await waitFor(
+        () => allPartitions.every((partition) => audit.readersOf(partition).at(-1) === secondHolder),
+        () => `the survivor's walsender on every slot (seen: ${JSON.stringify(allPartitions.map(audit.readersOf))})`,
+      );
+      for (const partition of allPartitions) expect(audit.readersOf(partition), `walsenders of partition ${partition}`).toEqual(expectedReaders(partition));
       await inserting;
 
       // The killed replica comes back: the balance gives it two partitions again.
       const restarted = await instances.start(setup.file);
       alive = [second, restarted];
       await waitFor(() => balanced([second, restarted]), 'the restarted replica to get two partitions back', 30_000);
+      await waitFor(() => streamedByLeaders(setup.slot, [second, restarted]), "every partition to be streamed by its leader's walsender again");
     } finally {
-      watching = false;
-      await watch;
+      const { overlaps, wrongNames } = await audit.stop();
+      expect(overlaps).toEqual([]);
+      expect(wrongNames).toEqual([]);
     }
-    expect(overlaps).toEqual([]);
-
     expect(inserted.length).toBe(TOTAL);
-    const missing = () => {
-      const delivered = new Set(hooks.requests.map(rowIdOf));
-      return inserted.filter((row) => !delivered.has(row.id));
-    };
-    await waitFor(() => missing().length === 0, () => `every change to arrive (${missing().length} of ${TOTAL} still missing)`, 120_000);
-    // A change delivered twice (streamed again after the kill) carries the same event id both times.
-    const eventIds = new Map<string, Set<string>>();
-    for (const request of hooks.requests) eventIds.set(rowIdOf(request), (eventIds.get(rowIdOf(request)) ?? new Set()).add(eventIdOf(request)));
-    expect([...eventIds.values()].filter((ids) => ids.size !== 1)).toEqual([]);
-    expect(hooks.verified()).toHaveLength(hooks.requests.length);
+    await everyChangeOnce(hooks, inserted);
+    await livenessProbe(hooks, setup.slot, alive, TOTAL);
+    for (const instance of alive) expect((await probe(instance.api, '/readyz')).body).toMatchObject({ status: 'ready', role: 'leader' });
+  });
 
-    // Liveness: fresh rows in every workspace arrive, every partition's slot reaches the WAL end, both replicas are ready.
-    const fresh: Inserted[] = [];
-    await insertRoundRobin(bed.db, WORKSPACES.length * 3, TOTAL, (row) => fresh.push(row));
-    await waitFor(() => fresh.every((row) => hooks.requests.some((request) => rowIdOf(request) === row.id)), 'the rows written after the takeover to arrive');
-    const end = await currentWalLsn(bed.db);
-    for (let partition = 0; partition < PARTITIONS; partition++) {
-      await waitForSlotAt(bed.db, `${setup.slot}_p${partition}`, end, `partition ${partition}'s slot to reach the WAL end`, 30_000);
+  it('rebalances to 2, 1, 1 when a third replica joins under load: one partition moves, once, and nothing is lost', async () => {
+    const hooks = await bed.receiver();
+    const setup = bed.setup({ webhooks: [{ targetUrl: hooks.url }], source: { partitions: PARTITIONS } });
+    const first = await instances.start(setup.file, { streaming: true });
+    const second = await instances.start(setup.file);
+    await waitFor(async () => {
+      const { counts, covered } = await distribution([first, second]);
+      return covered && counts.every((count) => count === 2);
+    }, 'each of two replicas to lead two partitions', 30_000);
+    await waitFor(() => streamedByLeaders(setup.slot, [first, second]), "every partition to be streamed by its leader's walsender");
+
+    let alive = [first, second];
+    const audit = auditPartitions(setup.slot, () => alive);
+    const inserted: Inserted[] = [];
+    const before = await Promise.all([first, second].map(ledBy));
+    try {
+      const inserting = insertRoundRobin(bed.db, TOTAL, 0, (row) => inserted.push(row));
+      await waitFor(() => hooks.requests.length >= TOTAL / 4, 'a quarter of the changes to arrive', 90_000, 10);
+      const third = await instances.start(setup.file);
+      alive = [first, second, third];
+      await waitFor(async () => {
+        const { counts, covered } = await distribution(alive);
+        return covered && [...counts].sort().join() === '1,1,2';
+      }, 'the partitions to spread as 2, 1, 1', 30_000);
+      await waitFor(() => streamedByLeaders(setup.slot, alive), "every partition to be streamed by its leader's walsender after the join");
+      const after = await Promise.all(alive.map(ledBy));
+      // The newcomer took one partition; one of the others gave exactly that one up, the rest stayed where they were.
+      expect(after[2]).toHaveLength(1);
+      const moved = after[2]![0]!;
+      const giver = before.findIndex((partitions) => partitions.includes(moved));
+      expect(after[giver]).toEqual(before[giver]!.filter((partition) => partition !== moved));
+      expect(after[1 - giver]).toEqual(before[1 - giver]);
+      const holders = [first, second, third].map(holderOf);
+      await waitFor(() => audit.readersOf(moved).at(-1) === holders[2], "the newcomer's walsender on the moved partition's slot");
+      for (let partition = 0; partition < PARTITIONS; partition++) {
+        const owner = holders[before.findIndex((partitions) => partitions.includes(partition))]!;
+        expect(audit.readersOf(partition), `walsenders of partition ${partition}`).toEqual(partition === moved ? [owner, holders[2]] : [owner]);
+      }
+      await inserting;
+    } finally {
+      const { overlaps, wrongNames } = await audit.stop();
+      expect(overlaps).toEqual([]);
+      expect(wrongNames).toEqual([]);
     }
-    const [, restarted] = alive;
-    for (const instance of [second, restarted!]) {
-      await waitFor(async () => (await probe(instance.api, '/readyz')).status === 200, 'both replicas to be ready');
-      expect((await probe(instance.api, '/readyz')).body).toMatchObject({ status: 'ready', role: 'leader' });
+    await everyChangeOnce(hooks, inserted);
+    await livenessProbe(hooks, setup.slot, alive, TOTAL);
+  });
+  it('a session allowed to lock one partition’s lease stops that partition only, every replica names it, and it resumes when the lock goes', async () => {
+    const hooks = await bed.receiver();
+    const setup = bed.setup({ webhooks: [{ targetUrl: hooks.url }], source: { partitions: PARTITIONS } });
+    const first = await instances.start(setup.file, { streaming: true });
+    const second = await instances.start(setup.file);
+    const group = [first, second];
+    await waitFor(async () => {
+      const { counts, covered } = await distribution(group);
+      return covered && counts.every((count) => count === 2);
+    }, 'each replica to lead two partitions', 30_000);
+    await waitFor(() => streamedByLeaders(setup.slot, group), "every partition to be streamed by its leader's walsender");
+
+    const locked = 0;
+    const lockedSlot = `${setup.slot}_p${locked}`;
+    const owner = new pg.Client(bed.db.url);
+    await owner.connect();
+    let written = 0;
+    const write = async (partition: number) => {
+      const rows: Inserted[] = [];
+      const schemas = WORKSPACES.filter((schema) => partitionOfSchema(schema, PARTITIONS) === partition);
+      for (const schema of schemas) {
+        const [row] = await bed.db.sql<{ id: string }>(`INSERT INTO ${schema}.person ("nameFirstName", position) VALUES ('Person', $1) RETURNING id`, [written++]);
+        rows.push({ id: row!.id, schema });
+      }
+      return rows;
+    };
+    const arrived = (rows: Inserted[]) => rows.every((row) => hooks.requests.some((request) => rowIdOf(request) === row.id));
+    let waiting: Inserted[] = [];
+    try {
+      await owner.query('BEGIN');
+      await owner.query(`SELECT * FROM ${setup.stateSchema}.leases WHERE name = $1 FOR UPDATE`, [`slot:${lockedSlot}`]);
+      await waitFor(
+        () => group.some((instance) => instance.logs.some((line) => line.partition === locked && /lost the slot lease/.test(String(line.msg)))),
+        'the leader of the locked partition to stop leading it when it cannot renew',
+      );
+      waiting = await write(locked);
+      const problems = async (instance: Instance) => (await probe(instance.api, '/readyz')).body.problems ?? [];
+      const named = new RegExp(`no walhook instance has renewed the leadership lease of slot '${lockedSlot}'`);
+      for (const instance of group) {
+        await waitFor(async () => (await problems(instance)).some((problem) => named.test(problem)), 'every replica to name the partition nobody streams', 40_000);
+        expect((await probe(instance.api, '/readyz')).status).toBe(503);
+        const metrics = await scrapeMetrics(instance.api);
+        expect(metrics.value('walhook_partition_lease_seconds_since_renewal', { partition: String(locked) })).toBeGreaterThan(15);
+        expect(metrics.value('walhook_partition_lease_expired', { partition: String(locked) })).toBe(1);
+        for (const partition of [1, 2, 3]) expect(metrics.value('walhook_partition_lease_expired', { partition: String(partition) })).toBe(0);
+        // Only that partition: no other slot is named.
+        expect((await problems(instance)).filter((problem) => /leadership lease of slot/.test(problem) && !named.test(problem))).toEqual([]);
+      }
+      // The replica with room to take it says why it cannot.
+      const reasons = (await Promise.all(group.map(problems))).flat().join('\n');
+      expect(reasons).toMatch(/lock timeout/);
+      // The other partitions stream on.
+      const others = [...(await write(1)), ...(await write(2)), ...(await write(3))];
+      await waitFor(() => arrived(others), 'the changes of the other partitions to arrive while one is locked');
+      expect(arrived(waiting)).toBe(false);
+    } finally {
+      await owner.query('ROLLBACK').catch(() => undefined);
+      await owner.end();
     }
+    await waitFor(async () => (await distribution(group)).covered, 'every partition to be led again');
+    await waitFor(() => arrived(waiting), 'the changes written to the locked partition meanwhile to arrive');
+    await livenessProbe(hooks, setup.slot, group, 10_000);
   });
 });

@@ -1,6 +1,15 @@
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
-import { mayClaim, nextClaim, PartitionBalancer, partitionQuota, surplusPartitions, type ClaimEvent, type ClaimMode } from '../../../src/source/balance.js';
+import {
+  mayClaim,
+  nextClaim,
+  PartitionBalancer,
+  partitionQuota,
+  partitionsToHandOver,
+  surplusPartitions,
+  type ClaimEvent,
+  type ClaimMode,
+} from '../../../src/source/balance.js';
 
 describe('the balance rule', () => {
   it('gives each replica at most ⌈partitions / live replicas⌉, all of them to one alone', () => {
@@ -23,6 +32,26 @@ describe('the balance rule', () => {
     expect(surplusPartitions([3, 0, 2, 1], 2)).toEqual([2, 3]);
     expect(surplusPartitions([1, 3], 2)).toEqual([]);
     expect(surplusPartitions([], 1)).toEqual([]);
+  });
+});
+
+describe('what a replica hands over', () => {
+  it('what is beyond its quota when a replica joins', () => {
+    expect(partitionsToHandOver('a', [0, 1, 2, 3], [{ id: 'b', held: 0 }], 4)).toEqual([2, 3]);
+  });
+
+  it('one partition, from the most loaded replica only (greatest id among equals), when another holds two fewer', () => {
+    // 4 over 3 replicas: 2, 2, 0 becomes 2, 1, 1 — one replica moves, not both.
+    const others = (me: string) => [{ id: 'a', held: 2 }, { id: 'b', held: 2 }, { id: 'c', held: 0 }].filter((replica) => replica.id !== me);
+    expect(partitionsToHandOver('b', [1, 3], others('b'), 4)).toEqual([3]);
+    expect(partitionsToHandOver('a', [0, 2], others('a'), 4)).toEqual([]);
+    expect(partitionsToHandOver('c', [], others('c'), 4)).toEqual([]);
+  });
+
+  it('nothing while a partition is free (someone under quota takes it) or the counts differ by one at most', () => {
+    expect(partitionsToHandOver('b', [1, 3], [{ id: 'a', held: 1 }, { id: 'c', held: 0 }], 4)).toEqual([]);
+    expect(partitionsToHandOver('a', [0, 2], [{ id: 'b', held: 1 }, { id: 'c', held: 1 }], 4)).toEqual([]);
+    expect(partitionsToHandOver('a', [0, 1, 2, 3], [], 4)).toEqual([]);
   });
 });
 
@@ -63,15 +92,15 @@ describe('the claim of one partition', () => {
 });
 
 describe('PartitionBalancer', () => {
-  /** A state database whose replicas table counts `others` besides this replica. */
+  /** A state database whose replicas table holds `others.count` replicas besides this one, holding no lease. */
   function balancer(others: { count: number }, handedOver: number[]) {
-    const db = { query: async () => ({ rows: [{ others: others.count }] }) } as never;
+    const db = { query: async () => ({ rows: Array.from({ length: others.count }, (_, n) => ({ id: `other${n}`, held: 0 })) }) } as never;
     return new PartitionBalancer(
       {
         db,
         schema: 'walhook',
         replica: 'me',
-        partitions: 4,
+        leaseNames: ['slot:s_p0', 'slot:s_p1', 'slot:s_p2', 'slot:s_p3'],
         intervalMs: 60_000,
         ttlMs: 6_000,
         handOver: async (index) => void handedOver.push(index),
