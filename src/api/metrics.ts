@@ -294,6 +294,17 @@ export class Metrics implements DeliveryObserver, PipelineObserver, BackfillObse
   }
 
   private partitionGauges(): void {
+    const sourcesOf = () => this.sources;
+    new Counter({
+      name: 'walhook_partition_changes_total',
+      help: 'Row changes this instance streamed from the partition (rate() gives its throughput).',
+      labelNames: ['partition', 'slot'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const p of sourcesOf()?.partitions?.() ?? []) this.inc({ partition: String(p.partition), slot: p.slot }, p.changes);
+      },
+    });
     const gauge = (name: string, help: string, pick: (partition: PartitionMetrics) => number | null) => this.partitionGauge(name, help, pick);
     gauge('walhook_partition_leader', '1 while this instance streams the partition (source.partitions above 1).', (p) => (p.leading ? 1 : 0));
     gauge(
@@ -304,7 +315,6 @@ export class Metrics implements DeliveryObserver, PipelineObserver, BackfillObse
     gauge('walhook_partition_lease_expired', "1 while the partition's lease has no live holder: nobody streams the partition.", (p) => (p.lease.expired ? 1 : 0));
     gauge('walhook_partition_lag_bytes', "WAL between the server's current position and the partition slot's confirmed position.", (p) => p.lagBytes);
     gauge('walhook_partition_retained_wal_bytes', 'WAL the server keeps for the partition slot.', (p) => p.retainedWalBytes);
-    gauge('walhook_partition_changes_streamed', 'Row changes this instance streamed from the partition since it started (rate() gives the throughput).', (p) => p.changes);
     this.partitionGauge(
       'walhook_partition_lease_holder',
       "1 for the instance (host/pid/random) that held the partition's lease when this instance last read it.",
