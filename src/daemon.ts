@@ -516,6 +516,7 @@ export class Daemon {
         if (event !== null) dispatcher.dispatch(event, hold, undefined, webhookId);
       },
       chunkSize: config.backfill.chunkSize,
+      maxUnsettled: config.delivery.maxQueuedPerEndpoint,
       pollIntervalMs: config.backfill.pollInterval,
       logger: logger.child({ component: 'backfill' }),
       observer: this.metrics,
