@@ -3,11 +3,11 @@
  * from the state table, reads its tables in primary-key chunks between two
  * watermarks written into the WAL (`pg_logical_emit_message`), and delivers
  * each chunk where the stream reaches its high watermark, without the rows
- * the stream changed in between (see window.ts). While a chunk's deliveries
- * are under way the next chunk is already read and placed, as long as the
- * deliveries left fit the endpoint's queue. Progress is saved in chunk order,
- * once a chunk's deliveries are settled, so a crash repeats at most the
- * chunks in flight, with the same event ids.
+ * the stream changed in between (see window.ts). The next chunks are read
+ * while earlier ones wait for the stream or are delivered, as long as their
+ * rows fit the endpoint's queue. Progress is saved in chunk order, once a
+ * chunk's deliveries are settled, so a crash repeats at most the chunks in
+ * flight, with the same event ids.
  *
  * No long transaction, no lock: each chunk is one short read-only select.
  */
