@@ -293,6 +293,7 @@ export class PartitionStreamer {
               if (event !== null) dispatcher.dispatch(event, hold, undefined, webhookId);
             },
             chunkSize: config.backfill.chunkSize,
+            maxUnsettled: config.delivery.maxQueuedPerEndpoint,
             pollIntervalMs: config.backfill.pollInterval,
             logger: logger.child({ component: 'backfill' }),
             observer: metrics,

@@ -3,8 +3,10 @@
  * from the state table, reads its tables in primary-key chunks between two
  * watermarks written into the WAL (`pg_logical_emit_message`), and delivers
  * each chunk where the stream reaches its high watermark, without the rows
- * the stream changed in between (see window.ts). Progress is saved once a
- * chunk's deliveries are settled, so a crash repeats at most the chunk in
+ * the stream changed in between (see window.ts). The next chunks are read
+ * while earlier ones wait for the stream or are delivered, as long as their
+ * rows fit the endpoint's queue. Progress is saved in chunk order, once a
+ * chunk's deliveries are settled, so a crash repeats at most the chunks in
  * flight, with the same event ids.
  *
  * No long transaction, no lock: each chunk is one short read-only select.
@@ -33,7 +35,7 @@ import {
   type BackfillTable,
 } from '../state/backfills.js';
 import type { StateDb } from '../state/db.js';
-import { IDLE, rowKey, step, type ChunkRow, type ChunkWindow, type WindowInput } from './window.js';
+import { IDLE, rowKey, step, type ChunkRow, type ChunkWindows, type WindowInput } from './window.js';
 
 /** The prefix of walhook's watermark messages; other messages in the WAL are not walhook's. */
 export const WATERMARK_PREFIX = 'walhook.backfill';
@@ -47,6 +49,12 @@ export interface BackfillRunnerOptions {
   /** Routes an event to `webhookId`, or to every matching webhook when null; `hold` as in EventSink. */
   deliver: (event: ChangeEvent, webhookId: string | null, hold: () => () => void) => void;
   chunkSize: number;
+  /**
+   * Unsettled deliveries of a backfill at most, the next chunk's included
+   * (delivery.maxQueuedPerEndpoint): the next chunk is read ahead only when it
+   * fits, so a backfill never pushes an endpoint's queue past its bound.
+   */
+  maxUnsettled: number;
   pollIntervalMs: number;
   logger: Logger;
   observer?: BackfillObserver;
@@ -58,14 +66,35 @@ export interface StreamPosition {
   commitTime: string;
 }
 
-type ChunkOutcome = { kind: 'settled'; sent: number; superseded: number } | { kind: 'aborted'; reason: string };
+/** A chunk is placed once the stream reached its high watermark and its rows were handed to delivery; `settled` when every delivery is. */
+type ChunkOutcome = { kind: 'placed'; sent: number; superseded: number; settled: Promise<void> } | { kind: 'aborted'; reason: string };
 
+/** A chunk whose watermarks are written, waiting for the stream to place it. */
 interface ChunkInFlight {
-  token: string;
   job: BackfillRow;
   shape: TableShape;
   keyColumns: string[];
   done: (outcome: ChunkOutcome) => void;
+}
+
+/** Where reading a backfill's tables has got to: the next chunk starts after `cursor` in `tables[tableIndex]`. */
+interface ReadPosition {
+  tableIndex: number;
+  cursor: string[] | null;
+}
+
+/** A chunk read by this run, from its read to the save of its progress. */
+interface RunChunk {
+  /** `schema.table` */
+  table: string;
+  rows: number;
+  /** Where reading goes on after it. */
+  after: ReadPosition;
+  finished: boolean;
+  placement: Promise<ChunkOutcome>;
+  /** Its outcome once known. */
+  outcome: ChunkOutcome | null;
+  isSettled: boolean;
 }
 
 /** A failure the same request will meet again (bad filter, missing table): the backfill fails with it. */
@@ -82,13 +111,19 @@ const PROGRESS_LOG_MS = 10_000;
 const TEXT_VALUES = { getTypeParser: () => (value: string) => value };
 
 export class BackfillRunner {
-  private window: ChunkWindow<RawTuple> = IDLE;
-  private chunk: ChunkInFlight | null = null;
+  private windows: ChunkWindows<RawTuple> = IDLE;
+  /** By token, the chunks `windows` holds. */
+  private readonly inFlight = new Map<string, ChunkInFlight>();
   private readonly crm: pg.Pool;
   /** Tells this process's watermarks from those of an earlier one, streamed again after a restart. */
   private readonly nonce = randomUUID();
   private sequence = 0;
+  /** Deliveries of placed chunks not settled yet. */
+  private unsettled = 0;
   private stopped = false;
+  private signalStop!: () => void;
+  /** Resolves when walhook stops: nothing waits for deliveries any more then. */
+  private readonly stopping = new Promise<void>((resolve) => (this.signalStop = resolve));
   private wake: (() => void) | null = null;
   private running: Promise<void> | null = null;
 
@@ -107,20 +142,23 @@ export class BackfillRunner {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.signalStop();
     this.wake?.();
-    this.abort('walhook is stopping');
+    this.apply({ kind: 'abandoned', reason: 'walhook is stopping' });
     await this.running;
     await this.crm.end();
   }
 
   /** Every live change, in stream order. */
   change(change: RowChange): void {
-    if (this.window.mode !== 'open' || !this.chunk) return;
+    const first = this.windows[0];
+    if (first?.mode !== 'open') return;
     const table = `${change.table.schema}.${change.table.table}`;
-    if (table !== this.window.chunk.table) return;
+    const chunk = this.inFlight.get(first.chunk.token);
+    if (table !== first.chunk.table || !chunk) return;
     const keys: string[] = [];
     for (const image of [change.newRow, change.oldRow]) {
-      const key = image && rowKey(image, this.chunk.keyColumns);
+      const key = image && rowKey(image, chunk.keyColumns);
       if (key) keys.push(key);
     }
     this.apply({ kind: 'change', table, keys });
@@ -143,36 +181,39 @@ export class BackfillRunner {
     this.apply({ kind: 'disconnected' });
   }
 
-  private abort(reason: string): void {
-    const chunk = this.chunk;
-    this.window = IDLE;
-    this.chunk = null;
-    chunk?.done({ kind: 'aborted', reason });
-  }
-
   private apply(input: WindowInput<RawTuple>, at?: StreamPosition): void {
-    const { window, output } = step(this.window, input);
-    this.window = window;
-    const chunk = this.chunk;
-    if (output.kind === 'none' || !chunk || chunk.token !== output.token) return;
-    this.chunk = null;
-    if (output.kind === 'abort') chunk.done({ kind: 'aborted', reason: output.reason });
-    else this.deliverChunk(chunk, output.rows, output.dropped, at!);
+    const { windows, output } = step(this.windows, input);
+    this.windows = windows;
+    if (output.kind === 'emit') {
+      const chunk = this.inFlight.get(output.token);
+      this.inFlight.delete(output.token);
+      if (chunk) this.deliverChunk(chunk, output.rows, output.dropped, at!);
+    } else if (output.kind === 'abort') {
+      for (const token of output.tokens) {
+        const chunk = this.inFlight.get(token);
+        this.inFlight.delete(token);
+        chunk?.done({ kind: 'aborted', reason: output.reason });
+      }
+    }
   }
 
-  /** Delivers the chunk's rows here, in the stream; settled once every delivery is. */
+  /** Delivers the chunk's rows here, in the stream: placed now, settled once every delivery is. */
   private deliverChunk(chunk: ChunkInFlight, rows: ChunkRow<RawTuple>[], superseded: number, at: StreamPosition): void {
     const { job, shape } = chunk;
     let pending = 1;
+    let settle!: () => void;
+    const settled = new Promise<void>((resolve) => (settle = resolve));
     const release = () => {
-      if (--pending === 0) chunk.done({ kind: 'settled', sent: rows.length, superseded });
+      if (--pending === 0) settle();
     };
     const hold = () => {
       pending++;
-      let settled = false;
+      this.unsettled++;
+      let released = false;
       return () => {
-        if (settled) return;
-        settled = true;
+        if (released) return;
+        released = true;
+        this.unsettled--;
         release();
       };
     };
@@ -181,6 +222,7 @@ export class BackfillRunner {
       this.options.deliver(event, job.webhookId, hold);
     }
     release();
+    chunk.done({ kind: 'placed', sent: rows.length, superseded, settled });
   }
 
   private async loop(): Promise<void> {
@@ -191,6 +233,7 @@ export class BackfillRunner {
         job = await claimBackfill(this.options.state);
         if (job) await this.run(job);
       } catch (error) {
+        this.apply({ kind: 'abandoned', reason: 'the backfill was interrupted' });
         if (error instanceof BackfillFailure && job) {
           log.error({ backfillId: job.id, object: job.object, error: error.message }, 'backfill failed');
           await failBackfill(this.options.state, job.id, error.message).catch(() => undefined);
@@ -205,6 +248,12 @@ export class BackfillRunner {
     }
   }
 
+  /**
+   * Reads chunk after chunk while the rows read and not yet placed, the
+   * deliveries not yet settled and the next chunk fit `maxUnsettled` (one
+   * chunk at least), so neither the stream's latency nor delivery's holds the
+   * other up; saves each chunk's progress in order once it is settled.
+   */
   private async run(job: BackfillRow): Promise<void> {
     const log = this.options.logger.child({ backfillId: job.id, object: job.object });
     const tables = job.tables ?? (await this.planTables(job));
@@ -213,6 +262,8 @@ export class BackfillRunner {
     const progress = { read: job.rowsRead, sent: job.rowsSent, superseded: job.rowsSuperseded };
     const startedAt = Date.now();
     const readBefore = job.rowsRead;
+    /** Rows this run read and did not abandon: what `--rate` paces. */
+    let readRows = 0;
     let loggedAt = startedAt;
     const report = () => {
       const elapsed = (Date.now() - startedAt) / 1000;
@@ -223,70 +274,124 @@ export class BackfillRunner {
     };
     report();
     const chunkSize = Math.max(1, Math.min(this.options.chunkSize, job.rate ?? Infinity));
-    for (let tableIndex = job.tableIndex; tableIndex < tables.length; tableIndex++) {
-      const table = tables[tableIndex]!;
-      const { shape, keyColumns } = await this.describe(table);
-      let cursor = tableIndex === job.tableIndex ? job.cursor : null;
-      for (;;) {
-        const status = await backfillStatus(this.options.state, job.id);
-        if (status !== 'running' || this.stopped) {
-          log.info({ status, rowsRead: progress.read }, status === 'running' ? 'backfill interrupted by shutdown' : `backfill ${status}`);
-          this.options.observer?.backfillEnded(job.id);
-          return;
-        }
-        if (job.rate !== null) await this.sleep(startedAt + ((progress.read - readBefore) / job.rate) * 1000 - Date.now());
-        const { rows, outcome } = await this.chunkOnce(job, shape, keyColumns, table, cursor, chunkSize);
-        if (outcome.kind === 'aborted') {
-          log.info({ reason: outcome.reason }, 'backfill chunk abandoned; reading it again');
-          await this.sleep(RETRY_DELAY_MS);
-          continue;
-        }
-        const tableDone = rows.length < chunkSize;
-        const last = rows.at(-1);
-        cursor = last ? keyColumns.map((column) => String(last.row[column])) : cursor;
-        progress.read += rows.length;
-        progress.sent += outcome.sent;
-        progress.superseded += outcome.superseded;
-        const finished = tableDone && tableIndex === tables.length - 1;
-        const after = await saveChunkProgress(this.options.state, job.id, {
-          tableIndex: tableDone ? tableIndex + 1 : tableIndex,
-          cursor: tableDone ? null : cursor,
-          read: rows.length,
-          sent: outcome.sent,
-          superseded: outcome.superseded,
-          finished,
-        });
-        const etaSeconds = report();
-        log.debug({ table: `${table.schema}.${table.table}`, rows: rows.length, sent: outcome.sent, superseded: outcome.superseded }, 'backfill chunk delivered');
-        if (Date.now() - loggedAt >= PROGRESS_LOG_MS) {
-          loggedAt = Date.now();
-          log.info({ rowsRead: progress.read, rowsSent: progress.sent, rowsSuperseded: progress.superseded, rowsTotal: total, etaSeconds }, 'backfill progress');
-        }
-        if (finished) {
-          log.info({ rowsRead: progress.read, rowsSent: progress.sent, rowsSuperseded: progress.superseded, status: after }, 'backfill done');
-          this.options.observer?.backfillEnded(job.id);
-          return;
-        }
-        if (tableDone) break;
+    const describe = memoized((tableIndex: number) => this.describe(tables[tableIndex]!));
+    /** This run's chunks not saved yet, in the order read (the stream's order): placed ones first, then those waiting to be. */
+    const chunks: RunChunk[] = [];
+    /** Where the next chunk is read; after an abandoned chunk, back to where the last placed one ended. */
+    let next: ReadPosition = { tableIndex: job.tableIndex, cursor: job.cursor };
+    let placedUpTo = next;
+    const unplacedRows = () => chunks.reduce((sum, chunk) => sum + (chunk.outcome === null ? chunk.rows : 0), 0);
+
+    /** Saves the oldest chunk's progress once it is settled; false when there is none, or (`wait` false) it is not settled yet, or walhook stops first. */
+    const saveOldest = async (wait: boolean): Promise<boolean> => {
+      const oldest = chunks[0];
+      if (oldest?.outcome?.kind !== 'placed' || (!wait && !oldest.isSettled)) return false;
+      const outcome = oldest.outcome;
+      await Promise.race([outcome.settled, this.stopping]);
+      if (!oldest.isSettled) return false;
+      chunks.shift();
+      const after = await saveChunkProgress(this.options.state, job.id, {
+        tableIndex: oldest.after.tableIndex,
+        cursor: oldest.after.cursor,
+        read: oldest.rows,
+        sent: outcome.sent,
+        superseded: outcome.superseded,
+        finished: oldest.finished,
+      });
+      progress.read += oldest.rows;
+      progress.sent += outcome.sent;
+      progress.superseded += outcome.superseded;
+      const etaSeconds = report();
+      log.debug({ table: oldest.table, rows: oldest.rows, sent: outcome.sent, superseded: outcome.superseded }, 'backfill chunk delivered');
+      if (Date.now() - loggedAt >= PROGRESS_LOG_MS) {
+        loggedAt = Date.now();
+        log.info({ rowsRead: progress.read, rowsSent: progress.sent, rowsSuperseded: progress.superseded, rowsTotal: total, etaSeconds }, 'backfill progress');
       }
+      if (oldest.finished) log.info({ rowsRead: progress.read, rowsSent: progress.sent, rowsSuperseded: progress.superseded, status: after }, 'backfill done');
+      return true;
+    };
+    const ended = (status: string | null) => {
+      log.info({ status, rowsRead: progress.read }, status === 'running' ? 'backfill interrupted by shutdown' : `backfill ${status}`);
+      this.options.observer?.backfillEnded(job.id);
+    };
+
+    for (;;) {
+      const abandoned = chunks.find((chunk) => chunk.outcome?.kind === 'aborted');
+      if (abandoned) {
+        // Every chunk after it was abandoned with it: reading starts again after the last one placed.
+        log.info({ reason: (abandoned.outcome as { reason: string }).reason }, 'backfill chunk abandoned; reading it again');
+        for (const chunk of chunks.splice(chunks.indexOf(abandoned))) readRows -= chunk.rows;
+        next = placedUpTo;
+        await this.sleep(RETRY_DELAY_MS);
+      }
+      while (await saveOldest(false));
+      const allRead = next.tableIndex >= tables.length;
+      if (allRead && chunks.length === 0) break;
+      if (this.stopped) {
+        ended('running');
+        return;
+      }
+      const fits = chunks.length === 0 || this.unsettled + unplacedRows() + chunkSize <= this.options.maxUnsettled;
+      if (allRead || !fits) {
+        // Something to wait for: the oldest chunk's placement, or its deliveries.
+        const oldest = chunks[0]!;
+        await Promise.race([oldest.outcome?.kind === 'placed' ? oldest.outcome.settled : oldest.placement, this.stopping]);
+        continue;
+      }
+      const status = await backfillStatus(this.options.state, job.id);
+      if (status !== 'running') {
+        // Stopped by an operator: it stays where its placed chunks end.
+        this.apply({ kind: 'abandoned', reason: `the backfill is ${status}` });
+        while (await saveOldest(true));
+        ended(status);
+        return;
+      }
+      if (job.rate !== null) await this.sleep(startedAt + (readRows / job.rate) * 1000 - Date.now());
+      const table = tables[next.tableIndex]!;
+      const { shape, keyColumns } = await describe(next.tableIndex);
+      const { rows, placement } = await this.readChunk(job, shape, keyColumns, table, next.cursor, chunkSize);
+      const last = rows.at(-1);
+      const tableDone = rows.length < chunkSize;
+      const after: ReadPosition = tableDone
+        ? { tableIndex: next.tableIndex + 1, cursor: null }
+        : { tableIndex: next.tableIndex, cursor: last ? keyColumns.map((column) => String(last.row[column])) : next.cursor };
+      const chunk: RunChunk = {
+        table: `${table.schema}.${table.table}`,
+        rows: rows.length,
+        after,
+        finished: after.tableIndex >= tables.length,
+        placement,
+        outcome: null,
+        isSettled: false,
+      };
+      void placement.then((outcome) => {
+        chunk.outcome = outcome;
+        if (outcome.kind !== 'placed') return;
+        placedUpTo = after;
+        void outcome.settled.then(() => (chunk.isSettled = true));
+      });
+      chunks.push(chunk);
+      readRows += rows.length;
+      next = after;
     }
+    this.options.observer?.backfillEnded(job.id);
   }
 
-  /** One attempt at a chunk: low watermark, select, high watermark, then wait for the stream to deliver it. */
-  private async chunkOnce(
+  /** One attempt at a chunk: low watermark, select, high watermark; `placement` settles when the stream placed it or it was abandoned. */
+  private async readChunk(
     job: BackfillRow,
     shape: TableShape,
     keyColumns: string[],
     table: BackfillTable,
     cursor: string[] | null,
     limit: number,
-  ): Promise<{ rows: ChunkRow<RawTuple>[]; outcome: ChunkOutcome }> {
+  ): Promise<{ rows: ChunkRow<RawTuple>[]; placement: Promise<ChunkOutcome> }> {
     const token = `${job.id}/${this.nonce}/${++this.sequence}`;
-    const outcome = new Promise<ChunkOutcome>((done) => {
-      this.chunk = { token, job, shape, keyColumns, done };
+    const placement = new Promise<ChunkOutcome>((done) => {
+      this.inFlight.set(token, { job, shape, keyColumns, done });
     });
     // Open before the low watermark is written: the stream may reach it before the write returns.
-    this.window = step(this.window, { kind: 'lowWritten', chunk: { token, table: `${table.schema}.${table.table}` } }).window;
+    this.apply({ kind: 'lowWritten', chunk: { token, table: `${table.schema}.${table.table}` } });
     let rows: ChunkRow<RawTuple>[] = [];
     try {
       await this.emitWatermark(token, 'low');
@@ -295,10 +400,10 @@ export class BackfillRunner {
       this.apply({ kind: 'rowsRead', token, rows });
       await this.emitWatermark(token, 'high');
     } catch (error) {
-      if (this.chunk?.token === token) this.abort('the chunk could not be read');
+      this.apply({ kind: 'abandoned', reason: 'a chunk could not be read' });
       throw error;
     }
-    return { rows, outcome: await outcome };
+    return { rows, placement };
   }
 
   private async emitWatermark(token: string, mark: 'low' | 'high'): Promise<void> {
@@ -417,4 +522,14 @@ export class BackfillRunner {
 
 function quoteIdent(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
+}
+
+/** `compute` once per argument: a table's shape and key are looked up once per run. */
+function memoized<A, R>(compute: (argument: A) => Promise<R>): (argument: A) => Promise<R> {
+  const known = new Map<A, Promise<R>>();
+  return (argument) => {
+    let value = known.get(argument);
+    if (!value) known.set(argument, (value = compute(argument)));
+    return value;
+  };
 }

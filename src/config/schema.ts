@@ -341,8 +341,10 @@ export const configSchema = z
     backfill: z
       .strictObject({
         chunkSize: wholeNumber(1)
-          .prefault(1000)
-          .describe('Rows a backfill reads per chunk (one short select between two WAL watermarks); a chunk is held in memory until the stream reaches its high watermark.'),
+          .prefault(500)
+          .describe(
+            'Rows a backfill reads per chunk (one short select between two WAL watermarks). The next chunks are read while earlier ones wait for the stream or are delivered, as long as their rows fit in delivery.maxQueuedPerEndpoint, which so bounds what a backfill holds in memory.',
+          ),
         pollInterval: duration().prefault('1s').describe('How often the leader looks for a backfill requested on another instance or from the CLI.'),
       })
       .prefault({}),

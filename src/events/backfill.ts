@@ -4,10 +4,9 @@
  * on the backfill and the row's key, so a chunk sent again after a crash
  * carries the same ids.
  */
-import { v5 as uuidV5 } from 'uuid';
 import { formatLsn, type Lsn } from '../source/lsn.js';
 import type { RawTuple, TableShape } from '../source/types.js';
-import { EVENT_ID_NAMESPACE } from './event-id.js';
+import { namedEventId } from './event-id.js';
 import { toChangeEvent, type MappingOptions } from './mapping.js';
 import type { Action } from '../common/operations.js';
 import type { ChangeEvent } from './types.js';
@@ -15,7 +14,7 @@ import type { TypeCatalog } from './values.js';
 
 /** Id of the event of the row with `key` (see backfill/window.ts rowKey) of `schema.table` in backfill `backfillId`. */
 export function backfillEventId(backfillId: string, schema: string, table: string, key: string): string {
-  return uuidV5(`backfill/${backfillId}/${JSON.stringify([schema, table])}/${key}`, EVENT_ID_NAMESPACE);
+  return namedEventId(`backfill/${backfillId}/${JSON.stringify([schema, table])}/${key}`);
 }
 
 export interface BackfilledRow {

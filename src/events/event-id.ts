@@ -65,6 +65,11 @@ export function eventId({ systemId, timeline, lsn, index }: WalPosition): string
   return nameBasedUuid(`${systemId}/${timeline}/${formatLsn(lsn)}/${index}`, EVENT_ID_NAMESPACE_BYTES);
 }
 
+/** An event id named by the caller (a backfilled row: its backfill, table and key), in walhook's namespace. */
+export function namedEventId(name: string): string {
+  return nameBasedUuid(name, EVENT_ID_NAMESPACE_BYTES);
+}
+
 /** Id of one event's delivery to one webhook: the event id serves as the namespace of the webhook id. */
 export function deliveryId(eventUuid: string, webhookId: string): string {
   return nameBasedUuid(webhookId, uuidBytes(eventUuid));

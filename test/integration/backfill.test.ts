@@ -12,7 +12,7 @@ import { insertPersons, useCrmTestBed, WORKSPACE_SCHEMA } from '../harness/crm.j
 import { graphqlClient } from '../harness/graphql.js';
 import { waitFor } from '../harness/receiver.js';
 
-const ROWS = 20_000;
+const ROWS = 100_000;
 const CHUNK = 500;
 const TOKEN = randomBytes(16).toString('hex');
 
@@ -26,21 +26,22 @@ describe('backfill consistent with the live stream', () => {
     const hooks = await bed.receiver();
     const webhookId = randomUUID();
     const setup = bed.setup({
-      // One request at a time: arrival order is dispatch order, which is what the watermark method orders.
-      webhooks: [{ id: webhookId, targetUrl: hooks.url, operations: ['person.*'] }],
-      delivery: { concurrency: 1 },
+      // One request of a record at a time (with the default concurrency across records): per record, arrival
+      // order is dispatch order, which is what the watermark method orders.
+      webhooks: [{ id: webhookId, targetUrl: hooks.url, operations: ['person.*'], ordering: 'record' }],
       backfill: { chunkSize: CHUNK, pollInterval: '100ms' },
     });
     await bed.walhook(setup);
     const id = await startBackfill(setup, ['--object', 'person']);
 
-    // Each time the backfill saves its key cursor, rows just past it (the chunk it reads next) are updated, so
-    // live changes land inside chunk windows. Bounded, and stopped once the backfill is done.
+    // Each time the backfill saves its key cursor, rows of the next three chunks past it are updated: a chunk
+    // already placed and waiting for its deliveries, one being read (live changes land inside its window), one
+    // not read yet. Stopped once the backfill is done.
     let updates = 0;
     let done = false;
     const updater = (async () => {
       let cursor: string | null = null;
-      for (let round = 0; round < 20_000 && !done; round++) {
+      for (let round = 0; !done; round++) {
         const [progress] = await bed.db.sql<{ cursor: string | null; status: string }>(
           `SELECT cursor->>0 AS cursor, status FROM ${setup.stateSchema}.backfills WHERE id = $1`,
           [id],
@@ -51,17 +52,17 @@ describe('backfill consistent with the live stream', () => {
           const rows = await bed.db.sql(
             `UPDATE ${WORKSPACE_SCHEMA}.person SET "jobTitle" = 'update ' || $1::text, "updatedAt" = now()
               WHERE id IN (SELECT id FROM ${WORKSPACE_SCHEMA}.person WHERE id > coalesce($2::uuid, '00000000-0000-0000-0000-000000000000')
-                            ORDER BY id LIMIT $3) AND random() < 0.02 RETURNING id`,
-            [round, cursor, CHUNK],
+                            ORDER BY id LIMIT $3) AND random() < 0.01 RETURNING id`,
+            [round, cursor, 3 * CHUNK],
           );
           updates += rows.length;
         }
         // Pacing of the load, not a wait for a result.
-        await new Promise((resolve) => setTimeout(resolve, 5));
+        await new Promise((resolve) => setTimeout(resolve, 20));
       }
     })();
     // The updater is stopped (and awaited) however the wait ends, so it never outlives the test's database.
-    const finished = await waitForBackfill(bed.db, setup, id, 'done', 240_000).finally(async () => {
+    const finished = await waitForBackfill(bed.db, setup, id, 'done', 480_000).finally(async () => {
       done = true;
       await updater;
     });
@@ -91,7 +92,7 @@ describe('backfill consistent with the live stream', () => {
     expect(hooks.verified().length).toBe(hooks.requests.length);
     const sample = hooks.requests.find(isBackfilled)!;
     expect(sample.json).toMatchObject({ operation: 'person.backfilled', webhookId, previousRecord: null, updatedFields: null });
-  }, 360_000);
+  }, 600_000);
 
   it('sends only the rows a --where filter selects, to the one webhook named, and refuses a bad request with a reason', async () => {
     const all = await bed.receiver();

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { v5 as uuidV5 } from 'uuid';
 import { backfillEventId, toBackfillEvent } from '../../../src/events/backfill.js';
+import { EVENT_ID_NAMESPACE } from '../../../src/events/event-id.js';
 import { toChangeEvent, type MappingOptions } from '../../../src/events/mapping.js';
 import { DEFAULT_WORKSPACE_PATTERN } from '../../../src/events/naming.js';
 import { BUILTIN_TYPE_CATALOG } from '../../../src/events/values.js';
@@ -41,5 +43,7 @@ describe('backfilled rows as events', () => {
     expect(backfillEventId(BACKFILL, SCHEMA, 'company', KEY)).not.toBe(id);
     expect(backfillEventId(BACKFILL, SCHEMA, 'person', JSON.stringify(['other']))).not.toBe(id);
     expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-/);
+    // The RFC 4122 v5 id of that name: what earlier versions sent, so a backfill resumed across an upgrade keeps its ids.
+    expect(id).toBe(uuidV5(`backfill/${BACKFILL}/${JSON.stringify([SCHEMA, 'person'])}/${KEY}`, EVENT_ID_NAMESPACE));
   });
 });
