@@ -48,6 +48,8 @@ import { WebhookSync } from './delivery/webhook-sync.js';
 
 /** /readyz gives up on a dependency that does not answer within this. */
 const READY_CHECK_TIMEOUT_MS = 2_000;
+/** A shutdown stage still stopping after this long is named in the log (a hang says where it hangs). */
+const SLOW_STOP_REPORT_MS = 5_000;
 /** A partition handed over to balance the replicas is not taken back by this replica before this: another has its turn. */
 const HAND_OVER_COOLDOWN_MS = 2 * DEFAULT_LEASE_TIMING.leaseMs;
 
@@ -253,7 +255,10 @@ export class Daemon {
       recentEvents: this.recentEvents,
       backfillRequested: () => this.streamers.forEach((streamer) => streamer.poke()),
     });
-    this.lifecycle = new Lifecycle(this.stages(management));
+    this.lifecycle = new Lifecycle(this.stages(management), {
+      afterMs: SLOW_STOP_REPORT_MS,
+      report: (stage, elapsedMs) => logger.warn({ component: 'shutdown', stage, elapsedMs }, `shutdown: still stopping ${stage}`),
+    });
   }
 
   /** Where the HTTP API listens once started (api.listen with port 0 picks a free port). */

@@ -10,12 +10,24 @@ export interface Stage<Shutdown> {
   stop?: (shutdown: Shutdown) => Promise<void> | void;
 }
 
+/**
+ * Told about a stage whose stop has taken longer than `afterMs` (once per
+ * stage): a shutdown that hangs names the part it hangs in.
+ */
+export interface SlowStopWatch {
+  afterMs: number;
+  report: (stage: string, elapsedMs: number) => void;
+}
+
 export class Lifecycle<Shutdown> {
   /** How many stages, from the first, began to start: only those are stopped. */
   private begun = 0;
   private stopping = false;
 
-  constructor(private readonly stages: readonly Stage<Shutdown>[]) {}
+  constructor(
+    private readonly stages: readonly Stage<Shutdown>[],
+    private readonly slowStop?: SlowStopWatch,
+  ) {}
 
   /** Starts each stage in turn; once stop() was called, starts no further one. */
   async start(): Promise<void> {
@@ -36,10 +48,16 @@ export class Lifecycle<Shutdown> {
     this.stopping = true;
     const failures: Error[] = [];
     for (const stage of this.stages.slice(0, this.begun).reverse()) {
+      if (!stage.stop) continue;
+      const startedAt = performance.now();
+      const slowStop = this.slowStop;
+      const watch = slowStop && setTimeout(() => slowStop.report(stage.name, Math.round(performance.now() - startedAt)), slowStop.afterMs);
       try {
-        await stage.stop?.(shutdown);
+        await stage.stop(shutdown);
       } catch (error) {
         failures.push(new Error(`stopping ${stage.name}: ${error instanceof Error ? error.message : String(error)}`, { cause: error }));
+      } finally {
+        clearTimeout(watch);
       }
     }
     if (failures.length === 1) throw failures[0];

@@ -10,6 +10,9 @@ import { stringify } from 'yaml';
 
 export const CLI = resolve(import.meta.dirname, '../../dist/cli.js');
 
+/** How long a SIGTERM'd walhook may take to exit: its delivery deadline (10 s by default) and more, far less than a test's timeout. */
+const STOP_BOUND_MS = 60_000;
+
 export interface DaemonProcess {
   child: ChildProcess;
   /** Every log line so far (pino JSON, parsed when possible). */
@@ -17,7 +20,7 @@ export interface DaemonProcess {
   output(): string;
   /** SIGKILL, then wait for the exit. */
   kill9(): Promise<void>;
-  /** SIGTERM, then wait; resolves with the exit code. */
+  /** SIGTERM, then wait; resolves with the exit code. A process still running after STOP_BOUND_MS is killed and the call fails with its last log lines. */
   stop(): Promise<number | null>;
   exited: Promise<number | null>;
 }
@@ -64,7 +67,15 @@ export function startDaemon(configFile: string, env: Record<string, string> = {}
     },
     async stop() {
       child.kill('SIGTERM');
-      return exited;
+      let bound: NodeJS.Timeout | undefined;
+      const overdue = new Promise<'overdue'>((resolve) => (bound = setTimeout(() => resolve('overdue'), STOP_BOUND_MS)));
+      const outcome = await Promise.race([exited, overdue]);
+      clearTimeout(bound);
+      if (outcome !== 'overdue') return outcome;
+      const lastLines = text.trimEnd().split('\n').slice(-30).join('\n');
+      child.kill('SIGKILL');
+      await exited;
+      throw new Error(`walhook did not exit within ${STOP_BOUND_MS / 1000} s of SIGTERM (killed); its last log lines:\n${lastLines}`);
     },
   };
 }
