@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { Lifecycle, type Stage } from '../../../src/common/lifecycle.js';
 
 /** Stages that write what they do to `log`; `hold` names one whose start waits until released. */
@@ -79,5 +79,33 @@ describe('Lifecycle', () => {
     const lifecycle = new Lifecycle<string>([failing('a'), failing('b')]);
     await lifecycle.start();
     await expect(lifecycle.stop('SIGTERM')).rejects.toThrow('stopping b: b broke; stopping a: a broke');
+  });
+
+  it('names a stage whose stop is still running after the watch time, once, and none that stop in time', async () => {
+    vi.useFakeTimers();
+    try {
+      const reports: string[] = [];
+      let finish: () => void = () => undefined;
+      const slow = new Promise<void>((resolve) => (finish = resolve));
+      const lifecycle = new Lifecycle<string>(
+        [
+          { name: 'quick', stop: () => undefined },
+          { name: 'hanging', stop: () => slow },
+        ],
+        { afterMs: 5_000, report: (stage, elapsedMs) => reports.push(`${stage} ${elapsedMs >= 5_000 ? 'late' : 'early'}`) },
+      );
+      await lifecycle.start();
+      const stopping = lifecycle.stop('SIGTERM');
+      await vi.advanceTimersByTimeAsync(4_999);
+      expect(reports).toEqual([]);
+      await vi.advanceTimersByTimeAsync(20_000);
+      expect(reports).toEqual(['hanging late']);
+      finish();
+      await stopping;
+      await vi.advanceTimersByTimeAsync(10_000);
+      expect(reports, 'the quick stage, stopped after the hanging one, is never reported').toEqual(['hanging late']);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
