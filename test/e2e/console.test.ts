@@ -19,7 +19,7 @@ import { Daemon } from '../../src/daemon.js';
 import { createLogger } from '../../src/common/log.js';
 import { verifyWebhook } from '../../src/common/verify.js';
 import { missingCapability } from '../harness/capabilities.js';
-import { createCrmSchema, insertPersons, WORKSPACE_ID } from '../harness/crm.js';
+import { createCrmSchema, insertPersons, waitForSlotStreamed, WORKSPACE_ID } from '../harness/crm.js';
 import { createTestDatabase, type TestDatabase } from '../harness/database.js';
 import { graphqlClient, type GraphqlClient } from '../harness/graphql.js';
 import { startReceiver, waitFor, type ReceivedRequest, type Receiver } from '../harness/receiver.js';
@@ -112,7 +112,8 @@ describe.skipIf(chromiumMissing !== null)('web console', () => {
     await daemon.start();
     baseUrl = `http://127.0.0.1:${daemon.apiAddress!.port}`;
     api = graphqlClient(baseUrl, TOKEN);
-    await waitFor(async () => (await fetch(`${baseUrl}/readyz`)).ok, 'the daemon to stream its slot');
+    // /readyz is 200 for a standby too: the slot streamed is what says the election is over.
+    await waitForSlotStreamed(db, `console_${suffix}`);
     receiver = await startReceiver();
     browser = await chromium.launch({
       executablePath: CHROMIUM,

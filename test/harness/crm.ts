@@ -127,6 +127,15 @@ export async function waitForSlotAt(db: TestDatabase, slot: string, lsn: Lsn, wh
   await waitFor(async () => ((await confirmedFlushLsn(db, slot)) ?? 0n) >= lsn, what, timeoutMs);
 }
 
+/** Waits until a walsender streams the slot: changes committed from then on reach whoever streams it. */
+export async function waitForSlotStreamed(db: TestDatabase, slot: string, timeoutMs = 30_000): Promise<void> {
+  await waitFor(
+    async () => (await db.sql('SELECT 1 FROM pg_replication_slots WHERE slot_name = $1 AND active_pid IS NOT NULL', [slot])).length > 0,
+    `slot ${slot} to be streamed`,
+    timeoutMs,
+  );
+}
+
 /** The slot's confirmed_flush_lsn, or null while it has none (or does not exist yet). */
 export async function confirmedFlushLsn(db: TestDatabase, slot: string): Promise<Lsn | null> {
   const [row] = await db.sql<{ lsn: string | null }>(

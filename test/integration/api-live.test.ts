@@ -14,7 +14,7 @@ import { resolveConfig } from '../../src/config/index.js';
 import { Daemon } from '../../src/daemon.js';
 import { createLogger } from '../../src/common/log.js';
 import { verifyWebhook, type SignatureScheme } from '../../src/common/verify.js';
-import { createCrmSchema, insertPersons, WORKSPACE_SCHEMA } from '../harness/crm.js';
+import { createCrmSchema, insertPersons, waitForSlotStreamed, WORKSPACE_SCHEMA } from '../harness/crm.js';
 import { createTestDatabase, type TestDatabase } from '../harness/database.js';
 import { CLI, startDaemon, writeConfig } from '../harness/daemon.js';
 import { graphqlClient, type GraphqlClient } from '../harness/graphql.js';
@@ -121,6 +121,8 @@ beforeAll(async () => {
   db = await createTestDatabase('apilive');
   await createCrmSchema(db);
   streaming = await startInProcess('a');
+  // start() returns before the election: a person inserted before the slot exists would never be streamed.
+  await waitForSlotStreamed(db, 'live_a');
   // Streams no table: it only follows the webhooks table.
   follower = await startInProcess('b', { schemas: ['no_such_schema_*'] });
   api = graphqlClient(`http://127.0.0.1:${streaming.apiAddress!.port}`, TOKEN);
