@@ -10,6 +10,7 @@
  * that was streamed but not settled before a disconnect is streamed again.
  */
 import { EventEmitter } from 'node:events';
+import type { Socket } from 'node:net';
 import { LogicalReplicationService } from 'pg-logical-replication';
 import type { Logger } from 'pino';
 import { formatLsn, parseLsn, type Lsn } from './lsn.js';
@@ -46,6 +47,9 @@ export interface ReplicationOptions {
 /** Session settings that make PostgreSQL's text output stable for `events/values`. */
 export const OUTPUT_SETTINGS = '-c DateStyle=ISO -c TimeZone=UTC -c IntervalStyle=iso_8601 -c extra_float_digits=3 -c bytea_output=hex';
 
+/** How long stop() waits for the connection to close before destroying it. */
+const STOP_BOUND_MS = 5_000;
+
 /** Confirmed positions reach the server at most this often (and at once when it asks). */
 const STATUS_BATCH_MS = 50;
 
@@ -66,6 +70,8 @@ export class ReplicationStream extends EventEmitter<ReplicationEvents> {
   /** When the current connection started streaming (epoch ms), null before. */
   private streamingSince: number | null = null;
   private readonly running: Promise<void>[] = [];
+  /** Ends the wait before the next reconnection early (stop). */
+  private wakeFromBackoff: (() => void) | null = null;
 
   constructor(
     private readonly options: ReplicationOptions,
@@ -117,13 +123,30 @@ export class ReplicationStream extends EventEmitter<ReplicationEvents> {
     this.socket()?.resume();
   }
 
+  /**
+   * Confirms what is settled and closes the connection, without waiting out
+   * a reconnection backoff (up to source.reconnect.maxDelay, longer than a
+   * pod's grace period). Shutdown pauses reading first (flow control), and
+   * between queries (connected, not yet streaming) the library ends the
+   * connection gracefully: a paused socket would never see the server's end
+   * behind bytes it has not read. So reading resumes (what arrives now is
+   * dropped, never handled), and a connection still open after
+   * STOP_BOUND_MS is destroyed.
+   */
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.statusTimer) clearInterval(this.statusTimer);
     if (this.statusSoon) clearTimeout(this.statusSoon);
     this.sendStatus();
-    await this.service?.destroy().catch(() => undefined);
-    await Promise.all(this.running);
+    this.wakeFromBackoff?.();
+    const socket = this.socket();
+    socket?.resume();
+    const closed = Promise.all([this.service?.destroy().catch(() => undefined), ...this.running]);
+    if (await settlesWithin(closed, STOP_BOUND_MS)) return;
+    const log = this.options.logger;
+    log.warn({ slot: this.options.slot, boundMs: STOP_BOUND_MS }, 'the replication connection did not close in time; destroying it');
+    socket?.destroy();
+    if (!(await settlesWithin(closed, STOP_BOUND_MS))) log.error({ slot: this.options.slot }, 'the replication connection still did not close; left to the process exit');
   }
 
   private async connectLoop(): Promise<void> {
@@ -142,7 +165,14 @@ export class ReplicationStream extends EventEmitter<ReplicationEvents> {
       const { waitMs, nextMs } = reconnectDelay(this.retryDelayMs, streamedMs, this.options.reconnect);
       this.retryDelayMs = nextMs;
       log.warn({ err: failure, slot: this.options.slot, retryInMs: waitMs }, 'replication connection lost; reconnecting');
-      await sleep(waitMs);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, waitMs);
+        this.wakeFromBackoff = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.wakeFromBackoff = null;
     }
   }
 
@@ -187,7 +217,7 @@ export class ReplicationStream extends EventEmitter<ReplicationEvents> {
       // anything else runs, so it can never be confirmed. The next connection streams it again.
       let failed = false;
       const guarded = (handle: () => void) => {
-        if (failed) return;
+        if (failed || this.stopped) return;
         try {
           handle();
         } catch (error) {
@@ -255,8 +285,8 @@ export class ReplicationStream extends EventEmitter<ReplicationEvents> {
   }
 
   /** The socket under the library's replication client, for flow control. */
-  private socket(): { pause(): void; resume(): void } | undefined {
-    const internals = this.service as unknown as { _connection?: { stream?: { pause(): void; resume(): void } } } | null;
+  private socket(): Pick<Socket, 'pause' | 'resume' | 'destroy'> | undefined {
+    const internals = this.service as unknown as { _connection?: { stream?: Socket } } | null;
     return internals?._connection?.stream;
   }
 }
@@ -282,6 +312,11 @@ export function reconnectDelay(
   return { waitMs, nextMs: Math.min(waitMs * 2, settings.maxDelayMs) };
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+/** Whether `work` settles within `ms`; it goes on either way. */
+async function settlesWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const overdue = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  const settled = await Promise.race([work.then(() => true), overdue]);
+  clearTimeout(timer);
+  return settled;
 }
