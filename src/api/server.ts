@@ -74,6 +74,9 @@ export interface ServerLimits {
 }
 
 /** The API's bodies are at most 1 MB, sent at once by scripts and the console: 30 s is generous for them. */
+/** How long close() waits for requests still being answered before it ends their connections. */
+const CLOSE_BOUND_MS = 3_000;
+
 export const SERVER_LIMITS: ServerLimits = {
   requestTimeoutMs: 30_000,
   headersTimeoutMs: 10_000,
@@ -160,7 +163,12 @@ export function createApiServer({ routes, logger, limits = SERVER_LIMITS, allowe
       }),
     close: () =>
       new Promise((resolve) => {
-        server.close(() => resolve());
+        // A request still being answered after the bound (a /readyz check waiting on an unreachable database) must not hold the shutdown.
+        const bound = setTimeout(() => server.closeAllConnections(), CLOSE_BOUND_MS);
+        server.close(() => {
+          clearTimeout(bound);
+          resolve();
+        });
         server.closeIdleConnections();
       }),
   };

@@ -82,6 +82,25 @@ describe('the API server', () => {
     expect(await third.closed).toBe('');
   });
 
+  it('closes with a request still being answered, ending its connection (shutdown is not held by a hung /readyz)', async () => {
+    let answering!: () => void;
+    const started = new Promise<void>((resolve) => (answering = resolve));
+    const hangs: Route = { path: '/hangs', methods: ['GET'], handle: () => new Promise<void>(() => answering()) };
+    const server = createApiServer({ routes: [hangs], logger });
+    const { port } = await server.listen('127.0.0.1', 0);
+    const response = new Promise<string>((resolve) => {
+      const request = httpRequest({ host: '127.0.0.1', port, path: '/hangs' }, () => resolve('answered'));
+      request.on('error', (error) => resolve(error.message));
+      request.end();
+    });
+    await started;
+    let timer: NodeJS.Timeout | undefined;
+    const bound = new Promise<string>((resolve) => (timer = setTimeout(() => resolve('still closing'), CLOSE_BOUND_MS)));
+    expect(await Promise.race([server.close().then(() => 'closed'), bound])).toBe('closed');
+    clearTimeout(timer);
+    expect(await response).toBe('socket hang up');
+  });
+
   it('has default limits of seconds, not minutes', () => {
     expect(SERVER_LIMITS.requestTimeoutMs).toBeLessThanOrEqual(60_000);
     expect(SERVER_LIMITS.headersTimeoutMs).toBeLessThanOrEqual(SERVER_LIMITS.requestTimeoutMs);
