@@ -30,9 +30,10 @@ import { isolation } from './scenarios/isolation.js';
 import { latency } from './scenarios/latency.js';
 import { ordering } from './scenarios/ordering.js';
 import { overhead } from './scenarios/overhead.js';
+import { sizing } from './scenarios/sizing.js';
 import { throughput } from './scenarios/throughput.js';
 
-const SCENARIOS: BenchScenario[] = [decode, throughput, cpuPerDelivery, filterCost, latency, overhead, isolation, catchUp, backfill, ordering];
+const SCENARIOS: BenchScenario[] = [decode, throughput, cpuPerDelivery, filterCost, latency, overhead, isolation, catchUp, backfill, ordering, sizing];
 
 async function serverVersion(url: string): Promise<string> {
   const client = new pg.Client(url);
