@@ -2,7 +2,7 @@
  * `npm run bench`: runs every scenario against its baseline on a throwaway
  * PostgreSQL cluster of its own, prints the table and writes the results.
  *
- *   tsx bench/run.ts                 full run, for people (15-25 min); writes bench/results.json
+ *   tsx bench/run.ts                 full run, for people (20-30 min; sizing alone about 4); writes bench/results.json
  *   tsx bench/run.ts --quick         every scenario small (CI); writes bench/results.quick.json
  *   --out FILE                       write the results there instead
  *   --only decode,latency            run only these scenarios
@@ -30,9 +30,10 @@ import { isolation } from './scenarios/isolation.js';
 import { latency } from './scenarios/latency.js';
 import { ordering } from './scenarios/ordering.js';
 import { overhead } from './scenarios/overhead.js';
+import { sizing } from './scenarios/sizing.js';
 import { throughput } from './scenarios/throughput.js';
 
-const SCENARIOS: BenchScenario[] = [decode, throughput, cpuPerDelivery, filterCost, latency, overhead, isolation, catchUp, backfill, ordering];
+const SCENARIOS: BenchScenario[] = [decode, throughput, cpuPerDelivery, filterCost, latency, overhead, isolation, catchUp, backfill, ordering, sizing];
 
 async function serverVersion(url: string): Promise<string> {
   const client = new pg.Client(url);

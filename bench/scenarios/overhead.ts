@@ -16,22 +16,14 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WORKSPACE_SCHEMA } from '../../test/harness/crm.js';
 import type { TestDatabase } from '../../test/harness/database.js';
-import { waitFor } from '../../test/harness/receiver.js';
-import { runTool, type ToolProcess } from '../lib/cluster.js';
 import { crmDatabase, type BenchContext, type BenchScenario } from '../lib/context.js';
 import { startTallyReceiver, type TallyReceiver } from '../lib/receiver.js';
+import { decodingLagBytes, dropSlotWhenFree, INSERT_SCRIPT, PGBENCH_CLIENTS, PGBENCH_THREADS, runPgbench, startRecvlogical } from '../lib/primary-load.js';
 import { MB, median, result } from '../lib/results.js';
 import { startWalhook, walhookSetup, type RunningWalhook, type WebhookSpec } from '../lib/walhook.js';
 import { writePersons } from '../lib/writers.js';
 
 const SEEDED_PERSONS = 10_000;
-const PGBENCH_CLIENTS = 4;
-const PGBENCH_THREADS = 2;
-
-const INSERT_SCRIPT = `\\set n random(1, 1000000000)
-INSERT INTO ${WORKSPACE_SCHEMA}.person ("nameFirstName", "nameLastName", "emailsPrimaryEmail", "jobTitle", city, position)
-  VALUES ('Bench', :n, 'bench' || :n || '@example.com', 'Engineer', 'Paris', :n);
-`;
 const UPDATE_SCRIPT = `\\set p random(1, ${SEEDED_PERSONS})
 UPDATE ${WORKSPACE_SCHEMA}.person SET city = 'Lyon', "updatedAt" = now() WHERE position = :p;
 `;
@@ -61,48 +53,13 @@ interface Attached {
   detach(): Promise<void>;
 }
 
-/**
- * Bytes of WAL the slot's walsender has not yet decoded and sent: whether the
- * consumer kept up (a consumer that falls behind costs the primary less
- * during the run, and owes the work afterwards).
- */
-async function decodingLagBytes(db: TestDatabase, slot: string): Promise<number> {
-  const [row] = await db.sql<{ lag: string | null }>(
-    `SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), r.sent_lsn)::bigint::text AS lag
-       FROM pg_replication_slots s JOIN pg_stat_replication r ON r.pid = s.active_pid WHERE s.slot_name = $1`,
-    [slot],
-  );
-  return Number(row?.lag ?? Number.NaN);
-}
-
-async function dropSlotWhenFree(db: TestDatabase, slot: string): Promise<void> {
-  await waitFor(
-    async () => (await db.sql('SELECT 1 FROM pg_replication_slots WHERE slot_name = $1 AND active', [slot])).length === 0,
-    `slot ${slot} to be released`,
-    30_000,
-  );
-  await db.sql('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1', [slot]);
-}
-
 function pgRecvlogicalMode(context: BenchContext, db: TestDatabase, publication: string): Mode {
   let run = 0;
   return {
     name: 'pg_recvlogical',
     async attach() {
-      const slot = `bench_recvlogical_${++run}`;
-      await db.sql("SELECT pg_create_logical_replication_slot($1, 'pgoutput')", [slot]);
-      const tool: ToolProcess = runTool(context.cluster, 'pg_recvlogical', [
-        '--dbname', db.url, '--slot', slot, '--start', '--file', '/dev/null',
-        '--option', 'proto_version=2', '--option', `publication_names=${publication}`,
-      ]);
-      await waitFor(async () => (await db.sql('SELECT 1 FROM pg_replication_slots WHERE slot_name = $1 AND active', [slot])).length > 0, 'pg_recvlogical to stream');
-      return {
-        slot,
-        async detach() {
-          await tool.stop();
-          await dropSlotWhenFree(db, slot);
-        },
-      };
+      const consumer = await startRecvlogical(context, db, `bench_recvlogical_${++run}`, publication);
+      return { slot: consumer.slot, detach: () => consumer.stop() };
     },
   };
 }
@@ -139,17 +96,6 @@ function outboxMode(db: TestDatabase): Mode {
   };
 }
 
-async function pgbenchTps(context: BenchContext, db: TestDatabase, scripts: string[], seconds: number): Promise<number> {
-  await db.sql('CHECKPOINT');
-  const output = await runTool(context.cluster, 'pgbench', [
-    '--no-vacuum', '--client', String(PGBENCH_CLIENTS), '--jobs', String(PGBENCH_THREADS), '--time', String(seconds),
-    ...scripts.flatMap((script) => ['--file', `${script}@1`]), db.url,
-  ]).done;
-  const tps = /tps = ([\d.]+) \(without initial connection time\)/.exec(output)?.[1];
-  if (tps === undefined) throw new Error(`pgbench printed no TPS:\n${output}`);
-  return Number(tps);
-}
-
 export const overhead: BenchScenario = {
   name: 'overhead',
   async run(context) {
@@ -184,7 +130,7 @@ export const overhead: BenchScenario = {
           context.progress(`overhead: round ${round + 1}/${rounds}, ${mode.name}`);
           const { slot, detach } = await mode.attach();
           try {
-            tps.get(mode.name)!.push(await pgbenchTps(context, db, scripts, seconds));
+            tps.get(mode.name)!.push((await runPgbench(context, db, scripts, seconds)).tps);
             if (slot) lagMb.set(mode.name, [...(lagMb.get(mode.name) ?? []), (await decodingLagBytes(db, slot)) / MB]);
           } finally {
             await detach();

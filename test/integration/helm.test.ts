@@ -1,13 +1,14 @@
 /**
  * The Helm chart, rendered by the real helm binary (scripts/helm.ts) with its
- * default values and with helm/ci/ha-monitoring-values.yaml, checked the way
+ * default values, with partitions, and with helm/ci/ha-monitoring-values.yaml, checked the way
  * Kubernetes and walhook will read it; and the dashboard and alert rules
  * checked against the metrics a running walhook serves on /metrics, so that
  * neither can name a metric that does not exist.
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { cpSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { parser as promqlParser } from '@prometheus-io/lezer-promql';
 import { beforeAll, afterAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml, parseAllDocuments } from 'yaml';
@@ -89,10 +90,31 @@ function valuesArgs(valuesFiles: string[]): string[] {
 const DATABASE_URL_SET = ['--set', 'secret.databaseUrl=postgres://walhook:secret@crm-db:5432/twenty'];
 
 function render(...valuesFiles: string[]): Manifest[] {
-  const text = runHelm(['template', 'walhook', CHART, '--namespace', NAMESPACE, ...DATABASE_URL_SET, ...valuesArgs(valuesFiles)]);
+  return renderWith(valuesArgs(valuesFiles));
+}
+
+function renderWith(args: string[]): Manifest[] {
+  const text = runHelm(['template', 'walhook', CHART, '--namespace', NAMESPACE, ...DATABASE_URL_SET, ...args]);
   return parseAllDocuments(text)
     .map((document) => document.toJS() as Manifest | null)
     .filter((manifest): manifest is Manifest => manifest !== null);
+}
+
+/**
+ * NOTES.txt as `helm install` would print it: `helm template` leaves NOTES out and `install --dry-run`
+ * wants a cluster, so a copy of the chart renders the file's text through `tpl` in a template of its own.
+ */
+function renderNotes(args: string[]): string {
+  const copy = mkdtempSync(join(tmpdir(), 'walhook-chart-'));
+  try {
+    cpSync(CHART, copy, { recursive: true });
+    renameSync(join(copy, 'templates/NOTES.txt'), join(copy, 'notes.txt'));
+    writeFileSync(join(copy, 'templates/notes.yaml'), 'kind: Notes\ntext: {{ tpl (.Files.Get "notes.txt") . | toJson }}\n');
+    const text = runHelm(['template', 'walhook', copy, '--namespace', NAMESPACE, ...DATABASE_URL_SET, ...args, '--show-only', 'templates/notes.yaml']);
+    return (parseYaml(text) as { text: string }).text;
+  } finally {
+    rmSync(copy, { recursive: true, force: true });
+  }
 }
 
 function only(manifests: Manifest[], kind: string, name?: string): Manifest {
@@ -246,6 +268,14 @@ describe('helm chart', () => {
     [[...DATABASE_URL_SET, '--set', 'config.delivery.timout=5s'], 'config.delivery: Additional property timout is not allowed'],
     [[...DATABASE_URL_SET, '--set', 'config.source.plugin=wal2jsn'], 'config.source.plugin must be one of the following: "pgoutput", "wal2json"'],
     [[...DATABASE_URL_SET, '--set', 'config.webhooks[0].targetUrl=https://hooks.example.com'], 'config.webhooks.0: operations is required'],
+    [[...DATABASE_URL_SET, '--set', 'partitions=0'], 'partitions is 0: it must be at least 1'],
+    [[...DATABASE_URL_SET, '--set', 'partitions=-2'], 'partitions is -2: it must be at least 1'],
+    [[...DATABASE_URL_SET, '--set', 'partitions=four'], 'partitions is "four", not a whole number: set one from 1 to 64'],
+    [[...DATABASE_URL_SET, '--set-json', 'partitions=2.5'], 'partitions is 2.5, not a whole number: set one from 1 to 64'],
+    [[...DATABASE_URL_SET, '--set', 'partitions=65'], 'partitions is 65: walhook takes at most 64'],
+    [[...DATABASE_URL_SET, '--set', 'partitions=4', '--set', 'config.source.partitions=2'], 'config.source.partitions is 2 but partitions is 4: set only partitions'],
+    [[...DATABASE_URL_SET, '--set', 'partitions=4', '--set', 'podDisruptionBudget.maxUnavailable=2'], 'podDisruptionBudget.maxUnavailable is 2 with replicaCount 2: a drain could evict every replica at once'],
+    [[...DATABASE_URL_SET, '--set', 'partitions=4', '--set', 'config.recovery.automatic=true'], 'config.recovery.automatic is true with 4 partitions'],
   ])('fails helm template with %j, saying what is wrong', (args, message) => {
     let failure: unknown;
     try {
@@ -337,6 +367,51 @@ describe('helm template with the default values', () => {
     const secret = only(manifests, 'Secret');
     const required = env.flatMap((variable) => variable.valueFrom?.secretKeyRef ?? []).filter((ref) => !ref.optional);
     expect(required.map((ref) => [ref.name, ref.key in (secret.stringData ?? {})])).toEqual([[secret.metadata.name, true]]);
+  });
+});
+
+describe('helm template with 4 partitions over 2 replicas', () => {
+  const PARTITION_ARGS = ['--set', 'partitions=4', '--set', 'replicaCount=2'];
+  let manifests: Manifest[];
+  beforeAll(() => {
+    manifests = renderWith(PARTITION_ARGS);
+  });
+
+  it('renders partitions into the mounted config as source.partitions, which walhook accepts', () => {
+    const config = resolveConfig(containerConfigFile(manifests), containerEnv(manifests));
+    expect(config.source.partitions).toBe(4);
+    expect(config.source.slot).toBe('walhook');
+    // The default (1) is rendered too, so the config file always says what the chart was given.
+    expect(resolveConfig(containerConfigFile(render()), containerEnv(manifests)).source.partitions).toBe(1);
+    expect((containerConfigFile(renderWith([...PARTITION_ARGS, '--set', 'config.source.partitions=4'])) as { source: unknown }).source).toMatchObject({ partitions: 4 });
+  });
+
+  it('keeps failover possible: two replicas, a PodDisruptionBudget of one, spread over nodes', () => {
+    const deployment = deploymentSpec(manifests);
+    expect(deployment.replicas).toBe(2);
+    const pdb = only(manifests, 'PodDisruptionBudget').spec as { maxUnavailable: number; selector: { matchLabels: Record<string, string> } };
+    expect(pdb.maxUnavailable).toBe(1);
+    expect(isSubset(pdb.selector.matchLabels, deployment.template.metadata.labels)).toBe(true);
+    const antiAffinity = deployment.template.spec.affinity?.podAntiAffinity as
+      | { preferredDuringSchedulingIgnoredDuringExecution?: { podAffinityTerm: { topologyKey: string; labelSelector: { matchLabels: Record<string, string> } } }[] }
+      | undefined;
+    const [term] = antiAffinity?.preferredDuringSchedulingIgnoredDuringExecution ?? [];
+    expect(term?.podAffinityTerm.topologyKey).toBe('kubernetes.io/hostname');
+    expect(isSubset(term?.podAffinityTerm.labelSelector.matchLabels ?? { none: 'none' }, deployment.template.metadata.labels)).toBe(true);
+  });
+
+  it('says in NOTES.txt how the replicas share the partitions, and warns when nothing could take over', () => {
+    const notes = renderNotes(PARTITION_ARGS);
+    expect(notes).toContain("2 replica(s) sharing 4 partitions (slots 'walhook_p0' … 'walhook_p3')");
+    expect(notes).toContain('ceil(partitions / live replicas) = 2 of them');
+    expect(notes).toContain('the others take its partitions within about 10 s (then at most 4 each)');
+    expect(notes).toContain('The PodDisruptionBudget (maxUnavailable 1)');
+    expect(notes).not.toContain('WARNING');
+    expect(renderNotes(['--set', 'partitions=3', '--set', 'replicaCount=1'])).toContain('WARNING: one replica streams all 3 partitions');
+    const unguarded = renderNotes([...PARTITION_ARGS, '--set', 'podDisruptionBudget.enabled=false', '--set', 'podAntiAffinity=none']);
+    expect(unguarded).toContain('WARNING: podDisruptionBudget is off');
+    expect(unguarded).toContain('WARNING: podAntiAffinity is none');
+    expect(renderNotes([])).toContain("2 replica(s), one leader streaming slot 'walhook'");
   });
 });
 
