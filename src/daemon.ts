@@ -254,6 +254,7 @@ export class Daemon {
       recentAttempts: this.recentAttempts,
       recentEvents: this.recentEvents,
       backfillRequested: () => this.streamers.forEach((streamer) => streamer.poke()),
+      partitions: () => this.streamers.map((streamer) => streamer.view),
     });
     this.lifecycle = new Lifecycle(this.stages(management), {
       afterMs: SLOW_STOP_REPORT_MS,

@@ -39,7 +39,18 @@ import {
 import { BackfillManagement } from './backfills.js';
 import { allValid, badUserInput, ManagementError, notFound } from './errors.js';
 import { validateDeliveryState, validateId, validatePageSize, validateSecret, validateWebhookFields } from './validation.js';
-import { decodeCursor, deliveryView, encodeCursor, webhookView, type DeliveryPage, type DeliveryView, type WebhookView } from './views.js';
+import type { PartitionMetrics } from './metrics.js';
+import {
+  decodeCursor,
+  deliveryView,
+  encodeCursor,
+  partitionView,
+  webhookView,
+  type DeliveryPage,
+  type DeliveryView,
+  type PartitionView,
+  type WebhookView,
+} from './views.js';
 
 const SECRET_BYTES = 32;
 /**
@@ -75,6 +86,8 @@ export interface ManagementHooks {
   recentAttempts?: RecentAttempts;
   /** This instance's latest events per webhook, before filters. */
   recentEvents?: RecentEvents;
+  /** This instance's view of each streaming partition (one with a single slot). */
+  partitions?(): PartitionMetrics[];
   /** A backfill was requested or resumed here. */
   backfillRequested?(): void;
   /** Why backfills cannot run in this installation (source.partitions above 1); absent when they can. */
@@ -182,6 +195,11 @@ export class Management {
       ...(hooks.backfillRequested && { backfillRequested: () => hooks.backfillRequested?.() }),
       ...(hooks.backfillsUnavailable !== undefined && { unavailable: hooks.backfillsUnavailable }),
     });
+  }
+
+  /** Which replica streams which partition, as this instance last read the leases and slots. */
+  listPartitions(): PartitionView[] {
+    return (this.hooks.partitions?.() ?? []).map(partitionView);
   }
 
   async listWebhooks(): Promise<WebhookView[]> {

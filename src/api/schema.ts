@@ -253,6 +253,24 @@ const SDL = /* GraphQL */ `
     actions: [String!]!
     "How filter and changedFields (as createWebhook checks them) would judge the webhook's recent events, newest first, before saving. The events are the last 20 its operations matched on this instance (the one streaming), in memory only."
     tryFilter(webhookId: ID!, filter: String, changedFields: [String!]): [FilterTrial!]!
+    "Which replica streams which partition."
+    partitions: [Partition!]!
+  }
+
+  "A streaming partition (source.partitions; the one slot when there is one): which replica streams it, as the instance answering last read its lease and slot."
+  type Partition {
+    index: Int!
+    slot: String!
+    "The replica holding its lease (the holder id walhook logs), or null while nobody does."
+    streamedBy: String
+    "The instance answering streams it."
+    streamedHere: Boolean!
+    "Seconds since its lease was last renewed, by anyone."
+    secondsSinceRenewal: Float!
+    "Bytes of WAL not yet confirmed on its slot (null until read)."
+    lagBytes: Float
+    "Bytes of WAL its slot keeps on the server (null until read)."
+    retainedWalBytes: Float
   }
 
   "What a filter makes of one recent event."
@@ -312,6 +330,7 @@ export function managementRoot(management: Management): Record<string, (args: ne
     webhook: ({ id }: { id: string }) => one(management.getWebhook(id)),
     deliveries: (query: DeliveriesQuery) => management.listDeliveries(query),
     objects: () => management.listObjects(),
+    partitions: () => management.listPartitions(),
     actions: () => management.listActions(),
     tryFilter: ({ webhookId, filter, changedFields }: { webhookId: string; filter?: string | null; changedFields?: string[] | null }) =>
       management.tryFilter(webhookId, filter ?? null, changedFields ?? null),

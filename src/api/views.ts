@@ -7,6 +7,7 @@ import type { AttemptRow, DeliveryKey, DeliveryRow } from '../state/delivery-adm
 import { webhookFieldsOf, type WebhookSource } from '../common/webhook.js';
 import { overlappingPreviousSecret, type WebhookRow } from '../state/webhooks.js';
 import { badUserInput } from './errors.js';
+import type { PartitionMetrics } from './metrics.js';
 
 export interface WebhookView {
   id: string;
@@ -106,6 +107,32 @@ export function deliveryView(row: DeliveryRow, attempts: readonly AttemptRow[]):
       error,
       durationMs,
     })),
+  };
+}
+
+/** A streaming partition as the API shows it: its slot and which replica streams it, as this instance last read them. */
+export interface PartitionView {
+  index: number;
+  slot: string;
+  /** The replica holding its lease, or null while nobody does (expired, released, never taken). */
+  streamedBy: string | null;
+  /** The instance answering streams it. */
+  streamedHere: boolean;
+  /** Seconds since its lease was last renewed, by anyone. */
+  secondsSinceRenewal: number;
+  lagBytes: number | null;
+  retainedWalBytes: number | null;
+}
+
+export function partitionView({ partition, slot, leading, lease, lagBytes, retainedWalBytes }: PartitionMetrics): PartitionView {
+  return {
+    index: partition,
+    slot,
+    streamedBy: lease.expired ? null : lease.holder,
+    streamedHere: leading,
+    secondsSinceRenewal: lease.secondsSinceRenewal,
+    lagBytes,
+    retainedWalBytes,
   };
 }
 

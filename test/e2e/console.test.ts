@@ -39,6 +39,7 @@ let api: GraphqlClient;
 let browser: Browser;
 let page: Page;
 let baseUrl: string;
+let slot: string;
 /** Set by the steps, for the ones after them. */
 let webhookId: string;
 let secret: string;
@@ -97,10 +98,11 @@ describe.skipIf(chromiumMissing !== null)('web console', () => {
     db = await createTestDatabase('console');
     await createCrmSchema(db);
     const suffix = randomBytes(4).toString('hex');
+    slot = `console_${suffix}`;
     const config = resolveConfig(
       {
         database: { url: db.url },
-        source: { slot: `console_${suffix}`, publication: `console_${suffix}`, statusInterval: '200ms' },
+        source: { slot, publication: `console_${suffix}`, statusInterval: '200ms' },
         delivery: { retrySchedule: ['100ms', '100ms'], retryPollInterval: '100ms', allowList: ['127.0.0.1/32'], shutdownTimeout: '2s' },
         state: { schema: `walhook_console_${suffix}` },
         encryptionKey: randomBytes(32).toString('base64'),
@@ -113,7 +115,7 @@ describe.skipIf(chromiumMissing !== null)('web console', () => {
     baseUrl = `http://127.0.0.1:${daemon.apiAddress!.port}`;
     api = graphqlClient(baseUrl, TOKEN);
     // /readyz is 200 for a standby too: the slot streamed is what says the election is over.
-    await waitForSlotStreamed(db, `console_${suffix}`);
+    await waitForSlotStreamed(db, slot);
     receiver = await startReceiver();
     browser = await chromium.launch({
       executablePath: CHROMIUM,
@@ -160,6 +162,15 @@ describe.skipIf(chromiumMissing !== null)('web console', () => {
     expect(await page.evaluate(() => Object.values(sessionStorage))).toEqual([TOKEN]);
     // The page, its styles, modules and icon all exist: nothing the browser asked for was missing.
     expect(notFound).toEqual([]);
+  });
+
+  it('shows which replica streams the slot, beside the webhooks', async () => {
+    const partition = page.locator('#partition-rows tr', { hasText: slot });
+    await partition.waitFor({ timeout: SEEN_WITHIN_MS });
+    const cells = await partition.locator('td').allInnerTexts();
+    expect(cells[0]).toBe('0');
+    expect(cells[2]).toMatch(/\S+ \(this instance\)$/);
+    expect(cells[3]).toMatch(/^\d+(\.\d)? (B|kB|MB|GB|TB)$|^—$/);
   });
 
   it('shows every field left empty at once, beside each field and in a summary, without sending anything', async () => {

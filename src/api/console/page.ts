@@ -81,6 +81,15 @@ export const CONSOLE_PAGE = `<!doctype html>
         <tbody id="webhook-rows"></tbody>
       </table>
       <p id="list-empty" class="empty" hidden>No webhooks yet. Create one to receive events.</p>
+      <h2 id="partitions-title">Streaming</h2>
+      <table class="data" aria-labelledby="partitions-title">
+        <caption class="note">Which replica streams which slot (source.partitions), as the instance serving this page last read the leases and slots.</caption>
+        <thead>
+          <tr><th scope="col">Partition</th><th scope="col">Slot</th><th scope="col">Streamed by</th><th scope="col">Lag</th></tr>
+        </thead>
+        <tbody id="partition-rows"></tbody>
+      </table>
+      <p id="partitions-empty" class="empty" hidden>This instance does not know its partitions yet.</p>
     </section>
 
     <section id="view-form" class="view" hidden aria-labelledby="form-title">

@@ -10,7 +10,7 @@ import type { RecentAttempt } from '../../../delivery/recent-attempts.js';
 import type { FieldProblem } from '../../errors.js';
 import type { FilterTrial, WebhookStats } from '../../management.js';
 import type { WebhookFieldsInput } from '../../validation.js';
-import type { DeliveryView, WebhookView } from '../../views.js';
+import type { DeliveryView, PartitionView, WebhookView } from '../../views.js';
 
 const TOKEN_KEY = 'walhook.apiToken';
 
@@ -135,6 +135,13 @@ const DELIVERIES_SHOWN = 100;
 
 export async function listWebhooks(): Promise<Webhook[]> {
   return (await graphql<{ webhooks: Webhook[] }>(`{ webhooks { ${WEBHOOK_FIELDS} } }`)).webhooks;
+}
+
+export type { PartitionView };
+
+/** The webhooks, and which replica streams which partition. */
+export async function overview(): Promise<{ webhooks: Webhook[]; partitions: PartitionView[] }> {
+  return graphql(`{ webhooks { ${WEBHOOK_FIELDS} } partitions { index slot streamedBy streamedHere lagBytes } }`);
 }
 
 export async function getWebhook(id: string): Promise<Webhook> {

@@ -1,7 +1,12 @@
 /// <reference lib="dom" />
 /// <reference lib="dom.iterable" />
-/** The webhooks list: URL, operations, format, workspace, status, the last hour's deliveries, dead letters. */
-import { listWebhooks, type Webhook } from './api.js';
+/**
+ * The webhooks list: URL, operations, format, workspace, status, the last
+ * hour's deliveries, dead letters; below it, which replica streams which
+ * partition. Each table is rendered again only when its own rows changed
+ * (a slot's lag moves all the time), so focus in the other one survives.
+ */
+import { overview, type PartitionView, type Webhook } from './api.js';
 import { byId, element, operationList, readOnlyNote, replaceRows, row, statusBadge, workspaceText } from './dom.js';
 import type { LiveView } from './live.js';
 
@@ -27,9 +32,37 @@ function webhookRow(webhook: Webhook): HTMLTableRowElement {
   );
 }
 
-export const listView: LiveView<Webhook[]> = {
-  load: listWebhooks,
-  render(webhooks) {
-    replaceRows(byId<HTMLTableSectionElement>('webhook-rows'), webhooks.map(webhookRow), byId('list-empty'));
+const BYTE_UNITS = ['B', 'kB', 'MB', 'GB', 'TB'];
+
+function formatBytes(bytes: number | null): string {
+  if (bytes === null) return '—';
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1000 && unit < BYTE_UNITS.length - 1) {
+    value /= 1000;
+    unit++;
+  }
+  return `${unit === 0 ? value : value.toFixed(1)} ${BYTE_UNITS[unit]}`;
+}
+
+function partitionRow({ index, slot, streamedBy, streamedHere, lagBytes }: PartitionView): HTMLTableRowElement {
+  const streamer = streamedBy === null ? element('span', { className: 'badge failing' }, 'nobody') : `${streamedBy}${streamedHere ? ' (this instance)' : ''}`;
+  return row(String(index), element('code', {}, slot), streamer, formatBytes(lagBytes));
+}
+
+/** Replaces the table's rows unless it already shows exactly these (the DOM keeps what it was rendered from). */
+function renderRows<T>(tbodyId: string, emptyId: string, items: T[], toRow: (item: T) => HTMLTableRowElement): void {
+  const tbody = byId<HTMLTableSectionElement>(tbodyId);
+  const rendered = JSON.stringify(items);
+  if (tbody.dataset.rendered === rendered) return;
+  replaceRows(tbody, items.map(toRow), byId(emptyId));
+  tbody.dataset.rendered = rendered;
+}
+
+export const listView: LiveView<{ webhooks: Webhook[]; partitions: PartitionView[] }> = {
+  load: overview,
+  render({ webhooks, partitions }) {
+    renderRows('webhook-rows', 'list-empty', webhooks, webhookRow);
+    renderRows('partition-rows', 'partitions-empty', partitions, partitionRow);
   },
 };
