@@ -123,12 +123,20 @@ function auditClaims(fleet: WalhookFleet) {
   };
 }
 
-/** What the slot audits say is wrong: a walsender not named for its partition, or a replica reading a slot again after another. */
+/**
+ * What the slot audits say is wrong: a walsender not named for its partition, a replica reading a slot
+ * again after another, or a session other than a walsender holding the slot once it was streamed (the
+ * one creating it holds it before).
+ */
 function readerProblems(audits: SlotReaderAudit[]): string[] {
   const problems: string[] = [];
   audits.forEach((audit, partition) => {
     const prefix = `walhook p${partition} `;
-    const names = audit.readers.flatMap((reader) => (reader.pid === null ? [] : [reader.applicationName ?? '']));
+    const held = audit.readers.filter((reader) => reader.pid !== null);
+    const firstStream = held.findIndex((reader) => reader.backendType === 'walsender');
+    const others = held.filter((reader, index) => reader.backendType !== 'walsender' && index > firstStream && firstStream >= 0);
+    if (others.length > 0) problems.push(`partition ${partition}'s slot was held by a ${others[0]!.backendType} (${others[0]!.applicationName}) after it was streamed`);
+    const names = held.flatMap((reader) => (reader.backendType === 'walsender' ? [reader.applicationName ?? ''] : []));
     const strangers = names.filter((name) => !name.startsWith(prefix));
     if (strangers.length > 0) problems.push(`partition ${partition}'s slot was read by a walsender not named for it: ${strangers.join(', ')}`);
     const holders = names.map((name) => name.slice(prefix.length)).filter((holder, index, all) => index === 0 || all[index - 1] !== holder);
@@ -143,7 +151,8 @@ function describeReaders(audits: SlotReaderAudit[], fromMs: number): string[] {
   const nameOf = (holder: string) => short.get(holder) ?? short.set(holder, `r${short.size + 1}`).get(holder)!;
   return audits.map((audit, partition) => {
     const steps = audit.readers.map((reader) => {
-      const who = reader.pid === null ? 'nobody' : nameOf((reader.applicationName ?? '').replace(`walhook p${partition} `, ''));
+      const who =
+        reader.pid === null ? 'nobody' : reader.backendType === 'walsender' ? nameOf((reader.applicationName ?? '').replace(`walhook p${partition} `, '')) : `${reader.backendType} '${reader.applicationName}'`;
       return `${who} ${((reader.since - fromMs) / 1000).toFixed(1)} s`;
     });
     return `partition ${partition} slot readers: ${steps.join(' → ')}`;
