@@ -51,12 +51,18 @@ const TICK_MS = 5;
 
 /**
  * Inserts one person per transaction at `ratePerSecond`, numbered from
- * `from`, until stopped. Failures are counted, never thrown: the chaos
+ * `from`, until stopped, into the workspaces of `schemas` in turn (default:
+ * the CRM schema's). Failures are counted, never thrown: the chaos
  * scenarios write on through server restarts.
  */
 export function startPacedWriter(
   db: TestDatabase,
-  { ratePerSecond, from = 1, onCommitted }: { ratePerSecond: number; from?: number; onCommitted?: (person: InsertedPerson) => void },
+  {
+    ratePerSecond,
+    from = 1,
+    schemas = [WORKSPACE_SCHEMA],
+    onCommitted,
+  }: { ratePerSecond: number; from?: number; schemas?: readonly string[]; onCommitted?: (person: InsertedPerson) => void },
 ): PacedWriter {
   let running = true;
   let issued = 0;
@@ -66,7 +72,7 @@ export function startPacedWriter(
   const startedAt = performance.now();
 
   const issueOne = () => {
-    const insert = insertPersons(db, 1, from + issued).then(
+    const insert = insertPersons(db, 1, from + issued, schemas[issued % schemas.length]).then(
       ([person]) => {
         committed++;
         if (person) onCommitted?.(person);
@@ -102,8 +108,9 @@ export function startPacedWriter(
   };
 }
 
-/** Ids of every person in the table: what was really committed, acknowledged or not. */
-export async function committedPersonIds(db: TestDatabase): Promise<string[]> {
-  const rows = await db.sql<{ id: string }>(`SELECT id FROM ${WORKSPACE_SCHEMA}.person`);
-  return rows.map((row) => row.id);
+/** Ids of every person in the tables of `schemas`: what was really committed, acknowledged or not. */
+export async function committedPersonIds(db: TestDatabase, schemas: readonly string[] = [WORKSPACE_SCHEMA]): Promise<string[]> {
+  const ids: string[] = [];
+  for (const schema of schemas) ids.push(...(await db.sql<{ id: string }>(`SELECT id FROM ${schema}.person`)).map((row) => row.id));
+  return ids;
 }

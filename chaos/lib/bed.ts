@@ -5,6 +5,8 @@
  * stream stopped, a wait for every committed change, and the tally.
  */
 import type { TestDatabase } from '../../test/harness/database.js';
+import { WORKSPACE_SCHEMA } from '../../test/harness/crm.js';
+import { partitionName } from '../../src/common/partitions.js';
 import { recordIdOf, startTallyReceiver, type TallyOptions, type TallyReceiver } from '../../bench/lib/receiver.js';
 import { walhookSetup, type WalhookOptions, type WalhookSetup } from '../../bench/lib/walhook.js';
 import { committedPersonIds, startPacedWriter } from '../../bench/lib/writers.js';
@@ -46,6 +48,8 @@ export interface BedOptions {
   walhook?: Omit<WalhookOptions, 'webhooks'>;
   replicas?: number;
   reply?: TallyOptions['reply'];
+  /** Workspaces (schemas with a person table) the stream writes to in turn; default the CRM schema's. */
+  workspaces?: readonly string[];
 }
 
 export interface ChaosBed {
@@ -53,14 +57,20 @@ export interface ChaosBed {
   receiver: TallyReceiver;
   setup: WalhookSetup;
   fleet: WalhookFleet;
+  workspaces: readonly string[];
+  /** The slot, or with source.partitions every partition's slot (`<slot>_p<k>`). */
+  slots: readonly string[];
 }
 
 export async function openBed(env: ChaosEnv, db: TestDatabase, options: BedOptions = {}): Promise<ChaosBed> {
   const receiver = await startTallyReceiver({ secret: env.secret, changeIdOf, ...(options.reply && { reply: options.reply }) });
   // A short stall bound, so a stream stuck after a fault shows on /readyz before the liveness probe gives up.
-  const source = { stallTimeout: '5s', ...options.walhook?.source };
+  const source: Record<string, unknown> = { stallTimeout: '5s', ...options.walhook?.source };
   const setup = walhookSetup(db, { ...options.walhook, source, webhooks: [{ targetUrl: receiver.url, secret: env.secret }] });
-  return { db, receiver, setup, fleet: new WalhookFleet(setup, options.replicas ?? 1) };
+  const partitions = typeof source.partitions === 'number' ? source.partitions : 1;
+  const slots = Array.from({ length: partitions }, (_, index) => partitionName(setup.slot, index, partitions));
+  const fleet = new WalhookFleet(setup, options.replicas ?? 1, partitions);
+  return { db, receiver, setup, fleet, workspaces: options.workspaces ?? [WORKSPACE_SCHEMA], slots };
 }
 
 export async function closeBed(bed: ChaosBed): Promise<void> {
@@ -90,7 +100,7 @@ export interface Course {
 export async function runCourse(bed: ChaosBed, course: Course): Promise<ChaosOutcome> {
   const startedAt = Date.now();
   await bed.fleet.start();
-  const writer = startPacedWriter(bed.db, { ratePerSecond: course.ratePerSecond });
+  const writer = startPacedWriter(bed.db, { ratePerSecond: course.ratePerSecond, schemas: bed.workspaces });
   let courseFailure: string | null = null;
   try {
     await course.inject(bed);
@@ -101,12 +111,12 @@ export async function runCourse(bed: ChaosBed, course: Course): Promise<ChaosOut
   const failedInserts = (await writer.stop()).failed;
   if (courseFailure === null) await course.afterStream?.(bed);
   // The table, not the writer's acknowledgements: an insert whose answer was lost in a fault may have committed.
-  const written = new Set((await committedPersonIds(bed.db)).map((id) => `person.created:${id}`));
+  const written = new Set((await committedPersonIds(bed.db, bed.workspaces)).map((id) => `person.created:${id}`));
   for (const id of (await course.otherChanges?.(bed)) ?? []) written.add(id);
   // Once the course itself failed, what has not arrived is not waited for long.
   await waitForEvery(written, bed.receiver, courseFailure === null ? (course.settleTimeoutMs ?? 90_000) : 10_000);
   const tally = tallyAgainst(written, bed.receiver);
-  const liveness = await probeLiveness({ db: bed.db, receiver: bed.receiver, fleet: bed.fleet, slot: bed.setup.slot });
+  const liveness = await probeLiveness({ db: bed.db, receiver: bed.receiver, fleet: bed.fleet, slots: bed.slots, workspaces: bed.workspaces });
   const notes = [...(course.notes ?? []), describeLiveness(liveness)];
   if (failedInserts > 0) notes.push(`${failedInserts} insert(s) failed during the faults; the table says which committed`);
   if (courseFailure !== null) notes.push(...bed.fleet.recentProblems());

@@ -3,7 +3,8 @@
  * whatever exits (killed by a scenario or crashed on its own) is replaced
  * after a short delay, until the fleet is stopped. Kills made by the
  * scenario are counted apart from exits nobody asked for (crashes), which
- * are findings in themselves.
+ * are findings in themselves. A scenario may hold a killed replica's
+ * replacement back (a node that stays down for a while) and let it come later.
  */
 import { startDaemon, type DaemonProcess } from '../../test/harness/daemon.js';
 import { waitFor } from '../../test/harness/receiver.js';
@@ -21,6 +22,9 @@ export interface CrashReport {
 export class WalhookFleet {
   private readonly alive = new Set<DaemonProcess>();
   private readonly killedOnPurpose = new WeakSet<DaemonProcess>();
+  /** Killed replicas whose replacement waits for `replaceHeld`. */
+  private readonly holdReplacement = new WeakSet<DaemonProcess>();
+  private held = 0;
   private stopped = false;
   private restarting = 0;
   kills = 0;
@@ -29,15 +33,34 @@ export class WalhookFleet {
   constructor(
     private readonly setup: WalhookSetup,
     private readonly replicas = 1,
+    /** source.partitions of the setup: start() waits until each of them streams. */
+    private readonly partitions = 1,
   ) {}
 
-  /** Starts the replicas and waits until one of them streams. */
+  /**
+   * Starts the replicas and waits until every partition (the slot, with one)
+   * streams: a row committed before its partition's slot exists is never streamed.
+   */
   async start(): Promise<void> {
     for (let index = 0; index < this.replicas; index++) this.spawn();
-    await this.waitForLeader(0);
+    await waitFor(() => this.streamedPartitions().size >= this.partitions, `every partition (${this.partitions}) to be streamed`, 60_000);
   }
 
-  private spawn(): void {
+  /** The replicas running now. */
+  replicasAlive(): DaemonProcess[] {
+    return [...this.alive];
+  }
+
+  /** Partitions some replica alive has logged streaming (0 for the one slot without partitions). */
+  private streamedPartitions(): Set<number> {
+    const partitions = new Set<number>();
+    for (const daemon of this.alive) {
+      for (const line of daemon.logs) if (line.msg === 'replication streaming') partitions.add(typeof line.partition === 'number' ? line.partition : 0);
+    }
+    return partitions;
+  }
+
+  private spawn(): DaemonProcess {
     const daemon = startDaemon(this.setup.file);
     this.alive.add(daemon);
     void daemon.exited.then((exitCode) => {
@@ -46,12 +69,17 @@ export class WalhookFleet {
         this.crashes.push({ exitCode, tail: daemon.output().split('\n').slice(-15).join('\n') });
       }
       if (this.stopped) return;
+      if (this.holdReplacement.has(daemon)) {
+        this.held++;
+        return;
+      }
       this.restarting++;
       setTimeout(() => {
         this.restarting--;
         if (!this.stopped) this.spawn();
       }, RESTART_DELAY_MS);
     });
+    return daemon;
   }
 
   /** The replica streaming the slot: of those alive, the one that last logged it started streaming. */
@@ -77,15 +105,26 @@ export class WalhookFleet {
     );
   }
 
-  /** kill -9 of `daemon` (default: the leader, else any replica); the fleet replaces it. */
-  async kill9(daemon = this.leader() ?? [...this.alive][0]): Promise<void> {
+  /**
+   * kill -9 of `daemon` (default: the leader, else any replica); the fleet
+   * replaces it, at once or, with `holdReplacement`, when `replaceHeld` is called.
+   */
+  async kill9(daemon = this.leader() ?? [...this.alive][0], { holdReplacement = false } = {}): Promise<void> {
     if (!daemon) return;
     this.killedOnPurpose.add(daemon);
+    if (holdReplacement) this.holdReplacement.add(daemon);
     this.kills++;
     await daemon.kill9();
   }
 
-  /** Waits until every replica that should run is up again (replacements included). */
+  /** Starts the replacements `kill9` held back, and returns them. */
+  replaceHeld(): DaemonProcess[] {
+    const replacements: DaemonProcess[] = [];
+    for (; this.held > 0 && !this.stopped; this.held--) replacements.push(this.spawn());
+    return replacements;
+  }
+
+  /** Waits until every replica that should run is up again (replacements included; held ones never are). */
   async waitForReplicas(timeoutMs = 30_000): Promise<void> {
     await waitFor(() => this.restarting === 0 && this.alive.size >= this.replicas, 'the walhook replicas to be replaced', timeoutMs);
   }

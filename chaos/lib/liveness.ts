@@ -5,21 +5,26 @@
  * reach the WAL end as it was once they arrived (a keepalive's confirmation
  * counts), and /readyz of the streaming replica must say ready — a stalled
  * pipeline that calls itself ready fails, and so does a healthy one that
- * calls itself unready.
+ * calls itself unready. With partitions the fresh writes are spread over
+ * the workspaces (so over the partitions), every partition's slot must reach
+ * the WAL end, and every replica is asked, since each streams some.
  */
-import { confirmedFlushLsn, currentWalLsn, insertPersons } from '../../test/harness/crm.js';
+import { confirmedFlushLsn, currentWalLsn, insertPersons, WORKSPACE_SCHEMA, type InsertedPerson } from '../../test/harness/crm.js';
 import type { TestDatabase } from '../../test/harness/database.js';
 import { waitFor } from '../../test/harness/receiver.js';
 import type { TallyReceiver } from '../../bench/lib/receiver.js';
 import { apiPortOf } from '../../bench/lib/walhook.js';
-import { formatLsn } from '../../src/source/lsn.js';
+import { formatLsn, type Lsn } from '../../src/source/lsn.js';
 import type { WalhookFleet } from './fleet.js';
 
 export interface LivenessTarget {
   db: TestDatabase;
   receiver: TallyReceiver;
   fleet: WalhookFleet;
-  slot: string;
+  /** The slot, or with partitions every partition's slot. */
+  slots: readonly string[];
+  /** Workspaces the fresh rows go to, in turn (default: the CRM schema's). */
+  workspaces?: readonly string[];
 }
 
 export interface LivenessOptions {
@@ -43,14 +48,17 @@ export interface LivenessReport {
 let nextProbeRow = 900_000_000;
 
 export async function probeLiveness(target: LivenessTarget, options: LivenessOptions = {}): Promise<LivenessReport> {
-  const { db, receiver, fleet, slot } = target;
-  const rows = options.rows ?? 20;
+  const { db, receiver, fleet, slots } = target;
+  const workspaces = target.workspaces ?? [WORKSPACE_SCHEMA];
+  const rows = Math.max(options.rows ?? 20, workspaces.length);
   const timeoutMs = options.timeoutMs ?? 60_000;
   const problems: string[] = [];
   const report: LivenessReport = { deliveredSeconds: null, caughtUpSeconds: null, readyStatus: null, problems };
 
   const writtenAt = Date.now();
-  const fresh = await insertPersons(db, rows, nextProbeRow);
+  const fresh: InsertedPerson[] = [];
+  if (workspaces.length === 1) fresh.push(...(await insertPersons(db, rows, nextProbeRow, workspaces[0])));
+  else for (let row = 0; row < rows; row++) fresh.push(...(await insertPersons(db, 1, nextProbeRow + row, workspaces[row % workspaces.length])));
   nextProbeRow += rows;
   const missing = () => fresh.filter((person) => !receiver.eventIdByChange.has(`person.created:${person.id}`)).length;
   try {
@@ -62,33 +70,40 @@ export async function probeLiveness(target: LivenessTarget, options: LivenessOpt
 
   const walEnd = await currentWalLsn(db);
   const caughtUpFrom = Date.now();
-  let confirmed: bigint | null = null;
+  const behind = new Map<string, Lsn | null>();
   try {
     await waitFor(
       async () => {
-        confirmed = await confirmedFlushLsn(db, slot);
-        return confirmed !== null && confirmed >= walEnd;
+        for (const slot of slots) {
+          const confirmed = await confirmedFlushLsn(db, slot);
+          if (confirmed !== null && confirmed >= walEnd) behind.delete(slot);
+          else behind.set(slot, confirmed);
+        }
+        return behind.size === 0;
       },
-      'the slot to reach the WAL end',
+      slots.length === 1 ? 'the slot to reach the WAL end' : 'every partition slot to reach the WAL end',
       timeoutMs,
       200,
     );
     report.caughtUpSeconds = (Date.now() - caughtUpFrom) / 1000;
   } catch {
-    problems.push(`liveness: the slot stayed at ${confirmed === null ? 'none' : formatLsn(confirmed)}, short of the WAL end ${formatLsn(walEnd)}`);
+    const where = [...behind].map(([slot, lsn]) => `${slots.length === 1 ? 'the slot' : slot} stayed at ${lsn === null ? 'none' : formatLsn(lsn)}`);
+    problems.push(`liveness: ${where.join(', ')}, short of the WAL end ${formatLsn(walEnd)}`);
   }
 
-  const leader = fleet.leader();
-  const port = leader ? apiPortOf(leader) : null;
-  if (port === null) {
-    problems.push('liveness: no replica streams the slot to ask /readyz');
+  // With one slot the replica streaming it answers; with partitions every replica streams some.
+  const asked = slots.length === 1 ? [fleet.leader()].filter((daemon) => daemon !== undefined) : fleet.replicasAlive();
+  const ports = asked.map(apiPortOf);
+  if (ports.length === 0 || ports.includes(null)) {
+    problems.push(slots.length === 1 ? 'liveness: no replica streams the slot to ask /readyz' : 'liveness: a replica has no API to ask /readyz');
     return report;
   }
   const healthy = problems.length === 0;
   // Readiness follows the stream within a check or two: wait for it to agree, then judge.
-  const readiness = async () => {
+  const statuses = new Map<number, number | null>();
+  const readiness = async (port: number) => {
     const response = await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => null);
-    report.readyStatus = response?.status ?? null;
+    statuses.set(port, response?.status ?? null);
     const body = response ? ((await response.json()) as { problems?: string[] }) : null;
     return body?.problems ?? [];
   };
@@ -96,8 +111,12 @@ export async function probeLiveness(target: LivenessTarget, options: LivenessOpt
   try {
     await waitFor(
       async () => {
-        reasons = await readiness();
-        return healthy ? report.readyStatus === 200 : report.readyStatus === 503;
+        reasons = (await Promise.all((ports as number[]).map(readiness))).flat();
+        const answers = [...statuses.values()];
+        // The worst answer is the report's: one replica unready makes the installation so.
+        const unready = answers.filter((status) => status !== 200);
+        report.readyStatus = unready.length > 0 ? unready[0]! : 200;
+        return answers.every((status) => (healthy ? status === 200 : status === 503));
       },
       '/readyz to match the stream',
       healthy ? timeoutMs : 15_000,

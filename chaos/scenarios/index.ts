@@ -6,6 +6,7 @@ import { hostileRows } from './hostile-rows.js';
 import { killWalhook } from './kill9.js';
 import { poisonRow } from './poison-row.js';
 import { restartPostgres } from './pg-restart.js';
+import { partitionsOverReplicas } from './partitions.js';
 import { receiverDown } from './receiver-down.js';
 import { receiverRecoveryBurst } from './receiver-recovery.js';
 import { stateDatabaseOutage } from './state-db-outage.js';
@@ -16,6 +17,7 @@ export {
   hostileRows,
   killWalhook,
   partitionLeader,
+  partitionsOverReplicas,
   poisonRow,
   receiverDown,
   receiverRecoveryBurst,
@@ -35,4 +37,5 @@ export const CHAOS_SCENARIOS: ChaosScenario[] = [
   poisonRow,
   failOverLeader,
   partitionLeader,
+  partitionsOverReplicas,
 ];

@@ -68,6 +68,19 @@ export async function createCrmSchema(db: TestDatabase): Promise<void> {
   await db.sql(TABLES);
 }
 
+/**
+ * More workspaces beside the CRM schema's, each with a person table like
+ * its own (columns, defaults, primary key; no foreign keys), for tests that
+ * spread changes over several workspaces. Needs `createCrmSchema` first.
+ */
+export async function createPersonWorkspaces(db: TestDatabase, schemas: readonly string[]): Promise<void> {
+  for (const schema of schemas) {
+    await db.sql(`CREATE SCHEMA ${schema}`);
+    await db.sql(`CREATE TABLE ${schema}.person (LIKE ${WORKSPACE_SCHEMA}.person INCLUDING ALL)`);
+    await db.sql(`ALTER TABLE ${schema}.person REPLICA IDENTITY FULL`);
+  }
+}
+
 export interface InsertedPerson {
   id: string;
   /** The person's number, also stored in `position`. */
@@ -79,19 +92,21 @@ export interface InsertedPerson {
   walLsn: Lsn;
 }
 
-const PERSON_INSERT = `
-  INSERT INTO ${WORKSPACE_SCHEMA}.person ("nameFirstName", "nameLastName", "emailsPrimaryEmail", "jobTitle", city, position)
+const personInsert = (schema: string) => `
+  INSERT INTO ${schema}.person ("nameFirstName", "nameLastName", "emailsPrimaryEmail", "jobTitle", city, position)
   SELECT 'Person', i::text, 'person' || i || '@example.com', 'Engineer', 'Paris', i
     FROM generate_series($1::int, $2::int) AS i
   RETURNING id, position::int AS index, pg_current_wal_insert_lsn()::text AS lsn`;
+const PERSON_INSERT = personInsert(WORKSPACE_SCHEMA);
 
 function toInserted(row: { id: string; index: number; lsn: string }): InsertedPerson {
   return { id: row.id, index: row.index, walLsn: parseLsn(row.lsn) };
 }
 
-/** Inserts persons `from`..`from + count - 1` in one transaction. */
-export async function insertPersons(db: TestDatabase, count: number, from = 1): Promise<InsertedPerson[]> {
-  const rows = await db.sql<{ id: string; index: number; lsn: string }>(PERSON_INSERT, [from, from + count - 1]);
+/** Inserts persons `from`..`from + count - 1` in one transaction, into the person table of `schema` (a workspace). */
+export async function insertPersons(db: TestDatabase, count: number, from = 1, schema = WORKSPACE_SCHEMA): Promise<InsertedPerson[]> {
+  const sql = schema === WORKSPACE_SCHEMA ? PERSON_INSERT : personInsert(schema);
+  const rows = await db.sql<{ id: string; index: number; lsn: string }>(sql, [from, from + count - 1]);
   return rows.map(toInserted);
 }
 

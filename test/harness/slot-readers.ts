@@ -11,6 +11,11 @@ export interface SlotReader {
   /** null while nobody streams the slot. */
   pid: number | null;
   applicationName: string | null;
+  /**
+   * pg_stat_activity.backend_type: `walsender` for a stream; `client backend` for a session running
+   * pg_create_logical_replication_slot, which holds the slot while it creates it.
+   */
+  backendType: string | null;
   /** Epoch ms this reader was first seen. */
   since: number;
 }
@@ -28,8 +33,8 @@ export function auditSlotReaders(db: Pick<TestDatabase, 'sql'>, slot: string, in
   const poll = (async () => {
     while (polling) {
       const [row] = await db
-        .sql<{ pid: number | null; application_name: string | null }>(
-          `SELECT s.active_pid AS pid, a.application_name
+        .sql<{ pid: number | null; application_name: string | null; backend_type: string | null }>(
+          `SELECT s.active_pid AS pid, a.application_name, a.backend_type
              FROM pg_replication_slots s LEFT JOIN pg_stat_activity a ON a.pid = s.active_pid
             WHERE s.slot_name = $1`,
           [slot],
@@ -37,7 +42,7 @@ export function auditSlotReaders(db: Pick<TestDatabase, 'sql'>, slot: string, in
         .catch(() => []);
       const pid = row?.pid ?? null;
       const last = readers.at(-1);
-      if (row && (!last || last.pid !== pid)) readers.push({ pid, applicationName: row.application_name ?? null, since: Date.now() });
+      if (row && (!last || last.pid !== pid)) readers.push({ pid, applicationName: row.application_name ?? null, backendType: row.backend_type ?? null, since: Date.now() });
       await new Promise((resolve) => setTimeout(resolve, intervalMs));
     }
   })();

@@ -4,7 +4,8 @@
  * a fault hits — kill -9 twice, the walsender terminated, the receiver down
  * through the whole (compressed) retry schedule then its dead letters
  * redelivered through the API, a burst while a receiver recovers from an
- * outage, hostile rows, poison rows — and every committed change must reach
+ * outage, hostile rows, poison rows, one of two replicas sharing four
+ * partitions killed and brought back — and every committed change must reach
  * the receiver with a verified signature, under one id. Every scenario ends
  * with the liveness probe (chaos/lib/liveness.ts): fresh rows arrive, the
  * slot reaches the WAL end, and /readyz says ready.
@@ -17,7 +18,15 @@ import { createCrmSchema } from '../harness/crm.js';
 import { createTestDatabase, type TestDatabase } from '../harness/database.js';
 import type { ChaosOutcome } from '../../chaos/lib/audit.js';
 import type { ChaosEnv } from '../../chaos/lib/bed.js';
-import { hostileRows, killWalhook, poisonRow, receiverDown, receiverRecoveryBurst, terminateWalsender } from '../../chaos/scenarios/index.js';
+import {
+  hostileRows,
+  killWalhook,
+  partitionsOverReplicas,
+  poisonRow,
+  receiverDown,
+  receiverRecoveryBurst,
+  terminateWalsender,
+} from '../../chaos/scenarios/index.js';
 
 const databases: TestDatabase[] = [];
 
@@ -74,4 +83,10 @@ describe('chaos, bounded', () => {
   it('hostile rows (every type, TOAST, no primary key, ALTER TABLE, TRUNCATE, a large transaction) all arrive', async () => {
     expectNothingLost(await hostileRows.run(env));
   }, 240_000);
+
+  it('4 partitions over 2 replicas, one killed under load: the other streams all 4 within 10 s, 2 each again once it is back', async () => {
+    const outcome = await partitionsOverReplicas.run(env);
+    expectNothingLost(outcome);
+    expect(outcome.notes.join('\n')).toMatch(/survivor led all 4 \d+ ms and streamed partitions \d+, \d+ \d+ ms after kill -9/);
+  }, 180_000);
 });
