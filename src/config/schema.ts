@@ -161,6 +161,11 @@ const deliverySchema = z.strictObject({
     .array(duration())
     .prefault(['1m', '5m', '15m', '1h', '6h'])
     .describe('Waits before each retry of a failed delivery; after the last, the delivery is a dead letter. Empty: no retries.'),
+  retryAfterDefault: duration()
+    .prefault('30s')
+    .describe(
+      "How long an endpoint that answers 429 or 503 without a readable `Retry-After` is left alone. Such an answer (with or without the header) defers the delivery without counting an attempt, and nothing is sent to that endpoint until then; a `Retry-After` is cut to the longest `delivery.retrySchedule` wait (or to this one, if longer), so no header parks deliveries for ever.",
+    ),
   concurrency: wholeNumber(1).prefault(8).describe('Requests in flight at once, per endpoint.'),
   maxQueuedPerEndpoint: wholeNumber(1)
     .prefault(1000)
