@@ -269,6 +269,13 @@ const webhookSchema = z
       .describe(
         '`none`: deliveries leave as fast as the endpoint takes them. `record`: those of one record (table + primary key) leave one at a time in commit order; while one waits for a retry, later changes of that record wait behind it (a dead-lettered one releases the next).',
       ),
+    maxPerSecond: z
+      .number('a positive number of requests per second such as 10 or 0.5')
+      .positive('a positive number of requests per second such as 10 or 0.5')
+      .optional()
+      .describe(
+        "Requests per second at most to this endpoint, per walhook instance (a token bucket: up to a second's worth may leave at once after a quiet spell). What cannot leave waits in memory, or in the state table past `delivery.maxQueuedPerEndpoint`. Unset: no limit.",
+      ),
   })
   .register(fieldInfo, { type: 'webhook' });
 

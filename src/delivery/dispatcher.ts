@@ -24,6 +24,7 @@ import { pathFor, RecordGate } from './record-order.js';
 import { listWaitingRecords, recordIsWaiting } from '../state/deliveries.js';
 import { loggableUrl } from '../common/log.js';
 import { changedFieldsAdmit, type FilterInput } from '../common/webhook-filter.js';
+import { TokenBucket } from './token-bucket.js';
 
 export interface DeliverySettings {
   retryScheduleMs: number[];
@@ -154,6 +155,8 @@ export class Endpoint {
   spilled = false;
   /** Epoch ms before which nothing is sent to it: it answered 429 or 503 (`Retry-After`). */
   throttledUntil = 0;
+  /** Paces its requests to the webhook's `maxPerSecond`; null without one. */
+  private bucket: TokenBucket | null = null;
   /** Fast-path deliveries of streamed changes in this queue, not yet settled (the retry worker's are not counted). */
   private streamed = 0;
   /**
@@ -217,6 +220,19 @@ export class Endpoint {
   /** Runs `task` in turn with the endpoint's other deliveries, at most `concurrency` at once. */
   run(task: () => Promise<void>): Promise<void> {
     return this.queue.add(task);
+  }
+
+  /**
+   * How long the next request must wait to stay within `maxPerSecond` (null:
+   * no limit), its slot taken. A changed limit starts a fresh bucket.
+   */
+  paceMs(maxPerSecond: number | null): number {
+    if (maxPerSecond === null) {
+      this.bucket = null;
+      return 0;
+    }
+    if (this.bucket?.ratePerSecond !== maxPerSecond) this.bucket = new TokenBucket(maxPerSecond);
+    return this.bucket.reserve();
   }
 
   /** Resolves once nothing waits or runs. */
@@ -533,6 +549,10 @@ export class Dispatcher {
    */
   async tryDelivery(webhook: Webhook, job: AttemptJob, attemptNumber: number): Promise<AttemptOutcome> {
     const endpoint = this.endpoint(webhook.id);
+    // maxPerSecond: the request waits for its slot here, holding its place in the endpoint's queue, so what is
+    // behind it waits (in memory up to the queue's bound, then in the state table).
+    const paceMs = endpoint.paceMs(webhook.maxPerSecond ?? null);
+    if (paceMs > 0) await new Promise((resolve) => setTimeout(resolve, paceMs));
     // Queued before the endpoint asked for a pause: it waits too, and is not counted as an attempt.
     const heldBack = this.heldBackUntil(webhook.id);
     if (heldBack !== null) return { delivered: false, deferred: true, until: heldBack, result: null, attemptedAt: new Date() };

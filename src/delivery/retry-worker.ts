@@ -120,11 +120,13 @@ export class RetryWorker {
   private async poll(): Promise<boolean> {
     // Each endpoint takes only what fits under its bound: claiming more would let a slow endpoint's queue grow
     // past maxQueuedPerEndpoint and its rows' leases run out while they still wait in memory.
-    // An endpoint that asked to be left alone (Retry-After) takes nothing until then.
-    const rooms = this.registry.enabledIds().map((webhookId) => ({
-      webhookId,
-      room: this.dispatcher.heldBackUntil(webhookId) === null ? this.dispatcher.endpoint(webhookId).room() : 0,
-    }));
+    // An endpoint that asked to be left alone (Retry-After) takes nothing until then; a rate-limited one
+    // (maxPerSecond) no more than it can send in half a lease, so no claimed row waits past its lease.
+    const rooms = this.registry.enabledIds().map((webhookId) => {
+      const room = this.dispatcher.heldBackUntil(webhookId) === null ? this.dispatcher.endpoint(webhookId).room() : 0;
+      const rate = this.registry.get(webhookId)?.maxPerSecond ?? null;
+      return { webhookId, room: rate === null ? room : Math.min(room, Math.max(1, Math.floor((rate * this.settings.leaseMs) / 2000))) };
+    });
     const claimed = await claimDueDeliveries(this.db, {
       rooms,
       limit: this.settings.batchSize,

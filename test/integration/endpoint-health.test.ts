@@ -42,3 +42,28 @@ describe('Retry-After', () => {
     }
   });
 });
+
+describe('maxPerSecond', () => {
+  it('paces requests to the rate: no 1 s window holds much more than the rate plus its burst, and every delivery arrives', async () => {
+    const rate = 20;
+    const count = 100;
+    const receiver = await bed.receiver();
+    const id = randomUUID();
+    const setup = bed.setup({ webhooks: [{ id, targetUrl: receiver.url, maxPerSecond: rate }] });
+    await bed.walhook(setup);
+    await insertPersons(bed.db, count);
+
+    await waitFor(() => persons(receiver.requests).length === count, `the ${count} persons to be delivered`, 40_000);
+    const times = receiver.requests.map((request) => request.at).sort((a, b) => a - b);
+    // Counted per window of the receiver's own clock: a loaded machine may send slower, never faster.
+    let busiest = 0;
+    for (let first = 0, last = 0; first < times.length; first++) {
+      while (last < times.length && times[last]! < times[first]! + 1_000) last++;
+      busiest = Math.max(busiest, last - first);
+    }
+    // A bucket holds a second's worth (the burst) and refills at the rate: at most 2 × rate in any second.
+    expect(busiest).toBeLessThanOrEqual(2 * rate + 5);
+    // Past the first burst the rest leave at the rate: (count - rate) / rate seconds at least, less timer slack.
+    expect(times.at(-1)! - times[0]!).toBeGreaterThanOrEqual(((count - rate) / rate) * 1_000 * 0.9);
+  });
+});
