@@ -21,9 +21,10 @@ const GROUP_USAGE = {
   webhooks: `  webhooks list
   webhooks create --target-url URL --operations OPS [--description TEXT] [--format F] [--signatures S]
                   [--workspace-id W] [--changed-fields FIELDS] [--filter CEL] [--ordering none|record]
+                  [--max-per-second N]
   webhooks update --id ID [--target-url URL] [--operations OPS] [--description TEXT] [--format F]
                   [--signatures S] [--workspace-id W] [--changed-fields FIELDS] [--filter CEL]
-                  [--ordering none|record] [--enable | --disable]
+                  [--ordering none|record] [--max-per-second N ('' for no limit)] [--enable | --disable]
   webhooks delete --id ID
   webhooks rotate-secret --id ID`,
   deliveries: `  deliveries list [--status pending|retrying|delivered|dead] [--webhook ID] [--limit N] [--after CURSOR]
@@ -74,6 +75,7 @@ const ADMIN_OPTIONS = {
   'changed-fields': { type: 'string', multiple: true },
   filter: { type: 'string' },
   ordering: { type: 'string' },
+  'max-per-second': { type: 'string' },
   enable: { type: 'boolean' },
   disable: { type: 'boolean' },
   status: { type: 'string' },
@@ -184,6 +186,8 @@ async function execute(management: Management, group: string, action: string, va
     changedFields: list(values['changed-fields']),
     filter: values.filter === '' ? null : values.filter,
     ordering: values.ordering,
+    // '' lifts the limit; anything else is checked as the API checks it (a positive number).
+    maxPerSecond: values['max-per-second'] === undefined ? undefined : values['max-per-second'] === '' ? null : Number(values['max-per-second']),
   };
   switch (`${group} ${action}`) {
     case 'webhooks list': {

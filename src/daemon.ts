@@ -157,6 +157,7 @@ export class Daemon {
         spillAfterMs: config.delivery.spillAfter,
         maxPayloadBytes: config.delivery.maxPayloadBytes,
         userAgent: config.delivery.userAgent,
+        retryAfterDefaultMs: config.delivery.retryAfterDefault,
       },
       logger.child({ component: 'delivery' }),
       observeAll(this.metrics, this.recentAttempts, this.recentEvents),

@@ -131,6 +131,8 @@ export interface CreateWebhookInput {
   filter?: Optional<string>;
   /** Absent: none. */
   ordering?: Optional<string>;
+  /** Absent or null: no limit. */
+  maxPerSecond?: Optional<number>;
   /** Generated (32 random bytes, hex) when not given. */
   secret?: Optional<string>;
 }
@@ -149,6 +151,8 @@ export interface UpdateWebhookInput {
   /** Absent: unchanged; null: every event. */
   filter?: Optional<string>;
   ordering?: Optional<string>;
+  /** Absent: unchanged; null: no limit. */
+  maxPerSecond?: Optional<number>;
   /** true re-enables a webhook disabled by a 410 Gone; false disables it. */
   enabled?: Optional<boolean>;
 }
@@ -226,6 +230,7 @@ export class Management {
             changedFields: [...(input.changedFields ?? [])],
             filter: input.filter ?? null,
             ordering: input.ordering ?? 'none',
+            maxPerSecond: input.maxPerSecond ?? null,
           },
           this.settings.maxUrlLength,
         ),
@@ -256,6 +261,7 @@ export class Management {
         input.changedFields,
         input.filter,
         input.ordering,
+        input.maxPerSecond,
       ].every((field) => field == null);
     const row = await this.changeWebhook(input.id, { configToo: onlyEnabled }, async (client, current) => {
       if (current.source === 'config') {
@@ -273,6 +279,7 @@ export class Management {
           changedFields: input.changedFields === undefined ? (current.changedFields ?? []) : [...(input.changedFields ?? [])],
           filter: input.filter === undefined ? (current.filter ?? null) : input.filter,
           ordering: input.ordering ?? current.ordering,
+          maxPerSecond: input.maxPerSecond === undefined ? (current.maxPerSecond ?? null) : input.maxPerSecond,
         },
         this.settings.maxUrlLength,
       );

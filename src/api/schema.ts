@@ -62,6 +62,8 @@ const SDL = /* GraphQL */ `
     "CEL condition over record, previousRecord, operation, workspaceId and updatedFields an event must meet to be sent; null: every event."
     filter: String
     ordering: WebhookOrdering!
+    "Requests per second at most to targetUrl, per walhook instance (token bucket); null: no limit."
+    maxPerSecond: Float
     "The signing secret: only in the answer of createWebhook and rotateWebhookSecret, null everywhere else."
     secret: String
     "Until when the secret before the last rotation still signs (ISO 8601); null outside a rotation."
@@ -120,6 +122,8 @@ const SDL = /* GraphQL */ `
     filter: String
     "Default: none."
     ordering: WebhookOrdering
+    "Requests per second at most to targetUrl (a positive number). Default: no limit."
+    maxPerSecond: Float
     "Default: 32 random bytes in hex. At least 16 characters."
     secret: String
   }
@@ -138,6 +142,8 @@ const SDL = /* GraphQL */ `
     "CEL condition an event must meet to be sent, checked here; null: every event again."
     filter: String
     ordering: WebhookOrdering
+    "Requests per second at most to targetUrl (a positive number); null: no limit again."
+    maxPerSecond: Float
     "true enables a disabled webhook again; false disables it."
     enabled: Boolean
   }

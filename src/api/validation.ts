@@ -44,7 +44,16 @@ export function validateWebhookFields(input: WebhookFieldsInput, maxUrlLength: n
     changedFields: () => validateChangedFields(input.changedFields ?? []),
     filter: () => validateFilter(input.filter ?? null),
     ordering: () => oneOf<Ordering>('ordering', input.ordering ?? 'none', ORDERINGS),
+    maxPerSecond: () => validateMaxPerSecond(input.maxPerSecond ?? null),
   });
+}
+
+function validateMaxPerSecond(maxPerSecond: number | null): number | null {
+  if (maxPerSecond === null) return null;
+  if (!Number.isFinite(maxPerSecond) || maxPerSecond <= 0) {
+    throw badUserInput('maxPerSecond', `a positive number of requests per second such as 10 or 0.5, or null for no limit; got ${maxPerSecond}`);
+  }
+  return maxPerSecond;
 }
 
 function validateChangedFields(changedFields: readonly string[]): string[] {

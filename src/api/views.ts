@@ -21,6 +21,8 @@ export interface WebhookView {
   changedFields: string[];
   filter: string | null;
   ordering: string;
+  /** Requests per second at most; null: no limit. */
+  maxPerSecond: number | null;
   /** Only in the answer to the operation that made it. */
   secret: string | null;
   /** Until when the secret before the last rotation still signs; null outside an overlap. */

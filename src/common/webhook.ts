@@ -41,6 +41,8 @@ export interface WebhookFields {
   filter?: string | null;
   /** Absent: `none`. */
   ordering?: Ordering;
+  /** Requests per second at most to its endpoint (a token bucket, `delivery/token-bucket.ts`); null or absent: no limit. */
+  maxPerSecond?: number | null;
 }
 
 /** Just the editable fields of a webhook-like value. */
@@ -54,6 +56,7 @@ export function webhookFieldsOf({
   changedFields,
   filter,
   ordering,
+  maxPerSecond,
 }: WebhookFields): Required<WebhookFields> {
   return {
     targetUrl,
@@ -65,5 +68,6 @@ export function webhookFieldsOf({
     changedFields: changedFields ?? [],
     filter: filter ?? null,
     ordering: ordering ?? 'none',
+    maxPerSecond: maxPerSecond ?? null,
   };
 }

@@ -161,6 +161,11 @@ const deliverySchema = z.strictObject({
     .array(duration())
     .prefault(['1m', '5m', '15m', '1h', '6h'])
     .describe('Waits before each retry of a failed delivery; after the last, the delivery is a dead letter. Empty: no retries.'),
+  retryAfterDefault: duration()
+    .prefault('30s')
+    .describe(
+      "How long an endpoint that answers 429 or 503 without a readable `Retry-After` is left alone. Such an answer (with or without the header) defers the delivery without counting an attempt, and nothing is sent to that endpoint until then; a `Retry-After` is cut to the longest `delivery.retrySchedule` wait (or to this one, if longer), so no header parks deliveries for ever.",
+    ),
   concurrency: wholeNumber(1).prefault(8).describe('Requests in flight at once, per endpoint.'),
   maxQueuedPerEndpoint: wholeNumber(1)
     .prefault(1000)
@@ -263,6 +268,13 @@ const webhookSchema = z
       .prefault('none')
       .describe(
         '`none`: deliveries leave as fast as the endpoint takes them. `record`: those of one record (table + primary key) leave one at a time in commit order; while one waits for a retry, later changes of that record wait behind it (a dead-lettered one releases the next).',
+      ),
+    maxPerSecond: z
+      .number('a positive number of requests per second such as 10 or 0.5')
+      .positive('a positive number of requests per second such as 10 or 0.5')
+      .optional()
+      .describe(
+        "Requests per second at most to this endpoint, per walhook instance (a token bucket: up to a second's worth may leave at once after a quiet spell). What cannot leave waits in memory, or in the state table past `delivery.maxQueuedPerEndpoint`. Unset: no limit.",
       ),
   })
   .register(fieldInfo, { type: 'webhook' });

@@ -16,7 +16,7 @@ import { notifyWebhookChanged, setWebhookDisabled } from '../state/webhooks.js';
 import type { HttpSender, SendResult } from './http.js';
 import { MAX_NESTING_DEPTH, nestsDeeperThan, payloadBytes, prepareEventJson, renderBody } from './payload.js';
 import { inWorkspace, type Webhook, type WebhookRegistry } from './registry.js';
-import { nextStep, type FailedSend, type NextStep } from './retry-policy.js';
+import { nextStep, throttleWaitMs, type FailedSend, type NextStep } from './retry-policy.js';
 import { signRequest } from './signing.js';
 import type { FlowLoad } from './flow-control.js';
 import type { StateWriter } from './state-writer.js';
@@ -24,6 +24,7 @@ import { pathFor, RecordGate } from './record-order.js';
 import { listWaitingRecords, recordIsWaiting } from '../state/deliveries.js';
 import { loggableUrl } from '../common/log.js';
 import { changedFieldsAdmit, type FilterInput } from '../common/webhook-filter.js';
+import { TokenBucket } from './token-bucket.js';
 
 export interface DeliverySettings {
   retryScheduleMs: number[];
@@ -33,6 +34,8 @@ export interface DeliverySettings {
   spillAfterMs: number;
   maxPayloadBytes: number;
   userAgent: string;
+  /** How long a 429 or 503 without a readable `Retry-After` holds its endpoint back. */
+  retryAfterDefaultMs: number;
 }
 
 /** Hooks for metrics and the recent-attempts log; every call is synchronous and cheap. */
@@ -103,7 +106,13 @@ export type AttemptJob = Pick<DeliveryJob, 'id' | 'body' | 'eventId' | 'commitTi
 
 export type AttemptOutcome =
   | { delivered: true; result: Extract<SendResult, { outcome: 'success' }> }
-  | { delivered: false; result: FailedSend; step: NextStep; attemptedAt: Date };
+  | { delivered: false; deferred: false; result: FailedSend; step: NextStep; attemptedAt: Date }
+  /**
+   * Not an attempt: the endpoint asked to be left alone until `until` (429 or
+   * 503; `result` is that answer) or was already held back (`result` null,
+   * nothing sent). The delivery waits until then with its attempts unchanged.
+   */
+  | { delivered: false; deferred: true; until: Date; result: FailedSend | null; attemptedAt: Date };
 
 /** The webhooks an object and action match, worked out once per change before its event is built. */
 export interface Route {
@@ -144,6 +153,10 @@ export class Endpoint {
   failing = false;
   /** While set, new deliveries skip the fast path: its queue was too slow and was moved to the state table. */
   spilled = false;
+  /** Epoch ms before which nothing is sent to it: it answered 429 or 503 (`Retry-After`). */
+  throttledUntil = 0;
+  /** Paces its requests to the webhook's `maxPerSecond`; null without one. */
+  private bucket: TokenBucket | null = null;
   /** Fast-path deliveries of streamed changes in this queue, not yet settled (the retry worker's are not counted). */
   private streamed = 0;
   /**
@@ -207,6 +220,19 @@ export class Endpoint {
   /** Runs `task` in turn with the endpoint's other deliveries, at most `concurrency` at once. */
   run(task: () => Promise<void>): Promise<void> {
     return this.queue.add(task);
+  }
+
+  /**
+   * How long the next request must wait to stay within `maxPerSecond` (null:
+   * no limit), its slot taken. A changed limit starts a fresh bucket.
+   */
+  paceMs(maxPerSecond: number | null): number {
+    if (maxPerSecond === null) {
+      this.bucket = null;
+      return 0;
+    }
+    if (this.bucket?.ratePerSecond !== maxPerSecond) this.bucket = new TokenBucket(maxPerSecond);
+    return this.bucket.reserve();
   }
 
   /** Resolves once nothing waits or runs. */
@@ -274,8 +300,14 @@ export class Dispatcher {
     return this.registry.enabledIds().every((id) => {
       if (id === webhookId) return true;
       const other = this.endpoints.get(id);
-      return other !== undefined && (other.full() || other.failing || other.spilled);
+      return other !== undefined && (other.full() || other.failing || other.spilled || other.throttledUntil > Date.now());
     });
+  }
+
+  /** When the endpoint of `webhookId` may be sent to again, or null when it may be now. */
+  heldBackUntil(webhookId: string, now = Date.now()): Date | null {
+    const until = this.endpoints.get(webhookId)?.throttledUntil ?? 0;
+    return until > now ? new Date(until) : null;
   }
 
   /** Deliveries waiting or running in memory, per webhook. */
@@ -444,6 +476,11 @@ export class Dispatcher {
     // Past its bound an endpoint overflows to the state table, unless no other endpoint could use new events
     // now: then it keeps them, flow control pauses reading for it (`load`), and the slot is the queue.
     const full = endpoint.full();
+    const heldBack = this.heldBackUntil(webhook.id);
+    if (heldBack !== null) {
+      void this.store(webhook, job, { state: 'pending', attempts: 0, nextAttemptAt: heldBack }).then(settle);
+      return;
+    }
     if (endpoint.failing || endpoint.spilled || (full && !this.othersAreBusy(webhook.id))) {
       const delayMs = endpoint.failing ? (this.settings.retryScheduleMs[0] ?? 0) : 0;
       void this.store(webhook, job, { state: 'pending', attempts: 0, nextAttemptAt: new Date(Date.now() + delayMs) }).then(settle);
@@ -478,6 +515,17 @@ export class Dispatcher {
         settle();
         return;
       }
+      if (outcome.deferred) {
+        const { result, until, attemptedAt } = outcome;
+        await this.store(webhook, job, {
+          state: 'pending',
+          attempts: 0,
+          nextAttemptAt: until,
+          lastAttempt: result === null ? null : { attemptedAt, status: result.status ?? null, error: result.error, durationMs: result.durationMs },
+        });
+        settle();
+        return;
+      }
       const { result, step, attemptedAt } = outcome;
       await this.store(webhook, job, {
         state: step.state,
@@ -501,15 +549,33 @@ export class Dispatcher {
    */
   async tryDelivery(webhook: Webhook, job: AttemptJob, attemptNumber: number): Promise<AttemptOutcome> {
     const endpoint = this.endpoint(webhook.id);
+    // maxPerSecond: the request waits for its slot here, holding its place in the endpoint's queue, so what is
+    // behind it waits (in memory up to the queue's bound, then in the state table).
+    const paceMs = endpoint.paceMs(webhook.maxPerSecond ?? null);
+    if (paceMs > 0) await new Promise((resolve) => setTimeout(resolve, paceMs));
+    // Queued before the endpoint asked for a pause: it waits too, and is not counted as an attempt.
+    const heldBack = this.heldBackUntil(webhook.id);
+    if (heldBack !== null) return { delivered: false, deferred: true, until: heldBack, result: null, attemptedAt: new Date() };
     const result = await this.attempt(webhook, job);
     if (result.outcome === 'success') {
       endpoint.failing = false;
       return { delivered: true, result };
     }
-    endpoint.failing = true;
     const attemptedAt = new Date();
+    const throttleMs = throttleWaitMs(result, this.settings.retryAfterDefaultMs, this.throttleCapMs());
+    if (throttleMs !== null) {
+      endpoint.throttledUntil = Math.max(endpoint.throttledUntil, attemptedAt.getTime() + throttleMs);
+      this.logger.info({ webhookId: webhook.id, deliveryId: job.id, status: result.status, waitMs: throttleMs }, 'endpoint asked to slow down; nothing sent to it until then');
+      return { delivered: false, deferred: true, until: new Date(attemptedAt.getTime() + throttleMs), result, attemptedAt };
+    }
+    endpoint.failing = true;
     const step = await this.afterFailure(webhook, job, result, attemptNumber, attemptedAt);
-    return { delivered: false, result, step, attemptedAt };
+    return { delivered: false, deferred: false, result, step, attemptedAt };
+  }
+
+  /** The longest pause a `Retry-After` may impose: the longest retry wait, or the default pause when that is longer. */
+  private throttleCapMs(): number {
+    return Math.max(this.settings.retryAfterDefaultMs, ...this.settings.retryScheduleMs);
   }
 
   /**
@@ -584,7 +650,7 @@ export class Dispatcher {
       attempts: number;
       nextAttemptAt?: Date | null;
       deadReason?: string | null;
-      lastAttempt?: { attemptedAt: Date; status: number | null; error: string; durationMs: number };
+      lastAttempt?: { attemptedAt: Date; status: number | null; error: string; durationMs: number } | null;
     },
   ): Promise<void> {
     if (job.recordKey !== null && row.state !== 'dead') this.records.wrote(webhook.id, job.recordKey);

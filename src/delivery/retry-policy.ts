@@ -19,3 +19,16 @@ export function nextStep(result: FailedSend, attemptsMade: number, scheduleMs: r
   if (waitMs === undefined) return { state: 'dead', reason: 'retries_exhausted', nextAttemptAt: null };
   return { state: 'retrying', nextAttemptAt: new Date(now.getTime() + Math.max(waitMs, result.retryAfterMs ?? 0)) };
 }
+
+/**
+ * How long a throttling answer (429 Too Many Requests, 503 Service
+ * Unavailable) asks walhook to wait before sending to that endpoint again, or
+ * null for any other failure. Its `Retry-After` is honoured (`defaultMs` when
+ * absent or unreadable), cut to `capMs` so a hostile header cannot park
+ * deliveries for ever. Such an answer defers the delivery without counting an
+ * attempt: a receiver that sheds load never dead-letters what it was sent.
+ */
+export function throttleWaitMs(result: FailedSend, defaultMs: number, capMs: number): number | null {
+  if (result.status !== 429 && result.status !== 503) return null;
+  return Math.max(0, Math.min(result.retryAfterMs ?? defaultMs, capMs));
+}

@@ -120,10 +120,13 @@ export class RetryWorker {
   private async poll(): Promise<boolean> {
     // Each endpoint takes only what fits under its bound: claiming more would let a slow endpoint's queue grow
     // past maxQueuedPerEndpoint and its rows' leases run out while they still wait in memory.
-    const rooms = this.registry.enabledIds().map((webhookId) => ({
-      webhookId,
-      room: this.dispatcher.endpoint(webhookId).room(),
-    }));
+    // An endpoint that asked to be left alone (Retry-After) takes nothing until then; a rate-limited one
+    // (maxPerSecond) no more than it can send in half a lease, so no claimed row waits past its lease.
+    const rooms = this.registry.enabledIds().map((webhookId) => {
+      const room = this.dispatcher.heldBackUntil(webhookId) === null ? this.dispatcher.endpoint(webhookId).room() : 0;
+      const rate = this.registry.get(webhookId)?.maxPerSecond ?? null;
+      return { webhookId, room: rate === null ? room : Math.min(room, Math.max(1, Math.floor((rate * this.settings.leaseMs) / 2000))) };
+    });
     const claimed = await claimDueDeliveries(this.db, {
       rooms,
       limit: this.settings.batchSize,
@@ -184,21 +187,48 @@ export class RetryWorker {
     };
     const attempt = delivery.attempts + 1;
     const outcome = await this.dispatcher.tryDelivery(webhook, job, attempt);
-    const base = { deliveryId: delivery.id, attempt, durationMs: outcome.result.durationMs };
     const record: AttemptRecord = outcome.delivered
-      ? { ...base, attemptedAt: new Date(), status: outcome.result.status, error: null, state: 'delivered', nextAttemptAt: null, deadReason: null }
-      : {
-          ...base,
-          attemptedAt: outcome.attemptedAt,
-          status: outcome.result.status ?? null,
-          error: outcome.result.error,
-          state: outcome.step.state,
-          nextAttemptAt: outcome.step.nextAttemptAt,
-          deadReason: outcome.step.state === 'dead' ? outcome.step.reason : null,
-        };
+      ? {
+          deliveryId: delivery.id,
+          attempt,
+          counted: true,
+          durationMs: outcome.result.durationMs,
+          attemptedAt: new Date(),
+          status: outcome.result.status,
+          error: null,
+          state: 'delivered',
+          nextAttemptAt: null,
+          deadReason: null,
+        }
+      : outcome.deferred
+        ? {
+            deliveryId: delivery.id,
+            attempt: delivery.attempts,
+            counted: false,
+            durationMs: outcome.result?.durationMs ?? 0,
+            attemptedAt: outcome.attemptedAt,
+            status: outcome.result?.status ?? null,
+            error: outcome.result?.error ?? 'not sent: the endpoint asked to wait (Retry-After)',
+            state: delivery.attempts > 0 ? 'retrying' : 'pending',
+            nextAttemptAt: outcome.until,
+            deadReason: null,
+          }
+        : {
+            deliveryId: delivery.id,
+            attempt,
+            counted: true,
+            durationMs: outcome.result.durationMs,
+            attemptedAt: outcome.attemptedAt,
+            status: outcome.result.status ?? null,
+            error: outcome.result.error,
+            state: outcome.step.state,
+            nextAttemptAt: outcome.step.nextAttemptAt,
+            deadReason: outcome.step.state === 'dead' ? outcome.step.reason : null,
+          };
     await recordAttempts(this.db, [record]);
     // The record's next change may be due already: look again now rather than after the poll interval.
-    if (delivery.recordKey !== null && record.state !== 'retrying' && (await this.dispatcher.recordSettled(webhook.id, delivery.recordKey))) this.poke();
+    const settled = record.state === 'delivered' || record.state === 'dead';
+    if (delivery.recordKey !== null && settled && (await this.dispatcher.recordSettled(webhook.id, delivery.recordKey))) this.poke();
   }
 
   private release(deliveryIds: string[]): void {

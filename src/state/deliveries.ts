@@ -238,8 +238,14 @@ export async function recordIsWaiting(db: StateDb, webhookId: string, recordKey:
 
 export interface AttemptRecord extends AttemptOutcome {
   deliveryId: string;
-  /** The attempt number just made (1 = first). */
+  /** The attempt number just made (1 = first); for one not `counted`, the attempts made before it. */
   attempt: number;
+  /**
+   * Whether it counts toward the retry schedule and is kept in the attempt
+   * history. A throttling answer (429/503) or a send held back does not: only
+   * the row's last status and error show it.
+   */
+  counted: boolean;
   state: DeliveryState;
   nextAttemptAt: Date | null;
   deadReason: string | null;
@@ -260,8 +266,8 @@ export async function recordAttempts(db: StateDb, records: AttemptRecord[]): Pro
       WITH results AS (
         SELECT r.*, d.webhook_id
           FROM unnest($1::uuid[], $2::int[], $3::text[], $4::timestamptz[], $5::int[], $6::text[], $7::int[],
-                      $8::timestamptz[], $9::text[])
-            AS r (id, attempt, state, next_attempt_at, status, error, duration_ms, attempted_at, dead_reason)
+                      $8::timestamptz[], $9::text[], $10::boolean[])
+            AS r (id, attempt, state, next_attempt_at, status, error, duration_ms, attempted_at, dead_reason, counted)
           JOIN ${db.schema}.deliveries d ON d.id = r.id
       ), webhook AS (${WEBHOOK_STANDING(db.schema, 'webhook_id FROM results')}
       ), updated AS (
@@ -273,7 +279,7 @@ export async function recordAttempts(db: StateDb, records: AttemptRecord[]): Pro
          WHERE d.id = r.id
       )
       INSERT INTO ${db.schema}.delivery_attempts (delivery_id, attempt, attempted_at, status, error, duration_ms)
-      SELECT id, attempt, attempted_at, status, error, duration_ms FROM results`,
+      SELECT id, attempt, attempted_at, status, error, duration_ms FROM results WHERE counted`,
     values: [
       column((r) => r.deliveryId),
       column((r) => r.attempt),
@@ -284,6 +290,7 @@ export async function recordAttempts(db: StateDb, records: AttemptRecord[]): Pro
       column((r) => Math.round(r.durationMs)),
       column((r) => r.attemptedAt),
       column((r) => r.deadReason),
+      column((r) => r.counted),
     ],
   });
 }

@@ -213,6 +213,13 @@ const MIGRATIONS: Migration[] = [
         expires_at timestamptz NOT NULL
       );`,
   },
+  {
+    version: 15,
+    name: 'webhook rate limit',
+    // Requests per second at most to the webhook's endpoint; NULL: no limit.
+    sql: (s) => `
+      ALTER TABLE ${s}.webhooks ADD COLUMN max_per_second double precision CHECK (max_per_second IS NULL OR max_per_second > 0);`,
+  },
 ];
 
 /** How long walhook waits on one migration step (or on another replica migrating) before giving up. */

@@ -49,6 +49,7 @@ export function overlappingPreviousSecret(row: WebhookRow, now: Date): { sealed:
 const SELECT_WEBHOOK = (schema: string) => `
   SELECT w.id, w.target_url AS "targetUrl", w.operations, w.description, w.format, w.signatures, w.source,
          w.workspace_id AS "workspaceId", w.changed_fields AS "changedFields", w.filter, w.ordering,
+         w.max_per_second AS "maxPerSecond",
          w.secret_encrypted AS "secretSealed", w.previous_secret_encrypted AS "previousSecretSealed",
          w.previous_secret_expires_at AS "previousSecretExpiresAt", w.created_at AS "createdAt",
          w.updated_at AS "updatedAt", s.disabled_reason AS "disabledReason"
@@ -95,8 +96,8 @@ export async function insertWebhook(db: StateDb, sql: Sql, row: NewWebhookRow): 
     name: 'walhook_insert_webhook',
     text: `INSERT INTO ${db.schema}.webhooks
              (id, target_url, operations, description, format, signatures, source, secret_encrypted, workspace_id, changed_fields, filter,
-              ordering)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+              ordering, max_per_second)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
     values: [
       row.id,
       row.targetUrl,
@@ -110,6 +111,7 @@ export async function insertWebhook(db: StateDb, sql: Sql, row: NewWebhookRow): 
       row.changedFields ?? [],
       row.filter ?? null,
       row.ordering ?? 'none',
+      row.maxPerSecond ?? null,
     ],
   });
 }
@@ -119,7 +121,7 @@ export async function updateWebhookFields(db: StateDb, sql: Sql, id: string, fie
     name: 'walhook_update_webhook_fields',
     text: `UPDATE ${db.schema}.webhooks
               SET target_url = $2, operations = $3, description = $4, format = $5, signatures = $6, workspace_id = $7,
-                  changed_fields = $8, filter = $9, ordering = $10, updated_at = now()
+                  changed_fields = $8, filter = $9, ordering = $10, max_per_second = $11, updated_at = now()
             WHERE id = $1`,
     values: [
       id,
@@ -132,6 +134,7 @@ export async function updateWebhookFields(db: StateDb, sql: Sql, id: string, fie
       fields.changedFields ?? [],
       fields.filter ?? null,
       fields.ordering ?? 'none',
+      fields.maxPerSecond ?? null,
     ],
   });
 }
@@ -202,21 +205,24 @@ export async function upsertConfigWebhooks(db: StateDb, sql: Sql, rows: NewWebho
     name: 'walhook_upsert_config_webhooks',
     text: `
       INSERT INTO ${db.schema}.webhooks
-             (id, target_url, operations, description, format, signatures, source, workspace_id, changed_fields, filter, ordering)
+             (id, target_url, operations, description, format, signatures, source, workspace_id, changed_fields, filter, ordering,
+              max_per_second)
       SELECT r.id, r.target_url, ARRAY(SELECT jsonb_array_elements_text(r.operations)), r.description, r.format,
              ARRAY(SELECT jsonb_array_elements_text(r.signatures)), $8::text, r.workspace_id,
-             ARRAY(SELECT jsonb_array_elements_text(r.changed_fields)), r.filter, r.ordering
-        FROM unnest($1::uuid[], $2::text[], $3::jsonb[], $4::text[], $5::text[], $6::jsonb[], $7::text[], $9::jsonb[], $10::text[], $11::text[])
-          AS r (id, target_url, operations, description, format, signatures, workspace_id, changed_fields, filter, ordering)
+             ARRAY(SELECT jsonb_array_elements_text(r.changed_fields)), r.filter, r.ordering, r.max_per_second
+        FROM unnest($1::uuid[], $2::text[], $3::jsonb[], $4::text[], $5::text[], $6::jsonb[], $7::text[], $9::jsonb[], $10::text[], $11::text[],
+                    $12::float8[])
+          AS r (id, target_url, operations, description, format, signatures, workspace_id, changed_fields, filter, ordering, max_per_second)
       ON CONFLICT (id) DO UPDATE
          SET target_url = excluded.target_url, operations = excluded.operations, description = excluded.description,
              format = excluded.format, signatures = excluded.signatures, workspace_id = excluded.workspace_id,
-             changed_fields = excluded.changed_fields, filter = excluded.filter, ordering = excluded.ordering, updated_at = now()
+             changed_fields = excluded.changed_fields, filter = excluded.filter, ordering = excluded.ordering,
+             max_per_second = excluded.max_per_second, updated_at = now()
        WHERE webhooks.source = $8::text
          AND (webhooks.target_url, webhooks.operations, webhooks.description, webhooks.format, webhooks.signatures, webhooks.workspace_id,
-              webhooks.changed_fields, webhooks.filter, webhooks.ordering)
+              webhooks.changed_fields, webhooks.filter, webhooks.ordering, webhooks.max_per_second)
              IS DISTINCT FROM (excluded.target_url, excluded.operations, excluded.description, excluded.format, excluded.signatures,
-                               excluded.workspace_id, excluded.changed_fields, excluded.filter, excluded.ordering)
+                               excluded.workspace_id, excluded.changed_fields, excluded.filter, excluded.ordering, excluded.max_per_second)
       RETURNING id, xmax = 0 AS inserted`,
     values: [
       column((row) => row.id),
@@ -230,6 +236,7 @@ export async function upsertConfigWebhooks(db: StateDb, sql: Sql, rows: NewWebho
       column((row) => JSON.stringify(row.changedFields ?? [])),
       column((row) => row.filter ?? null),
       column((row) => row.ordering ?? 'none'),
+      column((row) => row.maxPerSecond ?? null),
     ],
   });
   return changed.filter((row) => !row.inserted).map((row) => row.id);

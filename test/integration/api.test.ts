@@ -686,6 +686,29 @@ describe('CLI', () => {
     expect(bad.stderr).toMatch(/ordering: "strict" is not one of none, record/);
   });
 
+  it('webhooks create/update --max-per-second sets, shows and lifts the rate limit, through GraphQL too; a wrong one is named', async () => {
+    const created = await walhook('webhooks', 'create', '--target-url', 'https://example.com/paced', '--operations', 'person.*', '--max-per-second', '2.5', '--json');
+    expect(created.code).toBe(0);
+    const webhook = JSON.parse(created.stdout) as WebhookView;
+    expect(webhook.maxPerSecond).toBe(2.5);
+    const read = await api.data<{ webhook: WebhookView }>('query ($id: ID!) { webhook(id: $id) { maxPerSecond } }', { id: webhook.id });
+    expect(read.webhook.maxPerSecond).toBe(2.5);
+    const viaApi = await api.data<{ updateWebhook: WebhookView }>('mutation ($id: ID!) { updateWebhook(input: { id: $id, maxPerSecond: 40 }) { maxPerSecond } }', { id: webhook.id });
+    expect(viaApi.updateWebhook.maxPerSecond).toBe(40);
+    expect(await db.sql(`SELECT max_per_second FROM ${SCHEMA}.webhooks WHERE id = $1`, [webhook.id])).toEqual([{ max_per_second: 40 }]);
+    const bad = await walhook('webhooks', 'update', '--id', webhook.id, '--max-per-second', '0');
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/maxPerSecond: a positive number of requests per second such as 10 or 0.5, or null for no limit; got 0/);
+    const notANumber = await walhook('webhooks', 'update', '--id', webhook.id, '--max-per-second', 'fast');
+    expect(notANumber.stderr).toMatch(/maxPerSecond: a positive number .*; got NaN/);
+    const lifted = await walhook('webhooks', 'update', '--id', webhook.id, '--max-per-second', '', '--json');
+    expect(JSON.parse(lifted.stdout)).toMatchObject({ maxPerSecond: null });
+    const createdViaApi = await api.data<{ createWebhook: WebhookView }>(
+      'mutation { createWebhook(input: { targetUrl: "https://example.com/paced-api", operations: ["person.*"], maxPerSecond: 0.5 }) { maxPerSecond } }',
+    );
+    expect(createdViaApi.createWebhook.maxPerSecond).toBe(0.5);
+  });
+
   it('says where a read-only webhook is edited, in words that fit the CLI', async () => {
     const id = randomUUID();
     const row = { id, targetUrl: 'https://example.com/twenty', operations: ['*.*'], description: '', format: 'twenty' as const, signatures: ['twenty' as const] };

@@ -69,15 +69,16 @@ describe('responses that are not a plain 2xx', () => {
     expect(row.last_error).toMatch(/timeout/);
   });
 
-  it('honours Retry-After on 429 when it is longer than the scheduled wait', async () => {
+  it('defers a delivery answered 429 by its Retry-After, without counting an attempt', async () => {
     const busy = await bed.receiver(() => ({ status: 429, headers: { 'retry-after': '30' } }));
     const id = randomUUID();
     const { setup } = await walhook([{ id, targetUrl: busy.url }], { retrySchedule: ['200ms'] });
     await insertPersons(bed.db, 1);
 
-    const row = await waitForDelivery(bed.db, setup, id, (r) => r.attempts === 1, 'the throttled attempt to be recorded');
+    const row = await waitForDelivery(bed.db, setup, id, (r) => r.last_status === 429, 'the throttled delivery to be stored');
     const askedAt = busy.requests[0]!.at;
-    expect(row).toMatchObject({ state: 'retrying', last_status: 429 });
+    // A throttling answer is not an attempt: the delivery waits, pending, and a one-retry schedule cannot dead-letter it.
+    expect(row).toMatchObject({ state: 'pending', attempts: 0, last_status: 429 });
     expect(row.next_attempt_at!.getTime()).toBeGreaterThanOrEqual(askedAt + 30_000);
     expect(row.next_attempt_at!.getTime()).toBeLessThan(askedAt + 40_000);
     expect(busy.requests).toHaveLength(1);

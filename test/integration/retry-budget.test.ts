@@ -82,6 +82,7 @@ async function workOff(rows: number, bodyBytes: number, budget: number) {
     spillAfterMs: 60_000,
     maxPayloadBytes: 1_000_000,
     userAgent: 'walhook-test',
+    retryAfterDefaultMs: 30_000,
   };
   const dispatcher = new Dispatcher(registry, sender, new StateWriter(state, logger), state, settings, logger);
   const worker = new RetryWorker(

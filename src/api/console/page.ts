@@ -125,6 +125,12 @@ export const CONSOLE_PAGE = `<!doctype html>
           <legend>Ordering</legend>${orderingChoices}
           <p class="field-error" id="ordering-error" data-error-for="ordering"></p>
         </fieldset>
+        <div class="field">
+          <label for="maxPerSecond">Max per second <span class="hint">(optional: requests per second at most to this endpoint, such as 10 or 0.5)</span></label>
+          <input id="maxPerSecond" name="maxPerSecond" type="text" inputmode="decimal" spellcheck="false" placeholder="no limit"
+            aria-describedby="maxPerSecond-error">
+          <p class="field-error" id="maxPerSecond-error" data-error-for="maxPerSecond"></p>
+        </div>
         <fieldset class="field" aria-describedby="signatures-error">
           <legend>Signatures</legend>${signatureChoices}
           <p class="field-error" id="signatures-error" data-error-for="signatures"></p>

@@ -39,7 +39,15 @@ describe('validateWebhookFields', () => {
       changedFields: [],
       filter: null,
       ordering: 'none',
+      maxPerSecond: null,
     });
+  });
+
+  it('takes a positive maxPerSecond, and names the field for anything else', () => {
+    expect(validateWebhookFields({ ...valid, maxPerSecond: 0.5 }, 2048).maxPerSecond).toBe(0.5);
+    for (const wrong of [0, -3, Number.NaN, Number.POSITIVE_INFINITY]) {
+      expect(() => validateWebhookFields({ ...valid, maxPerSecond: wrong }, 2048)).toThrow(/maxPerSecond: a positive number of requests per second/);
+    }
   });
 
   it('scopes to a workspace when given one, and refuses one with spaces', () => {

@@ -249,6 +249,15 @@ describe('validation', () => {
     ]);
   });
 
+  it('takes a positive webhooks[].maxPerSecond and names the key for anything else', () => {
+    const webhook = { targetUrl: 'https://hooks.example.com', operations: ['*.*'], secret: 'a-secret-of-24-characters' };
+    expect(resolveConfig({ webhooks: [{ ...webhook, maxPerSecond: 0.5 }] }, ONLY_DATABASE_URL).webhooks[0]?.maxPerSecond).toBe(0.5);
+    const lines = problemLines(() => resolveConfig({ webhooks: [{ ...webhook, maxPerSecond: 0 }, { ...webhook, maxPerSecond: 'fast' }] }, ONLY_DATABASE_URL));
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatch(/^webhooks\[0\]\.maxPerSecond: got 0 — expected a positive number of requests per second/);
+    expect(lines[1]).toMatch(/^webhooks\[1\]\.maxPerSecond: got "fast" — expected a positive number of requests per second/);
+  });
+
   it('refuses a whsec_ webhook secret with fewer than 16 key bytes, without printing it', () => {
     const weak = 'whsec_!!!!!!!!!!!!!!!!!!!!!!!!';
     const webhooks = [{ targetUrl: 'https://hooks.example.com', operations: ['*.*'], secret: weak }];

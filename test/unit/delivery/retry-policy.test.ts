@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { nextStep, type FailedSend } from '../../../src/delivery/retry-policy.js';
+import { nextStep, throttleWaitMs, type FailedSend } from '../../../src/delivery/retry-policy.js';
 
 const schedule = [60_000, 300_000, 900_000, 3_600_000, 21_600_000];
 const now = new Date('2026-01-01T00:00:00.000Z');
@@ -28,5 +28,23 @@ describe('nextStep', () => {
   it('never retries a refused destination or a 410 Gone', () => {
     expect(nextStep(failure({ refused: true }), 1, schedule, now).state).toBe('dead');
     expect(nextStep(failure({ gone: true, status: 410 }), 1, schedule, now)).toMatchObject({ state: 'dead', reason: 'gone' });
+  });
+});
+
+describe('throttleWaitMs', () => {
+  it('waits for Retry-After on 429 and 503, the default when it is absent', () => {
+    expect(throttleWaitMs(failure({ status: 429, retryAfterMs: 2_000 }), 30_000, 60_000)).toBe(2_000);
+    expect(throttleWaitMs(failure({ status: 503, retryAfterMs: 0 }), 30_000, 60_000)).toBe(0);
+    expect(throttleWaitMs(failure({ status: 429 }), 30_000, 60_000)).toBe(30_000);
+  });
+
+  it('cuts a Retry-After longer than the cap', () => {
+    expect(throttleWaitMs(failure({ status: 429, retryAfterMs: 21_600_000 }), 30_000, 60_000)).toBe(60_000);
+  });
+
+  it('is null for every other failure, even one carrying a wait', () => {
+    expect(throttleWaitMs(failure(), 30_000, 60_000)).toBeNull();
+    expect(throttleWaitMs(failure({ status: undefined, error: 'timeout' }), 30_000, 60_000)).toBeNull();
+    expect(throttleWaitMs(failure({ status: 500, retryAfterMs: 5_000 }), 30_000, 60_000)).toBeNull();
   });
 });

@@ -44,6 +44,7 @@ describe('apiWebhookDefinition', () => {
         changedFields: [],
         filter: null,
         ordering: 'none',
+        maxPerSecond: null,
       },
       changesAt: null,
     });

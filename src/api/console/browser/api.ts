@@ -97,6 +97,7 @@ export type Webhook = Pick<
   | 'changedFields'
   | 'filter'
   | 'ordering'
+  | 'maxPerSecond'
   | 'status'
   | 'disabledReason'
   | 'source'
@@ -126,7 +127,7 @@ export type WebhookInput = Required<WebhookFieldsInput>;
 
 export type { FieldProblem };
 
-const WEBHOOK_FIELDS = `id targetUrl operations description format signatures workspaceId changedFields filter ordering status disabledReason source
+const WEBHOOK_FIELDS = `id targetUrl operations description format signatures workspaceId changedFields filter ordering maxPerSecond status disabledReason source
   readOnly createdAt
   previousSecretExpiresAt targetRefusal stats { deliveredLastHour failedLastHour waiting deadLetters failing }`;
 const DELIVERY_FIELDS = 'id operation state attempts lastStatus lastError deadReason nextAttemptAt';

@@ -63,6 +63,7 @@ function renderFields(webhook: WebhookActivity['webhook']): void {
     ['Operations', operationList(webhook.operations)],
     ['Format', webhook.format],
     ['Ordering', webhook.ordering],
+    ['Max per second', webhook.maxPerSecond === null ? 'no limit' : String(webhook.maxPerSecond)],
     ['Signatures', webhook.signatures.join(', ')],
     ['Workspace', workspaceText(webhook)],
     ['Changed fields', webhook.changedFields.length === 0 ? 'every update' : webhook.changedFields.join(', ')],

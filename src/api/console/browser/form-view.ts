@@ -74,6 +74,7 @@ function fill(webhook: Webhook | null, objects: string[], actions: string[]): vo
   text('workspaceId').value = webhook?.workspaceId ?? '';
   text('changedFields').value = (webhook?.changedFields ?? []).join(', ');
   text('filter').value = webhook?.filter ?? '';
+  text('maxPerSecond').value = webhook?.maxPerSecond == null ? '' : String(webhook.maxPerSecond);
   byId('filter-results').replaceChildren();
   byId<HTMLButtonElement>('filter-try').hidden = webhook === null;
   for (const radio of form().querySelectorAll<HTMLInputElement>('input[name="format"]')) radio.checked = radio.value === (webhook?.format ?? 'record');
@@ -103,7 +104,13 @@ function read(): WebhookInput {
     changedFields: commaSeparated(String(data.get('changedFields') ?? '')),
     // Empty: every event (null also clears a filter when editing).
     filter: String(data.get('filter') ?? '').trim() || null,
+    // Empty: no limit; the API names anything that is not a positive number.
+    maxPerSecond: maxPerSecondOf(String(data.get('maxPerSecond') ?? '').trim()),
   };
+}
+
+function maxPerSecondOf(text: string): number | null {
+  return text === '' ? null : Number(text);
 }
 
 /** Lists the problems shown beside their fields above the form, each a link to its field, and moves focus there. */

@@ -12,6 +12,7 @@ const complete: WebhookInput = {
   changedFields: [],
   filter: null,
   ordering: 'none',
+  maxPerSecond: null,
 };
 
 describe('missingFields', () => {

@@ -1,0 +1,69 @@
+/**
+ * Endpoint health through `walhook start` on a real PostgreSQL with real
+ * receivers on 127.0.0.1: 429 and Retry-After slow an endpoint down instead
+ * of burning its retries.
+ */
+import { randomUUID } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { attemptRows, deliveryRows, insertPersons, useCrmTestBed } from '../harness/crm.js';
+import { waitFor } from '../harness/receiver.js';
+
+const bed = useCrmTestBed('health');
+
+/** The persons (their `position`) of these requests, sorted and without repeats. */
+function persons(requests: { json: Record<string, unknown> }[]): number[] {
+  return [...new Set(requests.map((request) => Number((request.json.record as { position: unknown }).position)))].sort((a, b) => a - b);
+}
+
+describe('Retry-After', () => {
+  it('429 with Retry-After: 1 defers the deliveries without counting an attempt; they are delivered later, none dead-lettered', async () => {
+    const throttled = 2;
+    const receiver = await bed.receiver((_, index) => (index < throttled ? { status: 429, headers: { 'retry-after': '1' } } : { status: 200 }));
+    const id = randomUUID();
+    // One retry only: were a 429 an attempt, two of them would dead-letter the delivery. One request at a time,
+    // so that none is already in flight when a 429 arrives.
+    const setup = bed.setup({ webhooks: [{ id, targetUrl: receiver.url }], delivery: { retrySchedule: ['200ms'], concurrency: 1 } });
+    await bed.walhook(setup);
+    await insertPersons(bed.db, 3);
+
+    await waitFor(() => persons(receiver.requests.slice(throttled)).length === 3, 'the 3 persons to be delivered');
+    // After each 429 nothing is sent to the endpoint until its Retry-After has passed (less a little for timer granularity).
+    for (let index = 1; index <= throttled; index++) {
+      expect(receiver.requests[index]!.at - receiver.requests[index - 1]!.at, `request ${index}`).toBeGreaterThanOrEqual(900);
+    }
+    expect(persons(receiver.requests.slice(throttled))).toEqual([1, 2, 3]);
+    await waitFor(async () => (await deliveryRows(bed.db, setup, id)).every((row) => row.state === 'delivered'), 'the stored deliveries to be marked delivered');
+    const rows = await deliveryRows(bed.db, setup, id);
+    expect(rows.length).toBeGreaterThanOrEqual(1);
+    for (const row of rows) {
+      expect(row).toMatchObject({ state: 'delivered', attempts: 1, dead_reason: null });
+      // The attempt history holds only the counted attempt, the one that was delivered.
+      expect(await attemptRows(bed.db, setup, row.id)).toEqual([{ attempt: 1, status: 200, error: null }]);
+    }
+  });
+});
+
+describe('maxPerSecond', () => {
+  it('paces requests to the rate: no 1 s window holds much more than the rate plus its burst, and every delivery arrives', async () => {
+    const rate = 20;
+    const count = 100;
+    const receiver = await bed.receiver();
+    const id = randomUUID();
+    const setup = bed.setup({ webhooks: [{ id, targetUrl: receiver.url, maxPerSecond: rate }] });
+    await bed.walhook(setup);
+    await insertPersons(bed.db, count);
+
+    await waitFor(() => persons(receiver.requests).length === count, `the ${count} persons to be delivered`, 40_000);
+    const times = receiver.requests.map((request) => request.at).sort((a, b) => a - b);
+    // Counted per window of the receiver's own clock: a loaded machine may send slower, never faster.
+    let busiest = 0;
+    for (let first = 0, last = 0; first < times.length; first++) {
+      while (last < times.length && times[last]! < times[first]! + 1_000) last++;
+      busiest = Math.max(busiest, last - first);
+    }
+    // A bucket holds a second's worth (the burst) and refills at the rate: at most 2 × rate in any second.
+    expect(busiest).toBeLessThanOrEqual(2 * rate + 5);
+    // Past the first burst the rest leave at the rate: (count - rate) / rate seconds at least, less timer slack.
+    expect(times.at(-1)! - times[0]!).toBeGreaterThanOrEqual(((count - rate) / rate) * 1_000 * 0.9);
+  });
+});
