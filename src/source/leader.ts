@@ -111,7 +111,7 @@ export function nextLeadership(state: Leadership, event: LeadershipEvent, timing
 
 // ---- what an instance knows of the lease, for metrics and readiness ----
 
-interface LeaseReading {
+export interface LeaseReading {
   record: LeaseRecord | null;
   /** Monotonic ms of the read. */
   at: number;
@@ -133,6 +133,19 @@ export function leaseViewAt(reading: LeaseReading | null, held: boolean, error: 
     expired: !held && (record.expired || record.secondsUntilExpiry - elapsed <= 0),
     error,
   };
+}
+
+/**
+ * Whether a standby should try to take the lease now: not while the last
+ * reading shows another holder whose lease has not run out by now. An
+ * attempt that cannot succeed would still take a place under the partition
+ * quota (balance.ts), and elections that tick in the same order every
+ * second would keep spending it on partitions the other replica still
+ * holds, while the ones it just released wait.
+ */
+export function mayTryLease(reading: LeaseReading | null, holder: string, now: number): boolean {
+  const view = leaseViewAt(reading, false, null, now, now);
+  return view.expired || view.holder === holder;
 }
 
 /** The readiness problem when no instance has renewed the lease for longer than `boundMs`. */
@@ -297,7 +310,8 @@ export class LeaderElection extends EventEmitter<LeaderEvents> {
   private async tryAcquire(notBefore: number): Promise<void> {
     // The gate (partitions shared by replicas) hears whether this attempt made the instance lead, before anything else runs.
     const gate = this.options.gate;
-    const trying = performance.now() >= notBefore && (gate?.enter() ?? true);
+    const now = performance.now();
+    const trying = now >= notBefore && mayTryLease(this.reading, this.holder, now) && (gate?.enter() ?? true);
     let elected = false;
     try {
       const client = await this.connection();

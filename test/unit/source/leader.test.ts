@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { leaseViewAt, nextLeadership, noLeaderProblem, type Leadership, type LeadershipEvent, type LeaseTiming } from '../../../src/source/leader.js';
+import { leaseViewAt, mayTryLease, nextLeadership, noLeaderProblem, type Leadership, type LeadershipEvent, type LeaseTiming } from '../../../src/source/leader.js';
 import type { LeaseRecord } from '../../../src/state/leases.js';
 
 const timing: LeaseTiming = { leaseMs: 5_000, marginMs: 1_500, intervalMs: 1_000 };
@@ -89,6 +89,16 @@ describe('what an instance knows of the lease', () => {
     expect(leaseViewAt(reading, false, null, 12_000, 0)).toEqual({ held: false, holder: 'pod-a/7/abc', secondsSinceRenewal: 3, expired: false, error: null });
     expect(leaseViewAt(reading, false, null, 14_000, 0).expired).toBe(true);
     expect(leaseViewAt({ record: { ...someoneElse, expired: true }, at: 10_000 }, false, null, 10_000, 0).expired).toBe(true);
+  });
+
+  it('a standby tries to take a lease only when it may succeed: never read, run out or released by now, or its own', () => {
+    const reading = { record: someoneElse, at: 10_000 };
+    expect(mayTryLease(null, 'pod-b/1/def', 10_000)).toBe(true);
+    expect(mayTryLease({ record: null, at: 10_000 }, 'pod-b/1/def', 10_000)).toBe(true);
+    expect(mayTryLease(reading, 'pod-b/1/def', 12_000), 'held elsewhere for 2 s more').toBe(false);
+    expect(mayTryLease(reading, 'pod-b/1/def', 14_000), 'run out since the reading').toBe(true);
+    expect(mayTryLease({ record: { ...someoneElse, released: true, expired: true }, at: 10_000 }, 'pod-b/1/def', 10_000)).toBe(true);
+    expect(mayTryLease(reading, 'pod-a/7/abc', 12_000), 'its own').toBe(true);
   });
 
   it('a lease never taken is unrenewed since this instance began watching', () => {
