@@ -215,6 +215,7 @@ export class Daemon {
               // Shorter than a lease: a dead replica is counted out before its leases expire, so the survivors may take them at once.
               ttlMs: DEFAULT_LEASE_TIMING.leaseMs - DEFAULT_LEASE_TIMING.marginMs,
               handOver: (index) => this.streamers[index]!.handOver(HAND_OVER_COOLDOWN_MS),
+              replicaLeft: () => this.streamers.forEach((streamer) => streamer.leader.endRest()),
             },
             logger.child({ component: 'partitions' }),
           )

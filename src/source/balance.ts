@@ -104,6 +104,8 @@ export interface BalancerOptions {
   ttlMs: number;
   /** Stop streaming partition `index` and hand its lease back; resolves once done. */
   handOver: (index: number) => Promise<void>;
+  /** Fewer replicas are alive than at the last heartbeat: partitions handed over may be taken back at once. */
+  replicaLeft: () => void;
 }
 
 export class PartitionBalancer {
@@ -191,6 +193,8 @@ export class PartitionBalancer {
     }
     const live = others.length + 1;
     if (live !== this.live) this.logger.info({ replica, liveReplicas: live, quota: partitionQuota(this.modes.length, live) }, 'partitions: live replicas changed');
+    // A partition handed over rests on this replica (HAND_OVER cooldown); the one that took it may be what just died.
+    if (this.live !== null && live < this.live) this.options.replicaLeft();
     this.live = live;
     for (const index of partitionsToHandOver(replica, this.held, others, this.modes.length)) {
       if (this.apply(index, 'surplus') !== 'hand-over') continue;

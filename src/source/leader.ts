@@ -70,6 +70,8 @@ export type LeadershipEvent =
   | { type: 'refused'; term: number }
   | { type: 'clock'; now: number }
   | { type: 'resign'; now: number; cooldownMs: number }
+  /** The reason to rest after resigning is gone (the replica it handed over to left): try again at once. */
+  | { type: 'rest-over' }
   | { type: 'stop' };
 
 /** What the transition asks the I/O side to do: announce, stop streaming, hand the lease back. */
@@ -88,6 +90,7 @@ export function nextLeadership(state: Leadership, event: LeadershipEvent, timing
     case 'stopped':
       return event.type === 'start' ? { state: { mode: 'standby', notBefore: 0 }, effect: null } : stay;
     case 'standby':
+      if (event.type === 'rest-over') return { state: { mode: 'standby', notBefore: 0 }, effect: null };
       if (event.type !== 'acquired') return stay;
       // Taken too slowly to be of use: let it run out rather than stream on borrowed time.
       if (event.now >= event.sentAt + validity) return stay;
@@ -251,6 +254,11 @@ export class LeaderElection extends EventEmitter<LeaderEvents> {
     this.apply({ type: 'resign', now: performance.now(), cooldownMs });
     this.logger.warn({ slot: this.options.slot, cooldownMs }, 'leader: resigned the slot lease');
     void this.release(term);
+  }
+
+  /** Ends the rest after a resignation: the replica this one handed the lease to is gone. */
+  endRest(): void {
+    this.apply({ type: 'rest-over' });
   }
 
   /** The one place transitions happen; their effects follow. */

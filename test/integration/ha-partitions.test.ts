@@ -255,6 +255,31 @@ describe('four partitions over two replicas', { timeout: 240_000 }, () => {
     for (const instance of alive) expect((await probe(instance.api, '/readyz')).body).toMatchObject({ status: 'ready', role: 'leader' });
   });
 
+  it('takes back within 10 s the partitions it just handed to a replica that dies, without waiting out its rest after the hand-over', async () => {
+    const hooks = await bed.receiver();
+    const setup = bed.setup({ webhooks: [{ targetUrl: hooks.url }], source: { partitions: PARTITIONS } });
+    const first = await instances.start(setup.file, { streaming: true });
+    await waitFor(async () => (await ledBy(first)).length === PARTITIONS, 'the first replica to lead all four partitions', 30_000);
+    const inserted: Inserted[] = [];
+    await insertRoundRobin(bed.db, 200, 0, (row) => inserted.push(row));
+    const second = await instances.start(setup.file);
+    await waitFor(async () => (await ledBy(second)).length === 2, 'the joining replica to get two partitions', 30_000, 20);
+    await waitFor(() => streamedByLeaders(setup.slot, [first, second]), "every partition to be streamed by its leader's walsender");
+    const handedOver = await ledBy(second);
+
+    // Killed at once: the first replica handed these over a moment ago and would rest 12 s before trying them again.
+    const killedAt = Date.now();
+    await second.kill9();
+    const writing = insertRoundRobin(bed.db, 200, 200, (row) => inserted.push(row));
+    await waitFor(async () => (await ledBy(first)).length === PARTITIONS, 'the first replica to lead all four again', TAKEOVER_LIMIT_MS + 10_000, 20);
+    const takeBackMs = Date.now() - killedAt;
+    console.log(`take-back of partitions ${handedOver.join(', ')}: ${takeBackMs} ms after kill -9 of the replica they were handed to`);
+    expect(takeBackMs).toBeLessThan(TAKEOVER_LIMIT_MS);
+    await writing;
+    await everyChangeOnce(hooks, inserted);
+    await livenessProbe(hooks, setup.slot, [first], 400);
+  });
+
   it('rebalances to 2, 1, 1 when a third replica joins under load: one partition moves, once, and nothing is lost', async () => {
     const hooks = await bed.receiver();
     const setup = bed.setup({ webhooks: [{ targetUrl: hooks.url }], source: { partitions: PARTITIONS } });

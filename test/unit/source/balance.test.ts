@@ -93,7 +93,7 @@ describe('the claim of one partition', () => {
 
 describe('PartitionBalancer', () => {
   /** A state database whose replicas table holds `others.count` replicas besides this one, holding no lease. */
-  function balancer(others: { count: number }, handedOver: number[]) {
+  function balancer(others: { count: number }, handedOver: number[], left: { count: number } = { count: 0 }) {
     const db = { query: async () => ({ rows: Array.from({ length: others.count }, (_, n) => ({ id: `other${n}`, held: 0 })) }) } as never;
     return new PartitionBalancer(
       {
@@ -104,6 +104,7 @@ describe('PartitionBalancer', () => {
         intervalMs: 60_000,
         ttlMs: 6_000,
         handOver: async (index) => void handedOver.push(index),
+        replicaLeft: () => left.count++,
       },
       pino({ level: 'silent' }),
     );
@@ -148,5 +149,20 @@ describe('PartitionBalancer', () => {
     expect(subject.modeOf(3)).toBe('standby');
     // At the quota again: no election of this replica tries to take them back.
     expect(subject.gateFor(3).enter()).toBe(false);
+  });
+
+  it('says when a replica left, so that partitions handed over to it need not wait out their rest', async () => {
+    const others = { count: 1 };
+    const left = { count: 0 };
+    const subject = balancer(others, [], left);
+    await subject.start();
+    const round = () => (subject as unknown as { round(): Promise<void> }).round();
+    await round();
+    expect(left.count).toBe(0);
+    others.count = 0;
+    await round();
+    await subject.stop();
+    expect(left.count).toBe(1);
+    expect(subject.quota).toBe(4);
   });
 });

@@ -67,6 +67,13 @@ describe('leadership state machine', () => {
     expect(run([{ type: 'stop' }], { mode: 'standby', notBefore: 0 })).toEqual({ state: { mode: 'stopped' }, effects: [null] });
   });
 
+  it('a rest after resigning ends early when its reason is gone; a leader or a stopped instance is not affected', () => {
+    expect(run([{ type: 'rest-over' }], { mode: 'standby', notBefore: 11_000 })).toEqual({ state: { mode: 'standby', notBefore: 0 }, effects: [null] });
+    const leading: Leadership = { mode: 'leading', term: 2, validUntil: 3_500 };
+    expect(run([{ type: 'rest-over' }], leading)).toEqual({ state: leading, effects: [null] });
+    expect(run([{ type: 'rest-over' }])).toEqual({ state: { mode: 'stopped' }, effects: [null] });
+  });
+
   it('a standby ignores renewals, refusals and resignations; a stopped instance ignores takes', () => {
     const standby: Leadership = { mode: 'standby', notBefore: 0 };
     for (const event of [
