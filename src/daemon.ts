@@ -158,6 +158,8 @@ export class Daemon {
         maxPayloadBytes: config.delivery.maxPayloadBytes,
         userAgent: config.delivery.userAgent,
         retryAfterDefaultMs: config.delivery.retryAfterDefault,
+        breakerFailures: config.delivery.breakerFailures,
+        breakerProbeIntervalMs: config.delivery.breakerProbeInterval,
       },
       logger.child({ component: 'delivery' }),
       observeAll(this.metrics, this.recentAttempts, this.recentEvents),
@@ -232,6 +234,7 @@ export class Daemon {
       streamers.map(pick).reduce((a, b) => (order(a, b) >= 0 ? a : b));
     this.metrics.attach({
       queueDepths: () => dispatcher.queueDepths(),
+      endpointModes: () => dispatcher.endpointModes(),
       retryBacklog: () => countBacklog(state),
       // With several partitions: the slot furthest behind, and the lease longest without renewal.
       slot: () => {

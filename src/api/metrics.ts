@@ -9,6 +9,7 @@ import type { BackfillObserver, BackfillProgress } from '../state/backfills.js';
 import type { DeliveryObserver } from '../delivery/dispatcher.js';
 import type { Webhook } from '../delivery/registry.js';
 import type { SendResult } from '../delivery/http.js';
+import { modeValue, type EndpointMode } from '../delivery/endpoint-health.js';
 import type { PipelineObserver } from '../events/pipeline.js';
 import type { Action } from '../common/operations.js';
 import type { TableShape } from '../source/types.js';
@@ -17,6 +18,8 @@ import type { LeaseView } from '../state/leases.js';
 /** What the gauges are read from when Prometheus scrapes. */
 export interface MetricSources {
   queueDepths(): Map<string, number>;
+  /** Each endpoint's circuit breaker mode (delivery/endpoint-health.ts), per webhook. */
+  endpointModes(): Map<string, EndpointMode>;
   retryBacklog(): Promise<{ webhookId: string; state: string; count: number }[]>;
   slot(): { lagBytes: number | null; retainedWalBytes: number | null; walStatus: string | null };
   replicationConnected(): boolean;
@@ -142,12 +145,13 @@ export class Metrics implements DeliveryObserver, PipelineObserver, BackfillObse
         }
       },
     });
+    /** What every metric labelled by webhook alone shares. */
+    const byWebhook = { labelNames: ['webhook_id'] as const, registers: [this.registry] };
     const filterCounter = (name: string, help: string, pick: (counts: { filtered: number; failed: number }) => number) =>
       new Counter({
         name,
         help,
-        labelNames: ['webhook_id'] as const,
-        registers: [this.registry],
+        ...byWebhook,
         collect() {
           this.reset();
           for (const [webhookId, counts] of filterCounts) if (pick(counts) > 0) this.inc({ webhook_id: webhookId }, pick(counts));
@@ -159,16 +163,23 @@ export class Metrics implements DeliveryObserver, PipelineObserver, BackfillObse
       "Events a webhook's filter failed on (logged with webhookId and eventId; not sent to that webhook).",
       (counts) => counts.failed,
     );
-    new Gauge({
-      name: 'walhook_queue_depth',
-      help: 'Deliveries waiting or in flight in memory, per endpoint.',
-      labelNames: ['webhook_id'] as const,
-      registers: [this.registry],
-      collect() {
-        this.reset();
-        for (const [webhookId, depth] of sourcesOf()?.queueDepths() ?? []) this.set({ webhook_id: webhookId }, depth);
-      },
-    });
+    const perWebhookGauge = (name: string, help: string, read: (sources: MetricSources) => Iterable<[string, number]>) =>
+      new Gauge({
+        name,
+        help,
+        ...byWebhook,
+        collect() {
+          this.reset();
+          const sources = sourcesOf();
+          if (sources) for (const [webhookId, value] of read(sources)) this.set({ webhook_id: webhookId }, value);
+        },
+      });
+    perWebhookGauge('walhook_queue_depth', 'Deliveries waiting or in flight in memory, per endpoint.', (sources) => sources.queueDepths());
+    perWebhookGauge(
+      'walhook_endpoint_mode',
+      "Each endpoint's circuit breaker, as this instance sees it: 0 closed (sending), 1 open (only a probe now and then), 2 probing (the probe in flight).",
+      (sources) => [...sources.endpointModes()].map(([webhookId, mode]) => [webhookId, modeValue(mode)]),
+    );
     new Gauge({
       name: 'walhook_retry_backlog',
       help: 'Deliveries in the state table by state: pending and retrying are waiting, dead are dead letters.',

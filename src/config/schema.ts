@@ -164,8 +164,16 @@ const deliverySchema = z.strictObject({
   retryAfterDefault: duration()
     .prefault('30s')
     .describe(
-      "How long an endpoint that answers 429 or 503 without a readable `Retry-After` is left alone. Such an answer (with or without the header) defers the delivery without counting an attempt, and nothing is sent to that endpoint until then; a `Retry-After` is cut to the longest `delivery.retrySchedule` wait (or to this one, if longer), so no header parks deliveries for ever.",
+      "How long an endpoint that answers 429 without a readable `Retry-After` is left alone. A 429, or a 503 with a `Retry-After`, defers the delivery without counting an attempt, and nothing is sent to that endpoint until then (a 503 without the header is an ordinary failed attempt); a `Retry-After` is cut to the longest `delivery.retrySchedule` wait (or to this one, if longer), so no header parks deliveries for ever.",
     ),
+  breakerFailures: wholeNumber(1)
+    .prefault(5)
+    .describe(
+      "Consecutive failed attempts (no answer, a timeout, an error status other than a 429 or a 503 with `Retry-After`) after which an endpoint's circuit breaker opens: nothing more is sent to it except one probe every `delivery.breakerProbeInterval`, and what would go waits in the state table (the slot keeps moving). A due retry kept back counts as an attempt (`not sent: circuit open`), so it still reaches its dead letter. The probe's success closes it.",
+    ),
+  breakerProbeInterval: duration()
+    .prefault('30s')
+    .describe('How often an endpoint whose circuit breaker is open is probed with one request.'),
   concurrency: wholeNumber(1).prefault(8).describe('Requests in flight at once, per endpoint.'),
   maxQueuedPerEndpoint: wholeNumber(1)
     .prefault(1000)

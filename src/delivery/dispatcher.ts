@@ -25,6 +25,7 @@ import { listWaitingRecords, recordIsWaiting } from '../state/deliveries.js';
 import { loggableUrl } from '../common/log.js';
 import { changedFieldsAdmit, type FilterInput } from '../common/webhook-filter.js';
 import { TokenBucket } from './token-bucket.js';
+import { admission, CLOSED, nextHealth, type EndpointHealth, type EndpointMode, type HealthEvent } from './endpoint-health.js';
 
 export interface DeliverySettings {
   retryScheduleMs: number[];
@@ -34,8 +35,12 @@ export interface DeliverySettings {
   spillAfterMs: number;
   maxPayloadBytes: number;
   userAgent: string;
-  /** How long a 429 or 503 without a readable `Retry-After` holds its endpoint back. */
+  /** How long a 429 without a readable `Retry-After` holds its endpoint back. */
   retryAfterDefaultMs: number;
+  /** Consecutive failures that open an endpoint's circuit breaker (endpoint-health.ts). */
+  breakerFailures: number;
+  /** How often an open endpoint is probed with one request. */
+  breakerProbeIntervalMs: number;
 }
 
 /** Hooks for metrics and the recent-attempts log; every call is synchronous and cheap. */
@@ -157,6 +162,8 @@ export class Endpoint {
   throttledUntil = 0;
   /** Paces its requests to the webhook's `maxPerSecond`; null without one. */
   private bucket: TokenBucket | null = null;
+  /** Its circuit breaker; changed only through `nextHealth`. */
+  health: EndpointHealth = CLOSED;
   /** Fast-path deliveries of streamed changes in this queue, not yet settled (the retry worker's are not counted). */
   private streamed = 0;
   /**
@@ -308,6 +315,11 @@ export class Dispatcher {
   heldBackUntil(webhookId: string, now = Date.now()): Date | null {
     const until = this.endpoints.get(webhookId)?.throttledUntil ?? 0;
     return until > now ? new Date(until) : null;
+  }
+
+  /** Each known endpoint's circuit breaker mode, per webhook. */
+  endpointModes(): Map<string, EndpointMode> {
+    return new Map([...this.endpoints].map(([webhookId, endpoint]) => [webhookId, endpoint.health.mode]));
   }
 
   /** Deliveries waiting or running in memory, per webhook. */
@@ -476,7 +488,7 @@ export class Dispatcher {
     // Past its bound an endpoint overflows to the state table, unless no other endpoint could use new events
     // now: then it keeps them, flow control pauses reading for it (`load`), and the slot is the queue.
     const full = endpoint.full();
-    const heldBack = this.heldBackUntil(webhook.id);
+    const heldBack = this.heldBackUntil(webhook.id) ?? this.breakerHolds(endpoint);
     if (heldBack !== null) {
       void this.store(webhook, job, { state: 'pending', attempts: 0, nextAttemptAt: heldBack }).then(settle);
       return;
@@ -547,7 +559,7 @@ export class Dispatcher {
    * retry worker: the endpoint's health, and after a failure the next step
    * (retry time or dead letter; 410 disables the webhook).
    */
-  async tryDelivery(webhook: Webhook, job: AttemptJob, attemptNumber: number): Promise<AttemptOutcome> {
+  async tryDelivery(webhook: Webhook, job: AttemptJob, attemptNumber: number, countNotSent = false): Promise<AttemptOutcome> {
     const endpoint = this.endpoint(webhook.id);
     // maxPerSecond: the request waits for its slot here, holding its place in the endpoint's queue, so what is
     // behind it waits (in memory up to the queue's bound, then in the state table).
@@ -556,13 +568,22 @@ export class Dispatcher {
     // Queued before the endpoint asked for a pause: it waits too, and is not counted as an attempt.
     const heldBack = this.heldBackUntil(webhook.id);
     if (heldBack !== null) return { delivered: false, deferred: true, until: heldBack, result: null, attemptedAt: new Date() };
+    const gate = admission(endpoint.health, Date.now());
+    if (gate === 'hold') return this.notSent(webhook, job, endpoint, attemptNumber, countNotSent);
+    if (gate === 'probe') this.changeHealth(webhook, endpoint, { type: 'probeSent' });
     const result = await this.attempt(webhook, job);
     if (result.outcome === 'success') {
       endpoint.failing = false;
+      this.changeHealth(webhook, endpoint, { type: 'succeeded' });
       return { delivered: true, result };
     }
     const attemptedAt = new Date();
     const throttleMs = throttleWaitMs(result, this.settings.retryAfterDefaultMs, this.throttleCapMs());
+    // A probe answered 429/503 did not show the endpoint is back: open again. Otherwise throttling is not ill health,
+    // and a refusal (SSRF guard, payload limit) sent nothing; neither counts toward opening.
+    if (throttleMs === null ? !result.refused : endpoint.health.mode === 'probing') {
+      this.changeHealth(webhook, endpoint, { type: 'failed', at: attemptedAt.getTime() });
+    }
     if (throttleMs !== null) {
       endpoint.throttledUntil = Math.max(endpoint.throttledUntil, attemptedAt.getTime() + throttleMs);
       this.logger.info({ webhookId: webhook.id, deliveryId: job.id, status: result.status, waitMs: throttleMs }, 'endpoint asked to slow down; nothing sent to it until then');
@@ -571,6 +592,47 @@ export class Dispatcher {
     endpoint.failing = true;
     const step = await this.afterFailure(webhook, job, result, attemptNumber, attemptedAt);
     return { delivered: false, deferred: false, result, step, attemptedAt };
+  }
+
+  /**
+   * When a delivery kept back by an endpoint's breaker is due again, or null
+   * when the breaker is closed: at its probe time (so there is a delivery to
+   * probe with), or after the first retry wait if that is sooner (so with a
+   * long probe interval it still moves toward its dead letter).
+   */
+  private breakerHolds(endpoint: Endpoint): Date | null {
+    const health = endpoint.health;
+    if (health.mode === 'closed') return null;
+    const now = Date.now();
+    const probeAt = health.mode === 'open' ? Math.max(health.probeAt, now) : now + this.settings.breakerProbeIntervalMs;
+    return new Date(Math.min(probeAt, now + (this.settings.retryScheduleMs[0] ?? 0)));
+  }
+
+  /**
+   * A request the breaker keeps back. From the stream it waits in the state
+   * table for the probe time, not counted. A stored delivery that is due
+   * (`countNotSent`) counts it as a failed attempt, so it keeps moving toward
+   * its dead letter instead of waiting for ever on an endpoint that never
+   * comes back.
+   */
+  private async notSent(webhook: Webhook, job: AttemptJob, endpoint: Endpoint, attemptNumber: number, countNotSent: boolean): Promise<AttemptOutcome> {
+    const attemptedAt = new Date();
+    if (!countNotSent) return { delivered: false, deferred: true, until: this.breakerHolds(endpoint) ?? attemptedAt, result: null, attemptedAt };
+    const result: FailedSend = { outcome: 'failure', error: 'not sent: circuit open', durationMs: 0 };
+    const step = await this.afterFailure(webhook, job, result, attemptNumber, attemptedAt);
+    return { delivered: false, deferred: false, result, step, attemptedAt };
+  }
+
+  /** Applies `event` to the endpoint's breaker, logging a change of mode. */
+  private changeHealth(webhook: Webhook, endpoint: Endpoint, event: HealthEvent): void {
+    const before = endpoint.health;
+    const after = nextHealth(before, event, { failures: this.settings.breakerFailures, probeIntervalMs: this.settings.breakerProbeIntervalMs });
+    endpoint.health = after;
+    if (after.mode === before.mode) return;
+    const fields = { webhookId: webhook.id, target: loggableUrl(webhook.targetUrl), from: before.mode, to: after.mode };
+    if (after.mode === 'open' && before.mode === 'closed') this.logger.warn({ ...fields, failures: this.settings.breakerFailures }, 'endpoint failing: circuit open, probing it with one request at a time');
+    else if (after.mode === 'closed') this.logger.info(fields, 'endpoint answers again: circuit closed');
+    else this.logger.debug(fields, 'endpoint circuit breaker changed mode');
   }
 
   /** The longest pause a `Retry-After` may impose: the longest retry wait, or the default pause when that is longer. */

@@ -21,14 +21,16 @@ export function nextStep(result: FailedSend, attemptsMade: number, scheduleMs: r
 }
 
 /**
- * How long a throttling answer (429 Too Many Requests, 503 Service
- * Unavailable) asks walhook to wait before sending to that endpoint again, or
- * null for any other failure. Its `Retry-After` is honoured (`defaultMs` when
- * absent or unreadable), cut to `capMs` so a hostile header cannot park
- * deliveries for ever. Such an answer defers the delivery without counting an
- * attempt: a receiver that sheds load never dead-letters what it was sent.
+ * How long a throttling answer asks walhook to wait before sending to that
+ * endpoint again, or null for any other failure: a 429 Too Many Requests, or
+ * a 503 Service Unavailable that carries a `Retry-After`. Its `Retry-After` is
+ * honoured (`defaultMs` when a 429 has none or an unreadable one), cut to
+ * `capMs` so a hostile header cannot park deliveries for ever. Such an answer
+ * defers the delivery without counting an attempt: a receiver that sheds load
+ * never dead-letters what it was sent. A bare 503 is an outage, not a request
+ * to slow down: an ordinary failed attempt, which the circuit breaker counts.
  */
 export function throttleWaitMs(result: FailedSend, defaultMs: number, capMs: number): number | null {
-  if (result.status !== 429 && result.status !== 503) return null;
+  if (result.status !== 429 && !(result.status === 503 && result.retryAfterMs !== undefined)) return null;
   return Math.max(0, Math.min(result.retryAfterMs ?? defaultMs, capMs));
 }

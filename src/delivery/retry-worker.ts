@@ -120,10 +120,12 @@ export class RetryWorker {
   private async poll(): Promise<boolean> {
     // Each endpoint takes only what fits under its bound: claiming more would let a slow endpoint's queue grow
     // past maxQueuedPerEndpoint and its rows' leases run out while they still wait in memory.
-    // An endpoint that asked to be left alone (Retry-After) takes nothing until then; a rate-limited one
-    // (maxPerSecond) no more than it can send in half a lease, so no claimed row waits past its lease.
+    // An endpoint that asked to be left alone (Retry-After) takes nothing until then, nor one whose breaker's probe
+    // is in flight (its answer decides whether the rest is sent); a rate-limited one (maxPerSecond) no more than it
+    // can send in half a lease, so no claimed row waits past its lease.
     const rooms = this.registry.enabledIds().map((webhookId) => {
-      const room = this.dispatcher.heldBackUntil(webhookId) === null ? this.dispatcher.endpoint(webhookId).room() : 0;
+      const endpoint = this.dispatcher.endpoint(webhookId);
+      const room = this.dispatcher.heldBackUntil(webhookId) === null && endpoint.health.mode !== 'probing' ? endpoint.room() : 0;
       const rate = this.registry.get(webhookId)?.maxPerSecond ?? null;
       return { webhookId, room: rate === null ? room : Math.min(room, Math.max(1, Math.floor((rate * this.settings.leaseMs) / 2000))) };
     });
@@ -186,7 +188,8 @@ export class RetryWorker {
       commitLsn: delivery.commitLsn,
     };
     const attempt = delivery.attempts + 1;
-    const outcome = await this.dispatcher.tryDelivery(webhook, job, attempt);
+    // A due retry the circuit breaker keeps back counts as an attempt: it still reaches its dead letter.
+    const outcome = await this.dispatcher.tryDelivery(webhook, job, attempt, true);
     const record: AttemptRecord = outcome.delivered
       ? {
           deliveryId: delivery.id,

@@ -194,6 +194,8 @@ export function walhookSetup(db: Pick<TestDatabase, 'url'>, overrides: WalhookOv
     source: { slot, publication: `walhook_${suffix}`, statusInterval: '200ms', reconnect: { minDelay: '100ms', maxDelay: '1s' }, ...overrides.source },
     delivery: {
       retrySchedule: ['300ms', '300ms'],
+      // Shorter than the first retry wait, as the defaults are (30 s against 1 min).
+      breakerProbeInterval: '100ms',
       retryPollInterval: '100ms',
       allowList: ['127.0.0.1/32'],
       shutdownTimeout: '3s',

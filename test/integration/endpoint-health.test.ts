@@ -1,14 +1,17 @@
 /**
  * Endpoint health through `walhook start` on a real PostgreSQL with real
  * receivers on 127.0.0.1: 429 and Retry-After slow an endpoint down instead
- * of burning its retries.
+ * of burning its retries, maxPerSecond paces it, and the circuit breaker
+ * probes a failing endpoint with one request at a time.
  */
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { attemptRows, deliveryRows, insertPersons, useCrmTestBed } from '../harness/crm.js';
+import { scrapeMetrics, useInstances } from '../harness/operations.js';
 import { waitFor } from '../harness/receiver.js';
 
 const bed = useCrmTestBed('health');
+const instances = useInstances();
 
 /** The persons (their `position`) of these requests, sorted and without repeats. */
 function persons(requests: { json: Record<string, unknown> }[]): number[] {
@@ -65,5 +68,75 @@ describe('maxPerSecond', () => {
     expect(busiest).toBeLessThanOrEqual(2 * rate + 5);
     // Past the first burst the rest leave at the rate: (count - rate) / rate seconds at least, less timer slack.
     expect(times.at(-1)! - times[0]!).toBeGreaterThanOrEqual(((count - rate) / rate) * 1_000 * 0.9);
+  });
+});
+
+describe('circuit breaker', () => {
+  it('opens after breakerFailures failures and probes one request at a time, closes when the receiver recovers: all delivered, then a fresh row at once', async () => {
+    const count = 40;
+    let healthy = false;
+    const statuses: number[] = [];
+    const receiver = await bed.receiver((_, index) => {
+      statuses[index] = healthy ? 200 : 500;
+      return { status: statuses[index] };
+    });
+    const id = randomUUID();
+    const setup = bed.setup({
+      webhooks: [{ id, targetUrl: receiver.url }],
+      // Twenty retries a second apart: without the breaker, 40 deliveries would make about 40 requests a second.
+      delivery: { breakerFailures: 3, breakerProbeInterval: '200ms', concurrency: 1, retrySchedule: Array.from({ length: 20 }, () => '1s') },
+    });
+    const walhook = await instances.start(setup.file, { streaming: true });
+    const mode = async () => (await scrapeMetrics(walhook.api)).value('walhook_endpoint_mode', { webhook_id: id });
+    await insertPersons(bed.db, count);
+
+    await waitFor(async () => (await mode()) === 1 || (await mode()) === 2, 'the circuit breaker to open');
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    const failingMs = Date.now() - receiver.requests[0]!.at;
+    const whileFailing = receiver.requests.length;
+    healthy = true;
+    // The 3 failures that opened it, then one probe per interval at most (with a little slack for timers).
+    expect(whileFailing).toBeLessThan(count);
+    expect(whileFailing).toBeLessThanOrEqual(3 + Math.ceil(failingMs / 200) + 3);
+    expect(walhook.logs.some((line) => line.msg === 'endpoint failing: circuit open, probing it with one request at a time')).toBe(true);
+
+    const delivered = () => persons(receiver.requests.filter((_, index) => statuses[index] === 200));
+    await waitFor(() => delivered().length === count, () => `every person to be delivered (${delivered().length} of ${count})`, 30_000);
+    expect(delivered()).toEqual(Array.from({ length: count }, (_, i) => i + 1));
+    await waitFor(async () => (await deliveryRows(bed.db, setup, id)).every((row) => row.state === 'delivered'), 'the stored deliveries to be marked delivered');
+    expect((await deliveryRows(bed.db, setup, id)).filter((row) => row.state === 'dead')).toEqual([]);
+    expect(await mode()).toBe(0);
+    expect(walhook.logs.some((line) => line.msg === 'endpoint answers again: circuit closed')).toBe(true);
+
+    // Liveness: a fresh change goes straight through.
+    const before = receiver.requests.length;
+    const insertedAt = Date.now();
+    await insertPersons(bed.db, 1, count + 1);
+    await waitFor(() => persons(receiver.requests.slice(before)).includes(count + 1), 'the fresh person to be delivered', 5_000);
+    expect(receiver.requests.at(-1)!.at - insertedAt).toBeLessThan(5_000);
+  });
+
+  it('due retries of an endpoint that stays down still reach their dead letter, counted as "not sent: circuit open"', async () => {
+    const count = 10;
+    const receiver = await bed.receiver(() => ({ status: 500 }));
+    const id = randomUUID();
+    // The first failure opens the breaker and no probe is due for the whole test: every retry is kept back.
+    const setup = bed.setup({
+      webhooks: [{ id, targetUrl: receiver.url }],
+      delivery: { breakerFailures: 1, breakerProbeInterval: '1h', concurrency: 1, retrySchedule: ['100ms', '100ms'] },
+    });
+    await bed.walhook(setup);
+    await insertPersons(bed.db, count);
+
+    await waitFor(async () => {
+      const rows = await deliveryRows(bed.db, setup, id);
+      return rows.length === count && rows.every((row) => row.state === 'dead');
+    }, 'every delivery to be dead-lettered');
+    const rows = await deliveryRows(bed.db, setup, id);
+    expect(receiver.requests).toHaveLength(1);
+    for (const row of rows) expect(row).toMatchObject({ dead_reason: 'retries_exhausted', last_error: 'not sent: circuit open' });
+    // The one request sent counted as its delivery's first attempt; the others' attempts are all kept back.
+    const histories = await Promise.all(rows.map((row) => attemptRows(bed.db, setup, row.id)));
+    expect(histories.flat().filter((attempt) => attempt.status === 500)).toHaveLength(1);
   });
 });

@@ -51,7 +51,9 @@ describe('/metrics', () => {
         { id: okId, targetUrl: ok.url },
         { id: flakyId, targetUrl: flaky.receiver.url },
       ],
-      delivery: { retrySchedule: ['100ms'] },
+      // The flaky receiver fails every first attempt, which a circuit breaker takes for an outage: kept shut here, so
+      // that every retry is sent and counted (endpoint-health.test.ts covers the breaker).
+      delivery: { retrySchedule: ['100ms'], breakerFailures: 1_000 },
     });
     const walhook = await instances.start(setup.file, { streaming: true });
 
@@ -80,6 +82,7 @@ describe('/metrics', () => {
     expect(metrics.value('walhook_event_latency_seconds_count')).toBe(ok.requests.length + flaky.answered.success);
     expect(metrics.value('walhook_queue_depth', { webhook_id: okId })).toBe(0);
     expect(metrics.value('walhook_queue_depth', { webhook_id: flakyId })).toBe(0);
+    expect(metrics.value('walhook_endpoint_mode', { webhook_id: okId })).toBe(0);
     expect(metrics.value('walhook_leader')).toBe(1);
     expect(metrics.value('walhook_replication_connected')).toBe(1);
     expect(metrics.value('walhook_slot_wal_status', { status: 'reserved' })).toBe(1);

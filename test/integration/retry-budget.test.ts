@@ -83,6 +83,8 @@ async function workOff(rows: number, bodyBytes: number, budget: number) {
     maxPayloadBytes: 1_000_000,
     userAgent: 'walhook-test',
     retryAfterDefaultMs: 30_000,
+    breakerFailures: 5,
+    breakerProbeIntervalMs: 30_000,
   };
   const dispatcher = new Dispatcher(registry, sender, new StateWriter(state, logger), state, settings, logger);
   const worker = new RetryWorker(

@@ -6,6 +6,7 @@ const lease = (holder: string | null, secondsSinceRenewal: number, expired: bool
 function sources(partitions: (() => PartitionMetrics[]) | null): MetricSources {
   return {
     queueDepths: () => new Map(),
+    endpointModes: () => new Map(),
     retryBacklog: async () => [],
     slot: () => ({ lagBytes: 0, retainedWalBytes: 0, walStatus: 'reserved' }),
     replicationConnected: () => true,

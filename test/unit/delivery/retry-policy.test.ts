@@ -32,7 +32,7 @@ describe('nextStep', () => {
 });
 
 describe('throttleWaitMs', () => {
-  it('waits for Retry-After on 429 and 503, the default when it is absent', () => {
+  it('waits for Retry-After on 429 and 503, the default when a 429 has none', () => {
     expect(throttleWaitMs(failure({ status: 429, retryAfterMs: 2_000 }), 30_000, 60_000)).toBe(2_000);
     expect(throttleWaitMs(failure({ status: 503, retryAfterMs: 0 }), 30_000, 60_000)).toBe(0);
     expect(throttleWaitMs(failure({ status: 429 }), 30_000, 60_000)).toBe(30_000);
@@ -44,6 +44,8 @@ describe('throttleWaitMs', () => {
 
   it('is null for every other failure, even one carrying a wait', () => {
     expect(throttleWaitMs(failure(), 30_000, 60_000)).toBeNull();
+    // A 503 without Retry-After is an outage: an ordinary failed attempt.
+    expect(throttleWaitMs(failure({ status: 503 }), 30_000, 60_000)).toBeNull();
     expect(throttleWaitMs(failure({ status: undefined, error: 'timeout' }), 30_000, 60_000)).toBeNull();
     expect(throttleWaitMs(failure({ status: 500, retryAfterMs: 5_000 }), 30_000, 60_000)).toBeNull();
   });
