@@ -173,7 +173,9 @@ const deliverySchema = z.strictObject({
     ),
   breakerProbeInterval: duration()
     .prefault('30s')
-    .describe('How often an endpoint whose circuit breaker is open is probed with one request.'),
+    .describe(
+      'How often an endpoint whose circuit breaker is open is probed with one request; never less often than the first retry wait (`delivery.retrySchedule[0]`), so a retry kept back is not counted before the endpoint was probed.',
+    ),
   concurrency: wholeNumber(1).prefault(8).describe('Requests in flight at once, per endpoint.'),
   maxQueuedPerEndpoint: wholeNumber(1)
     .prefault(1000)
