@@ -571,7 +571,14 @@ export class Dispatcher {
     const gate = admission(endpoint.health, Date.now());
     if (gate === 'hold') return this.notSent(webhook, job, endpoint, attemptNumber, countNotSent);
     if (gate === 'probe') this.changeHealth(webhook, endpoint, { type: 'probeSent' });
-    const result = await this.attempt(webhook, job);
+    let result: SendResult;
+    try {
+      result = await this.attempt(webhook, job);
+    } catch (error) {
+      // A probe that could not even be sent (no secret to sign with) must not leave the breaker probing forever.
+      if (gate === 'probe') this.changeHealth(webhook, endpoint, { type: 'failed', at: Date.now() });
+      throw error;
+    }
     if (result.outcome === 'success') {
       endpoint.failing = false;
       this.changeHealth(webhook, endpoint, { type: 'succeeded' });
@@ -579,9 +586,10 @@ export class Dispatcher {
     }
     const attemptedAt = new Date();
     const throttleMs = throttleWaitMs(result, this.settings.retryAfterDefaultMs, this.throttleCapMs());
-    // A probe answered 429/503 did not show the endpoint is back: open again. Otherwise throttling is not ill health,
-    // and a refusal (SSRF guard, payload limit) sent nothing; neither counts toward opening.
-    if (throttleMs === null ? !result.refused : endpoint.health.mode === 'probing') {
+    // A probe that did not succeed (answered 429/503, or refused by the SSRF guard or the payload limit) did not show the
+    // endpoint is back: open again, so the next probe gets its turn. Otherwise throttling is not ill health, and a
+    // refusal sent nothing; neither counts toward opening.
+    if (gate === 'probe' || (throttleMs === null && !result.refused)) {
       this.changeHealth(webhook, endpoint, { type: 'failed', at: attemptedAt.getTime() });
     }
     if (throttleMs !== null) {
