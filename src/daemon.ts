@@ -259,6 +259,7 @@ export class Daemon {
           objectName(table.schema, table.table, mappingOptions(config)),
         ),
       recentAttempts: this.recentAttempts,
+      endpointMode: (webhookId) => dispatcher.endpointModes().get(webhookId) ?? 'closed',
       recentEvents: this.recentEvents,
       backfillRequested: () => this.streamers.forEach((streamer) => streamer.poke()),
       partitions: () => this.streamers.map((streamer) => streamer.view),

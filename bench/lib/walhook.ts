@@ -49,8 +49,10 @@ export function walhookSetup(db: TestDatabase, options: WalhookOptions): Walhook
   const config = {
     database: { url: db.url, ...options.database },
     source: { slot, publication, statusInterval: '1s', reconnect: { minDelay: '100ms', maxDelay: '1s' }, ...options.source },
-    // A short shutdown: a run ends by stopping walhook, and a slow endpoint must not hold that up.
-    delivery: { allowList: ['127.0.0.1/32'], shutdownTimeout: '2s', ...options.delivery },
+    // A short shutdown: a run ends by stopping walhook, and a slow endpoint must not hold that up. Runs compress the
+    // retry schedule to fractions of a second: the breaker's probe interval too, shorter than the first retry wait
+    // as the defaults are (30 s against 1 min), or an outage's retries would all be kept back until the first probe.
+    delivery: { allowList: ['127.0.0.1/32'], shutdownTimeout: '2s', breakerProbeInterval: '100ms', ...options.delivery },
     webhooks: options.webhooks.map((webhook) => ({ operations: ['*.*'], ...webhook })),
     state: { schema: stateSchema, ...options.state },
     api: { listen: '127.0.0.1:0', ...options.api },

@@ -3,6 +3,7 @@
  * the input, write in one transaction (with the NOTIFY that tells every
  * instance), and answer with views. Nothing is written when a check fails.
  */
+import type { EndpointMode } from '../delivery/endpoint-health.js';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { ACTIONS } from '../common/operations.js';
 import { SIGNATURE_SCHEMES } from '../common/verify.js';
@@ -84,6 +85,8 @@ export interface ManagementHooks {
   objectsInScope?(): Promise<string[]>;
   /** This instance's attempts kept in memory. */
   recentAttempts?: RecentAttempts;
+  /** The circuit breaker mode of the webhook's endpoint, as this instance sees it. */
+  endpointMode?(webhookId: string): EndpointMode;
   /** This instance's latest events per webhook, before filters. */
   recentEvents?: RecentEvents;
   /** This instance's view of each streaming partition (one with a single slot). */
@@ -114,6 +117,7 @@ export interface WebhookStats {
   waiting: number;
   deadLetters: number;
   failing: boolean;
+  endpointMode: EndpointMode;
 }
 
 /** null and undefined both mean "not given": GraphQL hands over either. */
@@ -367,6 +371,7 @@ export class Management {
         waiting: stored('pending') + stored('retrying'),
         deadLetters: stored('dead'),
         failing: stored('retrying') > 0 || latest?.succeeded === false,
+        endpointMode: this.hooks.endpointMode?.(webhookId) ?? 'closed',
       };
     };
   }

@@ -4,6 +4,7 @@
  * `updateWebhook`, `deleteWebhook`) work as documented; the rest is walhook's.
  * Resolvers only hand over to `Management`.
  */
+import { ENDPOINT_MODES } from '../delivery/endpoint-health.js';
 import { buildSchema, type GraphQLSchema } from 'graphql';
 import { SIGNATURE_SCHEMES } from '../common/verify.js';
 import { ORDERINGS, PAYLOAD_FORMATS } from '../common/webhook.js';
@@ -20,6 +21,11 @@ const SDL = /* GraphQL */ `
   "none: deliveries leave as fast as the endpoint takes them. record: those of one record (table + primary key) leave one at a time in commit order; while one waits for a retry the record's later changes wait behind it, and a dead-lettered one releases the next."
   enum WebhookOrdering {
     ${ORDERINGS.join('\n    ')}
+  }
+
+  "An endpoint's circuit breaker: closed (sending), open (nothing sent but a probe now and then), probing (the probe in flight)."
+  enum EndpointMode {
+    ${ENDPOINT_MODES.join('\n    ')}
   }
 
   "Where a webhook is defined. Webhooks from the config file, and those made in Twenty's UI (twenty.webhooks), are read-only here."
@@ -92,6 +98,8 @@ const SDL = /* GraphQL */ `
     deadLetters: Int!
     "Deliveries wait for a retry after a failure, or the last attempt here failed."
     failing: Boolean!
+    "The endpoint's circuit breaker, as this instance sees it (delivery.breakerFailures, delivery.breakerProbeInterval)."
+    endpointMode: EndpointMode!
   }
 
   "One delivery attempt made by this instance: successes too, which the state table never holds. Not persisted; other instances' attempts are not included."

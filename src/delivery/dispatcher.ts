@@ -114,10 +114,11 @@ export type AttemptOutcome =
   | { delivered: false; deferred: false; result: FailedSend; step: NextStep; attemptedAt: Date }
   /**
    * Not an attempt: the endpoint asked to be left alone until `until` (429 or
-   * 503; `result` is that answer) or was already held back (`result` null,
-   * nothing sent). The delivery waits until then with its attempts unchanged.
+   * 503 with Retry-After; `result` is that answer), or it was held back
+   * (`result` null, nothing sent; `reason` says why). The delivery waits until
+   * then with its attempts unchanged.
    */
-  | { delivered: false; deferred: true; until: Date; result: FailedSend | null; attemptedAt: Date };
+  | { delivered: false; deferred: true; until: Date; result: FailedSend | null; reason: string; attemptedAt: Date };
 
 /** The webhooks an object and action match, worked out once per change before its event is built. */
 export interface Route {
@@ -567,7 +568,7 @@ export class Dispatcher {
     if (paceMs > 0) await new Promise((resolve) => setTimeout(resolve, paceMs));
     // Queued before the endpoint asked for a pause: it waits too, and is not counted as an attempt.
     const heldBack = this.heldBackUntil(webhook.id);
-    if (heldBack !== null) return { delivered: false, deferred: true, until: heldBack, result: null, attemptedAt: new Date() };
+    if (heldBack !== null) return { delivered: false, deferred: true, until: heldBack, result: null, reason: 'not sent: the endpoint asked to wait (Retry-After)', attemptedAt: new Date() };
     const gate = admission(endpoint.health, Date.now());
     if (gate === 'hold') return this.notSent(webhook, job, endpoint, attemptNumber, countNotSent);
     if (gate === 'probe') this.changeHealth(webhook, endpoint, { type: 'probeSent' });
@@ -575,7 +576,7 @@ export class Dispatcher {
     try {
       result = await this.attempt(webhook, job);
     } catch (error) {
-      // A probe that could not even be sent (no secret to sign with) must not leave the breaker probing forever.
+      // A probe must end in a mode: left probing, the endpoint would never be sent to again.
       if (gate === 'probe') this.changeHealth(webhook, endpoint, { type: 'failed', at: Date.now() });
       throw error;
     }
@@ -595,7 +596,7 @@ export class Dispatcher {
     if (throttleMs !== null) {
       endpoint.throttledUntil = Math.max(endpoint.throttledUntil, attemptedAt.getTime() + throttleMs);
       this.logger.info({ webhookId: webhook.id, deliveryId: job.id, status: result.status, waitMs: throttleMs }, 'endpoint asked to slow down; nothing sent to it until then');
-      return { delivered: false, deferred: true, until: new Date(attemptedAt.getTime() + throttleMs), result, attemptedAt };
+      return { delivered: false, deferred: true, until: new Date(attemptedAt.getTime() + throttleMs), result, reason: result.error, attemptedAt };
     }
     endpoint.failing = true;
     const step = await this.afterFailure(webhook, job, result, attemptNumber, attemptedAt);
@@ -619,13 +620,17 @@ export class Dispatcher {
   /**
    * A request the breaker keeps back. From the stream it waits in the state
    * table for the probe time, not counted. A stored delivery that is due
-   * (`countNotSent`) counts it as a failed attempt, so it keeps moving toward
-   * its dead letter instead of waiting for ever on an endpoint that never
-   * comes back.
+   * (`countNotSent`) counts it as a failed attempt while the endpoint is open,
+   * so it keeps moving toward its dead letter instead of waiting for ever on
+   * an endpoint that never comes back; while a probe is in flight it waits
+   * for the probe's answer uncounted (a probe always ends, open or closed).
    */
   private async notSent(webhook: Webhook, job: AttemptJob, endpoint: Endpoint, attemptNumber: number, countNotSent: boolean): Promise<AttemptOutcome> {
     const attemptedAt = new Date();
-    if (!countNotSent) return { delivered: false, deferred: true, until: this.breakerHolds(endpoint) ?? attemptedAt, result: null, attemptedAt };
+    if (!countNotSent || endpoint.health.mode === 'probing') {
+      const reason = `not sent: circuit ${endpoint.health.mode === 'probing' ? 'probing' : 'open'}`;
+      return { delivered: false, deferred: true, until: this.breakerHolds(endpoint) ?? attemptedAt, result: null, reason, attemptedAt };
+    }
     const result: FailedSend = { outcome: 'failure', error: 'not sent: circuit open', durationMs: 0 };
     const step = await this.afterFailure(webhook, job, result, attemptNumber, attemptedAt);
     return { delivered: false, deferred: false, result, step, attemptedAt };

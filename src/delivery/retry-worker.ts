@@ -211,7 +211,7 @@ export class RetryWorker {
             durationMs: outcome.result?.durationMs ?? 0,
             attemptedAt: outcome.attemptedAt,
             status: outcome.result?.status ?? null,
-            error: outcome.result?.error ?? 'not sent: the endpoint asked to wait (Retry-After)',
+            error: outcome.result?.error ?? outcome.reason,
             state: delivery.attempts > 0 ? 'retrying' : 'pending',
             nextAttemptAt: outcome.until,
             deadReason: null,

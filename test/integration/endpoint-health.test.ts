@@ -4,9 +4,10 @@
  * of burning its retries, maxPerSecond paces it, and the circuit breaker
  * probes a failing endpoint with one request at a time.
  */
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { attemptRows, deliveryRows, insertPersons, useCrmTestBed } from '../harness/crm.js';
+import { graphqlClient } from '../harness/graphql.js';
 import { scrapeMetrics, useInstances } from '../harness/operations.js';
 import { waitFor } from '../harness/receiver.js';
 
@@ -81,16 +82,23 @@ describe('circuit breaker', () => {
       return { status: statuses[index] };
     });
     const id = randomUUID();
+    const token = randomBytes(16).toString('hex');
     const setup = bed.setup({
       webhooks: [{ id, targetUrl: receiver.url }],
       // Twenty retries a second apart: without the breaker, 40 deliveries would make about 40 requests a second.
       delivery: { breakerFailures: 3, breakerProbeInterval: '200ms', concurrency: 1, retrySchedule: Array.from({ length: 20 }, () => '1s') },
+      api: { token },
     });
     const walhook = await instances.start(setup.file, { streaming: true });
     const mode = async () => (await scrapeMetrics(walhook.api)).value('walhook_endpoint_mode', { webhook_id: id });
+    const api = graphqlClient(walhook.api, token);
+    const modeShown = async () =>
+      (await api.data<{ webhook: { stats: { endpointMode: string } } }>('query ($id: ID!) { webhook(id: $id) { stats { endpointMode } } }', { id })).webhook.stats
+        .endpointMode;
     await insertPersons(bed.db, count);
 
     await waitFor(async () => (await mode()) === 1 || (await mode()) === 2, 'the circuit breaker to open');
+    expect(['open', 'probing']).toContain(await modeShown());
     await new Promise((resolve) => setTimeout(resolve, 2_000));
     const failingMs = Date.now() - receiver.requests[0]!.at;
     const whileFailing = receiver.requests.length;
@@ -106,6 +114,7 @@ describe('circuit breaker', () => {
     await waitFor(async () => (await deliveryRows(bed.db, setup, id)).every((row) => row.state === 'delivered'), 'the stored deliveries to be marked delivered');
     expect((await deliveryRows(bed.db, setup, id)).filter((row) => row.state === 'dead')).toEqual([]);
     expect(await mode()).toBe(0);
+    expect(await modeShown()).toBe('closed');
     expect(walhook.logs.some((line) => line.msg === 'endpoint answers again: circuit closed')).toBe(true);
 
     // Liveness: a fresh change goes straight through.

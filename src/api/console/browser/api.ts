@@ -129,7 +129,7 @@ export type { FieldProblem };
 
 const WEBHOOK_FIELDS = `id targetUrl operations description format signatures workspaceId changedFields filter ordering maxPerSecond status disabledReason source
   readOnly createdAt
-  previousSecretExpiresAt targetRefusal stats { deliveredLastHour failedLastHour waiting deadLetters failing }`;
+  previousSecretExpiresAt targetRefusal stats { deliveredLastHour failedLastHour waiting deadLetters failing endpointMode }`;
 const DELIVERY_FIELDS = 'id operation state attempts lastStatus lastError deadReason nextAttemptAt';
 /** Enough for the console's tables; older ones stay reachable through the API. */
 const DELIVERIES_SHOWN = 100;

@@ -34,6 +34,13 @@ import {
 } from './dom.js';
 import { refreshLive, type LiveView } from './live.js';
 
+/** The endpoint's circuit breaker in words (delivery/endpoint-health.ts); this instance's view. */
+const ENDPOINT_MODE_TEXT: Record<WebhookActivity['webhook']['stats']['endpointMode'], string> = {
+  closed: 'answering (circuit closed)',
+  open: 'failing: circuit open, only a probe now and then (this instance)',
+  probing: 'failing: circuit open, a probe in flight (this instance)',
+};
+
 /** The webhook last rendered; the action buttons act on it. */
 let shown: WebhookActivity['webhook'] | null = null;
 
@@ -69,6 +76,7 @@ function renderFields(webhook: WebhookActivity['webhook']): void {
     ['Changed fields', webhook.changedFields.length === 0 ? 'every update' : webhook.changedFields.join(', ')],
     ['Filter', webhook.filter === null ? 'every event' : element('code', {}, webhook.filter)],
     ['Last hour', `${webhook.stats.deliveredLastHour} delivered, ${webhook.stats.failedLastHour} failed (this instance)`],
+    ['Endpoint', ENDPOINT_MODE_TEXT[webhook.stats.endpointMode]],
     ['Id', element('span', { className: 'mono' }, webhook.id)],
     ['Created', formatTime(webhook.createdAt)],
   ];
