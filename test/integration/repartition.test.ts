@@ -69,6 +69,20 @@ function startWriter(db: TestDatabase, limit: number) {
   };
 }
 
+/** `count` more rows, one transaction each, on parallel connections: a backlog in the slots while no replica runs. */
+async function burst(db: TestDatabase, count: number, inserted: string[]): Promise<void> {
+  const lanes = 3;
+  await Promise.all(
+    Array.from({ length: lanes }, async (_, lane) => {
+      for (let index = lane; index < count; index += lanes) {
+        const schema = WORKSPACES[index % WORKSPACES.length]!;
+        const [row] = await db.sql<{ id: string }>(`INSERT INTO ${schema}.person ("nameFirstName", position) VALUES ('Burst', $1) RETURNING id`, [index]);
+        inserted.push(row!.id);
+      }
+    }),
+  );
+}
+
 const rowIdOf = (request: ReceivedRequest) => (request.json.record as { id: string }).id;
 const eventIdOf = (request: ReceivedRequest) => request.json.id as string;
 
@@ -96,6 +110,8 @@ describe('walhook repartition', { timeout: 300_000 }, () => {
     const writer = startWriter(bed.db, 30_000);
     await arrived(50);
     expect(await walhookOne.stop()).toBe(0);
+    // A backlog the drain must work through: stopped too early, the old slot would take rows with it.
+    await burst(bed.db, 2_000, writer.inserted);
 
     const toFour = await repartition(one, PARTITIONS);
     expect(toFour.stderr).not.toMatch(/^\s+at .+:\d+:\d+\)?$/m);
@@ -108,6 +124,7 @@ describe('walhook repartition', { timeout: 300_000 }, () => {
     const before = writer.inserted.length;
     await arrived(before + 100);
     expect(await walhookFour.stop()).toBe(0);
+    await burst(bed.db, 2_000, writer.inserted);
 
     const toOne = await repartition(four, 1);
     expect(toOne.code, toOne.stderr).toBe(0);
