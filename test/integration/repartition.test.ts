@@ -183,7 +183,7 @@ describe('walhook repartition', { timeout: 300_000 }, () => {
     expect(wrong.stderr).toContain('--partitions: a whole number from 1 to 64');
   });
 
-  it('drops the new layout again when the drain fails, and keeps the old one', async () => {
+  it('drops the new layout again when the drain fails, keeps the old one, and a retry succeeds', async () => {
     const hooks = await bed.receiver();
     const setup = bed.setup({ webhooks: [{ targetUrl: hooks.url }] });
     const walhookOne = await instances.start(setup.file, { streaming: true });
@@ -191,7 +191,12 @@ describe('walhook repartition', { timeout: 300_000 }, () => {
     const failed = await repartition(setup, PARTITIONS, '--timeout', '1ms');
     expect(failed.code).toBe(1);
     expect(failed.stderr).toContain('were not drained up to');
+    expect(failed.stderr).not.toMatch(/^\s+at .+:\d+:\d+\)?$/m);
     expect(await slotsLike(bed.db, setup.slot)).toEqual([setup.slot]);
     expect(await publicationsLike(bed.db, setup.slot)).toEqual([setup.slot, `${setup.slot}_inserts`]);
+    // A retry starts clean.
+    const retried = await repartition(setup, PARTITIONS);
+    expect(retried.code, retried.stderr).toBe(0);
+    expect(await slotsLike(bed.db, setup.slot)).toEqual(partitionSlots(setup.slot, PARTITIONS));
   });
 });
