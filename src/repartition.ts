@@ -31,7 +31,7 @@ export class RepartitionError extends OperatorError {
   override readonly name = 'RepartitionError';
 
   constructor(
-    readonly code: 'REPARTITION_SAME' | 'REPARTITION_NAMES_SHARED' | 'REPARTITION_REPLICA_RUNNING' | 'REPARTITION_LAYOUT' | 'REPARTITION_DRAIN',
+    readonly code: 'REPARTITION_SAME' | 'REPARTITION_NAMES_SHARED' | 'REPARTITION_REPLICA_RUNNING' | 'REPARTITION_LAYOUT' | 'REPARTITION_DRAIN' | 'REPARTITION_DROP',
     message: string,
     fix: string,
   ) {
@@ -103,8 +103,8 @@ export async function repartition({ config, partitions, logger, drainTimeoutMs, 
   const next = layout(config.source, partitions);
   const state = openStateDb(config.state.databaseUrl ?? config.database.url, config.state.schema, 2);
   const crm = new pg.Client({ connectionString: config.database.url, application_name: 'walhook repartition' });
-  await crm.connect();
   try {
+    await crm.connect();
     await migrate(state);
     await refuseRunning(crm, state, current, next);
     const created: RepartitionResult['created'] = [];
@@ -135,7 +135,7 @@ export async function repartition({ config, partitions, logger, drainTimeoutMs, 
       dropped = await dropLayout(crm, state, config, current);
     } catch (error) {
       throw new RepartitionError(
-        'REPARTITION_DRAIN',
+        'REPARTITION_DROP',
         `the current partitions were drained and the new ones created, but dropping the old ones failed: ${(error as Error).message}`,
         `keep the new slots; drop what is left of ${current.map((target) => target.slot).join(', ')} and their publications by hand (pg_drop_replication_slot, DROP PUBLICATION), then set source.partitions: ${partitions} and start the replicas`,
       );
