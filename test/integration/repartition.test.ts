@@ -6,9 +6,9 @@
  * carries the same event id, the old slots and publications are gone, and it
  * ends with a liveness probe. Plus what it refuses: a replica still running,
  * layouts sharing slot names, the same N; and a drain that fails drops the
- * new layout again.
+ * new layout again, and so does one interrupted with Ctrl-C.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { currentWalLsn, useCrmTestBed, waitForSlotAt, type WalhookSetup } from '../harness/crm.js';
 import { CLI } from '../harness/daemon.js';
@@ -31,13 +31,14 @@ interface Cli {
   stderr: string;
 }
 
-/** Runs `walhook <args>` to its end. */
-function walhook(args: string[]): Promise<Cli> {
+/** Runs `walhook <args>` to its end; `started` sees the child process and its output so far. */
+function walhook(args: string[], started?: (child: ChildProcess, output: () => string) => void): Promise<Cli> {
   const child = spawn(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH ?? '' }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+  started?.(child, () => stderr);
   return new Promise((resolve) => child.on('exit', (code) => resolve({ code, stdout, stderr })));
 }
 
@@ -194,9 +195,31 @@ describe('walhook repartition', { timeout: 300_000 }, () => {
     expect(failed.stderr).not.toMatch(/^\s+at .+:\d+:\d+\)?$/m);
     expect(await slotsLike(bed.db, setup.slot)).toEqual([setup.slot]);
     expect(await publicationsLike(bed.db, setup.slot)).toEqual([setup.slot, `${setup.slot}_inserts`]);
-    // A retry starts clean.
+    // A retry starts clean (and without waiting for the failed run's leases to run out).
     const retried = await repartition(setup, PARTITIONS);
     expect(retried.code, retried.stderr).toBe(0);
     expect(await slotsLike(bed.db, setup.slot)).toEqual(partitionSlots(setup.slot, PARTITIONS));
+  });
+
+  it('drops the new layout again when interrupted while draining (Ctrl-C), and keeps the old one', async () => {
+    // A receiver that holds every request: the old slot cannot be confirmed past its first change, so the drain waits.
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const hooks = await bed.receiver(() => ({ status: 200, heldUntil: held }));
+    const setup = bed.setup({ webhooks: [{ targetUrl: hooks.url }], delivery: { spillAfter: '1h', timeout: '10m' } });
+    const walhookOne = await instances.start(setup.file, { streaming: true });
+    expect(await walhookOne.stop()).toBe(0);
+    await burst(bed.db, 20, []);
+    try {
+      const interrupted = await walhook(['repartition', '--partitions', String(PARTITIONS), '--config', setup.file], (child, output) => {
+        void waitFor(() => output().includes('new partitions created') && hooks.requests.length > 0, 'the drain to deliver', 30_000).then(() => child.kill('SIGINT'));
+      });
+      expect(interrupted.code).toBe(1);
+      expect(interrupted.stderr).toContain('interrupted while draining the current partitions');
+      expect(await slotsLike(bed.db, setup.slot)).toEqual([setup.slot]);
+      expect(await publicationsLike(bed.db, setup.slot)).toEqual([setup.slot, `${setup.slot}_inserts`]);
+    } finally {
+      release();
+    }
   });
 });
