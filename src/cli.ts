@@ -11,6 +11,7 @@ import { pino } from 'pino';
 import { ADMIN_GROUPS, adminUsage, isAdminCommand, runAdminCli } from './admin-cli.js';
 import { BACKFILL_USAGE, runBackfillCli } from './backfill-cli.js';
 import { RECOVER_USAGE, runRecoverCli } from './recover-cli.js';
+import { REPARTITION_USAGE, runRepartitionCli } from './repartition-cli.js';
 import { asOperatorError, didYouMean, parseCommandArgs, warnUnknownEnvVariables, type OptionSpecs } from './command-line.js';
 import { loadConfig } from './config/index.js';
 import type { WalhookConfig } from './config/schema.js';
@@ -88,7 +89,7 @@ ${CONFIG_HELP}`,
 
 type DaemonCommandName = keyof typeof COMMANDS;
 
-const ALL_COMMANDS = [...Object.keys(COMMANDS), ...ADMIN_GROUPS, 'backfill', 'recover', 'demo', 'help'];
+const ALL_COMMANDS = [...Object.keys(COMMANDS), ...ADMIN_GROUPS, 'backfill', 'recover', 'repartition', 'demo', 'help'];
 
 const USAGE = `Usage: walhook <command> [options]     walhook <command> --help for a command's options
 
@@ -100,6 +101,7 @@ ${Object.entries(COMMANDS)
   deliveries  list deliveries and redeliver them
   backfill  send existing rows as events, consistent with the live stream; list, pause, resume, cancel
   recover   after a lost slot: recreate it and backfill the rows changed in the gap
+  repartition  change source.partitions with the replicas stopped, while the CRM writes, losing nothing
   demo      see walhook work on a throwaway PostgreSQL, with nothing but Node
 
 Options:
@@ -111,6 +113,7 @@ Exit status: 0 done, 1 failed, 2 wrong command line, 78 invalid configuration.
 ${adminUsage()}
 ${BACKFILL_USAGE}
 ${RECOVER_USAGE}
+${REPARTITION_USAGE}
 ${DEMO_USAGE}`;
 
 function version(): string {
@@ -191,6 +194,7 @@ async function main(argv: string[]): Promise<number> {
   if (isAdminCommand(command)) return runAdminCli(argv);
   if (command === 'backfill') return runBackfillCli(rest);
   if (command === 'recover') return runRecoverCli(rest);
+  if (command === 'repartition') return runRepartitionCli(rest);
   if (command === 'demo') return runDemoCli(rest);
   if (command === '--version' || command === '-v') {
     console.log(version());

@@ -279,6 +279,16 @@ export class Daemon {
     await this.lifecycle.start();
   }
 
+  /**
+   * Where this instance has confirmed each partition's slot, in partition
+   * order: every change committed before it is settled (delivered, or in the
+   * state table for retries). Null for a partition it does not stream.
+   * `walhook repartition` drains the old layout until each is past a point.
+   */
+  confirmedPositions(): (Lsn | null)[] {
+    return this.streamers.map((streamer) => streamer.stream?.confirmedLsn ?? null);
+  }
+
   /** SIGTERM: stop reading, finish or persist in-flight deliveries within the deadline, confirm, stop. */
   async stop(): Promise<void> {
     this.stopping = true;

@@ -68,7 +68,7 @@ const sourceSchema = z.strictObject({
     .prefault(1)
     .refine((count) => count <= MAX_PARTITIONS, { message: `at most ${MAX_PARTITIONS} partitions (each is a slot decoding the whole WAL once more)` })
     .describe(
-      'Streaming partitions, shared by the replicas. Each table belongs to one partition by a stable hash of its schema (a workspace), and each partition has its own slot and publications, named `<slot>_p<k>` and `<publication>_p<k>` (k = 0 … partitions − 1; with 1, `slot` and `publication` themselves). Replicas take partitions through leases in the state schema, at most ⌈partitions / live replicas⌉ each. Changing it is a migration: see the README (Partitions).',
+      'Streaming partitions, shared by the replicas. Each table belongs to one partition by a stable hash of its schema (a workspace), and each partition has its own slot and publications, named `<slot>_p<k>` and `<publication>_p<k>` (k = 0 … partitions − 1; with 1, `slot` and `publication` themselves). Replicas take partitions through leases in the state schema, at most ⌈partitions / live replicas⌉ each. Changing it is a migration, with the replicas stopped and the CRM writing: `walhook repartition --partitions N` first, then the new value (README: Changing the number of partitions).',
     ),
   createSlot: flag().prefault(true).describe('Create the slot at start when it does not exist.'),
   createPublication: flag().prefault(true).describe('Create the publications when missing and keep them matching the scope (a table removed by hand is put back, with a warning). When false, a publication that differs from the scope makes /readyz unready.'),

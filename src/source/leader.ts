@@ -201,6 +201,8 @@ export class LeaderElection extends EventEmitter<LeaderEvents> {
   private timer: NodeJS.Timeout | null = null;
   private deadline: NodeJS.Timeout | null = null;
   private busy = false;
+  /** The tick under way: stop() waits for it, so a lease taken by an attempt already sent is released, not left to run out. */
+  private ticking: Promise<void> | null = null;
   private reading: LeaseReading | null = null;
   private error: string | null = null;
   private watchingSince = performance.now();
@@ -238,6 +240,7 @@ export class LeaderElection extends EventEmitter<LeaderEvents> {
 
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
+    await this.ticking;
     const held = this.state.mode === 'leading' ? this.state.term : null;
     this.apply({ type: 'stop' });
     if (held !== null) await this.release(held);
@@ -282,13 +285,18 @@ export class LeaderElection extends EventEmitter<LeaderEvents> {
   private async tick(): Promise<void> {
     if (this.busy || this.state.mode === 'stopped') return;
     this.busy = true;
-    try {
+    const run = (async () => {
       this.apply({ type: 'clock', now: performance.now() });
       const state = this.state;
       if (state.mode === 'leading') await this.renew(state.term);
       else if (state.mode === 'standby') await this.tryAcquire(state.notBefore);
+    })();
+    this.ticking = run.catch(() => undefined);
+    try {
+      await run;
     } finally {
       this.busy = false;
+      this.ticking = null;
     }
   }
 

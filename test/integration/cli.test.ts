@@ -32,6 +32,8 @@ describe('walhook on a command line with a mistake', () => {
     [['webhooks', 'lst'], 'walhook webhooks: unknown command "webhooks lst"; did you mean webhooks list?'],
     [['deliveries', 'list', '--stauts', 'dead'], 'walhook deliveries: unknown option --stauts; did you mean --status?'],
     [['demo', '--rat', '5'], 'walhook demo: unknown option --rat; did you mean --rate?'],
+    [['repartition', '--partition', '4'], 'walhook repartition: unknown option --partition; did you mean --partitions?'],
+    [['repartiton'], 'walhook: unknown command "repartiton"; did you mean repartition?'],
   ])('%j names it, exits 2 and prints no stack trace', (args, message) => {
     const { code, stderr } = walhook(args);
     expect(stderr.split('\n')[0]).toBe(message);
@@ -48,6 +50,7 @@ describe('walhook <command> --help', () => {
     ['webhooks', 'webhooks rotate-secret --id ID'],
     ['deliveries', 'deliveries redeliver'],
     ['demo', '--rate N'],
+    ['repartition', '--partitions N'],
   ])('%s prints its own help and exits 0', (command, expected) => {
     const { code, stdout } = walhook([command, '--help']);
     expect(code).toBe(0);

@@ -16,32 +16,15 @@ import { partitionOfSchema } from '../../src/common/partitions.js';
 import { currentWalLsn, useCrmTestBed, waitForSlotAt } from '../harness/crm.js';
 import { probe, scrapeMetrics, useInstances, type Instance } from '../harness/operations.js';
 import { waitFor, type ReceivedRequest } from '../harness/receiver.js';
+import { createPersonWorkspaces, workspacesPerPartition } from '../harness/workspaces.js';
 import type { TestDatabase } from '../harness/database.js';
 
 const PARTITIONS = 4;
 const TOTAL = 2_000;
 const TAKEOVER_LIMIT_MS = 10_000;
 
-/** Two workspaces per partition, found by the hash (checked against PostgreSQL's own SHA-256 below). */
-function workspacesPerPartition(): string[] {
-  const chosen: string[][] = Array.from({ length: PARTITIONS }, () => []);
-  for (let n = 0; chosen.some((schemas) => schemas.length < 2); n++) {
-    const schema = `workspace_part${n}`;
-    const partition = chosen[partitionOfSchema(schema, PARTITIONS)]!;
-    if (partition.length < 2) partition.push(schema);
-  }
-  return chosen.flat();
-}
-
-const WORKSPACES = workspacesPerPartition();
-
-async function createWorkspaces(db: TestDatabase): Promise<void> {
-  for (const schema of WORKSPACES) {
-    await db.sql(`CREATE SCHEMA ${schema}`);
-    await db.sql(`CREATE TABLE ${schema}.person (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), "nameFirstName" text, position int, "deletedAt" timestamptz)`);
-    await db.sql(`ALTER TABLE ${schema}.person REPLICA IDENTITY FULL`);
-  }
-}
+const WORKSPACES = workspacesPerPartition('workspace_part', PARTITIONS);
+const createWorkspaces = (db: TestDatabase) => createPersonWorkspaces(db, WORKSPACES);
 
 const bed = useCrmTestBed('ha_partitions', createWorkspaces);
 const instances = useInstances();
