@@ -294,6 +294,24 @@ export class Management {
     return this.view(row);
   }
 
+  /**
+   * Enables a disabled webhook (by 410 Gone, delivery.disableAfter or an
+   * operator), config-file ones too, and gives it a whole disableAfter again.
+   * With `redeliverMissed`, its dead letters dead-lettered since it began
+   * failing are sent again (all of its dead letters when it was not failing,
+   * e.g. disabled by an operator), with their original ids.
+   */
+  async enableWebhook(id: string, redeliverMissed: Optional<boolean>): Promise<WebhookView> {
+    let requeued = 0;
+    const row = await this.changeWebhook(id, { configToo: true }, async (client, current) => {
+      await setWebhookDisabled(this.db, client, current.id, null);
+      if (redeliverMissed) requeued = await requeueDeadLetters(this.db, current.id, { sql: client, since: current.failingSince });
+      return this.reread(client, current.id);
+    });
+    if (requeued > 0) this.hooks.deliveriesDue?.();
+    return this.view(row);
+  }
+
   async deleteWebhook(id: string): Promise<WebhookView> {
     const row = await this.changeWebhook(id, { configToo: false }, async (client, current) => {
       await deleteDeliveriesOf(this.db, client, current.id);
