@@ -305,7 +305,7 @@ const SDL = /* GraphQL */ `
     updateWebhook(input: UpdateWebhookInput!): Webhook!
     deleteWebhook(id: ID!): Webhook!
     """
-    Enables a disabled webhook (410 Gone, delivery.disableAfter or an operator), config-file ones too. With redeliverMissed,
+    Enables a disabled webhook (410 Gone, delivery.disableAfter or an operator), config-file and Twenty ones too. With redeliverMissed,
     its dead letters dead-lettered since it began failing (all of them when it was not failing) are sent again, with their ids.
     """
     enableWebhook(id: ID!, redeliverMissed: Boolean = false): Webhook!

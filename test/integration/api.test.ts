@@ -773,6 +773,14 @@ describe('CLI', () => {
       { id: dead.id, state: 'pending' },
     ]);
     expect(await db.sql(`SELECT failing_since FROM ${SCHEMA}.webhooks WHERE id = $1`, [webhook.id])).toEqual([{ failing_since: null }]);
+    // Whether a webhook made in Twenty is enabled is walhook's state: it can be enabled here too.
+    const twentyId = randomUUID();
+    const twentyRow = { id: twentyId, targetUrl: 'https://example.com/twenty-enable', operations: ['*.*'], description: '', format: 'twenty' as const, signatures: ['twenty' as const] };
+    await upsertConfigWebhooks(state, state.pool, [{ ...twentyRow, source: 'twenty', secretSealed: null }], 'twenty');
+    await setWebhookDisabled(state, state.pool, twentyId, 'receiver answered 410 Gone');
+    const twenty = await walhook('webhooks', 'enable', '--id', twentyId, '--json');
+    expect(twenty.code).toBe(0);
+    expect(JSON.parse(twenty.stdout)).toMatchObject({ id: twentyId, source: 'twenty', disabledReason: null });
     const unknown = await walhook('webhooks', 'enable', '--id', randomUUID());
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toMatch(/no webhook with id/);
