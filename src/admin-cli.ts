@@ -25,6 +25,7 @@ const GROUP_USAGE = {
   webhooks update --id ID [--target-url URL] [--operations OPS] [--description TEXT] [--format F]
                   [--signatures S] [--workspace-id W] [--changed-fields FIELDS] [--filter CEL]
                   [--ordering none|record] [--max-per-second N ('' for no limit)] [--enable | --disable]
+  webhooks enable --id ID [--redeliver-missed]   (or: webhooks enable ID)
   webhooks delete --id ID
   webhooks rotate-secret --id ID`,
   deliveries: `  deliveries list [--status pending|retrying|delivered|dead] [--webhook ID] [--limit N] [--after CURSOR]
@@ -34,7 +35,7 @@ const GROUP_USAGE = {
 type Group = keyof typeof GROUP_USAGE;
 
 const ADMIN_COMMANDS: ReadonlyMap<Group, readonly string[]> = new Map<Group, readonly string[]>([
-  ['webhooks', ['list', 'create', 'update', 'delete', 'rotate-secret']],
+  ['webhooks', ['list', 'create', 'update', 'enable', 'delete', 'rotate-secret']],
   ['deliveries', ['list', 'redeliver']],
 ]);
 
@@ -83,6 +84,7 @@ const ADMIN_OPTIONS = {
   limit: { type: 'string' },
   after: { type: 'string' },
   dead: { type: 'boolean' },
+  'redeliver-missed': { type: 'boolean' },
 } as const;
 
 function parseAdminArgs(argv: string[]) {
@@ -206,6 +208,11 @@ async function execute(management: Management, group: string, action: string, va
       const webhook = await management.updateWebhook({ ...webhookFields, id: id(), enabled: enabledFlag(values) });
       return { json: webhook, text: changed(webhook, 'updated').join('\n') };
     }
+    case 'webhooks enable': {
+      const webhook = await management.enableWebhook(id(), values['redeliver-missed']);
+      const missed = values['redeliver-missed'] ? '\nits dead letters since it began failing are queued for redelivery' : '';
+      return { json: webhook, text: changed(webhook, 'enabled').join('\n') + missed };
+    }
     case 'webhooks delete': {
       const webhook = await management.deleteWebhook(id());
       return { json: { id: webhook.id }, text: `deleted webhook ${webhook.id} and its stored deliveries` };
@@ -253,7 +260,9 @@ export async function runAdminCli(argv: string[]): Promise<number> {
     if (!(error instanceof UsageError)) throw error;
     return fail(error);
   }
-  const { values, positionals } = parsed;
+  const { positionals } = parsed;
+  // `webhooks enable ID` as well as `--id ID`.
+  const values = group === 'webhooks' && positionals[1] === 'enable' && parsed.values.id === undefined && positionals[2] !== undefined ? { ...parsed.values, id: positionals[2] } : parsed.values;
   if (values.help) {
     console.log(adminUsage(group));
     return 0;

@@ -98,7 +98,10 @@ export class Daemon {
   readonly registry = new WebhookRegistry((webhook, removed) => {
     // Which endpoints could overflow depends on the set of webhooks.
     this.flow.update();
-    if (!removed) return;
+    if (!removed) {
+      this.dispatcher.webhookChanged(webhook.id);
+      return;
+    }
     this.metrics.forgetWebhook(webhook.id);
     this.dispatcher.forgetEndpoint(webhook.id);
     this.recentAttempts.forget(webhook.id);
@@ -162,6 +165,7 @@ export class Daemon {
         // Probed at least as often as the first retry comes due: a retry kept back by the breaker counts as an attempt,
         // and with a short schedule (or deliveries redelivered by hand) they would all reach their dead letter unsent.
         breakerProbeIntervalMs: Math.min(config.delivery.breakerProbeInterval, config.delivery.retrySchedule[0] ?? Infinity),
+        disableAfterMs: config.delivery.disableAfter,
       },
       logger.child({ component: 'delivery' }),
       observeAll(this.metrics, this.recentAttempts, this.recentEvents),

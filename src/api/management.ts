@@ -294,6 +294,26 @@ export class Management {
     return this.view(row);
   }
 
+  /**
+   * Enables a disabled webhook (by 410 Gone, delivery.disableAfter or an
+   * operator), config-file and Twenty ones too (whether it is enabled is
+   * walhook's state, not part of the definition), and gives it a whole
+   * disableAfter again.
+   * With `redeliverMissed`, its dead letters dead-lettered since it began
+   * failing are sent again (all of its dead letters when it was not failing,
+   * e.g. disabled by an operator), with their original ids.
+   */
+  async enableWebhook(id: string, redeliverMissed: Optional<boolean>): Promise<WebhookView> {
+    let requeued = 0;
+    const row = await this.changeWebhook(id, { configToo: true, twentyToo: true }, async (client, current) => {
+      await setWebhookDisabled(this.db, client, current.id, null);
+      if (redeliverMissed) requeued = await requeueDeadLetters(this.db, current.id, { sql: client, since: current.failingSince });
+      return this.reread(client, current.id);
+    });
+    if (requeued > 0) this.hooks.deliveriesDue?.();
+    return this.view(row);
+  }
+
   async deleteWebhook(id: string): Promise<WebhookView> {
     const row = await this.changeWebhook(id, { configToo: false }, async (client, current) => {
       await deleteDeliveriesOf(this.db, client, current.id);
@@ -448,14 +468,14 @@ export class Management {
   /** Locks an API webhook, runs `work` and announces the change, all in one transaction. */
   private async changeWebhook<T>(
     id: string,
-    { configToo }: { configToo: boolean },
+    { configToo, twentyToo = false }: { configToo: boolean; twentyToo?: boolean },
     work: (client: Sql, current: WebhookRow) => Promise<T>,
   ): Promise<T> {
     const webhookId = validateId('webhook', id);
     const result = await inTransaction(this.db, async (client) => {
       const current = await lockWebhook(this.db, client, webhookId);
       if (!current) throw notFound('webhook', id);
-      if (current.source === 'twenty' || (current.source === 'config' && !configToo)) throw readOnly(webhookId, current.source);
+      if ((current.source === 'twenty' && !twentyToo) || (current.source === 'config' && !configToo)) throw readOnly(webhookId, current.source);
       const outcome = await work(client, current);
       await notifyWebhookChanged(this.db, client, webhookId);
       return outcome;

@@ -94,6 +94,12 @@ export class Metrics implements DeliveryObserver, PipelineObserver, BackfillObse
     registers: [this.registry],
   });
 
+  private readonly autoDisabledWebhooks = new Counter({
+    name: 'walhook_webhooks_auto_disabled_total',
+    help: 'Webhooks disabled because they failed for delivery.disableAfter without a success.',
+    registers: [this.registry],
+  });
+
   private readonly streamRecoveries = new Counter({
     name: 'walhook_stream_recoveries_total',
     help: 'Remedies the stall watchdog applied to a stalled stream, by action: resume (reading again), reconnect.',
@@ -396,6 +402,10 @@ export class Metrics implements DeliveryObserver, PipelineObserver, BackfillObse
 
   deadLettered(webhook: Webhook, _reason: string): void {
     this.countDelivery(webhook.id, 'dead');
+  }
+
+  autoDisabled(): void {
+    this.autoDisabledWebhooks.inc();
   }
 
   setAside(reason: string): void {

@@ -304,6 +304,11 @@ const SDL = /* GraphQL */ `
     createWebhook(input: CreateWebhookInput!): Webhook!
     updateWebhook(input: UpdateWebhookInput!): Webhook!
     deleteWebhook(id: ID!): Webhook!
+    """
+    Enables a disabled webhook (410 Gone, delivery.disableAfter or an operator), config-file and Twenty ones too. With redeliverMissed,
+    its dead letters dead-lettered since it began failing (all of them when it was not failing) are sent again, with their ids.
+    """
+    enableWebhook(id: ID!, redeliverMissed: Boolean = false): Webhook!
     "A new secret, returned this once; the old one keeps signing beside it for delivery.secretRotationOverlap."
     rotateWebhookSecret(id: ID!): Webhook!
     "Sends a dead or delivered delivery again, with its original id."
@@ -351,6 +356,7 @@ export function managementRoot(management: Management): Record<string, (args: ne
     createWebhook: ({ input }: { input: CreateWebhookInput }) => one(management.createWebhook(input)),
     updateWebhook: ({ input }: { input: UpdateWebhookInput }) => one(management.updateWebhook(input)),
     deleteWebhook: ({ id }: { id: string }) => one(management.deleteWebhook(id)),
+    enableWebhook: ({ id, redeliverMissed }: { id: string; redeliverMissed?: boolean | null }) => one(management.enableWebhook(id, redeliverMissed)),
     rotateWebhookSecret: ({ id }: { id: string }) => one(management.rotateWebhookSecret(id)),
     redeliver: ({ deliveryId }: { deliveryId: string }) => management.redeliver(deliveryId),
     redeliverDeadLetters: ({ webhookId }: { webhookId?: string | null }) => management.redeliverDeadLetters(webhookId),

@@ -176,6 +176,11 @@ const deliverySchema = z.strictObject({
     .describe(
       'How often an endpoint whose circuit breaker is open is probed with one request; never less often than the first retry wait (`delivery.retrySchedule[0]`), so a retry kept back is not counted before the endpoint was probed.',
     ),
+  disableAfter: duration()
+    .prefault('5d')
+    .describe(
+      "How long a webhook may fail without a single success before it is disabled (as Svix does): its endpoint's failed attempts since its last 2xx span this long. It is logged, counted (`walhook_webhooks_auto_disabled_total`) and shown with its reason (`disabledReason`); what waits for it becomes dead letters. `enableWebhook(id, redeliverMissed: true)` (CLI `walhook webhooks enable ID --redeliver-missed`) enables it again and redelivers what was dead-lettered since it began failing.",
+    ),
   concurrency: wholeNumber(1).prefault(8).describe('Requests in flight at once, per endpoint.'),
   maxQueuedPerEndpoint: wholeNumber(1)
     .prefault(1000)

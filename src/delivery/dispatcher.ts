@@ -12,7 +12,7 @@ import type { Action } from '../common/operations.js';
 import type { ChangeEvent } from '../events/types.js';
 import { inTransaction, type StateDb } from '../state/db.js';
 import { insertSetAside, type SetAsideChange } from '../state/set-aside.js';
-import { notifyWebhookChanged, setWebhookDisabled } from '../state/webhooks.js';
+import { clearWebhookFailing, markWebhookFailing, notifyWebhookChanged, setWebhookDisabled } from '../state/webhooks.js';
 import type { HttpSender, SendResult } from './http.js';
 import { MAX_NESTING_DEPTH, nestsDeeperThan, payloadBytes, prepareEventJson, renderBody } from './payload.js';
 import { inWorkspace, type Webhook, type WebhookRegistry } from './registry.js';
@@ -25,7 +25,7 @@ import { listWaitingRecords, recordIsWaiting } from '../state/deliveries.js';
 import { loggableUrl } from '../common/log.js';
 import { changedFieldsAdmit, type FilterInput } from '../common/webhook-filter.js';
 import { TokenBucket } from './token-bucket.js';
-import { admission, CLOSED, nextHealth, type EndpointHealth, type EndpointMode, type HealthEvent } from './endpoint-health.js';
+import { admission, autoDisableReason, CLOSED, nextHealth, shouldAutoDisable, type EndpointHealth, type EndpointMode, type HealthEvent } from './endpoint-health.js';
 
 export interface DeliverySettings {
   retryScheduleMs: number[];
@@ -41,12 +41,16 @@ export interface DeliverySettings {
   breakerFailures: number;
   /** How often an open endpoint is probed with one request. */
   breakerProbeIntervalMs: number;
+  /** How long a webhook may fail without a success before it is disabled. */
+  disableAfterMs: number;
 }
 
 /** Hooks for metrics and the recent-attempts log; every call is synchronous and cheap. */
 export interface DeliveryObserver {
   attempted(webhook: Webhook, result: SendResult, committedAtMs: number, deliveryId: string): void;
   deadLettered(webhook: Webhook, reason: string): void;
+  /** The webhook failed for delivery.disableAfter without a success and was disabled. */
+  autoDisabled?(webhook: Webhook): void;
   /** A change was set aside because no body could be built for it (once per change). */
   setAside?(reason: string): void;
   /** `changedFields` or `filter` kept an event from a webhook; `failed`: the filter failed on it. */
@@ -62,6 +66,7 @@ export function observeAll(...observers: DeliveryObserver[]): DeliveryObserver {
   return {
     attempted: (...args) => observers.forEach((observer) => observer.attempted(...args)),
     deadLettered: (...args) => observers.forEach((observer) => observer.deadLettered(...args)),
+    autoDisabled: (...args) => observers.forEach((observer) => observer.autoDisabled?.(...args)),
     setAside: (...args) => observers.forEach((observer) => observer.setAside?.(...args)),
     filtered: (...args) => observers.forEach((observer) => observer.filtered?.(...args)),
     considered: (...args) => observers.forEach((observer) => observer.considered?.(...args)),
@@ -165,6 +170,13 @@ export class Endpoint {
   private bucket: TokenBucket | null = null;
   /** Its circuit breaker; changed only through `nextHealth`. */
   health: EndpointHealth = CLOSED;
+  /**
+   * Since when (epoch ms) its webhook fails without a success, as last
+   * written to the state table (null: not failing); undefined when this
+   * instance does not know (just started, or the webhook changed): the next
+   * outcome writes it, so the table is written on transitions only.
+   */
+  failingSince: number | null | undefined = undefined;
   /** Fast-path deliveries of streamed changes in this queue, not yet settled (the retry worker's are not counted). */
   private streamed = 0;
   /**
@@ -583,6 +595,7 @@ export class Dispatcher {
     if (result.outcome === 'success') {
       endpoint.failing = false;
       this.changeHealth(webhook, endpoint, { type: 'succeeded' });
+      this.succeeded(webhook, endpoint);
       return { delivered: true, result };
     }
     const attemptedAt = new Date();
@@ -592,6 +605,8 @@ export class Dispatcher {
     // refusal sent nothing; neither counts toward opening.
     if (gate === 'probe' || (throttleMs === null && !result.refused)) {
       this.changeHealth(webhook, endpoint, { type: 'failed', at: attemptedAt.getTime() });
+      // Not awaited: the first failure's write must not delay what the breaker decides for the next requests.
+      void this.stillFailing(webhook, endpoint, attemptedAt.getTime());
     }
     if (throttleMs !== null) {
       endpoint.throttledUntil = Math.max(endpoint.throttledUntil, attemptedAt.getTime() + throttleMs);
@@ -634,6 +649,44 @@ export class Dispatcher {
     const result: FailedSend = { outcome: 'failure', error: 'not sent: circuit open', durationMs: 0 };
     const step = await this.afterFailure(webhook, job, result, attemptNumber, attemptedAt);
     return { delivered: false, deferred: false, result, step, attemptedAt };
+  }
+
+  /** A success ends the webhook's failing streak; written only when it was (or may have been) failing. */
+  private succeeded(webhook: Webhook, endpoint: Endpoint): void {
+    if (endpoint.failingSince === null) return;
+    endpoint.failingSince = null;
+    clearWebhookFailing(this.db, webhook.id).catch((error: unknown) => {
+      // Not known to be cleared: the next outcome writes it again.
+      endpoint.failingSince = undefined;
+      this.logger.warn({ err: error, webhookId: webhook.id }, 'could not record that the webhook is no longer failing');
+    });
+  }
+
+  /**
+   * A failed attempt: the webhook's failing streak starts now unless it
+   * already had (the first failure writes it; later ones only compare), and
+   * once it has lasted delivery.disableAfter the webhook is disabled.
+   */
+  private async stillFailing(webhook: Webhook, endpoint: Endpoint, now: number): Promise<void> {
+    if (endpoint.failingSince == null) {
+      try {
+        endpoint.failingSince = (await markWebhookFailing(this.db, webhook.id))?.getTime() ?? null;
+      } catch (error) {
+        this.logger.warn({ err: error, webhookId: webhook.id }, 'could not record that the webhook is failing');
+        return;
+      }
+    }
+    const failingSince = endpoint.failingSince ?? null;
+    if (!shouldAutoDisable(failingSince, now, this.settings.disableAfterMs) || this.registry.get(webhook.id)?.disabledReason) return;
+    this.logger.warn({ webhookId: webhook.id, failingSince: new Date(failingSince!).toISOString(), disableAfterMs: this.settings.disableAfterMs }, 'webhook failing without a success for delivery.disableAfter: disabling it');
+    this.observer.autoDisabled?.(webhook);
+    await this.disable(webhook, autoDisableReason(this.settings.disableAfterMs));
+  }
+
+  /** The webhook was (re)defined or enabled: what this instance knew of its failing streak may be stale. */
+  webhookChanged(webhookId: string): void {
+    const endpoint = this.endpoints.get(webhookId);
+    if (endpoint) endpoint.failingSince = undefined;
   }
 
   /** Applies `event` to the endpoint's breaker, logging a change of mode. */

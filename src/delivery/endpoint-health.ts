@@ -67,3 +67,24 @@ export function admission(state: EndpointHealth, now: number): 'send' | 'probe' 
 export function modeValue(mode: EndpointMode): number {
   return ENDPOINT_MODES.indexOf(mode);
 }
+
+/**
+ * Whether a webhook failing without a success since `failingSince` (epoch
+ * ms; null: not failing) has failed long enough at `now` to be disabled
+ * (delivery.disableAfter).
+ */
+export function shouldAutoDisable(failingSince: number | null, now: number, disableAfterMs: number): boolean {
+  return failingSince !== null && now - failingSince >= disableAfterMs;
+}
+
+/** A duration as the config writes it (`5d`, `36h`, `90s`, `1500ms`): the largest unit that divides it. */
+export function formatDuration(ms: number): string {
+  const units: [string, number][] = [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1_000]];
+  const unit = units.find(([, size]) => ms > 0 && ms % size === 0);
+  return unit ? `${ms / unit[1]}${unit[0]}` : `${ms}ms`;
+}
+
+/** Why a webhook that failed for `disableAfterMs` without a success was disabled (its disabledReason). */
+export function autoDisableReason(disableAfterMs: number): string {
+  return `failing for ${formatDuration(disableAfterMs)} without a success (delivery.disableAfter)`;
+}

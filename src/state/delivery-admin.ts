@@ -115,14 +115,16 @@ export async function requeueDelivery(db: StateDb, sql: Sql, id: string): Promis
 
 /**
  * Makes the dead letters of one webhook (or of all when null) due now; returns
- * how many. Those of webhooks disabled or removed stay dead letters.
+ * how many. Those of webhooks disabled or removed stay dead letters. With
+ * `since`, only those dead-lettered (last changed) since then.
  */
-export async function requeueDeadLetters(db: StateDb, webhookId: string | null): Promise<number> {
-  const { rowCount } = await db.pool.query({
+export async function requeueDeadLetters(db: StateDb, webhookId: string | null, { sql = db.pool, since = null }: { sql?: Sql; since?: Date | null } = {}): Promise<number> {
+  const { rowCount } = await sql.query({
     name: 'walhook_requeue_dead_letters',
     text: `UPDATE ${db.schema}.deliveries SET ${REQUEUE}
-            WHERE state = 'dead' AND ($1::uuid IS NULL OR webhook_id = $1) AND ${TAKES_DELIVERIES(db.schema)}`,
-    values: [webhookId],
+            WHERE state = 'dead' AND ($1::uuid IS NULL OR webhook_id = $1) AND ($2::timestamptz IS NULL OR updated_at >= $2)
+              AND ${TAKES_DELIVERIES(db.schema)}`,
+    values: [webhookId, since],
   });
   return rowCount ?? 0;
 }

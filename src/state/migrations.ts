@@ -220,6 +220,14 @@ const MIGRATIONS: Migration[] = [
     sql: (s) => `
       ALTER TABLE ${s}.webhooks ADD COLUMN max_per_second double precision CHECK (max_per_second IS NULL OR max_per_second > 0);`,
   },
+  {
+    version: 16,
+    name: 'webhook failing since',
+    // When the webhook's endpoint began failing without a success since (delivery.disableAfter); NULL: not failing.
+    // Written on the transitions only, never per attempt.
+    sql: (s) => `
+      ALTER TABLE ${s}.webhooks ADD COLUMN failing_since timestamptz;`,
+  },
 ];
 
 /** How long walhook waits on one migration step (or on another replica migrating) before giving up. */

@@ -38,6 +38,8 @@ export interface WebhookRow extends NewWebhookRow {
   updatedAt: Date;
   /** Why it receives nothing (webhook_status), or null. */
   disabledReason: string | null;
+  /** Since when its endpoint fails without a success (delivery.disableAfter), or null. */
+  failingSince: Date | null;
 }
 
 /** The secret from before the last rotation while it still signs at `now`, with the end of its overlap. */
@@ -52,7 +54,8 @@ const SELECT_WEBHOOK = (schema: string) => `
          w.max_per_second AS "maxPerSecond",
          w.secret_encrypted AS "secretSealed", w.previous_secret_encrypted AS "previousSecretSealed",
          w.previous_secret_expires_at AS "previousSecretExpiresAt", w.created_at AS "createdAt",
-         w.updated_at AS "updatedAt", s.disabled_reason AS "disabledReason"
+         w.updated_at AS "updatedAt", s.disabled_reason AS "disabledReason",
+         w.failing_since AS "failingSince"
     FROM ${schema}.webhooks w
     LEFT JOIN ${schema}.webhook_status s ON s.webhook_id = w.id AND s.disabled_at IS NOT NULL`;
 
@@ -179,16 +182,42 @@ const SET_ASIDE = (reason: 'webhook_disabled' | 'webhook_removed') =>
  * redelivered once it is enabled again.
  */
 export async function setWebhookDisabled(db: StateDb, sql: Sql, id: string, reason: string | null): Promise<void> {
+  // Enabling also forgets when it began failing: it gets a whole delivery.disableAfter again.
   await sql.query({
     name: 'walhook_set_webhook_disabled',
     text: `WITH status AS (
              INSERT INTO ${db.schema}.webhook_status (webhook_id, disabled_at, disabled_reason)
              VALUES ($1, CASE WHEN $2::text IS NULL THEN NULL ELSE now() END, $2)
              ON CONFLICT (webhook_id) DO UPDATE SET disabled_at = excluded.disabled_at, disabled_reason = excluded.disabled_reason
+           ), healthy AS (
+             UPDATE ${db.schema}.webhooks SET failing_since = NULL WHERE $2::text IS NULL AND id = $1
            )
            UPDATE ${db.schema}.deliveries SET ${SET_ASIDE('webhook_disabled')}
             WHERE $2::text IS NOT NULL AND webhook_id = $1 AND state IN ('pending', 'retrying')`,
     values: [id, reason],
+  });
+}
+
+/**
+ * Marks the webhook failing from now unless it already is; returns since
+ * when it fails (another instance, or this one before a restart, may have
+ * marked it earlier), or null when the webhook is gone.
+ */
+export async function markWebhookFailing(db: StateDb, id: string): Promise<Date | null> {
+  const { rows } = await db.pool.query<{ failingSince: Date }>({
+    name: 'walhook_mark_webhook_failing',
+    text: `UPDATE ${db.schema}.webhooks SET failing_since = COALESCE(failing_since, now()) WHERE id = $1 RETURNING failing_since AS "failingSince"`,
+    values: [id],
+  });
+  return rows[0]?.failingSince ?? null;
+}
+
+/** The webhook's endpoint answered with a success: it is no longer failing. */
+export async function clearWebhookFailing(db: StateDb, id: string): Promise<void> {
+  await db.pool.query({
+    name: 'walhook_clear_webhook_failing',
+    text: `UPDATE ${db.schema}.webhooks SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL`,
+    values: [id],
   });
 }
 

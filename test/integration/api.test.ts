@@ -754,6 +754,38 @@ describe('CLI', () => {
     ]);
   });
 
+  it('webhooks enable ID --redeliver-missed enables it and redelivers only the dead letters since it began failing', async () => {
+    const webhook = await createWebhook();
+    const dead = { id: randomUUID(), webhookId: webhook.id, eventId: randomUUID(), operation: 'company.updated', body: '{}', state: 'dead' as const, attempts: 6, nextAttemptAt: null, lastAttempt: { attemptedAt: new Date(), status: 500, error: 'HTTP 500', durationMs: 5 }, deadReason: 'retries_exhausted', commitLsn: '0/1', commitTime: new Date().toISOString() };
+    const older = { ...dead, id: randomUUID(), eventId: randomUUID() };
+    await insertDeliveries(state, [dead, older]);
+    await db.sql(`UPDATE ${SCHEMA}.deliveries SET updated_at = now() - interval '1 hour' WHERE id = $1`, [older.id]);
+    await db.sql(`UPDATE ${SCHEMA}.webhooks SET failing_since = now() - interval '10 minutes' WHERE id = $1`, [webhook.id]);
+    expect((await walhook('webhooks', 'update', '--id', webhook.id, '--disable')).code).toBe(0);
+
+    const enabled = await walhook('webhooks', 'enable', webhook.id, '--redeliver-missed', '--json');
+    expect(enabled.code).toBe(0);
+    expect(JSON.parse(enabled.stdout)).toMatchObject({ id: webhook.id, status: 'active', disabledReason: null });
+    const rows = await db.sql<{ id: string; state: string }>(`SELECT id, state FROM ${SCHEMA}.deliveries WHERE webhook_id = $1 ORDER BY updated_at`, [webhook.id]);
+    // The one dead-lettered before the failing began was not missed because of it: it stays a dead letter.
+    expect(rows).toEqual([
+      { id: older.id, state: 'dead' },
+      { id: dead.id, state: 'pending' },
+    ]);
+    expect(await db.sql(`SELECT failing_since FROM ${SCHEMA}.webhooks WHERE id = $1`, [webhook.id])).toEqual([{ failing_since: null }]);
+    // Whether a webhook made in Twenty is enabled is walhook's state: it can be enabled here too.
+    const twentyId = randomUUID();
+    const twentyRow = { id: twentyId, targetUrl: 'https://example.com/twenty-enable', operations: ['*.*'], description: '', format: 'twenty' as const, signatures: ['twenty' as const] };
+    await upsertConfigWebhooks(state, state.pool, [{ ...twentyRow, source: 'twenty', secretSealed: null }], 'twenty');
+    await setWebhookDisabled(state, state.pool, twentyId, 'receiver answered 410 Gone');
+    const twenty = await walhook('webhooks', 'enable', '--id', twentyId, '--json');
+    expect(twenty.code).toBe(0);
+    expect(JSON.parse(twenty.stdout)).toMatchObject({ id: twentyId, source: 'twenty', disabledReason: null });
+    const unknown = await walhook('webhooks', 'enable', '--id', randomUUID());
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(/no webhook with id/);
+  });
+
   it('reports bad input and unknown ids plainly, with a non-zero exit', async () => {
     const bad = await walhook('webhooks', 'create', '--target-url', 'ftp://x', '--operations', 'person.created');
     expect(bad.code).toBe(1);

@@ -81,6 +81,7 @@ describe('a probe that fails without an answer', () => {
         retryAfterDefaultMs: 30_000,
         breakerFailures: 2,
         breakerProbeIntervalMs: PROBE_INTERVAL_MS,
+        disableAfterMs: 5 * 86_400_000,
       },
       logger,
     );

@@ -85,6 +85,7 @@ async function workOff(rows: number, bodyBytes: number, budget: number) {
     retryAfterDefaultMs: 30_000,
     breakerFailures: 5,
     breakerProbeIntervalMs: 30_000,
+    disableAfterMs: 5 * 86_400_000,
   };
   const dispatcher = new Dispatcher(registry, sender, new StateWriter(state, logger), state, settings, logger);
   const worker = new RetryWorker(

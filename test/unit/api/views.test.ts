@@ -16,6 +16,7 @@ const row: WebhookRow = {
   createdAt: new Date('2024-03-04T10:30:00Z'),
   updatedAt: new Date('2024-03-04T11:00:00Z'),
   disabledReason: null,
+  failingSince: null,
 };
 
 describe('webhookView', () => {

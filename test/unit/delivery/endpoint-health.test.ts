@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { admission, CLOSED, modeValue, nextHealth, type EndpointHealth, type HealthEvent } from '../../../src/delivery/endpoint-health.js';
+import { admission, autoDisableReason, CLOSED, formatDuration, modeValue, nextHealth, shouldAutoDisable, type EndpointHealth, type HealthEvent } from '../../../src/delivery/endpoint-health.js';
 
 const settings = { failures: 3, probeIntervalMs: 200 };
 const run = (events: HealthEvent[], from: EndpointHealth = CLOSED) => events.reduce((state, event) => nextHealth(state, event, settings), from);
@@ -53,5 +53,26 @@ describe('admission', () => {
 describe('modeValue', () => {
   it('is 0 closed, 1 open, 2 probing', () => {
     expect([modeValue('closed'), modeValue('open'), modeValue('probing')]).toEqual([0, 1, 2]);
+  });
+});
+
+describe('auto-disable (delivery.disableAfter)', () => {
+  const day = 86_400_000;
+
+  it('disables once the failing streak has lasted disableAfter, not before, and never a webhook that is not failing', () => {
+    expect(shouldAutoDisable(null, 10 * day, 5 * day)).toBe(false);
+    expect(shouldAutoDisable(0, 5 * day - 1, 5 * day)).toBe(false);
+    expect(shouldAutoDisable(0, 5 * day, 5 * day)).toBe(true);
+    expect(shouldAutoDisable(1_000, 1_000 + 6 * day, 5 * day)).toBe(true);
+    // A clock that went back (another instance marked it) is not a streak long enough.
+    expect(shouldAutoDisable(2_000, 1_000, 5 * day)).toBe(false);
+  });
+
+  it('names the duration as the config writes it in the reason', () => {
+    expect(autoDisableReason(5 * day)).toBe('failing for 5d without a success (delivery.disableAfter)');
+    expect(formatDuration(36 * 3_600_000)).toBe('36h');
+    expect(formatDuration(90_000)).toBe('90s');
+    expect(formatDuration(1_000)).toBe('1s');
+    expect(formatDuration(1_500)).toBe('1500ms');
   });
 });

@@ -24,6 +24,7 @@ function row(changes: Partial<WebhookRow> = {}): WebhookRow {
     createdAt: now,
     updatedAt: now,
     disabledReason: null,
+    failingSince: null,
     ...changes,
   };
 }
