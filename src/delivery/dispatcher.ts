@@ -668,15 +668,17 @@ export class Dispatcher {
    * once it has lasted delivery.disableAfter the webhook is disabled.
    */
   private async stillFailing(webhook: Webhook, endpoint: Endpoint, now: number): Promise<void> {
-    if (endpoint.failingSince == null) {
-      try {
-        endpoint.failingSince = (await markWebhookFailing(this.db, webhook.id))?.getTime() ?? null;
-      } catch (error) {
-        this.logger.warn({ err: error, webhookId: webhook.id }, 'could not record that the webhook is failing');
-        return;
-      }
+    const known = endpoint.failingSince;
+    // Written (or read back) on the first failure, and again before disabling: another replica's success may have
+    // ended the streak since this one read it.
+    if (known != null && !shouldAutoDisable(known, now, this.settings.disableAfterMs)) return;
+    try {
+      endpoint.failingSince = (await markWebhookFailing(this.db, webhook.id))?.getTime() ?? null;
+    } catch (error) {
+      this.logger.warn({ err: error, webhookId: webhook.id }, 'could not record that the webhook is failing');
+      return;
     }
-    const failingSince = endpoint.failingSince ?? null;
+    const failingSince = endpoint.failingSince;
     if (!shouldAutoDisable(failingSince, now, this.settings.disableAfterMs) || this.registry.get(webhook.id)?.disabledReason) return;
     this.logger.warn({ webhookId: webhook.id, failingSince: new Date(failingSince!).toISOString(), disableAfterMs: this.settings.disableAfterMs }, 'webhook failing without a success for delivery.disableAfter: disabling it');
     this.observer.autoDisabled?.(webhook);
