@@ -162,9 +162,7 @@ export class Daemon {
         userAgent: config.delivery.userAgent,
         retryAfterDefaultMs: config.delivery.retryAfterDefault,
         breakerFailures: config.delivery.breakerFailures,
-        // Probed at least as often as the first retry comes due: a retry kept back by the breaker counts as an attempt,
-        // and with a short schedule (or deliveries redelivered by hand) they would all reach their dead letter unsent.
-        breakerProbeIntervalMs: Math.min(config.delivery.breakerProbeInterval, config.delivery.retrySchedule[0] ?? Infinity),
+        breakerProbeIntervalMs: config.delivery.breakerProbeInterval,
         disableAfterMs: config.delivery.disableAfter,
       },
       logger.child({ component: 'delivery' }),

@@ -39,7 +39,7 @@ export interface DeliverySettings {
   retryAfterDefaultMs: number;
   /** Consecutive failures that open an endpoint's circuit breaker (endpoint-health.ts). */
   breakerFailures: number;
-  /** How often an open endpoint is probed with one request. */
+  /** How often an open endpoint is probed with one request (never less often than the first retry wait). */
   breakerProbeIntervalMs: number;
   /** How long a webhook may fail without a success before it is disabled. */
   disableAfterMs: number;
@@ -269,6 +269,8 @@ export class Dispatcher {
   private loadChanged: () => void = () => undefined;
   /** Keeps the fast path from overtaking earlier changes of a record (webhooks with ordering `record`). */
   private readonly records = new RecordGate();
+  /** What the breaker's transitions need, decided once. */
+  private readonly breaker: { failures: number; probeIntervalMs: number };
 
   constructor(
     private readonly registry: WebhookRegistry,
@@ -278,7 +280,12 @@ export class Dispatcher {
     private readonly settings: DeliverySettings,
     private readonly logger: Logger,
     private readonly observer: DeliveryObserver = NO_OBSERVER,
-  ) {}
+  ) {
+    // Probed at least as often as the first retry comes due: a retry the breaker keeps back counts as an attempt,
+    // and with a short schedule (or deliveries redelivered by hand) they would all reach their dead letter unsent.
+    const probeIntervalMs = Math.min(settings.breakerProbeIntervalMs, settings.retryScheduleMs[0] ?? Infinity);
+    this.breaker = { failures: settings.breakerFailures, probeIntervalMs };
+  }
 
   endpoint(webhookId: string): Endpoint {
     let endpoint = this.endpoints.get(webhookId);
@@ -628,7 +635,7 @@ export class Dispatcher {
     const health = endpoint.health;
     if (health.mode === 'closed') return null;
     const now = Date.now();
-    const probeAt = health.mode === 'open' ? Math.max(health.probeAt, now) : now + this.settings.breakerProbeIntervalMs;
+    const probeAt = health.mode === 'open' ? Math.max(health.probeAt, now) : now + this.breaker.probeIntervalMs;
     return new Date(Math.min(probeAt, now + (this.settings.retryScheduleMs[0] ?? 0)));
   }
 
@@ -694,7 +701,7 @@ export class Dispatcher {
   /** Applies `event` to the endpoint's breaker, logging a change of mode. */
   private changeHealth(webhook: Webhook, endpoint: Endpoint, event: HealthEvent): void {
     const before = endpoint.health;
-    const after = nextHealth(before, event, { failures: this.settings.breakerFailures, probeIntervalMs: this.settings.breakerProbeIntervalMs });
+    const after = nextHealth(before, event, this.breaker);
     endpoint.health = after;
     if (after.mode === before.mode) return;
     const fields = { webhookId: webhook.id, target: loggableUrl(webhook.targetUrl), from: before.mode, to: after.mode };
