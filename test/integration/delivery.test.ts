@@ -187,7 +187,8 @@ describe('endpoints in isolation', () => {
     expect(stored.every((row) => row.state === 'pending')).toBe(true);
 
     // Once the in-memory requests are answered, the slot passes the changes while most still wait in the state table.
-    await waitForSlotAt(bed.db, setup.slot, persons.at(-1)!.walLsn, 'the slot to pass the changes');
+    // Those are the two rounds above, 5 s each from the release: 10 s, then a confirmation; 10 s of waiting was too tight.
+    await waitForSlotAt(bed.db, setup.slot, persons.at(-1)!.walLsn, 'the slot to pass the changes', 20_000);
     const waiting = (await deliveryRows(bed.db, setup, slowId)).filter((row) => row.state === 'pending');
     expect(waiting.length).toBeGreaterThan(count / 2);
 
