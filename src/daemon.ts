@@ -171,7 +171,7 @@ export class Daemon {
     this.dispatcher = dispatcher;
     const flow = new FlowControl(flowLimits(config.delivery), () => dispatcher.load());
     this.flow = flow;
-    dispatcher.onLoadChanged(() => flow.update());
+    dispatcher.onLoadChanged(() => flow.changed());
     const retryWorker = new RetryWorker(
       state,
       this.registry,

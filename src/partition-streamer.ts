@@ -318,7 +318,7 @@ export class PartitionStreamer {
       tap: backfills ?? undefined,
       scopeRefreshMs: config.source.scopeRefreshInterval,
       received: () => this.received++,
-      handled: () => flow.update(),
+      handled: () => flow.changed(),
       connected: () => this.joined(),
       settled: (commitTime, endLsn) => this.settledPoints.note(commitTime, formatLsn(endLsn)),
     });

@@ -104,6 +104,8 @@ export class FlowControl {
   private current: FlowMode = 'reading';
   private why: string | null = null;
   private pausedAt: number | null = null;
+  /** `changed()` was told and its update has not run yet. */
+  private updateDue = false;
 
   constructor(
     private readonly limits: FlowLimits,
@@ -128,7 +130,23 @@ export class FlowControl {
 
   /** The budget may have changed (a delivery routed or settled, an endpoint's state, a webhook removed): pause or resume. */
   update(): void {
+    this.updateDue = false;
     this.apply({ type: 'load', load: this.load() });
+  }
+
+  /**
+   * As `update`, once for every change told before the current task ends.
+   * Per message and per settled delivery this is called several times a
+   * change; deciding once per task decides the same, since the socket is not
+   * read again before the task ends (a paused socket stops at the next read,
+   * not within the chunk being parsed).
+   */
+  changed(): void {
+    if (this.updateDue) return;
+    this.updateDue = true;
+    queueMicrotask(() => {
+      if (this.updateDue) this.update();
+    });
   }
 
   /** A new connection reads from the start: the budget applies to it afresh. */

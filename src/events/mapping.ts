@@ -198,10 +198,13 @@ function decodeRow(image: RowImage | null, catalog: TypeCatalog): { values: Json
 
 /**
  * `record[name] = value` would call Object.prototype's `__proto__` setter for
- * a column of that name and lose it: define the property instead.
+ * a column of that name and lose it: that one is defined instead. Every other
+ * inherited name is a writable data property, which assignment shadows with
+ * an own one; assignment is what V8 makes fast, and this runs per value.
  */
 function setOwn<T>(record: Record<string, T>, name: string, value: T): void {
-  Object.defineProperty(record, name, { value, enumerable: true, writable: true, configurable: true });
+  if (name === '__proto__') Object.defineProperty(record, name, { value, enumerable: true, writable: true, configurable: true });
+  else record[name] = value;
 }
 
 /** `row[name]`, but never an inherited property (`__proto__`, `constructor`). */

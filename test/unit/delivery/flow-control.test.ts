@@ -90,4 +90,25 @@ describe('FlowControl', () => {
     expect(flow.mode).toBe('stopped');
     expect(valve).toEqual(['pause']);
   });
+
+  it('decides once per task however often it is told of a change, and with the load of the end of the task', async () => {
+    let load: FlowLoad = idle;
+    let loads = 0;
+    const valve: string[] = [];
+    const flow = new FlowControl(limits, () => (loads++, load), { pause: () => valve.push('pause'), resume: () => valve.push('resume') });
+    for (let told = 0; told < 5; told++) flow.changed();
+    load = { ...idle, deliveries: 100 };
+    expect(flow.mode).toBe('reading');
+    await Promise.resolve();
+    expect(loads).toBe(1);
+    expect(flow.mode).toBe('paused');
+    expect(valve).toEqual(['pause']);
+    // A synchronous update in between leaves nothing for the pending one to do.
+    load = idle;
+    flow.changed();
+    flow.update();
+    await Promise.resolve();
+    expect(loads).toBe(2);
+    expect(valve).toEqual(['pause', 'resume']);
+  });
 });

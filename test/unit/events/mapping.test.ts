@@ -249,3 +249,17 @@ describe('toChangeEvent: deletes', () => {
     expect(event.unavailableFields).toStrictEqual([]);
   });
 });
+
+describe('toChangeEvent: column names that objects inherit', () => {
+  it('keeps every such column as an own value of record and previousRecord, in table order', () => {
+    const names = ['id', '__proto__', 'constructor', 'toString', 'hasOwnProperty', 'valueOf', '__defineGetter__'];
+    const table = person('full', 'odd', names.map((name, index) => column(name, 25, index === 0)));
+    const row = (suffix: string): RawTuple => Object.fromEntries(names.map((name) => [name, `${name}-${suffix}`]));
+    const event = map(update(table, row('old'), row('new')));
+    const expected = (suffix: string) => names.map((name) => [name, `${name}-${suffix}`]);
+    expect(Object.entries(event.record)).toStrictEqual(expected('new'));
+    expect(Object.entries(event.previousRecord!)).toStrictEqual(expected('old'));
+    expect(Object.getPrototypeOf(event.record)).toBe(Object.prototype);
+    expect(JSON.parse(JSON.stringify(event.record)).__proto__).toBe('__proto__-new');
+  });
+});
