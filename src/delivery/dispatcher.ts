@@ -5,7 +5,6 @@
  * failing endpoint, an oversized payload). Each delivery reports back exactly
  * once through its `settle` callback: on a 2xx, or once its row is committed.
  */
-import PQueue from 'p-queue';
 import type { Logger } from 'pino';
 import { deliveryId as deliveryIdOf } from '../events/event-id.js';
 import type { Action } from '../common/operations.js';
@@ -24,8 +23,8 @@ import { pathFor, RecordGate } from './record-order.js';
 import { listWaitingRecords, recordIsWaiting } from '../state/deliveries.js';
 import { loggableUrl } from '../common/log.js';
 import { changedFieldsAdmit, type FilterInput } from '../common/webhook-filter.js';
-import { TokenBucket } from './token-bucket.js';
-import { admission, autoDisableReason, CLOSED, nextHealth, shouldAutoDisable, type EndpointHealth, type EndpointMode, type HealthEvent } from './endpoint-health.js';
+import { Endpoint, type Waiting } from './endpoint.js';
+import { admission, autoDisableReason, nextHealth, shouldAutoDisable, type EndpointMode, type HealthEvent } from './endpoint-health.js';
 
 export interface DeliverySettings {
   retryScheduleMs: number[];
@@ -146,119 +145,6 @@ export interface DeliveryJob {
   commitTimeMs: number;
   /** The event's record when its webhook orders by record (`record-order.ts`), else null. */
   recordKey: string | null;
-}
-
-/** A fast-path delivery waiting for its turn in an endpoint's queue. */
-interface Waiting {
-  webhook: Webhook;
-  job: DeliveryJob;
-  settle: () => void;
-  /** No longer in the endpoint's queue (spilled): it stops counting against the endpoint, not against memory. */
-  leaveQueue: () => void;
-  enqueuedAt: number;
-}
-
-export class Endpoint {
-  private readonly queue: PQueue;
-  /** While set, new deliveries skip the fast path: the endpoint just failed. */
-  failing = false;
-  /** While set, new deliveries skip the fast path: its queue was too slow and was moved to the state table. */
-  spilled = false;
-  /** Epoch ms before which nothing is sent to it: it answered 429 or 503 (`Retry-After`). */
-  throttledUntil = 0;
-  /** Paces its requests to the webhook's `maxPerSecond`; null without one. */
-  private bucket: TokenBucket | null = null;
-  /** Its circuit breaker; changed only through `nextHealth`. */
-  health: EndpointHealth = CLOSED;
-  /**
-   * Since when (epoch ms) its webhook fails without a success, as last
-   * written to the state table (null: not failing); undefined when this
-   * instance does not know (just started, or the webhook changed): the next
-   * outcome writes it, so the table is written on transitions only.
-   */
-  failingSince: number | null | undefined = undefined;
-  /** Fast-path deliveries of streamed changes in this queue, not yet settled (the retry worker's are not counted). */
-  private streamed = 0;
-  /**
-   * It took a delivery past its bound because no other endpoint could use
-   * new events: flow control counts its queue until it drains to half.
-   */
-  private pressing = false;
-  /**
-   * Fast-path deliveries not yet started, oldest first. Each queue task takes
-   * the oldest one when it runs, so spilling them leaves only no-op tasks.
-   */
-  readonly waiting: Waiting[] = [];
-
-  constructor(
-    concurrency: number,
-    private readonly maxQueued: number,
-    private readonly changed: () => void,
-  ) {
-    this.queue = new PQueue({ concurrency });
-    this.queue.on('idle', () => {
-      this.spilled = false;
-      changed();
-    });
-    // Any task done, fast path or retry: the endpoint's backlog and health may have changed.
-    this.queue.on('next', changed);
-  }
-
-  /** A streamed change's delivery joins the queue; `pastBound` when the queue was already full. */
-  enter(pastBound: boolean): void {
-    this.streamed++;
-    if (pastBound) this.pressing = true;
-  }
-
-  /** A streamed change's delivery left the queue (settled or spilled). */
-  leave(): void {
-    this.streamed--;
-    if (this.streamed <= this.maxQueued / 2) this.pressing = false;
-    this.changed();
-  }
-
-  /** Streamed deliveries reading must wait for: those of a pressing endpoint that cannot overflow now; else 0. */
-  get holdingStream(): number {
-    return this.pressing && !this.failing && !this.spilled ? this.streamed : 0;
-  }
-
-  /** Deliveries waiting or running in memory. */
-  get backlog(): number {
-    return this.queue.size + this.queue.pending;
-  }
-
-  /** Its in-memory queue is at the bound. */
-  full(): boolean {
-    return this.backlog >= this.maxQueued;
-  }
-
-  /** How many more deliveries its in-memory queue takes before the bound. */
-  room(): number {
-    return Math.max(0, this.maxQueued - this.backlog);
-  }
-
-  /** Runs `task` in turn with the endpoint's other deliveries, at most `concurrency` at once. */
-  run(task: () => Promise<void>): Promise<void> {
-    return this.queue.add(task);
-  }
-
-  /**
-   * How long the next request must wait to stay within `maxPerSecond` (null:
-   * no limit), its slot taken. A changed limit starts a fresh bucket.
-   */
-  paceMs(maxPerSecond: number | null): number {
-    if (maxPerSecond === null) {
-      this.bucket = null;
-      return 0;
-    }
-    if (this.bucket?.ratePerSecond !== maxPerSecond) this.bucket = new TokenBucket(maxPerSecond);
-    return this.bucket.reserve();
-  }
-
-  /** Resolves once nothing waits or runs. */
-  idle(): Promise<void> {
-    return this.queue.onIdle();
-  }
 }
 
 export class Dispatcher {
@@ -600,7 +486,7 @@ export class Dispatcher {
       throw error;
     }
     if (result.outcome === 'success') {
-      endpoint.failing = false;
+      endpoint.attempted(true);
       this.changeHealth(webhook, endpoint, { type: 'succeeded' });
       this.succeeded(webhook, endpoint);
       return { delivered: true, result };
@@ -620,7 +506,7 @@ export class Dispatcher {
       this.logger.info({ webhookId: webhook.id, deliveryId: job.id, status: result.status, waitMs: throttleMs }, 'endpoint asked to slow down; nothing sent to it until then');
       return { delivered: false, deferred: true, until: new Date(attemptedAt.getTime() + throttleMs), result, reason: result.error, attemptedAt };
     }
-    endpoint.failing = true;
+    endpoint.attempted(false);
     const step = await this.afterFailure(webhook, job, result, attemptNumber, attemptedAt);
     return { delivered: false, deferred: false, result, step, attemptedAt };
   }
@@ -725,8 +611,7 @@ export class Dispatcher {
       const oldest = endpoint.waiting[0];
       // With a single endpoint nothing else waits for it: its queue stays, and reading waits (the slot is the queue).
       if (!oldest || now - oldest.enqueuedAt < this.settings.spillAfterMs || this.registry.enabledIds().length < 2) continue;
-      const spilled = endpoint.waiting.splice(0);
-      endpoint.spilled = true;
+      const spilled = endpoint.spill();
       this.logger.info({ webhookId, deliveries: spilled.length, waitedMs: now - oldest.enqueuedAt }, 'slow endpoint: queued deliveries moved to the state table');
       for (const { webhook, job, settle, leaveQueue } of spilled) {
         leaveQueue();

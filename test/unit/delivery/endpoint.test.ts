@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Endpoint } from '../../../src/delivery/dispatcher.js';
+import { Endpoint } from '../../../src/delivery/endpoint.js';
 
 /** A task that runs until `finish` is called. */
 function pending(): { task: () => Promise<void>; finish: () => void } {
@@ -40,19 +40,21 @@ describe('Endpoint', () => {
   it('never holds the stream while failing or spilled: those deliveries go to the state table instead', () => {
     const endpoint = new Endpoint(1, 1, () => undefined);
     endpoint.enter(true);
-    endpoint.failing = true;
+    endpoint.attempted(false);
+    expect(endpoint.mode).toBe('failing');
     expect(endpoint.holdingStream).toBe(0);
-    endpoint.failing = false;
-    endpoint.spilled = true;
-    expect(endpoint.holdingStream).toBe(0);
-    endpoint.spilled = false;
+    endpoint.attempted(true);
     expect(endpoint.holdingStream).toBe(1);
+    endpoint.spill();
+    expect(endpoint.mode).toBe('spilled');
+    expect(endpoint.holdingStream).toBe(0);
   });
 
   it('leaves spilled when its queue runs empty, and tells flow control whenever a task is done', async () => {
     let changes = 0;
     const endpoint = new Endpoint(1, 1, () => changes++);
-    endpoint.spilled = true;
+    endpoint.spill();
+    expect(endpoint.spilled).toBe(true);
     await endpoint.run(async () => undefined);
     await endpoint.idle();
     expect(endpoint.spilled).toBe(false);
