@@ -4,7 +4,8 @@
  * process that streams a Twenty-like workspace, with a real receiver on
  * 127.0.0.1. The steps run in order, as an operator would: sign in, create a
  * webhook, copy its secret, watch a delivery, a dead letter and its
- * redelivery, edit, disable, rotate, delete. Screenshots of the main pages
+ * redelivery, edit, disable, rotate, delete, and a webhook its receiver
+ * disabled with 410 Gone, enabled with what it missed. Screenshots of the main pages
  * go to test-artifacts/console/.
  *
  * The page's browser modules are read from dist/: run `npm run build` first.
@@ -76,6 +77,23 @@ async function deadLetterIds(count: number): Promise<string[]> {
 
 async function confirmInDialog(button: string): Promise<void> {
   await page.getByRole('dialog').getByRole('button', { name: button }).click();
+}
+
+interface WebhookState {
+  status: string;
+  disabledReason: string | null;
+}
+
+async function webhookState(id: string): Promise<WebhookState> {
+  return (await api.data<{ webhook: WebhookState }>('query ($id: ID!) { webhook(id: $id) { status disabledReason } }', { id })).webhook;
+}
+
+async function createWebhookTo(targetUrl: string): Promise<string> {
+  const { createWebhook } = await api.data<{ createWebhook: { id: string } }>(
+    'mutation ($targetUrl: String!) { createWebhook(input: { targetUrl: $targetUrl, operations: ["person.created"] }) { id } }',
+    { targetUrl },
+  );
+  return createWebhook.id;
 }
 
 async function storedWebhooks(): Promise<{ id: string; description: string; status: string; workspaceId: string | null }[]> {
@@ -332,7 +350,8 @@ describe.skipIf(chromiumMissing !== null)('web console', () => {
 
     await page.getByRole('button', { name: 'Disable' }).click();
     await page.locator('#detail-status', { hasText: 'disabled' }).waitFor({ timeout: SEEN_WITHIN_MS });
-    await page.getByRole('button', { name: 'Enable' }).click();
+    expect(await page.locator('#disabled-reason').innerText()).toBe('disabled by an operator');
+    await page.getByRole('button', { name: 'Enable', exact: true }).click();
     await page.locator('#detail-status', { hasText: 'active' }).waitFor({ timeout: SEEN_WITHIN_MS });
     expect(await storedWebhooks()).toEqual([{ id: webhookId, description: 'CRM sync (edited)', status: 'active', workspaceId: WORKSPACE_ID }]);
   });
@@ -380,5 +399,53 @@ describe.skipIf(chromiumMissing !== null)('web console', () => {
     const warning = 'SSRF guard: 10.9.9.9 is a private address (to send there, add it to delivery.allowList)';
     await page.locator('#detail-fields', { hasText: warning }).waitFor({ timeout: SEEN_WITHIN_MS });
     await api.data('mutation ($id: ID!) { deleteWebhook(id: $id) { id } }', { id: refused.id });
+  });
+
+  it('shows why a webhook its receiver disabled with 410 Gone is disabled, and enables it with the dead letter it missed', async () => {
+    receiver.respond = () => ({ status: 410 });
+    const goneId = await createWebhookTo(receiver.url);
+    const missed = deliveryIdOf(await personArrives());
+    await waitFor(async () => (await webhookState(goneId)).status === 'disabled', 'the webhook disabled by the 410');
+
+    await page.goto(`${baseUrl}/console#/webhooks/${goneId}`);
+    await page.locator('#enable-panel').waitFor({ timeout: SEEN_WITHIN_MS });
+    expect(await page.locator('#disabled-reason').innerText()).toBe('receiver answered 410 Gone');
+    expect(await page.locator('#detail-status').innerText()).toBe('disabled');
+    expect(await deadLetterIds(1)).toEqual([missed]);
+    expect(await page.getByRole('button', { name: 'Enable', exact: true }).isVisible()).toBe(true);
+    const redeliverButton = page.getByRole('button', { name: 'Enable and redeliver missed' });
+    expect(await redeliverButton.getAttribute('aria-describedby').then((id) => page.locator(`#${id}`).innerText())).toContain(
+      'the dead letters since it began failing are sent again',
+    );
+    expect(await page.getByRole('button', { name: 'Disable' }).isVisible()).toBe(false);
+    await screenshot('disabled-webhook');
+
+    receiver.respond = () => ({ status: 200 });
+    const before = receiver.requests.length;
+    await redeliverButton.click();
+    await waitFor(() => receiver.requests.slice(before).some((r) => deliveryIdOf(r) === missed), 'the missed delivery at the receiver');
+    expect(await webhookState(goneId)).toEqual({ status: 'active', disabledReason: null });
+    await page.locator('#detail-status', { hasText: 'active' }).waitFor({ timeout: SEEN_WITHIN_MS });
+    expect(await page.locator('#enable-panel').isVisible()).toBe(false);
+    expect(await page.locator('#enable-result').innerText()).toMatch(/^Enabled: it receives events again, and its dead letters since it began failing are sent again \(right after enabling: \d+ waiting to be sent, 0 dead letters left\)\.$/);
+    await page.locator('#dead-empty').waitFor({ timeout: SEEN_WITHIN_MS });
+    expect(await page.getByRole('button', { name: 'Disable' }).isVisible()).toBe(true);
+
+    // Enabled for good: what happens from now on is sent too (personArrives waits a bounded time).
+    const fresh = await personArrives();
+    expect(deliveryIdOf(fresh)).not.toBe(missed);
+    expect(fresh.json.operation).toBe('person.created');
+    await api.data('mutation ($id: ID!) { deleteWebhook(id: $id) { id } }', { id: goneId });
+  });
+
+  it('shows the API\'s reason when enabling fails', async () => {
+    const vanishingId = await createWebhookTo(receiver.url);
+    await api.data('mutation ($input: UpdateWebhookInput!) { updateWebhook(input: $input) { id } }', { input: { id: vanishingId, enabled: false } });
+    await page.goto(`${baseUrl}/console#/webhooks/${vanishingId}`);
+    await page.locator('#enable-panel').waitFor({ timeout: SEEN_WITHIN_MS });
+    // Deleted elsewhere while the page still shows it.
+    await api.data('mutation ($id: ID!) { deleteWebhook(id: $id) { id } }', { id: vanishingId });
+    await page.getByRole('button', { name: 'Enable', exact: true }).click();
+    await page.locator('#enable-error', { hasText: `no webhook with id "${vanishingId}"` }).waitFor({ timeout: SEEN_WITHIN_MS });
   });
 });

@@ -181,9 +181,21 @@ export const CONSOLE_PAGE = `<!doctype html>
         <span id="detail-status" class="badge"></span>
       </div>
       <dl id="detail-fields" class="fields"></dl>
+      <section id="enable-panel" class="disabled-panel" hidden aria-labelledby="enable-title">
+        <h2 id="enable-title">Disabled: it receives nothing</h2>
+        <p>Disabled because: <strong id="disabled-reason"></strong></p>
+        <div class="actions">
+          <button type="button" id="enable-webhook" class="primary">Enable</button>
+          <button type="button" id="enable-redeliver" aria-describedby="enable-redeliver-hint">Enable and redeliver missed</button>
+        </div>
+        <p class="hint" id="enable-redeliver-hint">Enable and redeliver missed: the dead letters since it began failing are sent again,
+          with their original ids.</p>
+        <p class="form-error" id="enable-error" role="alert"></p>
+      </section>
+      <p id="enable-result" class="done" role="status"></p>
       <div class="actions" id="detail-actions">
         <a class="button" id="edit-webhook" href="#/">Edit</a>
-        <button type="button" id="toggle-webhook"></button>
+        <button type="button" id="disable-webhook">Disable</button>
         <button type="button" id="rotate-secret">Rotate secret</button>
         <button type="button" id="show-backfill">Backfill</button>
         <button type="button" id="delete-webhook" class="danger">Delete</button>

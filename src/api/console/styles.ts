@@ -94,6 +94,12 @@ table.data td.error { max-width: 26rem; overflow-wrap: anywhere; }
 .fields dt { color: var(--muted); }
 .fields dd { margin: 0; overflow-wrap: anywhere; }
 
+.disabled-panel { border: 2px solid var(--off); background: #f4f5f7; border-radius: 8px; padding: 0.8rem 1.2rem 1rem; margin: 1rem 0; }
+.disabled-panel h2 { margin-top: 0.2rem; }
+.disabled-panel .actions { margin-top: 0.6rem; }
+.done { color: var(--ok); font-weight: 600; }
+.done:empty { display: none; }
+
 .secret-panel { border: 2px solid var(--warn); background: #fffaf0; border-radius: 8px; padding: 0.8rem 1.2rem 1rem; margin-bottom: 1.2rem; }
 .secret-panel h2 { margin-top: 0.2rem; }
 .copy-row { display: flex; gap: 0.6rem; align-items: center; flex-wrap: wrap; }

@@ -199,6 +199,19 @@ export async function tryFilter(webhookId: string, filter: string | null, change
   return data.tryFilter;
 }
 
+/**
+ * Enables a disabled webhook; with `redeliverMissed`, its dead letters since it
+ * began failing are sent again. The answer is the webhook: the API does not say
+ * how many were sent again.
+ */
+export async function enableWebhook(id: string, redeliverMissed: boolean): Promise<Webhook> {
+  const data = await graphql<{ enableWebhook: Webhook }>(
+    `mutation ($id: ID!, $redeliverMissed: Boolean!) { enableWebhook(id: $id, redeliverMissed: $redeliverMissed) { ${WEBHOOK_FIELDS} } }`,
+    { id, redeliverMissed },
+  );
+  return data.enableWebhook;
+}
+
 export async function deleteWebhook(id: string): Promise<void> {
   await graphql('mutation ($id: ID!) { deleteWebhook(id: $id) { id } }', { id });
 }

@@ -1,13 +1,15 @@
 /// <reference lib="dom" />
 /// <reference lib="dom.iterable" />
 /**
- * One webhook: its settings, what can be done to it (edit, enable or
- * disable, rotate the secret, delete), the secret right after it was made,
+ * One webhook: its settings, what can be done to it (edit, disable, rotate
+ * the secret, delete; once disabled, why, and enable it, optionally sending
+ * again what it missed), the secret right after it was made,
  * and its delivery log — this instance's recent attempts, the deliveries
  * waiting for a retry, and the dead letters, which can be sent again.
  */
 import {
   deleteWebhook,
+  enableWebhook,
   redeliver,
   redeliverDeadLetters,
   rotateSecret,
@@ -15,6 +17,7 @@ import {
   webhookActivity,
   type Delivery,
   type RecentAttempt,
+  type Webhook,
   type WebhookActivity,
 } from './api.js';
 import {
@@ -45,6 +48,8 @@ const ENDPOINT_MODE_TEXT: Record<WebhookActivity['webhook']['stats']['endpointMo
 let shown: WebhookActivity['webhook'] | null = null;
 
 export function detailView(id: string): LiveView<WebhookActivity> {
+  // The outcome of enabling speaks of the webhook it was shown on.
+  byId('enable-result').textContent = '';
   return { load: () => webhookActivity(id), render };
 }
 
@@ -54,7 +59,7 @@ function render({ webhook, recentAttempts, waiting, dead }: WebhookActivity): vo
   byId('detail-status').replaceWith(Object.assign(statusBadge(webhook), { id: 'detail-status' }));
   renderFields(webhook);
   byId<HTMLAnchorElement>('edit-webhook').href = `#/webhooks/${encodeURIComponent(webhook.id)}/edit`;
-  byId('toggle-webhook').textContent = webhook.status === 'disabled' ? 'Enable' : 'Disable';
+  renderDisabled(webhook);
   byId('detail-actions').hidden = webhook.readOnly;
   byId('read-only-note').hidden = !webhook.readOnly;
   byId('read-only-note').textContent = readOnlyNote(webhook);
@@ -81,9 +86,34 @@ function renderFields(webhook: WebhookActivity['webhook']): void {
     ['Created', formatTime(webhook.createdAt)],
   ];
   if (webhook.targetRefusal) fields.push(['Not sent', element('span', { className: 'warning' }, webhook.targetRefusal)]);
-  if (webhook.disabledReason) fields.push(['Disabled because', webhook.disabledReason]);
   if (webhook.previousSecretExpiresAt) fields.push(['Previous secret signs until', formatTime(webhook.previousSecretExpiresAt)]);
   byId('detail-fields').replaceChildren(...fields.flatMap(([name, value]) => [element('dt', {}, name), element('dd', {}, value)]));
+}
+
+/**
+ * A disabled webhook shows why, and how to enable it, also when it is
+ * read-only here: enabling is walhook's state, not the definition.
+ */
+function renderDisabled(webhook: Webhook): void {
+  const disabled = webhook.status === 'disabled';
+  const panel = byId('enable-panel');
+  // The button just clicked goes away with the panel: focus moves to the title rather than to nowhere.
+  if (!disabled && panel.contains(document.activeElement)) byId('detail-title').focus();
+  panel.hidden = !disabled;
+  byId('disabled-reason').textContent = webhook.disabledReason ?? 'no reason recorded';
+  byId('disable-webhook').hidden = disabled;
+  // Disabled again since: "Enabled" is no longer true.
+  if (disabled) byId('enable-result').textContent = '';
+}
+
+/** What enabling did, from the webhook the API answered with: it does not count the dead letters it sent again. */
+function enabledText(webhook: Webhook, redeliverMissed: boolean): string {
+  if (!redeliverMissed) return 'Enabled: it receives events again.';
+  const { waiting, deadLetters } = webhook.stats;
+  return (
+    'Enabled: it receives events again, and its dead letters since it began failing are sent again ' +
+    `(right after enabling: ${waiting} waiting to be sent, ${deadLetters} dead letters left).`
+  );
 }
 
 function tbodyOf(tableId: string): HTMLTableSectionElement {
@@ -177,9 +207,17 @@ export function handleDetailActions(deleted: () => void): void {
     });
   });
   byId('secret-done').addEventListener('click', hideSecret);
-  onClick('toggle-webhook', 'detail-error', async (webhook) => {
-    await updateWebhook({ id: webhook.id, enabled: webhook.status === 'disabled' });
+  onClick('disable-webhook', 'detail-error', async (webhook) => {
+    await updateWebhook({ id: webhook.id, enabled: false });
   });
+  for (const [buttonId, redeliverMissed] of [
+    ['enable-webhook', false],
+    ['enable-redeliver', true],
+  ] as const) {
+    onClick(buttonId, 'enable-error', async (webhook) => {
+      byId('enable-result').textContent = enabledText(await enableWebhook(webhook.id, redeliverMissed), redeliverMissed);
+    });
+  }
   onClick('rotate-secret', 'detail-error', async (webhook) => {
     const message = `Rotate the signing secret of ${webhook.targetUrl}? A new secret signs from now on; the current one keeps signing beside it for a while.`;
     if (!(await confirmAction(message, 'Rotate secret'))) return;
