@@ -498,8 +498,10 @@ export class Dispatcher {
     // refusal sent nothing; neither counts toward opening.
     if (gate === 'probe' || (throttleMs === null && !result.refused)) {
       this.changeHealth(webhook, endpoint, { type: 'failed', at: attemptedAt.getTime() });
-      // Not awaited: the first failure's write must not delay what the breaker decides for the next requests.
-      void this.stillFailing(webhook, endpoint, attemptedAt.getTime());
+      const streakWritten = this.stillFailing(webhook, endpoint, attemptedAt.getTime());
+      // A 410 disables the webhook, and enableWebhook(redeliverMissed) finds its dead letters by the streak's start:
+      // written before its dead letter then. Otherwise not awaited: the write must not delay what the breaker decides next.
+      if (result.gone) await streakWritten;
     }
     if (throttleMs !== null) {
       endpoint.throttledUntil = Math.max(endpoint.throttledUntil, attemptedAt.getTime() + throttleMs);
