@@ -12,7 +12,7 @@
 import type { Logger } from 'pino';
 import { claimDueDeliveries, recordAttempts, releaseLeases, type AttemptRecord, type ClaimedDelivery } from '../state/deliveries.js';
 import type { StateDb } from '../state/db.js';
-import type { Dispatcher } from './dispatcher.js';
+import type { AttemptOutcome, Dispatcher } from './dispatcher.js';
 import type { Webhook, WebhookRegistry } from './registry.js';
 
 /**
@@ -190,44 +190,7 @@ export class RetryWorker {
     const attempt = delivery.attempts + 1;
     // A due retry the circuit breaker keeps back counts as an attempt: it still reaches its dead letter.
     const outcome = await this.dispatcher.tryDelivery(webhook, job, attempt, true);
-    const record: AttemptRecord = outcome.delivered
-      ? {
-          deliveryId: delivery.id,
-          attempt,
-          counted: true,
-          durationMs: outcome.result.durationMs,
-          attemptedAt: new Date(),
-          status: outcome.result.status,
-          error: null,
-          state: 'delivered',
-          nextAttemptAt: null,
-          deadReason: null,
-        }
-      : outcome.deferred
-        ? {
-            deliveryId: delivery.id,
-            attempt: delivery.attempts,
-            counted: false,
-            durationMs: outcome.result?.durationMs ?? 0,
-            attemptedAt: outcome.attemptedAt,
-            status: outcome.result?.status ?? null,
-            error: outcome.result?.error ?? outcome.reason,
-            state: delivery.attempts > 0 ? 'retrying' : 'pending',
-            nextAttemptAt: outcome.until,
-            deadReason: null,
-          }
-        : {
-            deliveryId: delivery.id,
-            attempt,
-            counted: true,
-            durationMs: outcome.result.durationMs,
-            attemptedAt: outcome.attemptedAt,
-            status: outcome.result.status ?? null,
-            error: outcome.result.error,
-            state: outcome.step.state,
-            nextAttemptAt: outcome.step.nextAttemptAt,
-            deadReason: outcome.step.state === 'dead' ? outcome.step.reason : null,
-          };
+    const record = attemptRecord(delivery.id, delivery.attempts, outcome);
     await recordAttempts(this.db, [record]);
     // The record's next change may be due already: look again now rather than after the poll interval.
     const settled = record.state === 'delivered' || record.state === 'dead';
@@ -239,4 +202,37 @@ export class RetryWorker {
       this.logger.warn({ err: error }, 'could not release leases; they expire by themselves'),
     );
   }
+}
+
+/**
+ * What the state table keeps of an attempt on a stored delivery that had
+ * made `attemptsBefore` attempts: a success or a failure counts as the next
+ * attempt; a deferral (Retry-After, or held back unsent) does not, and the
+ * row waits until then in the state it had.
+ */
+export function attemptRecord(deliveryId: string, attemptsBefore: number, outcome: AttemptOutcome): AttemptRecord {
+  const attempt = attemptsBefore + 1;
+  if (outcome.delivered) {
+    const { status, durationMs } = outcome.result;
+    return { deliveryId, attempt, counted: true, attemptedAt: new Date(), status, error: null, durationMs, state: 'delivered', nextAttemptAt: null, deadReason: null };
+  }
+  if (outcome.deferred) {
+    const { result, attemptedAt, until } = outcome;
+    const state = attemptsBefore > 0 ? 'retrying' : 'pending';
+    const error = result?.error ?? outcome.reason;
+    return { deliveryId, attempt: attemptsBefore, counted: false, attemptedAt, status: result?.status ?? null, error, durationMs: result?.durationMs ?? 0, state, nextAttemptAt: until, deadReason: null };
+  }
+  const { result, attemptedAt, step } = outcome;
+  return {
+    deliveryId,
+    attempt,
+    counted: true,
+    attemptedAt,
+    status: result.status ?? null,
+    error: result.error,
+    durationMs: result.durationMs,
+    state: step.state,
+    nextAttemptAt: step.nextAttemptAt,
+    deadReason: step.state === 'dead' ? step.reason : null,
+  };
 }
