@@ -299,6 +299,8 @@ export class Dispatcher {
   private readonly breaker: { failures: number; probeIntervalMs: number };
   /** Per webhook with `batch`: the batch it is gathering. */
   private readonly gathering = new Map<string, Gathering>();
+  /** Set by `idle()` at shutdown: batches are sent at once instead of lingering. */
+  private draining = false;
 
   constructor(
     private readonly registry: WebhookRegistry,
@@ -496,12 +498,13 @@ export class Dispatcher {
   }
 
   private route(webhook: Webhook, job: DeliveryJob, settle: () => void): void {
-    // A disabled webhook's or an oversized delivery goes to its dead letter alone, as without batching.
-    if (webhook.batch && !webhook.disabledReason && job.bytes <= this.settings.maxPayloadBytes) {
+    // An oversized delivery goes to its dead letter alone, as without batching: no batch could carry it. A disabled
+    // webhook's are gathered too, so its dead letters hold batches as its receiver expects them when redelivered.
+    if (webhook.batch && job.bytes <= this.settings.maxPayloadBytes) {
       this.gather(webhook, webhook.batch, job, settle);
       return;
     }
-    // Batching just turned off (or the webhook disabled): what it gathered leaves before this, in commit order.
+    // Batching just turned off: what it gathered leaves before this, in commit order.
     this.sendGathered(webhook.id);
     this.routeJob(webhook, job, settle);
   }
@@ -526,6 +529,11 @@ export class Dispatcher {
     const sizeBefore = gathering.accumulator.size;
     const complete = gathering.accumulator.add({ job, settle }, job.bytes + MEMBER_OVERHEAD_BYTES);
     for (const members of complete) this.sendBatch(webhook, members);
+    // Shutting down: nothing waits for a linger any more.
+    if (this.draining) {
+      this.sendGathered(webhook.id);
+      return;
+    }
     // The timer runs from the first delivery of the batch now gathering: a new batch (empty before, or one just sent) starts it again.
     if (complete.length > 0 || sizeBefore === 0) this.restartLinger(webhook.id, gathering);
   }
@@ -565,7 +573,9 @@ export class Dispatcher {
     const first = jobs[0]!;
     this.observer.batched?.(webhook, jobs.length);
     const job: DeliveryJob = { ...first, id, operation: BATCH_OPERATION, body, bytes: payloadBytes(body), recordKey: null };
-    this.routeJob(webhook, job, () => members.forEach((member) => member.settle()));
+    // Only the callbacks are kept: the members' bodies are in the batch's, and need not stay in memory twice.
+    const settles = members.map((member) => member.settle);
+    this.routeJob(webhook, job, () => settles.forEach((settle) => settle()));
   }
 
   private routeJob(webhook: Webhook, job: DeliveryJob, settle: () => void): void {
@@ -924,8 +934,13 @@ export class Dispatcher {
     return this.records.settledOne(webhookId, recordKey, () => recordIsWaiting(this.db, webhookId, recordKey));
   }
 
-  /** Sends every batch being gathered, then waits until every endpoint queue is empty, or the deadline passes. */
+  /**
+   * At shutdown: sends every batch being gathered (and from now on sends
+   * batches without lingering), then waits until every endpoint queue is
+   * empty, or the deadline passes.
+   */
   async idle(deadlineMs: number): Promise<boolean> {
+    this.draining = true;
     for (const webhookId of [...this.gathering.keys()]) this.sendGathered(webhookId);
     const allIdle = Promise.all([...this.endpoints.values()].map((endpoint) => endpoint.idle())).then(() => true);
     const timeout = new Promise<boolean>((resolve) => setTimeout(() => resolve(false), deadlineMs).unref());

@@ -9,8 +9,9 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { currentWalLsn, deliveryRows, insertPersons, useCrmTestBed, waitForSlotAt, type InsertedPerson } from '../harness/crm.js';
-import { startDaemon, writeConfig } from '../harness/daemon.js';
+import { startDaemon, writeConfig, type DaemonProcess } from '../harness/daemon.js';
 import { graphqlClient } from '../harness/graphql.js';
+import { scrapeMetrics } from '../harness/operations.js';
 import { waitFor, type ReceivedRequest, type Receiver } from '../harness/receiver.js';
 
 const bed = useCrmTestBed('batching');
@@ -40,6 +41,10 @@ function positionsOf(batches: readonly Batch[]): number[] {
   return batches.flatMap((batch) => batch.events.map((event) => event.body.record.position));
 }
 
+function apiOf(daemon: DaemonProcess): string {
+  return `http://127.0.0.1:${String(daemon.logs.find((line) => line.msg === 'HTTP API listening')?.port)}`;
+}
+
 function expectEach(persons: readonly InsertedPerson[], batches: readonly Batch[]): void {
   const positions = positionsOf(batches);
   expect([...positions].sort((a, b) => a - b), 'every event exactly once').toEqual(persons.map((person) => person.index));
@@ -53,7 +58,7 @@ describe('batching', () => {
     const webhookId = randomUUID();
     const batchedSetup = bed.setup({ webhooks: [{ id: webhookId, targetUrl: batched.url, batch: { maxEvents: 10, linger: '200ms' } }] });
     const singleSetup = bed.setup({ webhooks: [{ id: webhookId, targetUrl: single.url }] });
-    await bed.walhook(batchedSetup);
+    const batchedWalhook = await bed.walhook(batchedSetup);
     await bed.walhook(singleSetup);
 
     const persons = await insertPersons(bed.db, 50);
@@ -76,6 +81,10 @@ describe('batching', () => {
     const byFirst = [...batches].sort((a, b) => a.events[0]!.body.record.position - b.events[0]!.body.record.position);
     expect(positionsOf(byFirst)).toEqual(persons.map((person) => person.index));
     expectEach(persons, batches);
+
+    const metrics = await scrapeMetrics(apiOf(batchedWalhook));
+    expect(metrics.value('walhook_batch_events_count', { webhook_id: webhookId }), 'one batch observed per request').toBe(batched.requests.length);
+    expect(metrics.value('walhook_batch_events_sum', { webhook_id: webhookId })).toBe(50);
 
     const unbatchedIds = new Map(single.requests.map((request) => [(request.json.record as { position: number }).position, request.headers['webhook-id']]));
     for (const event of batches.flatMap((batch) => batch.events)) {
@@ -157,6 +166,24 @@ describe('batching', () => {
     for (const request of receiver.requests) expect(Buffer.byteLength(request.body)).toBeLessThanOrEqual(maxBytes);
     expect(receiver.verified()).toHaveLength(receiver.requests.length);
     expectEach(persons, delivered(receiver));
+  });
+
+  it('sends what it gathered when stopped instead of waiting out the linger', async () => {
+    const receiver = await bed.receiver();
+    const setup = bed.setup({ webhooks: [{ targetUrl: receiver.url, batch: { maxEvents: 100, linger: '60s' } }] });
+    const daemon = await bed.walhook(setup);
+    const persons = await insertPersons(bed.db, 3);
+    await waitFor(
+      async () => ((await scrapeMetrics(apiOf(daemon))).value('walhook_changes_total', { object: 'person', action: 'created' }) ?? 0) >= 3,
+      'walhook to read the 3 changes',
+    );
+    expect(receiver.requests, 'the batch lingers').toHaveLength(0);
+    expect(await daemon.stop()).toBe(0);
+    expect(receiver.requests).toHaveLength(1);
+    expect(receiver.verified()).toHaveLength(1);
+    expectEach(persons, [batchOf(receiver.requests[0]!)]);
+    const afterInsert = persons.at(-1)!.walLsn;
+    await waitForSlotAt(bed.db, setup.slot, afterInsert, 'the slot to be confirmed past the batch sent at shutdown');
   });
 
   it('names a wrong batch field: the config key on start, the input field in GraphQL', async () => {
