@@ -5,10 +5,10 @@
  * receiver with the same concurrency. Deliveries are events: a batch of 100
  * counts 100.
  */
-import { crmDatabase, secondsSince, waitForChanges, type BenchScenario } from '../lib/context.js';
+import { crmDatabase, type BenchScenario } from '../lib/context.js';
 import { startTallyReceiver } from '../lib/receiver.js';
 import { result } from '../lib/results.js';
-import { prepareSlot, startWalhook, streamingSince, walhookSetup, type WalhookSetup } from '../lib/walhook.js';
+import { prepareSlot, timeDrain, walhookSetup, type WalhookSetup } from '../lib/walhook.js';
 import { writePersons } from '../lib/writers.js';
 
 const CONCURRENCY = 8;
@@ -33,16 +33,9 @@ export const batching: BenchScenario = {
       context.progress(`batching: writing ${changes} changes`);
       await writePersons(db, { count: changes, perTransaction: 1 });
 
-      const run = async (setup: WalhookSetup, mode: 'single' | 'batched') => {
+      const run = (setup: WalhookSetup, mode: 'single' | 'batched') => {
         context.progress(`batching: walhook, ${mode}`);
-        const receiver = receivers[mode];
-        const walhook = await startWalhook(setup);
-        try {
-          await waitForChanges([receiver], changes, `walhook (${mode}) to deliver every change`);
-          return secondsSince(streamingSince(walhook)!, receiver.lastAt);
-        } finally {
-          await walhook.stop();
-        }
+        return timeDrain(setup, receivers[mode], changes, `walhook (${mode}) to deliver every change`);
       };
       const singleSeconds = await run(single, 'single');
       const batchedSeconds = await run(batched, 'batched');
