@@ -500,7 +500,8 @@ export class Dispatcher {
   private route(webhook: Webhook, job: DeliveryJob, settle: () => void): void {
     // An oversized delivery goes to its dead letter alone, as without batching: no batch could carry it. A disabled
     // webhook's are gathered too, so its dead letters hold batches as its receiver expects them when redelivered.
-    if (webhook.batch && job.bytes <= this.settings.maxPayloadBytes) {
+    // Per-record ordering is never batched (validation refuses the pair; a row written by hand keeps its ordering).
+    if (webhook.batch && job.recordKey === null && job.bytes <= this.settings.maxPayloadBytes) {
       this.gather(webhook, webhook.batch, job, settle);
       return;
     }

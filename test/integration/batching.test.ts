@@ -130,13 +130,16 @@ describe('batching', () => {
     await waitFor(() => positionsOf(delivered(receiver, (index) => statuses[index]!)).includes(fresh!.index), 'a write after recovery to arrive', 30_000);
   });
 
-  it('dead-letters a batch that always fails as one row holding all its events', async () => {
-    const receiver = await bed.receiver(() => ({ status: 500 }));
+  it('dead-letters a batch that always fails as one row holding all its events, and redelivers it whole', async () => {
+    let answer = 500;
+    const receiver = await bed.receiver(() => ({ status: answer }));
+    const token = 'batching-test-token-0123456789';
     const setup = bed.setup({
       webhooks: [{ targetUrl: receiver.url, batch: { maxEvents: 5, linger: '2s' } }],
       delivery: { retrySchedule: ['100ms', '100ms'] },
+      api: { token },
     });
-    await bed.walhook(setup);
+    const daemon = await bed.walhook(setup);
     await insertPersons(bed.db, 5);
     await waitFor(async () => {
       const rows = await bed.db.sql<{ state: string }>(`SELECT state FROM ${setup.stateSchema}.deliveries`);
@@ -153,6 +156,13 @@ describe('batching', () => {
     expect(batch.count).toBe(5);
     expect(new Set(batch.events.map((event) => event.id)).size).toBe(5);
     expect(receiver.requests.every((request) => request.body === row.body), 'every attempt sent the same batch').toBe(true);
+
+    answer = 200;
+    const sentBefore = receiver.requests.length;
+    await graphqlClient(apiOf(daemon), token).data('mutation ($id: ID!) { redeliver(deliveryId: $id) { id } }', { id: row.id });
+    await waitFor(() => receiver.requests.length > sentBefore, 'the dead batch to be redelivered');
+    expect(receiver.requests.slice(sentBefore).map((request) => request.body), 'the same batch, whole').toEqual([row.body]);
+    await waitFor(async () => (await bed.db.sql<{ state: string }>(`SELECT state FROM ${setup.stateSchema}.deliveries`))[0]?.state === 'delivered', 'the row to be delivered');
   });
 
   it('splits batches so that no body passes maxBytes', async () => {
@@ -184,6 +194,24 @@ describe('batching', () => {
     expectEach(persons, [batchOf(receiver.requests[0]!)]);
     const afterInsert = persons.at(-1)!.walLsn;
     await waitForSlotAt(bed.db, setup.slot, afterInsert, 'the slot to be confirmed past the batch sent at shutdown');
+  });
+
+  it('loses nothing gathered when killed: the events come again from the slot after a restart', async () => {
+    const receiver = await bed.receiver();
+    const setup = bed.setup({ webhooks: [{ targetUrl: receiver.url, batch: { maxEvents: 100, linger: '60s' } }] });
+    const read = async (daemon: DaemonProcess) =>
+      ((await scrapeMetrics(apiOf(daemon))).value('walhook_changes_total', { object: 'person', action: 'created' }) ?? 0) >= 3;
+    const first = await bed.walhook(setup);
+    const persons = await insertPersons(bed.db, 3);
+    await waitFor(() => read(first), 'walhook to read the 3 changes');
+    await first.kill9();
+    expect(receiver.requests).toHaveLength(0);
+
+    const second = await bed.walhook(setup);
+    await waitFor(() => read(second), 'the restarted walhook to read the 3 changes again');
+    expect(await second.stop()).toBe(0);
+    expect(receiver.verified()).toHaveLength(1);
+    expectEach(persons, [batchOf(receiver.requests[0]!)]);
   });
 
   it('names a wrong batch field: the config key on start, the input field in GraphQL', async () => {
