@@ -326,8 +326,9 @@ export class Dispatcher {
     return endpoint;
   }
 
-  /** Drops the queue of a deleted webhook once it has nothing left in memory. */
+  /** Drops the queue of a deleted webhook once it has nothing left in memory; what it gathered leaves as its queued deliveries do. */
   forgetEndpoint(webhookId: string): void {
+    this.sendGathered(webhookId);
     if (this.endpoints.get(webhookId)?.backlog === 0) this.endpoints.delete(webhookId);
     this.loadChanged();
   }
@@ -536,10 +537,10 @@ export class Dispatcher {
       return;
     }
     // The timer runs from the first delivery of the batch now gathering: a new batch (empty before, or one just sent) starts it again.
-    if (complete.length > 0 || sizeBefore === 0) this.restartLinger(webhook.id, gathering);
+    if (complete.length > 0 || sizeBefore === 0) this.restartLinger(gathering);
   }
 
-  private restartLinger(webhookId: string, gathering: Gathering): void {
+  private restartLinger(gathering: Gathering): void {
     if (gathering.timer) clearTimeout(gathering.timer);
     gathering.timer = null;
     const dueAt = gathering.accumulator.dueAt();
@@ -548,7 +549,7 @@ export class Dispatcher {
       gathering.timer = null;
       const due = gathering.accumulator.takeDue();
       if (due) this.sendBatch(gathering.webhook, due);
-      this.restartLinger(webhookId, gathering);
+      this.restartLinger(gathering);
     }, Math.max(0, dueAt - Date.now()));
   }
 
