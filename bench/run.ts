@@ -22,6 +22,7 @@ import type { BenchContext, BenchScenario } from './lib/context.js';
 import { describeMachine, formatTable, type BenchReport, type BenchResult } from './lib/results.js';
 import { progressPrinter, runMain, selectScenarios } from './lib/runner.js';
 import { backfill } from './scenarios/backfill.js';
+import { batching } from './scenarios/batching.js';
 import { catchUp } from './scenarios/catch-up.js';
 import { cpuPerDelivery } from './scenarios/cpu.js';
 import { filterCost } from './scenarios/filter.js';
@@ -33,7 +34,7 @@ import { overhead } from './scenarios/overhead.js';
 import { sizing } from './scenarios/sizing.js';
 import { throughput } from './scenarios/throughput.js';
 
-const SCENARIOS: BenchScenario[] = [decode, throughput, cpuPerDelivery, filterCost, latency, overhead, isolation, catchUp, backfill, ordering, sizing];
+const SCENARIOS: BenchScenario[] = [decode, throughput, cpuPerDelivery, filterCost, latency, overhead, isolation, catchUp, backfill, ordering, batching, sizing];
 
 async function serverVersion(url: string): Promise<string> {
   const client = new pg.Client(url);

@@ -8,6 +8,7 @@
 import { managementFor } from './api/index.js';
 import type { Management } from './api/management.js';
 import type { DeliveryView, WebhookView } from './api/views.js';
+import type { BatchInput } from './api/validation.js';
 import { asOperatorError, parseCommandArgs, warnUnknownEnvVariables } from './command-line.js';
 import { closestName, loadConfig } from './config/index.js';
 import { OperatorError, UsageError } from './common/operator-error.js';
@@ -21,10 +22,11 @@ const GROUP_USAGE = {
   webhooks: `  webhooks list
   webhooks create --target-url URL --operations OPS [--description TEXT] [--format F] [--signatures S]
                   [--workspace-id W] [--changed-fields FIELDS] [--filter CEL] [--ordering none|record]
-                  [--max-per-second N]
+                  [--max-per-second N] [--batch-max-events N] [--batch-max-bytes N] [--batch-linger D]
   webhooks update --id ID [--target-url URL] [--operations OPS] [--description TEXT] [--format F]
                   [--signatures S] [--workspace-id W] [--changed-fields FIELDS] [--filter CEL]
-                  [--ordering none|record] [--max-per-second N ('' for no limit)] [--enable | --disable]
+                  [--ordering none|record] [--max-per-second N ('' for no limit)]
+                  [--batch-max-events N] [--batch-max-bytes N] [--batch-linger D] [--no-batch] [--enable | --disable]
   webhooks enable --id ID [--redeliver-missed]   (or: webhooks enable ID)
   webhooks delete --id ID
   webhooks rotate-secret --id ID`,
@@ -77,6 +79,10 @@ const ADMIN_OPTIONS = {
   filter: { type: 'string' },
   ordering: { type: 'string' },
   'max-per-second': { type: 'string' },
+  'batch-max-events': { type: 'string' },
+  'batch-max-bytes': { type: 'string' },
+  'batch-linger': { type: 'string' },
+  'no-batch': { type: 'boolean' },
   enable: { type: 'boolean' },
   disable: { type: 'boolean' },
   status: { type: 'string' },
@@ -174,6 +180,17 @@ function withSecret(webhook: WebhookView, verb: string): string {
 }
 
 /** Runs one command; returns what to print (text or the value for --json). */
+/**
+ * --no-batch: one event per request again; any --batch-* flag: batching, the
+ * fields not given keeping their current value (or default); none: unchanged.
+ */
+function batchFlags(values: Values): BatchInput | null | undefined {
+  if (values['no-batch'] === true) return null;
+  const number = (text: string | undefined) => (text === undefined ? undefined : Number(text));
+  const batch = { maxEvents: number(values['batch-max-events']), maxBytes: number(values['batch-max-bytes']), linger: values['batch-linger'] };
+  return Object.values(batch).every((value) => value === undefined) ? undefined : batch;
+}
+
 async function execute(management: Management, group: string, action: string, values: Values): Promise<{ json: unknown; text: string }> {
   const id = () => required(values.id, 'id');
   const webhookFields = {
@@ -190,6 +207,7 @@ async function execute(management: Management, group: string, action: string, va
     ordering: values.ordering,
     // '' lifts the limit; anything else is checked as the API checks it (a positive number).
     maxPerSecond: values['max-per-second'] === undefined ? undefined : values['max-per-second'] === '' ? null : Number(values['max-per-second']),
+    batch: batchFlags(values),
   };
   switch (`${group} ${action}`) {
     case 'webhooks list': {

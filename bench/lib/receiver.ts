@@ -3,13 +3,15 @@
  * request's signature with walhook/verify and keeps a tally per change (the
  * row a body is about) instead of every request, so a million deliveries fit
  * in memory. The test harness's receiver (test/harness/receiver.ts) keeps
- * whole requests; this one is for the bench and chaos suites.
+ * whole requests; this one is for the bench and chaos suites. A batch
+ * (`{batchId, events: [{id, body}]}`, webhooks with `batch`) is one request
+ * and as many deliveries as it holds events.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { verifyWebhook } from '../../src/common/verify.js';
 
-/** One verified request, as `reply` and `onDelivery` see it. */
+/** One verified delivery (a request, or an event of a batch), as `reply` and `onDelivery` see it. */
 export interface VerifiedDelivery {
   changeId: string;
   /** The body's `id`: the delivery id, the same on every attempt. */
@@ -31,14 +33,14 @@ export interface TallyOptions {
   changeIdOf?: (body: Record<string, unknown>) => string;
   /** The answer to a verified request; default 200 at once. Only 2xx answers count as received. */
   reply?: (delivery: VerifiedDelivery) => Reply;
-  /** Called for every verified request answered 2xx. */
+  /** Called for every verified delivery answered 2xx (each event of a batch). */
   onDelivery?: (delivery: VerifiedDelivery) => void;
 }
 
 export interface TallyReceiver {
   url: string;
   port: number;
-  /** Verified requests answered 2xx, retries and duplicates included. */
+  /** Verified requests answered 2xx (a batch is one), retries and duplicates included. */
   readonly verified: number;
   /** Requests whose signature did not verify (answered 401). */
   readonly rejected: number;
@@ -65,6 +67,14 @@ export function recordIdOf(body: Record<string, unknown>): string {
 
 const now = () => performance.timeOrigin + performance.now();
 
+/** The deliveries a body carries: each event of a batch, else the body itself. */
+function deliveriesIn(body: Record<string, unknown>): { id: string; body: Record<string, unknown> }[] {
+  if (typeof body.batchId === 'string' && Array.isArray(body.events)) {
+    return (body.events as { id: string; body: Record<string, unknown> }[]).map(({ id, body: eventBody }) => ({ id, body: eventBody }));
+  }
+  return [{ id: String(body.id), body }];
+}
+
 export async function startTallyReceiver(options: TallyOptions): Promise<TallyReceiver> {
   const changeIdOf = options.changeIdOf ?? recordIdOf;
   const eventIdByChange = new Map<string, string>();
@@ -74,7 +84,6 @@ export async function startTallyReceiver(options: TallyOptions): Promise<TallyRe
   let refused = 0;
   let lastAt = 0;
   const tally = (delivery: VerifiedDelivery) => {
-    verified++;
     lastAt = delivery.receivedAt;
     const first = eventIdByChange.get(delivery.changeId);
     if (first === undefined) eventIdByChange.set(delivery.changeId, delivery.eventId);
@@ -96,10 +105,15 @@ export async function startTallyReceiver(options: TallyOptions): Promise<TallyRe
         res.writeHead(401).end();
         return;
       }
-      const delivery: VerifiedDelivery = { changeId: changeIdOf(body), eventId: String(body.id), body, rawBody, receivedAt: now() };
-      const reply = options.reply?.(delivery) ?? { status: 200 };
-      if (reply.status >= 200 && reply.status < 300) tally(delivery);
-      else refused++;
+      const receivedAt = now();
+      const deliveries = deliveriesIn(body).map(({ id, body: eventBody }): VerifiedDelivery => ({ changeId: changeIdOf(eventBody), eventId: id, body: eventBody, rawBody, receivedAt }));
+      const reply = options.reply?.(deliveries[0]!) ?? { status: 200 };
+      if (reply.status >= 200 && reply.status < 300) {
+        verified++;
+        deliveries.forEach(tally);
+      } else {
+        refused++;
+      }
       const send = () => {
         if (!res.destroyed) res.writeHead(reply.status).end();
       };

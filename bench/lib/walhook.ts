@@ -11,6 +11,8 @@ import pg from 'pg';
 import { loadConfig } from '../../src/config/index.js';
 import { prepareSource } from '../../src/source/prepare.js';
 import { createLogger } from '../../src/common/log.js';
+import { secondsSince, waitForChanges } from './context.js';
+import type { TallyReceiver } from './receiver.js';
 import { startDaemon, writeConfig, type DaemonProcess } from '../../test/harness/daemon.js';
 import type { TestDatabase } from '../../test/harness/database.js';
 import { waitFor } from '../../test/harness/receiver.js';
@@ -147,6 +149,21 @@ export async function startWalhook(setup: WalhookSetup, { streaming = true, time
     throw error;
   }
   return Object.assign(daemon, { pid: daemon.child.pid!, apiPort: apiPortOf(daemon)! });
+}
+
+/**
+ * Starts walhook on `setup` (whose slot already holds `changes`), waits until
+ * `receiver` has every one, and stops it: the seconds from streaming to the
+ * last delivery, the drain two setups of one scenario are compared by.
+ */
+export async function timeDrain(setup: WalhookSetup, receiver: TallyReceiver, changes: number, what: string): Promise<number> {
+  const walhook = await startWalhook(setup);
+  try {
+    await waitForChanges([receiver], changes, what);
+    return secondsSince(streamingSince(walhook)!, receiver.lastAt);
+  } finally {
+    await walhook.stop();
+  }
 }
 
 /** The port walhook's HTTP API listens on, or null before it said. */

@@ -9,10 +9,10 @@
  */
 import { WORKSPACE_SCHEMA } from '../../test/harness/crm.js';
 import type { TestDatabase } from '../../test/harness/database.js';
-import { crmDatabase, secondsSince, waitForChanges, type BenchScenario } from '../lib/context.js';
+import { crmDatabase, type BenchScenario } from '../lib/context.js';
 import { recordIdOf, startTallyReceiver } from '../lib/receiver.js';
 import { result } from '../lib/results.js';
-import { prepareSlot, startWalhook, storedDeliveries, streamingSince, walhookSetup, type WalhookSetup } from '../lib/walhook.js';
+import { prepareSlot, storedDeliveries, timeDrain, walhookSetup, type WalhookSetup } from '../lib/walhook.js';
 import { writePersons } from '../lib/writers.js';
 
 const RECORDS = 1_000;
@@ -64,14 +64,8 @@ export const ordering: BenchScenario = {
 
       const run = async (setup: WalhookSetup, mode: 'none' | 'record') => {
         context.progress(`ordering: walhook, ordering ${mode}`);
-        const receiver = receivers[mode];
-        const walhook = await startWalhook(setup);
-        try {
-          await waitForChanges([receiver], changes, `walhook (ordering ${mode}) to deliver every change`);
-          return { seconds: secondsSince(streamingSince(walhook)!, receiver.lastAt), stored: await storedDeliveries(db, setup) };
-        } finally {
-          await walhook.stop();
-        }
+        const seconds = await timeDrain(setup, receivers[mode], changes, `walhook (ordering ${mode}) to deliver every change`);
+        return { seconds, stored: await storedDeliveries(db, setup) };
       };
       const none = await run(unordered, 'none');
       const record = await run(ordered, 'record');

@@ -39,7 +39,15 @@ import {
 } from '../state/webhooks.js';
 import { BackfillManagement } from './backfills.js';
 import { allValid, badUserInput, ManagementError, notFound } from './errors.js';
-import { validateDeliveryState, validateId, validatePageSize, validateSecret, validateWebhookFields } from './validation.js';
+import {
+  batchOver,
+  validateDeliveryState,
+  validateId,
+  validatePageSize,
+  validateSecret,
+  validateWebhookFields,
+  type BatchInput,
+} from './validation.js';
 import type { PartitionMetrics } from './metrics.js';
 import {
   decodeCursor,
@@ -137,6 +145,8 @@ export interface CreateWebhookInput {
   ordering?: Optional<string>;
   /** Absent or null: no limit. */
   maxPerSecond?: Optional<number>;
+  /** Absent or null: one event per request; a field left out takes its default. */
+  batch?: Optional<BatchInput>;
   /** Generated (32 random bytes, hex) when not given. */
   secret?: Optional<string>;
 }
@@ -157,6 +167,8 @@ export interface UpdateWebhookInput {
   ordering?: Optional<string>;
   /** Absent: unchanged; null: no limit. */
   maxPerSecond?: Optional<number>;
+  /** Absent: unchanged; null: one event per request; a field left out keeps its current value (or default). */
+  batch?: Optional<BatchInput>;
   /** true re-enables a webhook disabled by a 410 Gone; false disables it. */
   enabled?: Optional<boolean>;
 }
@@ -235,6 +247,7 @@ export class Management {
             filter: input.filter ?? null,
             ordering: input.ordering ?? 'none',
             maxPerSecond: input.maxPerSecond ?? null,
+            batch: input.batch ?? null,
           },
           this.settings.maxUrlLength,
         ),
@@ -266,6 +279,7 @@ export class Management {
         input.filter,
         input.ordering,
         input.maxPerSecond,
+        input.batch,
       ].every((field) => field == null);
     const row = await this.changeWebhook(input.id, { configToo: onlyEnabled }, async (client, current) => {
       if (current.source === 'config') {
@@ -284,6 +298,7 @@ export class Management {
           filter: input.filter === undefined ? (current.filter ?? null) : input.filter,
           ordering: input.ordering ?? current.ordering,
           maxPerSecond: input.maxPerSecond === undefined ? (current.maxPerSecond ?? null) : input.maxPerSecond,
+          batch: input.batch === undefined ? (current.batch ?? null) : input.batch === null ? null : batchOver(current.batch ?? null, input.batch),
         },
         this.settings.maxUrlLength,
       );

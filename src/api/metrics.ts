@@ -122,6 +122,14 @@ export class Metrics implements DeliveryObserver, PipelineObserver, BackfillObse
     registers: [this.registry],
   });
 
+  private readonly batchEvents = new Histogram({
+    name: 'walhook_batch_events',
+    help: 'Events per batched request (webhooks with batch), by webhook.',
+    labelNames: ['webhook_id'] as const,
+    buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 10_000],
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'walhook_' });
     // prom-client's three `nodejs_active_*_total` are gauges, and a gauge named `_total` fails
@@ -400,6 +408,10 @@ export class Metrics implements DeliveryObserver, PipelineObserver, BackfillObse
     }
   }
 
+  batched(webhook: Webhook, events: number): void {
+    this.batchEvents.observe({ webhook_id: webhook.id }, events);
+  }
+
   deadLettered(webhook: Webhook, _reason: string): void {
     this.countDelivery(webhook.id, 'dead');
   }
@@ -428,6 +440,7 @@ export class Metrics implements DeliveryObserver, PipelineObserver, BackfillObse
     this.deliveryCounts.delete(webhookId);
     this.filterCounts.delete(webhookId);
     this.deliveryDuration.remove({ webhook_id: webhookId });
+    this.batchEvents.remove({ webhook_id: webhookId });
   }
 
   async render(): Promise<{ contentType: string; body: string }> {

@@ -52,6 +52,23 @@ const SDL = /* GraphQL */ `
     dead
   }
 
+  "How a webhook batches: one POST carries up to maxEvents events, at most maxBytes, sent linger after its first event at the latest."
+  type WebhookBatch {
+    maxEvents: Int!
+    maxBytes: Int!
+    "A duration in milliseconds, such as 200ms."
+    linger: String!
+  }
+
+  input WebhookBatchInput {
+    "Most events in one request, 1 to 10000. Default: 100."
+    maxEvents: Int
+    "Largest body of one request in bytes (at least 1024; never more than delivery.maxPayloadBytes). Default: 1048576."
+    maxBytes: Int
+    "Longest an event waits for others to join its batch: a duration such as 200ms or 1s, at most 60s. Default: 200ms."
+    linger: String
+  }
+
   type Webhook {
     id: ID!
     targetUrl: String!
@@ -70,6 +87,8 @@ const SDL = /* GraphQL */ `
     ordering: WebhookOrdering!
     "Requests per second at most to targetUrl, per walhook instance (token bucket); null: no limit."
     maxPerSecond: Float
+    "Several events per request (README Batching); null: one event per request."
+    batch: WebhookBatch
     "The signing secret: only in the answer of createWebhook and rotateWebhookSecret, null everywhere else."
     secret: String
     "Until when the secret before the last rotation still signs (ISO 8601); null outside a rotation."
@@ -132,6 +151,8 @@ const SDL = /* GraphQL */ `
     ordering: WebhookOrdering
     "Requests per second at most to targetUrl (a positive number). Default: no limit."
     maxPerSecond: Float
+    "Several events per request; a field left out takes its default. Default: one event per request. Not with ordering record."
+    batch: WebhookBatchInput
     "Default: 32 random bytes in hex. At least 16 characters."
     secret: String
   }
@@ -152,6 +173,8 @@ const SDL = /* GraphQL */ `
     ordering: WebhookOrdering
     "Requests per second at most to targetUrl (a positive number); null: no limit again."
     maxPerSecond: Float
+    "Several events per request; a field left out keeps its current value (or default); null: one event per request again."
+    batch: WebhookBatchInput
     "true enables a disabled webhook again; false disables it."
     enabled: Boolean
   }

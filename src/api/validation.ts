@@ -8,7 +8,18 @@ import { validate as isUuid } from 'uuid';
 import { InvalidOperationError, validateOperations } from '../common/operations.js';
 import { secretProblem, SIGNATURE_SCHEMES, type SignatureScheme } from '../common/verify.js';
 import { changedFieldsProblem, compileFilter } from '../common/webhook-filter.js';
-import { MIN_SECRET_LENGTH, ORDERINGS, PAYLOAD_FORMATS, type Ordering, type PayloadFormat, type WebhookFields } from '../common/webhook.js';
+import {
+  BATCH_DEFAULTS,
+  BATCH_LIMITS,
+  MIN_SECRET_LENGTH,
+  ORDERINGS,
+  PAYLOAD_FORMATS,
+  type BatchPolicy,
+  type Ordering,
+  type PayloadFormat,
+  type WebhookFields,
+} from '../common/webhook.js';
+import { DURATION_FORMAT, parseDuration } from '../config/units.js';
 import { InvalidTargetUrlError, validateTargetUrl } from '../delivery/ssrf.js';
 import type { DeliveryState } from '../state/deliveries.js';
 import { allValid, badUserInput, notFound } from './errors.js';
@@ -17,12 +28,20 @@ export const MAX_PAGE_SIZE = 500;
 export const DELIVERY_STATES: readonly DeliveryState[] = ['pending', 'retrying', 'delivered', 'dead'];
 
 /** A webhook's fields as given, before any check: the lists may repeat and hold anything. */
-export type WebhookFieldsInput = Omit<WebhookFields, 'operations' | 'format' | 'signatures' | 'ordering'> & {
+export type WebhookFieldsInput = Omit<WebhookFields, 'operations' | 'format' | 'signatures' | 'ordering' | 'batch'> & {
   operations: readonly string[];
   format: string;
   signatures: readonly string[];
   ordering?: string;
+  batch?: BatchInput | null;
 };
+
+/** A batch policy as given: a field left out (or null) takes its default; `linger` is a duration text or milliseconds. */
+export interface BatchInput {
+  maxEvents?: number | null;
+  maxBytes?: number | null;
+  linger?: string | number | null;
+}
 
 /** A workspace id as events carry it: Twenty's UUID, or the id a schema name gives. */
 const WORKSPACE_ID = /^\S{1,100}$/;
@@ -45,7 +64,43 @@ export function validateWebhookFields(input: WebhookFieldsInput, maxUrlLength: n
     filter: () => validateFilter(input.filter ?? null),
     ordering: () => oneOf<Ordering>('ordering', input.ordering ?? 'none', ORDERINGS),
     maxPerSecond: () => validateMaxPerSecond(input.maxPerSecond ?? null),
+    batch: () => validateBatch(input.batch ?? null, input.ordering ?? 'none'),
   });
+}
+
+/** The policy with its defaults filled in, or one BAD_USER_INPUT naming each wrong field as `batch.<field>`. */
+export function validateBatch(batch: BatchInput | null, ordering: string): BatchPolicy | null {
+  if (batch === null) return null;
+  if (ordering === 'record') throw badUserInput('batch', 'null while ordering is record (batching and per-record ordering are not combined yet)');
+  return allValid<BatchPolicy>({
+    maxEvents: () => wholeNumberIn('batch.maxEvents', batch.maxEvents ?? BATCH_DEFAULTS.maxEvents, BATCH_LIMITS.maxEvents, 'events'),
+    maxBytes: () => wholeNumberIn('batch.maxBytes', batch.maxBytes ?? BATCH_DEFAULTS.maxBytes, BATCH_LIMITS.maxBytes, 'bytes'),
+    linger: () => wholeNumberIn('batch.linger', lingerMs(batch.linger ?? BATCH_DEFAULTS.linger), BATCH_LIMITS.linger, 'ms'),
+  });
+}
+
+/** `given` over the current policy: a field it leaves out (or null) keeps its current value. */
+export function batchOver(current: BatchPolicy | null, given: BatchInput): BatchInput {
+  return {
+    maxEvents: given.maxEvents ?? current?.maxEvents,
+    maxBytes: given.maxBytes ?? current?.maxBytes,
+    linger: given.linger ?? current?.linger,
+  };
+}
+
+function lingerMs(linger: string | number): number {
+  try {
+    return parseDuration(linger);
+  } catch {
+    throw badUserInput('batch.linger', `a ${DURATION_FORMAT}, at most ${BATCH_LIMITS.linger.max / 1000}s; got ${JSON.stringify(linger)}`);
+  }
+}
+
+function wholeNumberIn(field: string, value: number, { min, max }: { min: number; max: number }, unit: string): number {
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    throw badUserInput(field, `a whole number of ${unit} from ${min} to ${max}; got ${value}`);
+  }
+  return value;
 }
 
 function validateMaxPerSecond(maxPerSecond: number | null): number | null {

@@ -23,6 +23,8 @@ export interface WebhookView {
   ordering: string;
   /** Requests per second at most; null: no limit. */
   maxPerSecond: number | null;
+  /** Several events per request; null: one event per request. */
+  batch: BatchView | null;
   /** Only in the answer to the operation that made it. */
   secret: string | null;
   /** Until when the secret before the last rotation still signs; null outside an overlap. */
@@ -37,6 +39,13 @@ export interface WebhookView {
   updatedAt: string;
 }
 
+export interface BatchView {
+  maxEvents: number;
+  maxBytes: number;
+  /** A duration in milliseconds, such as `200ms`: the form the API and the CLI take it in. */
+  linger: string;
+}
+
 export interface WebhookViewExtras {
   /** The clear secret, right after it was made. */
   secret?: string | null;
@@ -48,6 +57,7 @@ export function webhookView(row: WebhookRow, { secret = null, targetRefusal = nu
   return {
     id: row.id,
     ...webhookFieldsOf(row),
+    batch: row.batch == null ? null : { maxEvents: row.batch.maxEvents, maxBytes: row.batch.maxBytes, linger: `${row.batch.linger}ms` },
     workspaceId: row.workspaceId ?? null,
     secret,
     previousSecretExpiresAt: overlappingPreviousSecret(row, now)?.endsAt.toISOString() ?? null,

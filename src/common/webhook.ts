@@ -25,6 +25,29 @@ export const MIN_SECRET_LENGTH = 16;
 /** Where a webhook is defined; `twenty`: made in Twenty's UI (core.webhook), read-only in walhook. */
 export type WebhookSource = 'config' | 'api' | 'twenty';
 
+/**
+ * How a webhook batches its deliveries (`delivery/batcher.ts`): one POST
+ * carries up to `maxEvents` events, its body at most `maxBytes` (and never
+ * more than delivery.maxPayloadBytes), sent `linger` ms after its first event
+ * at the latest.
+ */
+export interface BatchPolicy {
+  maxEvents: number;
+  maxBytes: number;
+  /** Milliseconds. */
+  linger: number;
+}
+
+/** The bounds of each batch field, checked alike in the config file and the API. */
+export const BATCH_LIMITS = {
+  maxEvents: { min: 1, max: 10_000 },
+  maxBytes: { min: 1024, max: 1024 ** 3 },
+  linger: { min: 1, max: 60_000 },
+} as const;
+
+/** What a field of `batch` left out is. */
+export const BATCH_DEFAULTS: BatchPolicy = { maxEvents: 100, maxBytes: 1024 ** 2, linger: 200 };
+
 /** The fields a webhook is edited by. */
 export interface WebhookFields {
   targetUrl: string;
@@ -43,6 +66,8 @@ export interface WebhookFields {
   ordering?: Ordering;
   /** Requests per second at most to its endpoint (a token bucket, `delivery/token-bucket.ts`); null or absent: no limit. */
   maxPerSecond?: number | null;
+  /** Several events per request (`BatchPolicy`); null or absent: one event per request. */
+  batch?: BatchPolicy | null;
 }
 
 /** Just the editable fields of a webhook-like value. */
@@ -57,6 +82,7 @@ export function webhookFieldsOf({
   filter,
   ordering,
   maxPerSecond,
+  batch,
 }: WebhookFields): Required<WebhookFields> {
   return {
     targetUrl,
@@ -69,5 +95,6 @@ export function webhookFieldsOf({
     filter: filter ?? null,
     ordering: ordering ?? 'none',
     maxPerSecond: maxPerSecond ?? null,
+    batch: batch ?? null,
   };
 }

@@ -9,7 +9,7 @@
  */
 import { z } from 'zod';
 import { MIN_STANDARD_KEY_BYTES, secretProblem, SIGNATURE_SCHEMES } from '../common/verify.js';
-import { MIN_SECRET_LENGTH, ORDERINGS, PAYLOAD_FORMATS } from '../common/webhook.js';
+import { BATCH_DEFAULTS, BATCH_LIMITS, MIN_SECRET_LENGTH, ORDERINGS, PAYLOAD_FORMATS } from '../common/webhook.js';
 import { changedFieldsProblem, compileFilter } from '../common/webhook-filter.js';
 import { MAX_PARTITIONS, partitionSuffixLength } from '../common/partitions.js';
 import {
@@ -221,6 +221,21 @@ const deliverySchema = z.strictObject({
     .describe("After a webhook's secret is rotated, how long requests also carry a signature made with the old secret."),
 });
 
+const batchSchema = z.strictObject({
+  maxEvents: wholeNumber(BATCH_LIMITS.maxEvents.min)
+    .refine((events) => events <= BATCH_LIMITS.maxEvents.max, `a whole number from ${BATCH_LIMITS.maxEvents.min} to ${BATCH_LIMITS.maxEvents.max}`)
+    .prefault(BATCH_DEFAULTS.maxEvents)
+    .describe('Most events in one request.'),
+  maxBytes: byteSize()
+    .refine((bytes) => bytes >= BATCH_LIMITS.maxBytes.min && bytes <= BATCH_LIMITS.maxBytes.max, 'a size from 1kB to 1GB')
+    .prefault('1MB')
+    .describe('Largest body of one request, never more than `delivery.maxPayloadBytes`; an event alone larger than this goes in a batch of its own.'),
+  linger: duration()
+    .refine((ms) => ms <= BATCH_LIMITS.linger.max, 'a duration of at most 60s')
+    .prefault(`${BATCH_DEFAULTS.linger}ms`)
+    .describe('Longest an event waits for others to join its batch, from the first event of the batch.'),
+});
+
 const webhookSchema = z
   .strictObject({
     id: z
@@ -291,6 +306,15 @@ const webhookSchema = z
       .describe(
         "Requests per second at most to this endpoint, per walhook instance (a token bucket: up to a second's worth may leave at once after a quiet spell). What cannot leave waits in memory, or in the state table past `delivery.maxQueuedPerEndpoint`. Unset: no limit.",
       ),
+    batch: batchSchema
+      .optional()
+      .describe(
+        'Several events per request, as `{batchId, webhookId, count, events: [...]}` (README "Batching"), each event as a single delivery would send it. Unset: one event per request. Not combined with `ordering: record` yet.',
+      ),
+  })
+  .refine((webhook) => webhook.batch === undefined || webhook.ordering !== 'record', {
+    message: 'unset while ordering is record (batching and per-record ordering are not combined yet)',
+    path: ['batch'],
   })
   .register(fieldInfo, { type: 'webhook' });
 

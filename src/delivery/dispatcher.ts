@@ -8,6 +8,7 @@
 import type { Logger } from 'pino';
 import { deliveryId as deliveryIdOf } from '../events/event-id.js';
 import type { Action } from '../common/operations.js';
+import type { BatchPolicy } from '../common/webhook.js';
 import type { ChangeEvent } from '../events/types.js';
 import { inTransaction, type StateDb } from '../state/db.js';
 import { insertSetAside, type SetAsideChange } from '../state/set-aside.js';
@@ -24,6 +25,7 @@ import { listWaitingRecords, recordIsWaiting } from '../state/deliveries.js';
 import { loggableUrl } from '../common/log.js';
 import { changedFieldsAdmit, type FilterInput } from '../common/webhook-filter.js';
 import { Endpoint, type Waiting } from './endpoint.js';
+import { accumulatorLimits, BatchAccumulator, batchBody, batchIdOf, MEMBER_OVERHEAD_BYTES, type AccumulatorLimits } from './batcher.js';
 import { admission, autoDisableReason, nextHealth, shouldAutoDisable, type EndpointMode, type HealthEvent } from './endpoint-health.js';
 
 export interface DeliverySettings {
@@ -56,6 +58,8 @@ export interface DeliveryObserver {
   filtered?(webhook: Webhook, failed: boolean): void;
   /** The webhooks `event` is about to be filtered for (their operations and workspace matched). */
   considered?(event: ChangeEvent, webhooks: readonly Webhook[]): void;
+  /** A batch of `events` deliveries was made into one request (webhooks with `batch`). */
+  batched?(webhook: Webhook, events: number): void;
 }
 
 const NO_OBSERVER: DeliveryObserver = { attempted: () => undefined, deadLettered: () => undefined };
@@ -69,6 +73,7 @@ export function observeAll(...observers: DeliveryObserver[]): DeliveryObserver {
     setAside: (...args) => observers.forEach((observer) => observer.setAside?.(...args)),
     filtered: (...args) => observers.forEach((observer) => observer.filtered?.(...args)),
     considered: (...args) => observers.forEach((observer) => observer.considered?.(...args)),
+    batched: (...args) => observers.forEach((observer) => observer.batched?.(...args)),
   };
 }
 
@@ -147,6 +152,27 @@ export interface DeliveryJob {
   recordKey: string | null;
 }
 
+/** A delivery gathered into its webhook's next batch, with the callback that settles it. */
+interface BatchedDelivery {
+  job: DeliveryJob;
+  settle: () => void;
+}
+
+/** The batch a webhook is gathering, and the timer that sends it when its linger ends. */
+interface Gathering {
+  /** The definition the last delivery was routed with: the batch is sent with it. */
+  webhook: Webhook;
+  accumulator: BatchAccumulator<BatchedDelivery>;
+  timer: NodeJS.Timeout | null;
+}
+
+/** The operation of a batch's row in the deliveries table (its events' own operations are in its body). */
+export const BATCH_OPERATION = 'batch';
+
+function sameLimits(a: AccumulatorLimits, b: AccumulatorLimits): boolean {
+  return a.maxEvents === b.maxEvents && a.budgetBytes === b.budgetBytes && a.lingerMs === b.lingerMs;
+}
+
 export class Dispatcher {
   private readonly endpoints = new Map<string, Endpoint>();
   /** Deliveries of streamed changes routed and not yet settled (queued, in flight, or being written), and their body bytes. */
@@ -157,6 +183,10 @@ export class Dispatcher {
   private readonly records = new RecordGate();
   /** What the breaker's transitions need, decided once. */
   private readonly breaker: { failures: number; probeIntervalMs: number };
+  /** Per webhook with `batch`: the batch it is gathering. */
+  private readonly gathering = new Map<string, Gathering>();
+  /** Set by `idle()` at shutdown: batches are sent at once instead of lingering. */
+  private draining = false;
 
   constructor(
     private readonly registry: WebhookRegistry,
@@ -182,8 +212,9 @@ export class Dispatcher {
     return endpoint;
   }
 
-  /** Drops the queue of a deleted webhook once it has nothing left in memory. */
+  /** Drops the queue of a deleted webhook once it has nothing left in memory; what it gathered leaves as its queued deliveries do. */
   forgetEndpoint(webhookId: string): void {
+    this.sendGathered(webhookId);
     if (this.endpoints.get(webhookId)?.backlog === 0) this.endpoints.delete(webhookId);
     this.loadChanged();
   }
@@ -354,6 +385,88 @@ export class Dispatcher {
   }
 
   private route(webhook: Webhook, job: DeliveryJob, settle: () => void): void {
+    // An oversized delivery goes to its dead letter alone, as without batching: no batch could carry it. A disabled
+    // webhook's are gathered too, so its dead letters hold batches as its receiver expects them when redelivered.
+    // Per-record ordering is never batched (validation refuses the pair; a row written by hand keeps its ordering).
+    if (webhook.batch && job.recordKey === null && job.bytes <= this.settings.maxPayloadBytes) {
+      this.gather(webhook, webhook.batch, job, settle);
+      return;
+    }
+    // Batching just turned off: what it gathered leaves before this, in commit order.
+    this.sendGathered(webhook.id);
+    this.routeJob(webhook, job, settle);
+  }
+
+  /**
+   * Adds the delivery to its webhook's batch, sends the batches it completes,
+   * and keeps a timer for the linger of the batch left gathering. A changed
+   * policy sends what was gathered under the old one first.
+   */
+  private gather(webhook: Webhook, policy: BatchPolicy, job: DeliveryJob, settle: () => void): void {
+    const limits = accumulatorLimits(policy, this.settings.maxPayloadBytes);
+    let gathering = this.gathering.get(webhook.id);
+    if (gathering && !sameLimits(gathering.accumulator.limits, limits)) {
+      this.sendGathered(webhook.id);
+      gathering = undefined;
+    }
+    if (!gathering) {
+      gathering = { webhook, accumulator: new BatchAccumulator<BatchedDelivery>(limits), timer: null };
+      this.gathering.set(webhook.id, gathering);
+    }
+    gathering.webhook = webhook;
+    const sizeBefore = gathering.accumulator.size;
+    const complete = gathering.accumulator.add({ job, settle }, job.bytes + MEMBER_OVERHEAD_BYTES);
+    for (const members of complete) this.sendBatch(webhook, members);
+    // Shutting down: nothing waits for a linger any more.
+    if (this.draining) {
+      this.sendGathered(webhook.id);
+      return;
+    }
+    // The timer runs from the first delivery of the batch now gathering: a new batch (empty before, or one just sent) starts it again.
+    if (complete.length > 0 || sizeBefore === 0) this.restartLinger(gathering);
+  }
+
+  private restartLinger(gathering: Gathering): void {
+    if (gathering.timer) clearTimeout(gathering.timer);
+    gathering.timer = null;
+    const dueAt = gathering.accumulator.dueAt();
+    if (dueAt === null) return;
+    gathering.timer = setTimeout(() => {
+      gathering.timer = null;
+      const due = gathering.accumulator.takeDue();
+      if (due) this.sendBatch(gathering.webhook, due);
+      this.restartLinger(gathering);
+    }, Math.max(0, dueAt - Date.now()));
+  }
+
+  /** Sends what the webhook has gathered now, whatever its linger. */
+  private sendGathered(webhookId: string): void {
+    const gathering = this.gathering.get(webhookId);
+    if (!gathering) return;
+    if (gathering.timer) clearTimeout(gathering.timer);
+    this.gathering.delete(webhookId);
+    const members = gathering.accumulator.take();
+    if (members.length > 0) this.sendBatch(gathering.webhook, members);
+  }
+
+  /**
+   * One request for `members`, in the order gathered: from here it is one
+   * delivery (one row when it fails, retried and dead-lettered whole), whose
+   * settling settles every member.
+   */
+  private sendBatch(webhook: Webhook, members: readonly BatchedDelivery[]): void {
+    const jobs = members.map((member) => member.job);
+    const id = batchIdOf(jobs.map((job) => job.id));
+    const body = batchBody(id, webhook.id, jobs);
+    const first = jobs[0]!;
+    this.observer.batched?.(webhook, jobs.length);
+    const job: DeliveryJob = { ...first, id, operation: BATCH_OPERATION, body, bytes: payloadBytes(body), recordKey: null };
+    // Only the callbacks are kept: the members' bodies are in the batch's, and need not stay in memory twice.
+    const settles = members.map((member) => member.settle);
+    this.routeJob(webhook, job, () => settles.forEach((settle) => settle()));
+  }
+
+  private routeJob(webhook: Webhook, job: DeliveryJob, settle: () => void): void {
     if (webhook.disabledReason) {
       this.observer.deadLettered(webhook, 'webhook_disabled');
       void this.store(webhook, job, { state: 'dead', attempts: 0, deadReason: 'webhook_disabled' }).then(settle);
@@ -710,8 +823,14 @@ export class Dispatcher {
     return this.records.settledOne(webhookId, recordKey, () => recordIsWaiting(this.db, webhookId, recordKey));
   }
 
-  /** Waits until every endpoint queue is empty, or the deadline passes. */
+  /**
+   * At shutdown: sends every batch being gathered (and from now on sends
+   * batches without lingering), then waits until every endpoint queue is
+   * empty, or the deadline passes.
+   */
   async idle(deadlineMs: number): Promise<boolean> {
+    this.draining = true;
+    for (const webhookId of [...this.gathering.keys()]) this.sendGathered(webhookId);
     const allIdle = Promise.all([...this.endpoints.values()].map((endpoint) => endpoint.idle())).then(() => true);
     const timeout = new Promise<boolean>((resolve) => setTimeout(() => resolve(false), deadlineMs).unref());
     return Promise.race([allIdle, timeout]);

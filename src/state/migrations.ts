@@ -228,6 +228,13 @@ const MIGRATIONS: Migration[] = [
     sql: (s) => `
       ALTER TABLE ${s}.webhooks ADD COLUMN failing_since timestamptz;`,
   },
+  {
+    version: 17,
+    name: 'webhook batching',
+    // {maxEvents, maxBytes, linger (ms)}; NULL: one event per request. One jsonb: the three are set and cleared together.
+    sql: (s) => `
+      ALTER TABLE ${s}.webhooks ADD COLUMN batch jsonb CHECK (batch IS NULL OR jsonb_typeof(batch) = 'object');`,
+  },
 ];
 
 /** How long walhook waits on one migration step (or on another replica migrating) before giving up. */

@@ -51,7 +51,7 @@ export function overlappingPreviousSecret(row: WebhookRow, now: Date): { sealed:
 const SELECT_WEBHOOK = (schema: string) => `
   SELECT w.id, w.target_url AS "targetUrl", w.operations, w.description, w.format, w.signatures, w.source,
          w.workspace_id AS "workspaceId", w.changed_fields AS "changedFields", w.filter, w.ordering,
-         w.max_per_second AS "maxPerSecond",
+         w.max_per_second AS "maxPerSecond", w.batch,
          w.secret_encrypted AS "secretSealed", w.previous_secret_encrypted AS "previousSecretSealed",
          w.previous_secret_expires_at AS "previousSecretExpiresAt", w.created_at AS "createdAt",
          w.updated_at AS "updatedAt", s.disabled_reason AS "disabledReason",
@@ -99,8 +99,8 @@ export async function insertWebhook(db: StateDb, sql: Sql, row: NewWebhookRow): 
     name: 'walhook_insert_webhook',
     text: `INSERT INTO ${db.schema}.webhooks
              (id, target_url, operations, description, format, signatures, source, secret_encrypted, workspace_id, changed_fields, filter,
-              ordering, max_per_second)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+              ordering, max_per_second, batch)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
     values: [
       row.id,
       row.targetUrl,
@@ -115,8 +115,14 @@ export async function insertWebhook(db: StateDb, sql: Sql, row: NewWebhookRow): 
       row.filter ?? null,
       row.ordering ?? 'none',
       row.maxPerSecond ?? null,
+      batchJson(row),
     ],
   });
+}
+
+/** The jsonb text of a webhook's batch policy, or null (one event per request). */
+function batchJson(fields: WebhookFields): string | null {
+  return fields.batch == null ? null : JSON.stringify(fields.batch);
 }
 
 export async function updateWebhookFields(db: StateDb, sql: Sql, id: string, fields: WebhookFields): Promise<void> {
@@ -124,7 +130,7 @@ export async function updateWebhookFields(db: StateDb, sql: Sql, id: string, fie
     name: 'walhook_update_webhook_fields',
     text: `UPDATE ${db.schema}.webhooks
               SET target_url = $2, operations = $3, description = $4, format = $5, signatures = $6, workspace_id = $7,
-                  changed_fields = $8, filter = $9, ordering = $10, max_per_second = $11, updated_at = now()
+                  changed_fields = $8, filter = $9, ordering = $10, max_per_second = $11, batch = $12, updated_at = now()
             WHERE id = $1`,
     values: [
       id,
@@ -138,6 +144,7 @@ export async function updateWebhookFields(db: StateDb, sql: Sql, id: string, fie
       fields.filter ?? null,
       fields.ordering ?? 'none',
       fields.maxPerSecond ?? null,
+      batchJson(fields),
     ],
   });
 }
@@ -235,23 +242,25 @@ export async function upsertConfigWebhooks(db: StateDb, sql: Sql, rows: NewWebho
     text: `
       INSERT INTO ${db.schema}.webhooks
              (id, target_url, operations, description, format, signatures, source, workspace_id, changed_fields, filter, ordering,
-              max_per_second)
+              max_per_second, batch)
       SELECT r.id, r.target_url, ARRAY(SELECT jsonb_array_elements_text(r.operations)), r.description, r.format,
              ARRAY(SELECT jsonb_array_elements_text(r.signatures)), $8::text, r.workspace_id,
-             ARRAY(SELECT jsonb_array_elements_text(r.changed_fields)), r.filter, r.ordering, r.max_per_second
+             ARRAY(SELECT jsonb_array_elements_text(r.changed_fields)), r.filter, r.ordering, r.max_per_second, r.batch
         FROM unnest($1::uuid[], $2::text[], $3::jsonb[], $4::text[], $5::text[], $6::jsonb[], $7::text[], $9::jsonb[], $10::text[], $11::text[],
-                    $12::float8[])
-          AS r (id, target_url, operations, description, format, signatures, workspace_id, changed_fields, filter, ordering, max_per_second)
+                    $12::float8[], $13::jsonb[])
+          AS r (id, target_url, operations, description, format, signatures, workspace_id, changed_fields, filter, ordering, max_per_second,
+                batch)
       ON CONFLICT (id) DO UPDATE
          SET target_url = excluded.target_url, operations = excluded.operations, description = excluded.description,
              format = excluded.format, signatures = excluded.signatures, workspace_id = excluded.workspace_id,
              changed_fields = excluded.changed_fields, filter = excluded.filter, ordering = excluded.ordering,
-             max_per_second = excluded.max_per_second, updated_at = now()
+             max_per_second = excluded.max_per_second, batch = excluded.batch, updated_at = now()
        WHERE webhooks.source = $8::text
          AND (webhooks.target_url, webhooks.operations, webhooks.description, webhooks.format, webhooks.signatures, webhooks.workspace_id,
-              webhooks.changed_fields, webhooks.filter, webhooks.ordering, webhooks.max_per_second)
+              webhooks.changed_fields, webhooks.filter, webhooks.ordering, webhooks.max_per_second, webhooks.batch)
              IS DISTINCT FROM (excluded.target_url, excluded.operations, excluded.description, excluded.format, excluded.signatures,
-                               excluded.workspace_id, excluded.changed_fields, excluded.filter, excluded.ordering, excluded.max_per_second)
+                               excluded.workspace_id, excluded.changed_fields, excluded.filter, excluded.ordering, excluded.max_per_second,
+                               excluded.batch)
       RETURNING id, xmax = 0 AS inserted`,
     values: [
       column((row) => row.id),
@@ -266,6 +275,7 @@ export async function upsertConfigWebhooks(db: StateDb, sql: Sql, rows: NewWebho
       column((row) => row.filter ?? null),
       column((row) => row.ordering ?? 'none'),
       column((row) => row.maxPerSecond ?? null),
+      column(batchJson),
     ],
   });
   return changed.filter((row) => !row.inserted).map((row) => row.id);

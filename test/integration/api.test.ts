@@ -709,6 +709,30 @@ describe('CLI', () => {
     expect(createdViaApi.createWebhook.maxPerSecond).toBe(0.5);
   });
 
+  it('webhooks create/update --batch-* set, merge, show and turn off batching, through GraphQL too; a wrong field is named', async () => {
+    const created = await walhook('webhooks', 'create', '--target-url', 'https://example.com/batched', '--operations', 'person.*', '--batch-max-events', '20', '--json');
+    expect(created.code).toBe(0);
+    const webhook = JSON.parse(created.stdout) as WebhookView;
+    expect(webhook.batch).toEqual({ maxEvents: 20, maxBytes: 1048576, linger: '200ms' });
+    const lingered = await walhook('webhooks', 'update', '--id', webhook.id, '--batch-linger', '1s', '--json');
+    expect(JSON.parse(lingered.stdout)).toMatchObject({ batch: { maxEvents: 20, maxBytes: 1048576, linger: '1000ms' } });
+    const viaApi = await api.data<{ updateWebhook: WebhookView }>(
+      'mutation ($id: ID!) { updateWebhook(input: { id: $id, batch: { maxBytes: 65536 } }) { batch { maxEvents maxBytes linger } } }',
+      { id: webhook.id },
+    );
+    expect(viaApi.updateWebhook.batch).toEqual({ maxEvents: 20, maxBytes: 65536, linger: '1000ms' });
+    expect(await db.sql(`SELECT batch FROM ${SCHEMA}.webhooks WHERE id = $1`, [webhook.id])).toEqual([{ batch: { maxEvents: 20, maxBytes: 65536, linger: 1000 } }]);
+    const bad = await walhook('webhooks', 'update', '--id', webhook.id, '--batch-max-events', '0');
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/batch\.maxEvents: a whole number of events from 1 to 10000; got 0/);
+    const ordered = await walhook('webhooks', 'update', '--id', webhook.id, '--ordering', 'record');
+    expect(ordered.stderr).toMatch(/batch: null while ordering is record/);
+    const off = await walhook('webhooks', 'update', '--id', webhook.id, '--no-batch', '--json');
+    expect(JSON.parse(off.stdout)).toMatchObject({ batch: null });
+    const wrong = await api.request('mutation { createWebhook(input: { targetUrl: "https://example.com/b", operations: ["person.*"], batch: { maxBytes: 10, linger: "soon" } }) { id } }');
+    expect(wrong.errors?.[0]?.extensions?.fields?.map(({ field }) => field)).toEqual(['batch.maxBytes', 'batch.linger']);
+  });
+
   it('says where a read-only webhook is edited, in words that fit the CLI', async () => {
     const id = randomUUID();
     const row = { id, targetUrl: 'https://example.com/twenty', operations: ['*.*'], description: '', format: 'twenty' as const, signatures: ['twenty' as const] };

@@ -34,6 +34,7 @@ const EXPECTED: [RegExp, string | null][] = [
   [/^catch-up of .* changes, peak RSS$/, '≤ 256 MB'],
   [/^backfill of .*k rows vs live delivery of as many changes$/, 'ratio ≥ 1'],
   [/^ordering: record vs none, 1000 records$/, null],
+  [/^batching: 100 events per request vs one, 1 endpoint$/, null],
   [/^sizing: primary TPS, 1 slot streamed$/, null],
   [/^sizing: primary TPS, 2 slots streamed$/, null],
   [/^sizing: primary TPS, 4 slots streamed$/, null],

@@ -131,6 +131,28 @@ export const CONSOLE_PAGE = `<!doctype html>
             aria-describedby="maxPerSecond-error">
           <p class="field-error" id="maxPerSecond-error" data-error-for="maxPerSecond"></p>
         </div>
+        <fieldset class="field" aria-describedby="batch-error">
+          <legend>Batching <span class="hint">(optional: several events per request; all empty: one event per request)</span></legend>
+          <p class="field-error" id="batch-error" data-error-for="batch"></p>
+          <div class="field">
+            <label for="batch.maxEvents">Max events <span class="hint">(1 to 10000; empty: 100)</span></label>
+            <input id="batch.maxEvents" name="batch.maxEvents" type="text" inputmode="numeric" spellcheck="false" placeholder="100"
+              aria-describedby="batch.maxEvents-error">
+            <p class="field-error" id="batch.maxEvents-error" data-error-for="batch.maxEvents"></p>
+          </div>
+          <div class="field">
+            <label for="batch.maxBytes">Max bytes <span class="hint">(largest body; empty: 1048576)</span></label>
+            <input id="batch.maxBytes" name="batch.maxBytes" type="text" inputmode="numeric" spellcheck="false" placeholder="1048576"
+              aria-describedby="batch.maxBytes-error">
+            <p class="field-error" id="batch.maxBytes-error" data-error-for="batch.maxBytes"></p>
+          </div>
+          <div class="field">
+            <label for="batch.linger">Linger <span class="hint">(longest an event waits for others, such as 200ms or 1s; empty: 200ms)</span></label>
+            <input id="batch.linger" name="batch.linger" type="text" spellcheck="false" placeholder="200ms"
+              aria-describedby="batch.linger-error">
+            <p class="field-error" id="batch.linger-error" data-error-for="batch.linger"></p>
+          </div>
+        </fieldset>
         <fieldset class="field" aria-describedby="signatures-error">
           <legend>Signatures</legend>${signatureChoices}
           <p class="field-error" id="signatures-error" data-error-for="signatures"></p>

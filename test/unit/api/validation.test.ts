@@ -40,7 +40,29 @@ describe('validateWebhookFields', () => {
       filter: null,
       ordering: 'none',
       maxPerSecond: null,
+      batch: null,
     });
+  });
+
+  it('fills the batch fields left out with their defaults, and takes a linger as a duration', () => {
+    expect(validateWebhookFields({ ...valid, batch: {} }, 2048).batch).toEqual({ maxEvents: 100, maxBytes: 1024 ** 2, linger: 200 });
+    expect(validateWebhookFields({ ...valid, batch: { maxEvents: 10, maxBytes: 4096, linger: '1.5s' } }, 2048).batch).toEqual({
+      maxEvents: 10,
+      maxBytes: 4096,
+      linger: 1_500,
+    });
+  });
+
+  it('names each wrong batch field as batch.<field>, all at once', () => {
+    const { problems } = failure(() => validateWebhookFields({ ...valid, batch: { maxEvents: 0, maxBytes: 10, linger: 'soon' } }, 2048));
+    expect(problems.map(({ field }) => field)).toEqual(['batch.maxEvents', 'batch.maxBytes', 'batch.linger']);
+    expect(() => validateWebhookFields({ ...valid, batch: { maxEvents: 1.5 } }, 2048)).toThrow(/batch\.maxEvents: a whole number of events from 1 to 10000; got 1\.5/);
+    expect(() => validateWebhookFields({ ...valid, batch: { linger: '2m' } }, 2048)).toThrow(/batch\.linger: a whole number of ms from 1 to 60000; got 120000/);
+  });
+
+  it('refuses batch together with ordering record, naming batch', () => {
+    const { problems } = failure(() => validateWebhookFields({ ...valid, ordering: 'record', batch: { maxEvents: 5 } }, 2048));
+    expect(problems).toEqual([{ field: 'batch', reason: expect.stringMatching(/ordering is record/) }]);
   });
 
   it('takes a positive maxPerSecond, and names the field for anything else', () => {

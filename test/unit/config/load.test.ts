@@ -258,6 +258,33 @@ describe('validation', () => {
     expect(lines[1]).toMatch(/^webhooks\[1\]\.maxPerSecond: got "fast" — expected a positive number of requests per second/);
   });
 
+  it('takes webhooks[].batch with its defaults, and names each wrong key', () => {
+    const webhook = { targetUrl: 'https://hooks.example.com', operations: ['*.*'], secret: 'a-secret-of-24-characters' };
+    expect(resolveConfig({ webhooks: [{ ...webhook, batch: { maxEvents: 10, linger: '1s' } }] }, ONLY_DATABASE_URL).webhooks[0]?.batch).toEqual({
+      maxEvents: 10,
+      maxBytes: 1024 ** 2,
+      linger: 1_000,
+    });
+    const lines = problemLines(() =>
+      resolveConfig(
+        {
+          webhooks: [
+            { ...webhook, batch: { maxEvents: 0, maxBytes: '10', linger: '2m' } },
+            { ...webhook, ordering: 'record', batch: {} },
+            { ...webhook, batch: { size: 3 } },
+          ],
+        },
+        ONLY_DATABASE_URL,
+      ),
+    );
+    expect(lines).toHaveLength(5);
+    expect(lines[0]).toMatch(/^webhooks\[0\]\.batch\.maxEvents: got 0 — expected a whole number of at least 1/);
+    expect(lines[1]).toMatch(/^webhooks\[0\]\.batch\.maxBytes: got "10" — expected a size from 1kB to 1GB/);
+    expect(lines[2]).toMatch(/^webhooks\[0\]\.batch\.linger: got "2m" — expected a duration of at most 60s/);
+    expect(lines[3]).toMatch(/^webhooks\[1\]\.batch: .*ordering is record/);
+    expect(lines[4]).toMatch(/^webhooks\[2\]\.batch/);
+  });
+
   it('refuses a whsec_ webhook secret with fewer than 16 key bytes, without printing it', () => {
     const weak = 'whsec_!!!!!!!!!!!!!!!!!!!!!!!!';
     const webhooks = [{ targetUrl: 'https://hooks.example.com', operations: ['*.*'], secret: weak }];

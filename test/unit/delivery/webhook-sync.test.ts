@@ -46,6 +46,7 @@ describe('apiWebhookDefinition', () => {
         filter: null,
         ordering: 'none',
         maxPerSecond: null,
+        batch: null,
       },
       changesAt: null,
     });

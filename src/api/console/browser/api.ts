@@ -98,6 +98,7 @@ export type Webhook = Pick<
   | 'filter'
   | 'ordering'
   | 'maxPerSecond'
+  | 'batch'
   | 'status'
   | 'disabledReason'
   | 'source'
@@ -127,7 +128,7 @@ export type WebhookInput = Required<WebhookFieldsInput>;
 
 export type { FieldProblem };
 
-const WEBHOOK_FIELDS = `id targetUrl operations description format signatures workspaceId changedFields filter ordering maxPerSecond status disabledReason source
+const WEBHOOK_FIELDS = `id targetUrl operations description format signatures workspaceId changedFields filter ordering maxPerSecond batch { maxEvents maxBytes linger } status disabledReason source
   readOnly createdAt
   previousSecretExpiresAt targetRefusal stats { deliveredLastHour failedLastHour waiting deadLetters failing endpointMode }`;
 const DELIVERY_FIELDS = 'id operation state attempts lastStatus lastError deadReason nextAttemptAt';

@@ -76,6 +76,7 @@ function renderFields(webhook: WebhookActivity['webhook']): void {
     ['Format', webhook.format],
     ['Ordering', webhook.ordering],
     ['Max per second', webhook.maxPerSecond === null ? 'no limit' : String(webhook.maxPerSecond)],
+    ['Batching', webhook.batch === null ? 'one event per request' : `up to ${webhook.batch.maxEvents} events, ${webhook.batch.maxBytes} bytes, ${webhook.batch.linger} linger`],
     ['Signatures', webhook.signatures.join(', ')],
     ['Workspace', workspaceText(webhook)],
     ['Changed fields', webhook.changedFields.length === 0 ? 'every update' : webhook.changedFields.join(', ')],

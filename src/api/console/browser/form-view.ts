@@ -75,6 +75,9 @@ function fill(webhook: Webhook | null, objects: string[], actions: string[]): vo
   text('changedFields').value = (webhook?.changedFields ?? []).join(', ');
   text('filter').value = webhook?.filter ?? '';
   text('maxPerSecond').value = webhook?.maxPerSecond == null ? '' : String(webhook.maxPerSecond);
+  text('batch.maxEvents').value = webhook?.batch == null ? '' : String(webhook.batch.maxEvents);
+  text('batch.maxBytes').value = webhook?.batch == null ? '' : String(webhook.batch.maxBytes);
+  text('batch.linger').value = webhook?.batch?.linger ?? '';
   byId('filter-results').replaceChildren();
   byId<HTMLButtonElement>('filter-try').hidden = webhook === null;
   for (const radio of form().querySelectorAll<HTMLInputElement>('input[name="format"]')) radio.checked = radio.value === (webhook?.format ?? 'record');
@@ -106,7 +109,15 @@ function read(): WebhookInput {
     filter: String(data.get('filter') ?? '').trim() || null,
     // Empty: no limit; the API names anything that is not a positive number.
     maxPerSecond: maxPerSecondOf(String(data.get('maxPerSecond') ?? '').trim()),
+    batch: batchOf(data),
   };
+}
+
+/** All three empty: one event per request; an empty one takes its default, and the API names a wrong one. */
+function batchOf(data: FormData): WebhookInput['batch'] {
+  const [maxEvents, maxBytes, linger] = ['batch.maxEvents', 'batch.maxBytes', 'batch.linger'].map((name) => String(data.get(name) ?? '').trim());
+  if (maxEvents === '' && maxBytes === '' && linger === '') return null;
+  return { maxEvents: maxEvents === '' ? null : Number(maxEvents), maxBytes: maxBytes === '' ? null : Number(maxBytes), linger: linger || null };
 }
 
 function maxPerSecondOf(text: string): number | null {

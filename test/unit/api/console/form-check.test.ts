@@ -13,6 +13,7 @@ const complete: WebhookInput = {
   filter: null,
   ordering: 'none',
   maxPerSecond: null,
+  batch: null,
 };
 
 describe('missingFields', () => {
