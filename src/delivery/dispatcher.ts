@@ -611,7 +611,7 @@ export class Dispatcher {
     // refusal sent nothing; neither counts toward opening.
     if (gate === 'probe' || (throttleMs === null && !result.refused)) {
       this.changeHealth(webhook, endpoint, { type: 'failed', at: attemptedAt.getTime() });
-      const streakWritten = this.stillFailing(webhook, endpoint, attemptedAt.getTime());
+      const streakWritten = this.stillFailing(webhook, endpoint, attemptedAt.getTime(), result.gone);
       // A 410 disables the webhook, and enableWebhook(redeliverMissed) finds its dead letters by the streak's start:
       // written before its dead letter then. Otherwise not awaited: the write must not delay what the breaker decides next.
       if (result.gone) await streakWritten;
@@ -673,9 +673,10 @@ export class Dispatcher {
   /**
    * A failed attempt: the webhook's failing streak starts now unless it
    * already had (the first failure writes it; later ones only compare), and
-   * once it has lasted delivery.disableAfter the webhook is disabled.
+   * once it has lasted delivery.disableAfter the webhook is disabled, unless
+   * this failure disables it anyway (`gone`, a 410, with its own reason).
    */
-  private async stillFailing(webhook: Webhook, endpoint: Endpoint, now: number): Promise<void> {
+  private async stillFailing(webhook: Webhook, endpoint: Endpoint, now: number, gone = false): Promise<void> {
     const known = endpoint.failingSince;
     // Written (or read back) on the first failure, and again before disabling: another replica's success may have
     // ended the streak since this one read it.
@@ -687,7 +688,7 @@ export class Dispatcher {
       return;
     }
     const failingSince = endpoint.failingSince;
-    if (!shouldAutoDisable(failingSince, now, this.settings.disableAfterMs) || this.registry.get(webhook.id)?.disabledReason) return;
+    if (gone || !shouldAutoDisable(failingSince, now, this.settings.disableAfterMs) || this.registry.get(webhook.id)?.disabledReason) return;
     this.logger.warn({ webhookId: webhook.id, failingSince: new Date(failingSince!).toISOString(), disableAfterMs: this.settings.disableAfterMs }, 'webhook failing without a success for delivery.disableAfter: disabling it');
     this.observer.autoDisabled?.(webhook);
     await this.disable(webhook, autoDisableReason(this.settings.disableAfterMs));

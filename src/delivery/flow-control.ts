@@ -137,9 +137,12 @@ export class FlowControl {
   /**
    * As `update`, once for every change told before the current task ends.
    * Per message and per settled delivery this is called several times a
-   * change; deciding once per task decides the same, since the socket is not
-   * read again before the task ends (a paused socket stops at the next read,
-   * not within the chunk being parsed).
+   * change, and deciding per message bought nothing within a chunk: pausing
+   * stops the socket's next read, never the chunk being parsed. One bound is
+   * looser: a socket resumed after a pause hands over what it buffered while
+   * paused (Node's 16 KiB highWaterMark, and the one read under way, at most
+   * 64 KiB) in one task, so the budget may be passed by that much WAL per
+   * stream before the decision runs.
    */
   changed(): void {
     if (this.updateDue) return;
