@@ -4,20 +4,22 @@
  * table for everything that cannot be delivered now (failure, overflow, a
  * failing endpoint, an oversized payload). Each delivery reports back exactly
  * once through its `settle` callback: on a 2xx, or once its row is committed.
+ *
+ * The stages around it are modules of their own: fan-out.ts builds an
+ * event's deliveries, batch-gathering.ts makes batches of them, endpoint.ts
+ * keeps each endpoint's queue and mode, attempt.ts sends one. What stays here
+ * is where each delivery goes and what an attempt's answer means for its
+ * endpoint (breaker, Retry-After, failing streak, disabling).
  */
 import type { Logger } from 'pino';
-import { deliveryId as deliveryIdOf } from '../events/event-id.js';
 import type { Action } from '../common/operations.js';
-import type { BatchPolicy } from '../common/webhook.js';
 import type { ChangeEvent } from '../events/types.js';
 import { inTransaction, type StateDb } from '../state/db.js';
 import { insertSetAside, type SetAsideChange } from '../state/set-aside.js';
 import { clearWebhookFailing, markWebhookFailing, notifyWebhookChanged, setWebhookDisabled } from '../state/webhooks.js';
 import type { HttpSender, SendResult } from './http.js';
-import { MAX_NESTING_DEPTH, nestsDeeperThan, payloadBytes, prepareEventJson, renderBody } from './payload.js';
 import { inWorkspace, type Webhook, type WebhookRegistry } from './registry.js';
 import { nextStep, throttleWaitMs, type FailedSend, type NextStep } from './retry-policy.js';
-import { signRequest } from './signing.js';
 import type { FlowLoad } from './flow-control.js';
 import type { StateWriter } from './state-writer.js';
 import { pathFor, RecordGate } from './record-order.js';
@@ -25,8 +27,10 @@ import { listWaitingRecords, recordIsWaiting } from '../state/deliveries.js';
 import { loggableUrl } from '../common/log.js';
 import { changedFieldsAdmit, type FilterInput } from '../common/webhook-filter.js';
 import { Endpoint, type Waiting } from './endpoint.js';
-import { accumulatorLimits, BatchAccumulator, batchBody, batchIdOf, MEMBER_OVERHEAD_BYTES, type AccumulatorLimits } from './batcher.js';
 import { admission, autoDisableReason, nextHealth, shouldAutoDisable, type EndpointMode, type HealthEvent } from './endpoint-health.js';
+import { renderDeliveries, setAsideKeyOf, type DeliveryJob, type Route, type Unrenderable } from './fan-out.js';
+import { BatchGathering } from './batch-gathering.js';
+import { Attempts, type AttemptJob } from './attempt.js';
 
 export interface DeliverySettings {
   retryScheduleMs: number[];
@@ -77,46 +81,7 @@ export function observeAll(...observers: DeliveryObserver[]): DeliveryObserver {
   };
 }
 
-/** Why no body can be built for a change: the same change fails the same way every time it is streamed. */
-export interface Unrenderable {
-  unrenderable: 'nested_too_deep' | 'too_large';
-  error: string;
-}
-
 const SET_ASIDE_MAX_BACKOFF_MS = 5_000;
-
-/** The deliveries of `event`, one per webhook in order, or why none can be built. Other errors are thrown. */
-export function renderDeliveries(event: ChangeEvent, webhooks: readonly Webhook[]): { jobs: DeliveryJob[] } | Unrenderable {
-  if (nestsDeeperThan(event.record, MAX_NESTING_DEPTH) || nestsDeeperThan(event.previousRecord, MAX_NESTING_DEPTH)) {
-    return { unrenderable: 'nested_too_deep', error: `a value nests deeper than ${MAX_NESTING_DEPTH} levels` };
-  }
-  try {
-    const prepared = prepareEventJson(event);
-    return {
-      jobs: webhooks.map((webhook) => {
-        const id = deliveryIdOf(event.id, webhook.id);
-        const body = renderBody(prepared, webhook, id);
-        const recordKey = webhook.ordering === 'record' ? event.recordKey : null;
-        return { id, eventId: event.id, operation: event.operation, body, bytes: payloadBytes(body), commitLsn: event.commitLsnText, changeLsn: event.changeLsnText, commitTime: event.commitTime, commitTimeMs: event.commitTimeMs, recordKey };
-      }),
-    };
-  } catch (error) {
-    // V8 reports both as RangeError: the call stack of JSON.stringify (a stack already deep at the call), and the longest string it can build.
-    if (!(error instanceof RangeError)) throw error;
-    if (/call stack/i.test(error.message)) return { unrenderable: 'nested_too_deep', error: error.message };
-    if (/string length/i.test(error.message)) return { unrenderable: 'too_large', error: error.message };
-    throw error;
-  }
-}
-
-/** What finds the row of `event` in the CRM besides table and position: its `id`, when the change carries a scalar one. */
-function recordKeyOf(event: ChangeEvent): Record<string, unknown> | null {
-  const id = event.record.id ?? event.previousRecord?.id;
-  return id === undefined || id === null || typeof id === 'object' ? null : { id };
-}
-
-/** What an attempt needs of a delivery. */
-export type AttemptJob = Pick<DeliveryJob, 'id' | 'body' | 'eventId' | 'commitTime' | 'commitTimeMs' | 'commitLsn'>;
 
 export type AttemptOutcome =
   | { delivered: true; result: Extract<SendResult, { outcome: 'success' }> }
@@ -129,50 +94,6 @@ export type AttemptOutcome =
    */
   | { delivered: false; deferred: true; until: Date; result: FailedSend | null; reason: string; attemptedAt: Date };
 
-/** The webhooks an object and action match, worked out once per change before its event is built. */
-export interface Route {
-  object: string;
-  action: Action;
-  webhooks: readonly Webhook[];
-}
-
-/** A delivery as the fast path and the retry worker both see it. */
-export interface DeliveryJob {
-  id: string;
-  eventId: string;
-  operation: string;
-  body: string;
-  /** The body's size on the wire, measured once: the payload limit and the memory budget both count it. */
-  bytes: number;
-  commitLsn: string;
-  changeLsn: string;
-  commitTime: string;
-  commitTimeMs: number;
-  /** The event's record when its webhook orders by record (`record-order.ts`), else null. */
-  recordKey: string | null;
-}
-
-/** A delivery gathered into its webhook's next batch, with the callback that settles it. */
-interface BatchedDelivery {
-  job: DeliveryJob;
-  settle: () => void;
-}
-
-/** The batch a webhook is gathering, and the timer that sends it when its linger ends. */
-interface Gathering {
-  /** The definition the last delivery was routed with: the batch is sent with it. */
-  webhook: Webhook;
-  accumulator: BatchAccumulator<BatchedDelivery>;
-  timer: NodeJS.Timeout | null;
-}
-
-/** The operation of a batch's row in the deliveries table (its events' own operations are in its body). */
-export const BATCH_OPERATION = 'batch';
-
-function sameLimits(a: AccumulatorLimits, b: AccumulatorLimits): boolean {
-  return a.maxEvents === b.maxEvents && a.budgetBytes === b.budgetBytes && a.lingerMs === b.lingerMs;
-}
-
 export class Dispatcher {
   private readonly endpoints = new Map<string, Endpoint>();
   /** Deliveries of streamed changes routed and not yet settled (queued, in flight, or being written), and their body bytes. */
@@ -183,10 +104,8 @@ export class Dispatcher {
   private readonly records = new RecordGate();
   /** What the breaker's transitions need, decided once. */
   private readonly breaker: { failures: number; probeIntervalMs: number };
-  /** Per webhook with `batch`: the batch it is gathering. */
-  private readonly gathering = new Map<string, Gathering>();
-  /** Set by `idle()` at shutdown: batches are sent at once instead of lingering. */
-  private draining = false;
+  private readonly batches: BatchGathering;
+  private readonly attempts: Attempts;
 
   constructor(
     private readonly registry: WebhookRegistry,
@@ -201,6 +120,12 @@ export class Dispatcher {
     // and with a short schedule (or deliveries redelivered by hand) they would all reach their dead letter unsent.
     const probeIntervalMs = Math.min(settings.breakerProbeIntervalMs, settings.retryScheduleMs[0] ?? Infinity);
     this.breaker = { failures: settings.breakerFailures, probeIntervalMs };
+    this.batches = new BatchGathering(
+      settings.maxPayloadBytes,
+      (webhook, job, settle) => this.routeJob(webhook, job, settle),
+      (webhook, events) => observer.batched?.(webhook, events),
+    );
+    this.attempts = new Attempts(sender, settings, observer, logger);
   }
 
   endpoint(webhookId: string): Endpoint {
@@ -214,7 +139,7 @@ export class Dispatcher {
 
   /** Drops the queue of a deleted webhook once it has nothing left in memory; what it gathered leaves as its queued deliveries do. */
   forgetEndpoint(webhookId: string): void {
-    this.sendGathered(webhookId);
+    this.batches.flush(webhookId);
     if (this.endpoints.get(webhookId)?.backlog === 0) this.endpoints.delete(webhookId);
     this.loadChanged();
   }
@@ -359,7 +284,7 @@ export class Dispatcher {
       eventId: event.id,
       schema: event.schema,
       table: event.table,
-      recordKey: recordKeyOf(event),
+      recordKey: setAsideKeyOf(event),
       operation: event.operation,
       commitLsn: event.commitLsnText,
       changeLsn: event.changeLsnText,
@@ -389,81 +314,12 @@ export class Dispatcher {
     // webhook's are gathered too, so its dead letters hold batches as its receiver expects them when redelivered.
     // Per-record ordering is never batched (validation refuses the pair; a row written by hand keeps its ordering).
     if (webhook.batch && job.recordKey === null && job.bytes <= this.settings.maxPayloadBytes) {
-      this.gather(webhook, webhook.batch, job, settle);
+      this.batches.add(webhook, webhook.batch, job, settle);
       return;
     }
     // Batching just turned off: what it gathered leaves before this, in commit order.
-    this.sendGathered(webhook.id);
+    this.batches.flush(webhook.id);
     this.routeJob(webhook, job, settle);
-  }
-
-  /**
-   * Adds the delivery to its webhook's batch, sends the batches it completes,
-   * and keeps a timer for the linger of the batch left gathering. A changed
-   * policy sends what was gathered under the old one first.
-   */
-  private gather(webhook: Webhook, policy: BatchPolicy, job: DeliveryJob, settle: () => void): void {
-    const limits = accumulatorLimits(policy, this.settings.maxPayloadBytes);
-    let gathering = this.gathering.get(webhook.id);
-    if (gathering && !sameLimits(gathering.accumulator.limits, limits)) {
-      this.sendGathered(webhook.id);
-      gathering = undefined;
-    }
-    if (!gathering) {
-      gathering = { webhook, accumulator: new BatchAccumulator<BatchedDelivery>(limits), timer: null };
-      this.gathering.set(webhook.id, gathering);
-    }
-    gathering.webhook = webhook;
-    const sizeBefore = gathering.accumulator.size;
-    const complete = gathering.accumulator.add({ job, settle }, job.bytes + MEMBER_OVERHEAD_BYTES);
-    for (const members of complete) this.sendBatch(webhook, members);
-    // Shutting down: nothing waits for a linger any more.
-    if (this.draining) {
-      this.sendGathered(webhook.id);
-      return;
-    }
-    // The timer runs from the first delivery of the batch now gathering: a new batch (empty before, or one just sent) starts it again.
-    if (complete.length > 0 || sizeBefore === 0) this.restartLinger(gathering);
-  }
-
-  private restartLinger(gathering: Gathering): void {
-    if (gathering.timer) clearTimeout(gathering.timer);
-    gathering.timer = null;
-    const dueAt = gathering.accumulator.dueAt();
-    if (dueAt === null) return;
-    gathering.timer = setTimeout(() => {
-      gathering.timer = null;
-      const due = gathering.accumulator.takeDue();
-      if (due) this.sendBatch(gathering.webhook, due);
-      this.restartLinger(gathering);
-    }, Math.max(0, dueAt - Date.now()));
-  }
-
-  /** Sends what the webhook has gathered now, whatever its linger. */
-  private sendGathered(webhookId: string): void {
-    const gathering = this.gathering.get(webhookId);
-    if (!gathering) return;
-    if (gathering.timer) clearTimeout(gathering.timer);
-    this.gathering.delete(webhookId);
-    const members = gathering.accumulator.take();
-    if (members.length > 0) this.sendBatch(gathering.webhook, members);
-  }
-
-  /**
-   * One request for `members`, in the order gathered: from here it is one
-   * delivery (one row when it fails, retried and dead-lettered whole), whose
-   * settling settles every member.
-   */
-  private sendBatch(webhook: Webhook, members: readonly BatchedDelivery[]): void {
-    const jobs = members.map((member) => member.job);
-    const id = batchIdOf(jobs.map((job) => job.id));
-    const body = batchBody(id, webhook.id, jobs);
-    const first = jobs[0]!;
-    this.observer.batched?.(webhook, jobs.length);
-    const job: DeliveryJob = { ...first, id, operation: BATCH_OPERATION, body, bytes: payloadBytes(body), recordKey: null };
-    // Only the callbacks are kept: the members' bodies are in the batch's, and need not stay in memory twice.
-    const settles = members.map((member) => member.settle);
-    this.routeJob(webhook, job, () => settles.forEach((settle) => settle()));
   }
 
   private routeJob(webhook: Webhook, job: DeliveryJob, settle: () => void): void {
@@ -592,7 +448,7 @@ export class Dispatcher {
     if (gate === 'probe') this.changeHealth(webhook, endpoint, { type: 'probeSent' });
     let result: SendResult;
     try {
-      result = await this.attempt(webhook, job);
+      result = await this.attempts.send(webhook, job);
     } catch (error) {
       // A probe must end in a mode: left probing, the endpoint would never be sent to again.
       if (gate === 'probe') this.changeHealth(webhook, endpoint, { type: 'failed', at: Date.now() });
@@ -737,25 +593,6 @@ export class Dispatcher {
     }
   }
 
-  /** One signed POST; the signature's timestamp is this attempt's. */
-  private async attempt(webhook: Webhook, job: AttemptJob): Promise<SendResult> {
-    // Encoded once: the signatures are computed over, and the request sends, these bytes.
-    const body = Buffer.from(job.body, 'utf8');
-    if (body.length > this.settings.maxPayloadBytes) {
-      // A stored body (redelivered by hand) is held to the limit too.
-      return { outcome: 'failure', error: `payload of ${body.length} bytes exceeds delivery.maxPayloadBytes`, refused: true, durationMs: 0 };
-    }
-    const headers = signRequest({ body, deliveryId: job.id, secrets: webhook.secrets, schemes: webhook.signatures, now: new Date() });
-    headers['user-agent'] = this.settings.userAgent;
-    const result = await this.sender.send({ url: webhook.targetUrl, headers, body });
-    this.observer.attempted(webhook, result, job.commitTimeMs, job.id);
-    // The fields are built only for a line that is written: at the default level a success writes none.
-    const fields = () => ({ webhookId: webhook.id, deliveryId: job.id, eventId: job.eventId, commitLsn: job.commitLsn, durationMs: result.durationMs });
-    if (result.outcome !== 'success') this.logger.info({ ...fields(), status: result.status, error: result.error }, 'delivery attempt failed');
-    else if (this.logger.isLevelEnabled('debug')) this.logger.debug({ ...fields(), status: result.status }, 'delivered');
-    return result;
-  }
-
   /** Decides the next step after a failed attempt, disabling the webhook on 410 Gone. */
   private async afterFailure(webhook: Webhook, job: Pick<DeliveryJob, 'id'>, result: FailedSend, attemptsMade: number, now: Date): Promise<NextStep> {
     const step = nextStep(result, attemptsMade, this.settings.retryScheduleMs, now);
@@ -830,8 +667,7 @@ export class Dispatcher {
    * empty, or the deadline passes.
    */
   async idle(deadlineMs: number): Promise<boolean> {
-    this.draining = true;
-    for (const webhookId of [...this.gathering.keys()]) this.sendGathered(webhookId);
+    this.batches.drain();
     const allIdle = Promise.all([...this.endpoints.values()].map((endpoint) => endpoint.idle())).then(() => true);
     const timeout = new Promise<boolean>((resolve) => setTimeout(() => resolve(false), deadlineMs).unref());
     return Promise.race([allIdle, timeout]);

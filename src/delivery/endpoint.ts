@@ -6,7 +6,7 @@
  * them, and changes its flow through `nextEndpointFlow` alone.
  */
 import PQueue from 'p-queue';
-import type { DeliveryJob } from './dispatcher.js';
+import type { DeliveryJob } from './fan-out.js';
 import { CLOSED, type EndpointHealth } from './endpoint-health.js';
 import { endpointFlowMode, nextEndpointFlow, NORMAL_FLOW, type EndpointFlow, type EndpointFlowEvent, type EndpointFlowMode } from './endpoint-flow.js';
 import type { Webhook } from './registry.js';

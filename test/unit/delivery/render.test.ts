@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { renderDeliveries } from '../../../src/delivery/dispatcher.js';
+import { renderDeliveries } from '../../../src/delivery/fan-out.js';
 import { MAX_NESTING_DEPTH, nestsDeeperThan } from '../../../src/delivery/payload.js';
 import { toWebhook } from '../../../src/delivery/registry.js';
 import type { ChangeEvent, JsonValue } from '../../../src/events/types.js';
