@@ -104,7 +104,8 @@ function expectPrometheusNaming(metrics: MetricsSnapshot): void {
     expect(name).toMatch(/^walhook_[a-z0-9]+(_[a-z0-9]+)*$/);
     expect(name, 'time in seconds, sizes in bytes').not.toMatch(/_(ms|milliseconds|minutes|hours|kb|mb|kilobytes|megabytes)(_|$)/);
     if (type === 'counter') expect(name).toMatch(/_total$/);
-    if (type === 'histogram') expect(name).toMatch(/_(seconds|bytes)$/);
+    // A histogram ends in its unit: time in seconds, sizes in bytes, a count in what it counts (events per batch).
+    if (type === 'histogram') expect(name).toMatch(/_(seconds|bytes|events)$/);
   }
   for (const [name, type] of own) {
     if (type !== 'counter') expect(name, `${name} is a ${type}`).not.toMatch(/_total$/);
