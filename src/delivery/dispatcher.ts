@@ -109,7 +109,7 @@ export class Dispatcher {
 
   constructor(
     private readonly registry: WebhookRegistry,
-    private readonly sender: HttpSender,
+    sender: HttpSender,
     private readonly writer: StateWriter,
     private readonly db: StateDb,
     private readonly settings: DeliverySettings,
