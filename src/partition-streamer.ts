@@ -19,6 +19,7 @@ import type { FlowControl, ValveSet } from './delivery/flow-control.js';
 import { mappingOptions, warnRawWorkspaceIds } from './events/setup.js';
 import { StreamingSession } from './events/streaming-session.js';
 import { finishEvent } from './events/twenty/shape.js';
+import { decodedEvent } from './events/pending-event.js';
 import type { TwentyMetadata } from './events/twenty/metadata.js';
 import type { ClaimGate } from './source/balance.js';
 import { LeaderElection } from './source/leader.js';
@@ -291,7 +292,7 @@ export class PartitionStreamer {
             catalog: () => session.types,
             deliver: (raw, webhookId, hold) => {
               const event = finishEvent(raw, twenty());
-              if (event !== null) dispatcher.dispatch(event, hold, undefined, webhookId);
+              if (event !== null) dispatcher.dispatch(decodedEvent(event), hold, undefined, webhookId);
             },
             chunkSize: config.backfill.chunkSize,
             maxUnsettled: config.delivery.maxQueuedPerEndpoint,
@@ -308,12 +309,12 @@ export class PartitionStreamer {
       withClient: (work) => this.context.withCrm(work),
       sink: {
         route: (object, action) => dispatcher.match(object, action),
-        dispatch: (raw, hold, route) => {
+        dispatch: (event, hold, route) => {
           this.changes++;
-          const event = finishEvent(raw, twenty());
-          if (event !== null) dispatcher.dispatch(event, hold, route);
+          dispatcher.dispatch(event, hold, route);
         },
       },
+      metadata: twenty,
       logFor: (component) => logger.child({ component }),
       observer: metrics,
       tap: backfills ?? undefined,

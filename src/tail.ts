@@ -73,8 +73,9 @@ export async function startTail(
     config,
     withClient: (work) => work(client),
     sink: {
-      dispatch: (event, hold) => {
-        write(eventLine(event));
+      dispatch: (pending, hold) => {
+        const event = pending.event();
+        if (event !== null) write(eventLine(event));
         hold()();
       },
     },

@@ -41,7 +41,88 @@ export class FilterEvaluationError extends Error {
 /** A compiled filter: true lets the event through. Throws FilterEvaluationError. */
 export type FilterProgram = (input: FilterInput) => boolean;
 
-export type CompiledFilter = { program: FilterProgram } | { problem: string };
+export type CompiledFilter = { program: FilterProgram; reads: FilterReads } | { problem: string };
+
+/**
+ * What a webhook's filters read of an event, so that an event they keep out
+ * is decoded no further: the top-level keys of `record` and `previousRecord`
+ * they look at (null: the whole records), and whether they read all of
+ * `updatedFields` (false: only whether those keys are in it). `operation` and
+ * `workspaceId` cost nothing to know.
+ */
+export interface FilterReads {
+  keys: ReadonlySet<string> | null;
+  allUpdatedFields: boolean;
+}
+
+/** What an unfiltered webhook needs: the whole event. */
+export const READS_EVERYTHING: FilterReads = { keys: null, allUpdatedFields: true };
+
+const RECORDS = new Set(['record', 'previousRecord']);
+
+interface AstNode {
+  op: string;
+  args: unknown;
+}
+
+function isNode(value: unknown): value is AstNode {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && typeof (value as AstNode).op === 'string';
+}
+
+/** `record` or `previousRecord` itself, not a field of it. */
+function isRecordVariable(node: unknown): boolean {
+  return isNode(node) && node.op === 'id' && typeof node.args === 'string' && RECORDS.has(node.args);
+}
+
+/**
+ * The keys an expression reads, from its syntax tree: `record.stage`,
+ * `record.?stage`, `has(record.stage)` and `record["stage"]` read `stage`;
+ * any other use of `record` or `previousRecord` (`size(record)`, `"x" in
+ * record`, `record[name]`) reads the whole record. A comprehension variable
+ * that shadows one of the names only makes this read more, never less.
+ */
+export function filterReadsOf(ast: unknown): FilterReads {
+  const keys = new Set<string>();
+  let whole = false;
+  let allUpdatedFields = false;
+  const visit = (value: unknown): void => {
+    if (Array.isArray(value)) return value.forEach(visit);
+    if (!isNode(value)) return;
+    const args = value.args;
+    if (Array.isArray(args) && isRecordVariable(args[0])) {
+      const key = value.op === '.' || value.op === '.?' ? args[1] : value.op === '[]' || value.op === '[?]' ? literalString(args[1]) : undefined;
+      if (typeof key === 'string') {
+        keys.add(key);
+        return args.slice(2).forEach(visit);
+      }
+    }
+    if (value.op === 'id') {
+      if (isRecordVariable(value)) whole = true;
+      else if (args === 'updatedFields') allUpdatedFields = true;
+      return;
+    }
+    visit(args);
+  };
+  visit(ast);
+  return { keys: whole ? null : keys, allUpdatedFields };
+}
+
+function literalString(node: unknown): string | undefined {
+  return isNode(node) && node.op === 'value' && typeof node.args === 'string' ? node.args : undefined;
+}
+
+/** What `changedFields` reads: the first segment of each path, and whether it is in `updatedFields`. */
+export function changedFieldsReads(changedFields: readonly string[]): FilterReads {
+  return { keys: new Set(changedFields.map((field) => field.split('.')[0]!)), allUpdatedFields: false };
+}
+
+/** What reading both `a` and `b` takes. */
+export function combinedReads(a: FilterReads, b: FilterReads): FilterReads {
+  return {
+    keys: a.keys === null || b.keys === null ? null : new Set([...a.keys, ...b.keys]),
+    allUpdatedFields: a.allUpdatedFields || b.allUpdatedFields,
+  };
+}
 
 /** The first line of a cel-js error, with the column it points at. */
 function describe(error: unknown): string {
@@ -65,6 +146,7 @@ export function compileFilter(expression: string): CompiledFilter {
   if (!checked.valid) return { problem: `is not valid CEL: ${describe(checked.error)}` };
   if (checked.type !== 'bool' && checked.type !== 'dyn') return { problem: `must be a bool condition, but its type is ${checked.type}` };
   return {
+    reads: filterReadsOf(parsed.ast),
     program: (input) => {
       let result: unknown;
       try {

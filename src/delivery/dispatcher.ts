@@ -14,6 +14,7 @@
 import type { Logger } from 'pino';
 import type { Action } from '../common/operations.js';
 import type { ChangeEvent } from '../events/types.js';
+import type { PendingEvent } from '../events/pending-event.js';
 import { inTransaction, type StateDb } from '../state/db.js';
 import { insertSetAside, type SetAsideChange } from '../state/set-aside.js';
 import { clearWebhookFailing, markWebhookFailing, notifyWebhookChanged, setWebhookDisabled } from '../state/webhooks.js';
@@ -25,7 +26,7 @@ import type { StateWriter } from './state-writer.js';
 import { pathFor, RecordGate } from './record-order.js';
 import { listWaitingRecords, recordIsWaiting } from '../state/deliveries.js';
 import { loggableUrl } from '../common/log.js';
-import { changedFieldsAdmit, type FilterInput } from '../common/webhook-filter.js';
+import { changedFieldsAdmit, combinedReads, READS_EVERYTHING } from '../common/webhook-filter.js';
 import { Endpoint, type Waiting } from './endpoint.js';
 import { admission, autoDisableReason, nextHealth, shouldAutoDisable, type EndpointMode, type HealthEvent } from './endpoint-health.js';
 import { renderDeliveries, setAsideKeyOf, type DeliveryJob, type Route, type Unrenderable } from './fan-out.js';
@@ -61,7 +62,7 @@ export interface DeliveryObserver {
   /** `changedFields` or `filter` kept an event from a webhook; `failed`: the filter failed on it. */
   filtered?(webhook: Webhook, failed: boolean): void;
   /** The webhooks `event` is about to be filtered for (their operations and workspace matched). */
-  considered?(event: ChangeEvent, webhooks: readonly Webhook[]): void;
+  considered?(event: PendingEvent, webhooks: readonly Webhook[]): void;
   /** A batch of `events` deliveries was made into one request (webhooks with `batch`). */
   batched?(webhook: Webhook, events: number): void;
 }
@@ -196,7 +197,7 @@ export class Dispatcher {
   }
 
   /**
-   * Delivers `event` to every matching webhook. `hold` is called once per
+   * Delivers `pending` to every matching webhook. `hold` is called once per
    * delivery and returns the callback that settles it. A change no body can
    * be built for is set aside instead (one hold), so the stream moves on.
    * `route`, from `match()` before the event was built, is used when the
@@ -204,30 +205,34 @@ export class Dispatcher {
    * With `onlyWebhookId` (a backfill for one webhook) it goes to that webhook
    * whatever its operations, if its workspace scope lets the event in.
    */
-  dispatch(event: ChangeEvent, hold: () => () => void, route?: Route, onlyWebhookId: string | null = null): void {
+  dispatch(pending: PendingEvent, hold: () => () => void, route?: Route, onlyWebhookId: string | null = null): void {
     const webhooks =
       onlyWebhookId !== null
-        ? this.only(onlyWebhookId, event)
-        : route !== undefined && route.object === event.object && route.action === event.action
-          ? inWorkspace(route.webhooks, event.workspaceId)
-          : this.registry.match(event.object, event.action, event.workspaceId);
-    const admitted = this.admitted(event, webhooks);
+        ? this.only(onlyWebhookId, pending)
+        : route !== undefined && route.object === pending.object && route.action === pending.action
+          ? inWorkspace(route.webhooks, pending.workspaceId)
+          : this.registry.match(pending.object, pending.action, pending.workspaceId);
+    if (webhooks.length === 0) return;
+    this.observer.considered?.(pending, webhooks);
+    const admitted = this.admitted(pending, webhooks);
     if (admitted.length === 0) return;
-    this.deliver(event, admitted, hold);
+    const event = pending.event();
+    if (event !== null) this.deliver(event, admitted, hold);
   }
 
   /**
-   * Of `webhooks`, those whose `changedFields` and `filter` let `event` in,
-   * decided before any body is built. A filter that fails on the event keeps
-   * it from that webhook, logged and counted: the other webhooks and the
-   * stream go on. A kept-out event takes no hold, so it settles at once.
+   * Of `webhooks`, those whose `changedFields` and `filter` let the event in,
+   * decided before any body is built and on no more of its rows than they
+   * read. A filter that fails on the event keeps it from that webhook,
+   * logged and counted: the other webhooks and the stream go on. A kept-out
+   * event takes no hold, so it settles at once.
    */
-  private admitted(event: ChangeEvent, webhooks: readonly Webhook[]): readonly Webhook[] {
-    if (webhooks.length > 0) this.observer.considered?.(event, webhooks);
-    if (webhooks.every((webhook) => webhook.compiledFilter === null && !webhook.changedFields?.length)) return webhooks;
-    const input: FilterInput = event;
+  private admitted(pending: PendingEvent, webhooks: readonly Webhook[]): readonly Webhook[] {
+    if (webhooks.every((webhook) => webhook.filterReads === null)) return webhooks;
+    const input = pending.filterInput(webhooks.map((webhook) => webhook.filterReads ?? READS_EVERYTHING).reduce(combinedReads));
+    if (input === null) return [];
     return webhooks.filter((webhook) => {
-      if (!changedFieldsAdmit(webhook.changedFields ?? [], input, event.action)) {
+      if (!changedFieldsAdmit(webhook.changedFields ?? [], input, pending.action)) {
         this.observer.filtered?.(webhook, false);
         return false;
       }
@@ -239,7 +244,7 @@ export class Dispatcher {
         this.observer.filtered?.(webhook, false);
       } catch (error) {
         this.logger.warn(
-          { webhookId: webhook.id, eventId: event.id, operation: event.operation, error: error instanceof Error ? error.message : String(error) },
+          { webhookId: webhook.id, eventId: pending.id, operation: pending.operation, error: error instanceof Error ? error.message : String(error) },
           'webhook filter failed on this event; not sent to this webhook',
         );
         this.observer.filtered?.(webhook, true);
@@ -260,7 +265,7 @@ export class Dispatcher {
     });
   }
 
-  private only(webhookId: string, event: ChangeEvent): Webhook[] {
+  private only(webhookId: string, event: PendingEvent): Webhook[] {
     const webhook = this.registry.get(webhookId);
     if (!webhook || (webhook.workspaceId != null && webhook.workspaceId !== event.workspaceId)) return [];
     return [webhook];

@@ -6,7 +6,7 @@
 import { validateOperations, type Action } from '../common/operations.js';
 import { compileOperations, compileTwentyOperations, matchesOperation, type OperationMatcher } from '../events/matching.js';
 import type { WebhookFields, WebhookSource } from '../common/webhook.js';
-import { compileFilter, type CompiledFilter } from '../common/webhook-filter.js';
+import { changedFieldsReads, combinedReads, compileFilter, type CompiledFilter, type FilterReads } from '../common/webhook-filter.js';
 
 export interface WebhookDefinition extends WebhookFields {
   id: string;
@@ -19,20 +19,32 @@ export interface Webhook extends WebhookDefinition {
   readonly matcher: OperationMatcher;
   /** `filter` compiled once, when the definition is loaded; null without one. */
   readonly compiledFilter: CompiledFilter | null;
+  /** What its `changedFields` and `filter` read of an event; null when it has neither and takes every event whole. */
+  readonly filterReads: FilterReads | null;
   /** Why it no longer receives deliveries (e.g. the receiver answered 410 Gone), or null. */
   readonly disabledReason: string | null;
 }
 
 export function toWebhook(definition: WebhookDefinition, disabledReason: string | null = null): Webhook {
+  const compiledFilter = definition.filter == null ? null : compileFilter(definition.filter);
   return Object.freeze({
     ...definition,
     matcher:
       definition.source === 'twenty'
         ? compileTwentyOperations(definition.operations)
         : compileOperations(validateOperations(definition.operations)),
-    compiledFilter: definition.filter == null ? null : compileFilter(definition.filter),
+    compiledFilter,
+    filterReads: readsOf(compiledFilter, definition.changedFields ?? []),
     disabledReason,
   });
+}
+
+/** A filter that does not compile fails on every event, reading nothing. */
+function readsOf(filter: CompiledFilter | null, changedFields: readonly string[]): FilterReads | null {
+  const fromFilter = filter === null ? null : 'reads' in filter ? filter.reads : { keys: new Set<string>(), allUpdatedFields: false };
+  const fromChangedFields = changedFields.length === 0 ? null : changedFieldsReads(changedFields);
+  if (fromFilter === null || fromChangedFields === null) return fromFilter ?? fromChangedFields;
+  return combinedReads(fromFilter, fromChangedFields);
 }
 
 export class WebhookRegistry {

@@ -64,16 +64,40 @@ export function toChangeEvent(change: RowChange, position: ChangePosition, optio
   return classifiedToEvent(classifyChange(change, options), position, options, catalog);
 }
 
-/** The event of a classified change: its rows decoded, its id from its position. */
-export function classifiedToEvent(
-  { change, object, action, before, after }: ClassifiedChange,
-  position: ChangePosition,
-  options: MappingOptions,
-  catalog: TypeCatalog,
-): ChangeEvent {
-  const { kind, table } = change;
-  const record = decodeRow(kind === 'delete' ? before : { row: after ?? {}, columns: table.columns }, catalog);
+/** A change's rows as JSON, and which columns it updated; see `decodedRows`. */
+export interface DecodedRows {
+  record: JsonRecord;
+  previousRecord: JsonRecord | null;
+  updatedFields: string[] | null;
+  /** Columns of `record` the server did not send. */
+  unavailable: string[];
+}
 
+/**
+ * The rows of a classified change decoded, all columns or (`only`) just
+ * those: a filter that reads two columns pays for two. `updatedFields`
+ * compares raw text, so it is whole either way.
+ */
+export function decodedRows(
+  { change, before, after }: ClassifiedChange,
+  catalog: TypeCatalog,
+  only: ReadonlySet<string> | null = null,
+): DecodedRows {
+  const { kind, table } = change;
+  const record = decodeRow(kind === 'delete' ? before : { row: after ?? {}, columns: table.columns }, catalog, only);
+  return {
+    record: record.values,
+    previousRecord: kind === 'insert' ? null : decodeRow(before, catalog, only).values,
+    updatedFields: kind === 'update' ? updatedFields(before, after ?? {}, table.columns) : null,
+    unavailable: record.unavailable,
+  };
+}
+
+/** The event of a classified change: its rows decoded, its id from its position. */
+export function classifiedToEvent(classified: ClassifiedChange, position: ChangePosition, options: MappingOptions, catalog: TypeCatalog): ChangeEvent {
+  const { change, object, action, before, after } = classified;
+  const { kind, table } = change;
+  const rows = decodedRows(classified, catalog);
   return {
     id: position.id,
     object,
@@ -82,10 +106,10 @@ export function classifiedToEvent(
     workspaceId: workspaceIdOf(table.schema, options),
     schema: table.schema,
     table: table.table,
-    record: record.values,
-    previousRecord: kind === 'insert' ? null : decodeRow(before, catalog).values,
-    updatedFields: kind === 'update' ? updatedFields(before, after ?? {}, table.columns) : null,
-    unavailableFields: record.unavailable,
+    record: rows.record,
+    previousRecord: rows.previousRecord,
+    updatedFields: rows.updatedFields,
+    unavailableFields: rows.unavailable,
     recordKey: recordKeyOf(change, kind === 'delete' ? before?.row ?? null : after),
     commitLsn: position.commitLsn,
     commitLsnText: position.commitLsnText,
@@ -182,13 +206,14 @@ function actionOf(
   return 'updated';
 }
 
-/** The image as JSON, leaving out (and naming) the values the server did not send. */
-function decodeRow(image: RowImage | null, catalog: TypeCatalog): { values: JsonRecord; unavailable: string[] } {
+/** The image (or its `only` columns) as JSON, leaving out (and naming) the values the server did not send. */
+function decodeRow(image: RowImage | null, catalog: TypeCatalog, only: ReadonlySet<string> | null): { values: JsonRecord; unavailable: string[] } {
   const values: JsonRecord = {};
   const unavailable: string[] = [];
   if (image === null) return { values, unavailable };
   const decoders = columnDecoders(image.columns, catalog);
   image.columns.forEach(({ name }, index) => {
+    if (only !== null && !only.has(name)) return;
     const raw = own(image.row, name);
     if (raw === undefined) unavailable.push(name);
     else setOwn(values, name, decodeOrKeepText(raw, decoders[index]!));

@@ -10,8 +10,9 @@ import { timelineOf, type ServerIdentity } from '../source/server-identity.js';
 import type { RowChange, SourceMessage, TableShape } from '../source/types.js';
 import { Watermark, type TrackedTransaction } from '../source/watermark.js';
 import { eventId } from './event-id.js';
-import { classifiedToEvent, classifyChange, type MappingOptions } from './mapping.js';
-import type { ChangeEvent } from './types.js';
+import { classifyChange, type MappingOptions } from './mapping.js';
+import { LazyEvent, type PendingEvent } from './pending-event.js';
+import type { TwentyMetadata } from './twenty/metadata.js';
 import type { TypeCatalog } from './values.js';
 
 /** Where events go: the dispatcher in the daemon, stdout in `walhook tail`. */
@@ -19,11 +20,12 @@ export interface EventSink<Route = never> {
   /**
    * Calls `hold()` once per delivery it starts, and the returned function once that delivery is settled.
    * `route` is what `route` said of the event's object and action (absent when the sink has no `route`).
+   * The event's rows are decoded as far as the sink asks.
    */
-  dispatch(event: ChangeEvent, hold: () => () => void, route?: Route): void;
+  dispatch(event: PendingEvent, hold: () => () => void, route?: Route): void;
   /**
    * Where such an event would go (the daemon: the webhooks matching it), worked out once and handed to
-   * `dispatch`; null when nothing would come of it, and the change is then not decoded at all.
+   * `dispatch`; null when nothing would come of it, and the change then goes no further.
    */
   route?(object: string, action: Action): Route | null;
 }
@@ -45,6 +47,8 @@ export interface StreamTap {
 export interface PipelineOptions {
   mapping: MappingOptions;
   catalog: () => TypeCatalog;
+  /** Twenty's metadata, for Twenty's shape; absent or null: the `columns` shape. */
+  metadata?: () => TwentyMetadata | null;
   logger: Logger;
   observer?: PipelineObserver;
   tap?: StreamTap;
@@ -139,21 +143,11 @@ export class Pipeline<Route = never> {
     const id = eventId({ systemId: this.server.systemId, timeline: timelineOf(this.server, lsn), lsn, index });
     const changeLsnText = formatLsn(lsn);
     const position = { id, commitLsn: open.commitLsn, commitLsnText: open.commitLsnText, changeLsn: lsn, changeLsnText, commitTime: open.commitTime, commitTimeMs: open.commitTimeMs };
-    let event: ChangeEvent;
-    try {
-      event = classifiedToEvent(classified, position, this.options.mapping, this.options.catalog());
-    } catch (error) {
-      // Never skipped (that would lose it): the connection ends and the change is streamed again.
-      this.options.logger.error(
-        { err: error, schema: change.table.schema, table: change.table.table, commitLsn: open.commitLsnText, changeLsn: changeLsnText },
-        'could not map a row change; the stream restarts from the last confirmed position',
-      );
-      throw error;
-    }
+    const event = new LazyEvent(classified, position, this.options.mapping, this.options.catalog(), this.options.metadata?.() ?? null);
     try {
       this.sink.dispatch(event, () => this.watermark.hold(open.tracked), route);
     } catch (error) {
-      // A change the sink cannot take now (it sets aside what can never be rendered): streamed again after the reconnect's backoff.
+      // A change the sink cannot decode or take now (it sets aside what can never be rendered): streamed again after the reconnect's backoff.
       this.options.logger.error(
         { err: error, eventId: event.id, schema: change.table.schema, table: change.table.table, commitLsn: open.commitLsnText, changeLsn: changeLsnText },
         'could not dispatch a row change; the stream restarts from the last confirmed position',

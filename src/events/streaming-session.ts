@@ -18,6 +18,7 @@ import { logIdentities, prepareSource, refreshSource, wholeSource } from '../sou
 import type { Lsn } from '../source/lsn.js';
 import { ReplicationStream } from '../source/replication.js';
 import { publicationNames, type TableInScope } from '../source/setup.js';
+import type { TwentyMetadata } from './twenty/metadata.js';
 import { Pipeline, type EventSink, type PipelineObserver, type StreamTap } from './pipeline.js';
 import { decodeTimestamp, loadTypeCatalog, mappingOptions } from './setup.js';
 import { typeCatalogFromRows, type TypeCatalog } from './values.js';
@@ -51,6 +52,8 @@ export interface SessionOptions<Route = never> {
   withClient: <T>(work: (client: pg.ClientBase) => Promise<T>) => Promise<T>;
   /** Where the pipeline hands each event. */
   sink: EventSink<Route>;
+  /** Twenty's metadata as now, for Twenty's shape; absent or null: the `columns` shape. */
+  metadata?: () => TwentyMetadata | null;
   logFor: (component: SessionComponent) => Logger;
   observer?: PipelineObserver;
   /** Sees the stream in order beside the events (the backfill's watermark window). */
@@ -136,10 +139,10 @@ export class StreamingSession<Route = never> {
   /** Starts streaming once prepared; false (and nothing started) when the session was stopped meanwhile. */
   start(): boolean {
     if (!this.apply('stream')) return false;
-    const { config, sink, logFor, observer, tap, temporarySlot, scopeRefreshMs, applicationName } = this.options;
+    const { config, sink, metadata, logFor, observer, tap, temporarySlot, scopeRefreshMs, applicationName } = this.options;
     const pipeline = new Pipeline(
       sink,
-      { mapping: mappingOptions(config), catalog: () => this.catalog, logger: logFor('events'), observer, tap },
+      { mapping: mappingOptions(config), catalog: () => this.catalog, metadata, logger: logFor('events'), observer, tap },
       (lsn, settledCommitTime) => {
         stream.confirm(lsn);
         if (settledCommitTime !== null) this.options.settled?.(settledCommitTime, lsn);

@@ -44,6 +44,39 @@ describe('walhook on a Twenty database', () => {
     expect(body.eventDate).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
   });
 
+  it("filters see Twenty's shape: composite fields nested, changedFields by field name, and no-op updates sent to none", async () => {
+    const [readsFields, byName, readsUpdatedFields] = [await bed.receiver(), await bed.receiver(), await bed.receiver()];
+    const setup = bed.setup({
+      webhooks: [
+        // Decided on two fields, decoded no further for the events it keeps out.
+        { targetUrl: readsFields.url, operations: ['person.updated'], filter: 'record.name.firstName == "Ada" && previousRecord.jobTitle != record.jobTitle' },
+        { targetUrl: byName.url, operations: ['person.updated'], changedFields: ['name'] },
+        // Reading updatedFields as a whole needs the whole records compared.
+        { targetUrl: readsUpdatedFields.url, operations: ['person.updated'], filter: '"jobTitle" in updatedFields' },
+      ],
+    });
+    await bed.walhook(setup);
+    const personId = seed.persons.get(WORKSPACE_A.id)!;
+    const update = (set: string) => bed.db.sql(`UPDATE ${PERSON()} SET ${set} WHERE id = $1`, [personId]);
+
+    await update(`"jobTitle" = "jobTitle"`);
+    await update(`"jobTitle" = 'CFO'`);
+    await update(`"nameFirstName" = 'Augusta'`);
+    // Liveness after what was kept out: one update every webhook takes.
+    await update(`"nameFirstName" = 'Ada', "jobTitle" = 'CEO'`);
+    await waitForSlotAt(bed.db, setup.slot, await currentWalLsn(bed.db), 'the slot to pass the four updates');
+    type PersonBody = { record: { name: { firstName: string }; jobTitle: string }; updatedFields: string[] };
+    const bodies = (receiver: typeof readsFields) => receiver.requests.map((request) => request.json as PersonBody);
+    await waitFor(() => [readsFields, byName, readsUpdatedFields].every((receiver) => bodies(receiver).some((body) => body.record.jobTitle === 'CEO')), 'the last update at all three webhooks');
+
+    // Deliveries to one endpoint may overtake each other (ordering: none): compared as sets.
+    const seen = (receiver: typeof readsFields) =>
+      Object.fromEntries(bodies(receiver).map((body) => [`${body.record.name.firstName} ${body.record.jobTitle}`, body.updatedFields]));
+    expect(seen(readsFields)).toEqual({ 'Ada CFO': ['jobTitle'], 'Ada CEO': ['name', 'jobTitle'] });
+    expect(seen(byName)).toEqual({ 'Augusta CFO': ['name'], 'Ada CEO': ['name', 'jobTitle'] });
+    expect(seen(readsUpdatedFields)).toEqual({ 'Ada CFO': ['jobTitle'], 'Ada CEO': ['name', 'jobTitle'] });
+  });
+
   it('shows a custom field added in Twenty (column and fieldMetadata row) nested in events, without a restart', async () => {
     const receiver = await bed.receiver();
     const setup = bed.setup({ webhooks: [{ targetUrl: receiver.url, operations: ['company.updated'], format: 'record' }] });

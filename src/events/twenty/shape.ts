@@ -112,23 +112,64 @@ function actorOf(
   return { ...(userId !== undefined && { userId }), workspaceMemberId: memberId };
 }
 
+/** The Twenty object a table holds, and its workspace: known from the metadata without decoding a row. */
+export interface TwentyTarget {
+  object: TwentyObject;
+  workspaceId: string;
+}
+
+/** Where a change of `schema.table` goes in Twenty's terms; null for tables Twenty has no metadata for. */
+export function twentyTargetOf(metadata: TwentyMetadata, schema: string, table: string, workspaceId: string | null): TwentyTarget | null {
+  const workspace = metadata.workspaceOf(schema) ?? workspaceId;
+  const object = workspace === null ? undefined : metadata.object(workspace, table);
+  return object === undefined || workspace === null ? null : { object, workspaceId: workspace };
+}
+
+/** The columns holding these record keys (`name` → its composite's columns, `companyId` → itself); unknown keys hold none. */
+export function columnsOfKeys(object: TwentyObject, keys: Iterable<string>): Set<string> {
+  const columns = new Set<string>();
+  for (const key of keys) {
+    const field = object.fieldByName.get(key);
+    if (field !== undefined && !field.isRelation) field.columns.forEach(({ column }) => columns.add(column));
+    else if (object.fieldOfColumn.get(key)?.isRelation) columns.add(key);
+  }
+  return columns;
+}
+
+/** Flat decoded rows, and what a change's update listed. */
+interface FlatRows {
+  record: JsonRecord;
+  previousRecord: JsonRecord | null;
+  updatedFields: string[] | null;
+}
+
+/**
+ * The rows nested as Twenty's records, with Twenty's updatedFields (empty
+ * when no sent field changed); of all columns or of some, alike.
+ * `updatedFields` stays null where the old row is not known (REPLICA
+ * IDENTITY DEFAULT): unknown, never guessed.
+ */
+export function shapeTwentyRows(object: TwentyObject, action: string, rows: FlatRows): FlatRows {
+  const record = shapeRecord(object, rows.record);
+  const previousRecord = rows.previousRecord === null ? null : shapeRecord(object, rows.previousRecord);
+  const knowsChanges = action === 'updated' && rows.updatedFields !== null && previousRecord !== null;
+  return { record, previousRecord, updatedFields: knowsChanges ? twentyUpdatedFields(object, previousRecord, record) : null };
+}
+
 /**
  * The event as Twenty would have emitted it, or null when Twenty emits none
  * (an update that changes no sent field). Tables Twenty has no metadata for
- * are left as they are. `updatedFields` stays null where the old row is not
- * known (REPLICA IDENTITY DEFAULT): unknown, never guessed.
+ * are left as they are.
  */
 export function shapeTwentyEvent(event: ChangeEvent, metadata: TwentyMetadata): ChangeEvent | null {
-  const workspaceId = metadata.workspaceOf(event.schema) ?? event.workspaceId;
-  const object = workspaceId === null ? undefined : metadata.object(workspaceId, event.table);
-  if (object === undefined || workspaceId === null) return event;
-  const record = shapeRecord(object, event.record);
-  const previousRecord = event.previousRecord === null ? null : shapeRecord(object, event.previousRecord);
-  let updatedFields: string[] | null = null;
-  if (event.action === 'updated' && event.updatedFields !== null && previousRecord !== null) {
-    updatedFields = twentyUpdatedFields(object, previousRecord, record);
-    if (updatedFields.length === 0) return null;
-  }
+  const target = twentyTargetOf(metadata, event.schema, event.table, event.workspaceId);
+  return target === null ? event : shapeForTarget(event, target, metadata);
+}
+
+/** `shapeTwentyEvent` with the target already known. */
+export function shapeForTarget(event: ChangeEvent, { object, workspaceId }: TwentyTarget, metadata: TwentyMetadata): ChangeEvent | null {
+  const { record, previousRecord, updatedFields } = shapeTwentyRows(object, event.action, event);
+  if (updatedFields?.length === 0) return null;
   return {
     ...event,
     object: object.nameSingular,

@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { changedFieldsAdmit, changedFieldsProblem, compileFilter, FilterEvaluationError, type FilterInput } from '../../../src/common/webhook-filter.js';
+import {
+  changedFieldsAdmit,
+  changedFieldsProblem,
+  changedFieldsReads,
+  combinedReads,
+  compileFilter,
+  FilterEvaluationError,
+  type FilterInput,
+} from '../../../src/common/webhook-filter.js';
 
 /** A Twenty-shaped person update: composites nested, numerics as PostgreSQL prints them (text), jsonb as JSON. */
 function personUpdate(overrides: Partial<FilterInput> = {}): FilterInput {
@@ -125,5 +133,60 @@ describe('changedFieldsAdmit', () => {
     expect(changedFieldsProblem(['stage', 'name.firstName'])).toBeNull();
     expect(changedFieldsProblem(['name.'])).toMatch(/"name\."/);
     expect(changedFieldsProblem([''])).toMatch(/expected a field name/);
+  });
+});
+
+describe('what a filter reads', () => {
+  const readsOf = (expression: string) => {
+    const compiled = compileFilter(expression);
+    if ('problem' in compiled) throw new Error(`did not compile: ${compiled.problem}`);
+    return { keys: compiled.reads.keys && [...compiled.reads.keys].sort(), allUpdatedFields: compiled.reads.allUpdatedFields };
+  };
+
+  it('reads the fields it names, however it names them', () => {
+    expect(readsOf('record.stage == "CUSTOMER" && previousRecord.stage != "CUSTOMER"')).toEqual({ keys: ['stage'], allUpdatedFields: false });
+    expect(readsOf('has(record.name) && record.name.firstName == "Ada"')).toEqual({ keys: ['name'], allUpdatedFields: false });
+    expect(readsOf('record.?jobTitle.orValue("") != "" || record["employees"] > 10 || previousRecord[?"score"].hasValue()')).toEqual({
+      keys: ['employees', 'jobTitle', 'score'],
+      allUpdatedFields: false,
+    });
+    expect(readsOf('operation == "person.created" && workspaceId != null')).toEqual({ keys: [], allUpdatedFields: false });
+  });
+
+  it('reads whole records when it uses one otherwise', () => {
+    expect(readsOf('size(record) > 3').keys).toBeNull();
+    expect(readsOf('"stage" in previousRecord').keys).toBeNull();
+    expect(readsOf('record[operation] == 1').keys).toBeNull();
+    expect(readsOf('[record].exists(r, r.stage == "LEAD")').keys).toBeNull();
+  });
+
+  it('reads all of updatedFields when it names it', () => {
+    expect(readsOf('"stage" in updatedFields && record.stage == "CUSTOMER"')).toEqual({ keys: ['stage'], allUpdatedFields: true });
+  });
+
+  it('combines with changedFields, whose dotted paths read their first field', () => {
+    const changed = changedFieldsReads(['name.firstName', 'stage']);
+    expect([...changed.keys!].sort()).toEqual(['name', 'stage']);
+    const both = combinedReads(changed, { keys: new Set(['jobTitle']), allUpdatedFields: true });
+    expect({ keys: [...both.keys!].sort(), allUpdatedFields: both.allUpdatedFields }).toEqual({ keys: ['jobTitle', 'name', 'stage'], allUpdatedFields: true });
+    expect(combinedReads(changed, { keys: null, allUpdatedFields: false }).keys).toBeNull();
+  });
+
+  it('never reads less than it evaluates: a filter run on only what it reads decides as on the whole event', () => {
+    const expressions = [
+      'record.stage == "CUSTOMER" && previousRecord.stage != "CUSTOMER"',
+      'record.name.lastName != previousRecord.name.lastName',
+      'record.?settings.limits.seats.orValue(0) >= 3',
+      'has(record.stage) && "stage" in updatedFields',
+    ];
+    const whole = personUpdate();
+    for (const expression of expressions) {
+      const compiled = compileFilter(expression);
+      if ('problem' in compiled) throw new Error(expression);
+      const only = (record: Record<string, unknown> | null) =>
+        record && Object.fromEntries(Object.entries(record).filter(([key]) => compiled.reads.keys!.has(key)));
+      const partial = { ...whole, record: only(whole.record)!, previousRecord: only(whole.previousRecord) };
+      expect(compiled.program(partial), expression).toBe(compiled.program(whole));
+    }
   });
 });
