@@ -129,13 +129,23 @@ export class Dispatcher {
     this.attempts = new Attempts(sender, settings, observer, logger);
   }
 
-  endpoint(webhookId: string): Endpoint {
+  private endpoint(webhookId: string): Endpoint {
     let endpoint = this.endpoints.get(webhookId);
     if (!endpoint) {
       endpoint = new Endpoint(this.settings.concurrency, this.settings.maxQueuedPerEndpoint, () => this.loadChanged());
       this.endpoints.set(webhookId, endpoint);
     }
     return endpoint;
+  }
+
+  /** How many due retries the endpoint of `webhookId` takes now (Endpoint.retryRoom), paced by its webhook's maxPerSecond. */
+  retryRoom(webhookId: string, leaseMs: number): number {
+    return this.endpoint(webhookId).retryRoom(this.registry.get(webhookId)?.maxPerSecond ?? null, leaseMs);
+  }
+
+  /** Runs one due retry (`task`) in turn in its endpoint's queue, with the fast path's deliveries. */
+  runRetry(webhookId: string, task: () => Promise<void>): Promise<void> {
+    return this.endpoint(webhookId).run(task);
   }
 
   /** Drops the queue of a deleted webhook once it has nothing left in memory; what it gathered leaves as its queued deliveries do. */

@@ -2,8 +2,9 @@
  * One webhook's endpoint in memory: its concurrency-limited queue, where its
  * new deliveries go (endpoint-flow.ts), its circuit breaker
  * (endpoint-health.ts), its pace (`maxPerSecond`) and what is known of its
- * failing streak. The dispatcher decides with these; the endpoint only keeps
- * them, and changes its flow through `nextEndpointFlow` alone.
+ * failing streak. The dispatcher decides with these; the endpoint keeps
+ * them, changes its flow through `nextEndpointFlow` alone, and tells how many
+ * due retries it has room for (`retryRoom`).
  */
 import PQueue from 'p-queue';
 import type { DeliveryJob } from './fan-out.js';
@@ -121,6 +122,21 @@ export class Endpoint {
   /** How many more deliveries its in-memory queue takes before the bound. */
   room(): number {
     return Math.max(0, this.maxQueued - this.backlog);
+  }
+
+  /**
+   * How many due retries it takes now, so the retry worker claims no more:
+   * claimed rows wait in memory, and more than its queue has room for would
+   * grow it past its bound and let their leases run out while they wait.
+   * None while it asked to be left alone (Retry-After), nor while its
+   * breaker's probe is in flight (the probe's answer decides whether the rest
+   * is sent); with `maxPerSecond`, no more than it can send in half a lease
+   * (at least one), so no claimed row waits past its lease.
+   */
+  retryRoom(maxPerSecond: number | null, leaseMs: number, now = Date.now()): number {
+    if (this.throttledUntil > now || this.health.mode === 'probing') return 0;
+    const room = this.room();
+    return maxPerSecond === null ? room : Math.min(room, Math.max(1, Math.floor((maxPerSecond * leaseMs) / 2000)));
   }
 
   /** Runs `task` in turn with the endpoint's other deliveries, at most `concurrency` at once. */

@@ -118,17 +118,8 @@ export class RetryWorker {
 
   /** Returns true when it claimed a full batch (more may be due). */
   private async poll(): Promise<boolean> {
-    // Each endpoint takes only what fits under its bound: claiming more would let a slow endpoint's queue grow
-    // past maxQueuedPerEndpoint and its rows' leases run out while they still wait in memory.
-    // An endpoint that asked to be left alone (Retry-After) takes nothing until then, nor one whose breaker's probe
-    // is in flight (its answer decides whether the rest is sent); a rate-limited one (maxPerSecond) no more than it
-    // can send in half a lease, so no claimed row waits past its lease.
-    const rooms = this.registry.enabledIds().map((webhookId) => {
-      const endpoint = this.dispatcher.endpoint(webhookId);
-      const room = this.dispatcher.heldBackUntil(webhookId) === null && endpoint.health.mode !== 'probing' ? endpoint.room() : 0;
-      const rate = this.registry.get(webhookId)?.maxPerSecond ?? null;
-      return { webhookId, room: rate === null ? room : Math.min(room, Math.max(1, Math.floor((rate * this.settings.leaseMs) / 2000))) };
-    });
+    // Each endpoint takes only what it has room for now: its queue's bound, Retry-After, breaker and pace decide.
+    const rooms = this.registry.enabledIds().map((webhookId) => ({ webhookId, room: this.dispatcher.retryRoom(webhookId, this.settings.leaseMs) }));
     const claimed = await claimDueDeliveries(this.db, {
       rooms,
       limit: this.settings.batchSize,
@@ -163,8 +154,7 @@ export class RetryWorker {
     const claimedAt = Date.now();
     this.waiting.add(delivery.id);
     void this.dispatcher
-      .endpoint(webhook.id)
-      .run(async () => {
+      .runRetry(webhook.id, async () => {
         if (this.stopped) return;
         this.waiting.delete(delivery.id);
         // Waited in memory past its lease: another worker may own the row by now, so sending it would be a duplicate.

@@ -24,6 +24,51 @@ describe('Endpoint', () => {
     expect(endpoint.full()).toBe(false);
   });
 
+  describe('retryRoom', () => {
+    const now = 1_000_000;
+    const leaseMs = 60_000;
+
+    it('is the room left in its queue while nothing holds it back', async () => {
+      const endpoint = new Endpoint(1, 10, () => undefined);
+      expect(endpoint.retryRoom(null, leaseMs, now)).toBe(10);
+      const tasks = [pending(), pending(), pending(), pending()];
+      const runs = tasks.map(({ task }) => endpoint.run(task));
+      expect(endpoint.retryRoom(null, leaseMs, now)).toBe(6);
+      for (const { finish } of tasks) finish();
+      await Promise.all(runs);
+    });
+
+    it('is none until the time its endpoint asked to be left alone to (Retry-After), and its room from then', () => {
+      const endpoint = new Endpoint(1, 10, () => undefined);
+      endpoint.throttledUntil = now + 1;
+      expect(endpoint.retryRoom(null, leaseMs, now)).toBe(0);
+      expect(endpoint.retryRoom(null, leaseMs, now + 1)).toBe(10);
+    });
+
+    it('is none while its breaker probe is in flight, but its room while open: a due retry may go as the probe', () => {
+      const endpoint = new Endpoint(1, 10, () => undefined);
+      endpoint.health = { mode: 'probing' };
+      expect(endpoint.retryRoom(null, leaseMs, now)).toBe(0);
+      endpoint.health = { mode: 'open', probeAt: now + leaseMs };
+      expect(endpoint.retryRoom(null, leaseMs, now)).toBe(10);
+      endpoint.health = { mode: 'closed', failures: 2 };
+      expect(endpoint.retryRoom(null, leaseMs, now)).toBe(10);
+    });
+
+    it('with maxPerSecond, is no more than it sends in half a lease, at least one, and never more than its room', async () => {
+      const endpoint = new Endpoint(1, 10, () => undefined);
+      // 0.2 a second for 30 s (half of the 60 s lease): 6.
+      expect(endpoint.retryRoom(0.2, leaseMs, now)).toBe(6);
+      expect(endpoint.retryRoom(100, leaseMs, now)).toBe(10);
+      expect(endpoint.retryRoom(0.001, leaseMs, now)).toBe(1);
+      const tasks = Array.from({ length: 10 }, pending);
+      const runs = tasks.map(({ task }) => endpoint.run(task));
+      expect(endpoint.retryRoom(0.001, leaseMs, now)).toBe(0);
+      for (const { finish } of tasks) finish();
+      await Promise.all(runs);
+    });
+  });
+
   it('holds the stream only while pressing past its bound, until its streamed deliveries drain to half', () => {
     const endpoint = new Endpoint(1, 4, () => undefined);
     for (let i = 0; i < 4; i++) endpoint.enter(false);
