@@ -185,7 +185,7 @@ export class Dispatcher {
   }
 
   /** When the endpoint of `webhookId` may be sent to again, or null when it may be now. */
-  heldBackUntil(webhookId: string, now = Date.now()): Date | null {
+  private heldBackUntil(webhookId: string, now = Date.now()): Date | null {
     const until = this.endpoints.get(webhookId)?.throttledUntil ?? 0;
     return until > now ? new Date(until) : null;
   }
