@@ -24,6 +24,8 @@ const EXPECTED: [RegExp, string | null][] = [
   [/^end-to-end throughput, 1 endpoint$/, 'ratio ≥ 0.8'],
   [/^CPU per delivery, 1 endpoint$/, 'ratio ≤ 1.5'],
   [/^CPU per delivery with a CEL filter, 1 endpoint$/, null],
+  [/^CPU per change a CEL filter keeps out$/, null],
+  [/^decoding a Twenty person for a filter reading one field$/, null],
   [/^latency p99, commit → receiver at 1000\/s$/, '≤ 25 ms'],
   [/^steady RSS at 1000 changes\/s$/, '≤ 150 MB'],
   [/^primary TPS, walhook attached \(delivery off\)$/, 'ratio ≥ 0.95'],

@@ -6,7 +6,7 @@ import type { TwentyMetadata } from '../../../src/events/twenty/metadata.js';
 import type { JsonRecord } from '../../../src/events/types.js';
 import { BUILTIN_TYPE_CATALOG } from '../../../src/events/values.js';
 import type { RawTuple, RowChange, TableShape } from '../../../src/source/types.js';
-import { METADATA, OPTIONS, POSITION, ROW, TABLE, WORKSPACE, column } from './twenty/person-fixture.js';
+import { METADATA, OPTIONS, POSITION, ROW, TABLE, WORKSPACE, column } from '../../fixtures/twenty-person.js';
 
 const reading = (keys: string[], allUpdatedFields = false): FilterReads => ({ keys: new Set(keys), allUpdatedFields });
 const lazy = (change: RowChange, metadata: TwentyMetadata | null = METADATA) => new LazyEvent(classifyChange(change, OPTIONS), POSITION, OPTIONS, BUILTIN_TYPE_CATALOG, metadata);

@@ -11,7 +11,7 @@ import { toChangeEvent } from '../../../../src/events/mapping.js';
 import { finishEvent } from '../../../../src/events/twenty/shape.js';
 import { BUILTIN_TYPE_CATALOG } from '../../../../src/events/values.js';
 import type { RawTuple, RowChange, TableShape } from '../../../../src/source/types.js';
-import { COLUMNS, MEMBER, METADATA, OBJECT_ID, OPTIONS, POSITION, ROW, TABLE, USER, WEBHOOK, WORKSPACE } from './person-fixture.js';
+import { COLUMNS, MEMBER, METADATA, OBJECT_ID, OPTIONS, POSITION, ROW, TABLE, USER, WEBHOOK, WORKSPACE } from '../../../fixtures/twenty-person.js';
 
 function body(change: RowChange, format: PayloadFormat): string | null {
   const event = finishEvent(toChangeEvent(change, POSITION, OPTIONS, BUILTIN_TYPE_CATALOG), METADATA);
