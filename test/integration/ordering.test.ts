@@ -3,16 +3,17 @@
  * each record's changes reach it in commit order (a later change never
  * before an earlier one's first 2xx), through 500/500/200 answers, with
  * several records' updates interleaved, many deliveries in flight at once and
- * a kill -9 in the middle; nothing is lost; a record whose head keeps
+ * a kill -9 in the middle, or a failover to a standby; nothing is lost; a record whose head keeps
  * failing holds up only itself; a dead-lettered head releases the next one.
  */
 import { describe, expect, it } from 'vitest';
 import { currentWalLsn, useCrmTestBed, waitForSlotAt, WORKSPACE_SCHEMA, type WalhookSetup } from '../harness/crm.js';
 import type { DaemonProcess } from '../harness/daemon.js';
-import { probe } from '../harness/operations.js';
+import { probe, useInstances } from '../harness/operations.js';
 import { waitFor, type ReceivedRequest, type Reply } from '../harness/receiver.js';
 
 const bed = useCrmTestBed('ordering');
+const instances = useInstances();
 
 /** A person's version is its `city`: `v0` at insert, `vN` after its N-th update. */
 interface Seen {
@@ -142,6 +143,39 @@ describe('ordering: record', () => {
     expect(log.filter((seen) => seen.status === 500).length).toBeGreaterThanOrEqual(failing.size * 2);
     expect(receiver.verified()).toHaveLength(receiver.requests.length);
     await expectLive(second, log, 'ordered-crash-fresh');
+  }, 240_000);
+
+  it('keeps each record in commit order across a failover: the standby takes over the stream and the heads waiting for a retry', async () => {
+    const RECORDS = 9;
+    const ROUNDS = 4;
+    const failing = new Set<string>();
+    const { receiver, log } = await plannedReceiver((seen, attempt) => (failing.has(seen.recordId) && attempt <= 2 ? 500 : 200));
+    const setup = orderedSetup(receiver.url, { retrySchedule: ['200ms', '200ms', '200ms', '200ms'], leaseDuration: '2s' });
+    const leader = await instances.start(setup.file, { streaming: true });
+    const standby = await instances.start(setup.file);
+    const ids = await insertRecords(RECORDS, 'ordered-failover');
+    ids.filter((_, index) => index % 3 === 0).forEach((id) => failing.add(id));
+    for (let version = 1; version <= ROUNDS / 2; version++) await updateRound(ids, version);
+    await waitFor(
+      async () => {
+        const [row] = await bed.db.sql<{ waiting: number }>(
+          `SELECT count(*)::int AS waiting FROM ${setup.stateSchema}.deliveries WHERE state IN ('pending', 'retrying')`,
+        );
+        return (row?.waiting ?? 0) > 0 && log.some((seen) => seen.status === 500);
+      },
+      () => `deliveries waiting for a retry before the failover (received ${log.length})`,
+      30_000,
+      10,
+    );
+    await leader.kill9();
+    for (let version = ROUNDS / 2 + 1; version <= ROUNDS; version++) await updateRound(ids, version);
+    await waitFor(() => standby.logs.some((line) => line.msg === 'replication streaming'), 'the standby to take over the stream', 30_000);
+
+    const complete = () => ids.every((id) => (deliveredVersions(log).get(id)?.size ?? 0) === ROUNDS + 1);
+    await waitFor(complete, () => `every version of every record to be delivered (${[...deliveredVersions(log).values()].reduce((n, v) => n + v.size, 0)} of ${RECORDS * (ROUNDS + 1)})`, 120_000);
+    expect(orderViolations(log)).toEqual([]);
+    expect(log.filter((seen) => seen.status === 500).length).toBeGreaterThanOrEqual(failing.size * 2);
+    await expectLive(standby, log, 'ordered-failover-fresh');
   }, 240_000);
 
   it('after a kill -9, a new change of a record whose head waits in the state table queues behind it', async () => {
