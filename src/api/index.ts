@@ -18,6 +18,7 @@ export function managementFor(config: WalhookConfig, db: StateDb, secretBox: Sec
     {
       secretBox,
       maxUrlLength: config.delivery.maxUrlLength,
+      maxPayloadBytes: config.delivery.maxPayloadBytes,
       secretRotationOverlapMs: config.delivery.secretRotationOverlap,
       addressPolicy: createAddressPolicy({ enabled: config.delivery.ssrfGuard, allowList: config.delivery.allowList }),
     },

@@ -47,6 +47,7 @@ import {
   validateSecret,
   validateWebhookFields,
   type BatchInput,
+  type WebhookLimits,
 } from './validation.js';
 import type { PartitionMetrics } from './metrics.js';
 import {
@@ -71,10 +72,9 @@ export const OBJECTS_CACHE_MS = 10_000;
 const DEFAULT_PAGE_SIZE = 50;
 const DISABLED_BY_OPERATOR = 'disabled by an operator';
 
-export interface ManagementSettings {
+export interface ManagementSettings extends WebhookLimits {
   /** null when encryptionKey is not set: then no secret can be stored. */
   secretBox: SecretBox | null;
-  maxUrlLength: number;
   /** How long the secret before a rotation keeps signing. */
   secretRotationOverlapMs: number;
   /** The SSRF guard deliveries go through, to tell in advance of a target it refuses; without one nothing is told. */
@@ -249,7 +249,7 @@ export class Management {
             maxPerSecond: input.maxPerSecond ?? null,
             batch: input.batch ?? null,
           },
-          this.settings.maxUrlLength,
+          this.settings,
         ),
       secret: () => (input.secret == null ? newSecret() : validateSecret(input.secret)),
     });
@@ -300,7 +300,7 @@ export class Management {
           maxPerSecond: input.maxPerSecond === undefined ? (current.maxPerSecond ?? null) : input.maxPerSecond,
           batch: input.batch === undefined ? (current.batch ?? null) : input.batch === null ? null : batchOver(current.batch ?? null, input.batch),
         },
-        this.settings.maxUrlLength,
+        this.settings,
       );
       await updateWebhookFields(this.db, client, current.id, fields);
       if (input.enabled != null) await setWebhookDisabled(this.db, client, current.id, input.enabled ? null : DISABLED_BY_OPERATOR);
@@ -420,7 +420,7 @@ export class Management {
    */
   async tryFilter(webhookId: string, filter: string | null, changedFields: readonly string[] | null): Promise<FilterTrial[]> {
     const webhook = await this.getWebhook(webhookId);
-    const checked = validateWebhookFields({ ...webhook, filter, changedFields: [...(changedFields ?? [])] }, this.settings.maxUrlLength);
+    const checked = validateWebhookFields({ ...webhook, filter, changedFields: [...(changedFields ?? [])] }, this.settings);
     const compiled = checked.filter == null ? null : compileFilter(checked.filter);
     return (this.hooks.recentEvents?.latest(webhook.id) ?? []).map((event) => {
       const id = event.record.id;

@@ -7,7 +7,8 @@
 import { ENDPOINT_MODES } from '../delivery/endpoint-health.js';
 import { buildSchema, type GraphQLSchema } from 'graphql';
 import { SIGNATURE_SCHEMES } from '../common/verify.js';
-import { ORDERINGS, PAYLOAD_FORMATS } from '../common/webhook.js';
+import { BATCH_DEFAULTS, BATCH_LIMITS, ORDERINGS, PAYLOAD_FORMATS } from '../common/webhook.js';
+import { formatDuration } from '../config/units.js';
 import type { StartBackfillInput } from './backfills.js';
 import type { CreateWebhookInput, DeliveriesQuery, Management, UpdateWebhookInput, WebhookStats } from './management.js';
 import type { WebhookView } from './views.js';
@@ -61,11 +62,11 @@ const SDL = /* GraphQL */ `
   }
 
   input WebhookBatchInput {
-    "Most events in one request, 1 to 10000. Default: 100."
+    "Most events in one request, ${BATCH_LIMITS.maxEvents.min} to ${BATCH_LIMITS.maxEvents.max}. Default: ${BATCH_DEFAULTS.maxEvents}."
     maxEvents: Int
-    "Largest body of one request in bytes (at least 1024; never more than delivery.maxPayloadBytes). Default: 1048576."
+    "Largest body of one request in bytes, ${BATCH_LIMITS.maxBytes.min} to ${BATCH_LIMITS.maxBytes.max}; more than delivery.maxPayloadBytes is refused (the payload limit applies to a batch). Default: ${BATCH_DEFAULTS.maxBytes}."
     maxBytes: Int
-    "Longest an event waits for others to join its batch: a duration such as 200ms or 1s, at most 60s. Default: 200ms."
+    "Longest an event waits for others to join its batch: a duration such as 200ms or 1s, ${formatDuration(BATCH_LIMITS.linger.min)} to ${formatDuration(BATCH_LIMITS.linger.max)}. Default: ${formatDuration(BATCH_DEFAULTS.linger)}."
     linger: String
   }
 

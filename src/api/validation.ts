@@ -11,6 +11,7 @@ import { changedFieldsProblem, compileFilter } from '../common/webhook-filter.js
 import {
   BATCH_DEFAULTS,
   BATCH_LIMITS,
+  batchMaxBytesProblem,
   MIN_SECRET_LENGTH,
   ORDERINGS,
   PAYLOAD_FORMATS,
@@ -19,7 +20,7 @@ import {
   type PayloadFormat,
   type WebhookFields,
 } from '../common/webhook.js';
-import { DURATION_FORMAT, parseDuration } from '../config/units.js';
+import { DURATION_FORMAT, formatDuration, parseDuration } from '../config/units.js';
 import { InvalidTargetUrlError, validateTargetUrl } from '../delivery/ssrf.js';
 import type { DeliveryState } from '../state/deliveries.js';
 import { allValid, badUserInput, notFound } from './errors.js';
@@ -51,10 +52,16 @@ function oneOf<T extends string>(field: string, value: string, allowed: readonly
   throw badUserInput(field, `${JSON.stringify(value)} is not one of ${allowed.join(', ')}`);
 }
 
+/** What a webhook's fields are checked against that the delivery settings decide (`delivery.*` of the config). */
+export interface WebhookLimits {
+  maxUrlLength: number;
+  maxPayloadBytes: number;
+}
+
 /** The fields, or one BAD_USER_INPUT naming every one of them that is wrong. */
-export function validateWebhookFields(input: WebhookFieldsInput, maxUrlLength: number): WebhookFields {
+export function validateWebhookFields(input: WebhookFieldsInput, limits: WebhookLimits): WebhookFields {
   return allValid<WebhookFields>({
-    targetUrl: () => validateUrl(input.targetUrl, maxUrlLength),
+    targetUrl: () => validateUrl(input.targetUrl, limits.maxUrlLength),
     operations: () => validateOperationList(input.operations),
     description: () => input.description,
     format: () => oneOf<PayloadFormat>('format', input.format, PAYLOAD_FORMATS),
@@ -64,19 +71,26 @@ export function validateWebhookFields(input: WebhookFieldsInput, maxUrlLength: n
     filter: () => validateFilter(input.filter ?? null),
     ordering: () => oneOf<Ordering>('ordering', input.ordering ?? 'none', ORDERINGS),
     maxPerSecond: () => validateMaxPerSecond(input.maxPerSecond ?? null),
-    batch: () => validateBatch(input.batch ?? null, input.ordering ?? 'none'),
+    batch: () => validateBatch(input.batch ?? null, input.ordering ?? 'none', limits.maxPayloadBytes),
   });
 }
 
 /** The policy with its defaults filled in, or one BAD_USER_INPUT naming each wrong field as `batch.<field>`. */
-export function validateBatch(batch: BatchInput | null, ordering: string): BatchPolicy | null {
+export function validateBatch(batch: BatchInput | null, ordering: string, maxPayloadBytes: number): BatchPolicy | null {
   if (batch === null) return null;
   if (ordering === 'record') throw badUserInput('batch', 'null while ordering is record (batching and per-record ordering are not combined yet)');
   return allValid<BatchPolicy>({
     maxEvents: () => wholeNumberIn('batch.maxEvents', batch.maxEvents ?? BATCH_DEFAULTS.maxEvents, BATCH_LIMITS.maxEvents, 'events'),
-    maxBytes: () => wholeNumberIn('batch.maxBytes', batch.maxBytes ?? BATCH_DEFAULTS.maxBytes, BATCH_LIMITS.maxBytes, 'bytes'),
+    maxBytes: () => validateBatchMaxBytes(batch.maxBytes ?? BATCH_DEFAULTS.maxBytes, maxPayloadBytes),
     linger: () => wholeNumberIn('batch.linger', lingerMs(batch.linger ?? BATCH_DEFAULTS.linger), BATCH_LIMITS.linger, 'ms'),
   });
+}
+
+function validateBatchMaxBytes(maxBytes: number, maxPayloadBytes: number): number {
+  wholeNumberIn('batch.maxBytes', maxBytes, BATCH_LIMITS.maxBytes, 'bytes');
+  const problem = batchMaxBytesProblem(maxBytes, maxPayloadBytes);
+  if (problem !== null) throw badUserInput('batch.maxBytes', `${problem}; got ${maxBytes}`);
+  return maxBytes;
 }
 
 /** `given` over the current policy: a field it leaves out (or null) keeps its current value. */
@@ -92,7 +106,7 @@ function lingerMs(linger: string | number): number {
   try {
     return parseDuration(linger);
   } catch {
-    throw badUserInput('batch.linger', `a ${DURATION_FORMAT}, at most ${BATCH_LIMITS.linger.max / 1000}s; got ${JSON.stringify(linger)}`);
+    throw badUserInput('batch.linger', `a ${DURATION_FORMAT}, at most ${formatDuration(BATCH_LIMITS.linger.max)}; got ${JSON.stringify(linger)}`);
   }
 }
 

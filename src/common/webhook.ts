@@ -27,9 +27,9 @@ export type WebhookSource = 'config' | 'api' | 'twenty';
 
 /**
  * How a webhook batches its deliveries (`delivery/batcher.ts`): one POST
- * carries up to `maxEvents` events, its body at most `maxBytes` (and never
- * more than delivery.maxPayloadBytes), sent `linger` ms after its first event
- * at the latest.
+ * carries up to `maxEvents` events, its body at most `maxBytes` (which may not
+ * exceed delivery.maxPayloadBytes: `batchMaxBytesProblem`), sent `linger` ms
+ * after its first event at the latest.
  */
 export interface BatchPolicy {
   maxEvents: number;
@@ -47,6 +47,18 @@ export const BATCH_LIMITS = {
 
 /** What a field of `batch` left out is. */
 export const BATCH_DEFAULTS: BatchPolicy = { maxEvents: 100, maxBytes: 1024 ** 2, linger: 200 };
+
+/**
+ * What `batch.maxBytes` is expected to be when it exceeds delivery.maxPayloadBytes, or null when it fits. The
+ * payload limit applies to a batch's body as to any request body, so a larger maxBytes is refused, in the config
+ * file as through the API, rather than quietly lowered: an operator who asked for it would not get it.
+ */
+export function batchMaxBytesProblem(maxBytes: number, maxPayloadBytes: number): string | null {
+  if (maxBytes <= maxPayloadBytes) return null;
+  // A lowered payload limit refuses the default too, where the operator may not have written maxBytes at all.
+  const defaultNote = maxBytes === BATCH_DEFAULTS.maxBytes ? ` (${maxBytes} is also its value when left out)` : '';
+  return `at most delivery.maxPayloadBytes, ${maxPayloadBytes} bytes: the payload limit applies to a batch${defaultNote}`;
+}
 
 /** The fields a webhook is edited by. */
 export interface WebhookFields {

@@ -9,7 +9,7 @@
  */
 import { z } from 'zod';
 import { MIN_STANDARD_KEY_BYTES, secretProblem, SIGNATURE_SCHEMES } from '../common/verify.js';
-import { BATCH_DEFAULTS, BATCH_LIMITS, MIN_SECRET_LENGTH, ORDERINGS, PAYLOAD_FORMATS } from '../common/webhook.js';
+import { BATCH_DEFAULTS, BATCH_LIMITS, batchMaxBytesProblem, MIN_SECRET_LENGTH, ORDERINGS, PAYLOAD_FORMATS } from '../common/webhook.js';
 import { changedFieldsProblem, compileFilter } from '../common/webhook-filter.js';
 import { MAX_PARTITIONS, partitionSuffixLength } from '../common/partitions.js';
 import {
@@ -30,6 +30,7 @@ import {
   webUrl,
   wholeNumber,
 } from './fields.js';
+import { formatByteSize, formatDuration } from './units.js';
 
 export const SOURCE_PLUGINS = ['pgoutput', 'wal2json'] as const;
 export const EVENT_SHAPES = ['auto', 'twenty', 'columns'] as const;
@@ -221,18 +222,19 @@ const deliverySchema = z.strictObject({
     .describe("After a webhook's secret is rotated, how long requests also carry a signature made with the old secret."),
 });
 
+const { maxEvents: EVENTS, maxBytes: BYTES, linger: LINGER } = BATCH_LIMITS;
 const batchSchema = z.strictObject({
-  maxEvents: wholeNumber(BATCH_LIMITS.maxEvents.min)
-    .refine((events) => events <= BATCH_LIMITS.maxEvents.max, `a whole number from ${BATCH_LIMITS.maxEvents.min} to ${BATCH_LIMITS.maxEvents.max}`)
+  maxEvents: wholeNumber(EVENTS.min)
+    .refine((events) => events <= EVENTS.max, `a whole number from ${EVENTS.min} to ${EVENTS.max}`)
     .prefault(BATCH_DEFAULTS.maxEvents)
     .describe('Most events in one request.'),
   maxBytes: byteSize()
-    .refine((bytes) => bytes >= BATCH_LIMITS.maxBytes.min && bytes <= BATCH_LIMITS.maxBytes.max, 'a size from 1kB to 1GB')
-    .prefault('1MB')
-    .describe('Largest body of one request, never more than `delivery.maxPayloadBytes`; an event alone larger than this goes in a batch of its own.'),
+    .refine((bytes) => bytes >= BYTES.min && bytes <= BYTES.max, `a size from ${formatByteSize(BYTES.min)} to ${formatByteSize(BYTES.max)}`)
+    .prefault(formatByteSize(BATCH_DEFAULTS.maxBytes))
+    .describe('Largest body of one request; more than `delivery.maxPayloadBytes` is refused (the payload limit applies to a batch). An event alone larger than this goes in a batch of its own.'),
   linger: duration()
-    .refine((ms) => ms <= BATCH_LIMITS.linger.max, 'a duration of at most 60s')
-    .prefault(`${BATCH_DEFAULTS.linger}ms`)
+    .refine((ms) => ms >= LINGER.min && ms <= LINGER.max, `a duration from ${formatDuration(LINGER.min)} to ${formatDuration(LINGER.max)}`)
+    .prefault(formatDuration(BATCH_DEFAULTS.linger))
     .describe('Longest an event waits for others to join its batch, from the first event of the batch.'),
 });
 
@@ -443,6 +445,8 @@ export const configSchema = z
         ctx.addIssue({ code: 'custom', path: ['webhooks', index, 'id'], message: 'an id no other webhook has' });
       }
       if (webhook.id !== undefined) seenIds.add(webhook.id);
+      const batchBytesProblem = webhook.batch && batchMaxBytesProblem(webhook.batch.maxBytes, config.delivery.maxPayloadBytes);
+      if (batchBytesProblem) ctx.addIssue({ code: 'custom', path: ['webhooks', index, 'batch', 'maxBytes'], message: batchBytesProblem });
     });
     if (config.recovery.automatic && config.source.partitions > 1) {
       ctx.addIssue({ code: 'custom', path: ['recovery', 'automatic'], message: 'false while source.partitions is more than 1 (walhook recover handles one slot)' });

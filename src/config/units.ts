@@ -35,6 +35,21 @@ export function parseByteSize(value: string | number): number {
   return parseQuantity(value, BYTE_SIZE_TEXT, (unit) => BYTES_PER_UNIT[(unit ?? 'b').toLowerCase()], BYTE_SIZE_FORMAT);
 }
 
+/** 1048576 → `'1MB'`: in the largest unit that holds it exactly, as an operator would write it. */
+export function formatByteSize(bytes: number): string {
+  return formatQuantity(bytes, [['GB', 1024 ** 3], ['MB', 1024 ** 2], ['kB', 1024]], 'B');
+}
+
+/** 60000 → `'60s'`: in the largest unit that holds it exactly, as an operator would write it. */
+export function formatDuration(milliseconds: number): string {
+  return formatQuantity(milliseconds, [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1_000]], 'ms');
+}
+
+function formatQuantity(value: number, units: readonly (readonly [string, number])[], smallest: string): string {
+  const exact = units.find(([, factor]) => value !== 0 && value % factor === 0);
+  return exact === undefined ? `${value}${smallest}` : `${value / exact[1]}${exact[0]}`;
+}
+
 function parseQuantity(
   value: string | number,
   syntax: RegExp,

@@ -67,6 +67,11 @@ export interface AccumulatorLimits {
   lingerMs: number;
 }
 
+/**
+ * `maxPayloadBytes` still bounds the body: validation refuses a larger `maxBytes` (`batchMaxBytesProblem`), but a
+ * policy stored through the API before delivery.maxPayloadBytes was lowered keeps its old value, and a batch built
+ * past the payload limit would only be dead-lettered as too large.
+ */
 export function accumulatorLimits(policy: BatchPolicy, maxPayloadBytes: number): AccumulatorLimits {
   return {
     maxEvents: policy.maxEvents,

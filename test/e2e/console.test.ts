@@ -5,7 +5,7 @@
  * 127.0.0.1. The steps run in order, as an operator would: sign in, create a
  * webhook, copy its secret, watch a delivery, a dead letter and its
  * redelivery, edit, disable, rotate, delete, and a webhook its receiver
- * disabled with 410 Gone, enabled with what it missed. Screenshots of the main pages
+ * disabled with 410 Gone, enabled with what it missed, and a batch policy set in the form. Screenshots of the main pages
  * go to test-artifacts/console/.
  *
  * The page's browser modules are read from dist/: run `npm run build` first.
@@ -94,6 +94,16 @@ async function createWebhookTo(targetUrl: string): Promise<string> {
     { targetUrl },
   );
   return createWebhook.id;
+}
+
+interface StoredBatch {
+  maxEvents: number;
+  maxBytes: number;
+  linger: string;
+}
+
+async function storedBatch(id: string): Promise<StoredBatch | null> {
+  return (await api.data<{ webhook: { batch: StoredBatch | null } }>('query ($id: ID!) { webhook(id: $id) { batch { maxEvents maxBytes linger } } }', { id })).webhook.batch;
 }
 
 async function storedWebhooks(): Promise<{ id: string; description: string; status: string; workspaceId: string | null }[]> {
@@ -436,6 +446,37 @@ describe.skipIf(chromiumMissing !== null)('web console', () => {
     expect(deliveryIdOf(fresh)).not.toBe(missed);
     expect(fresh.json.operation).toBe('person.created');
     await api.data('mutation ($id: ID!) { deleteWebhook(id: $id) { id } }', { id: goneId });
+  });
+
+  it('sets a webhook\'s batch policy in the form, and shows the API\'s reason beside a maxBytes above the payload limit', async () => {
+    const batchedId = await createWebhookTo(receiver.url);
+    expect(await storedBatch(batchedId)).toBeNull();
+    await page.goto(`${baseUrl}/console#/webhooks/${batchedId}/edit`);
+    await page.getByRole('heading', { name: 'Edit webhook' }).waitFor();
+    await page.getByLabel(/^Max events/).fill('20');
+    await page.getByLabel(/^Max bytes/).fill('65536');
+    await page.getByLabel(/^Linger/).fill('1s');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.locator('#detail-fields', { hasText: 'up to 20 events, 65536 bytes, 1000ms linger' }).waitFor({ timeout: SEEN_WITHIN_MS });
+    const saved = { maxEvents: 20, maxBytes: 65_536, linger: '1000ms' };
+    expect(await storedBatch(batchedId)).toEqual(saved);
+
+    await page.getByRole('link', { name: 'Edit' }).click();
+    await page.getByRole('heading', { name: 'Edit webhook' }).waitFor();
+    expect(await page.getByLabel(/^Max events/).inputValue()).toBe('20');
+    expect(await page.getByLabel(/^Max bytes/).inputValue()).toBe('65536');
+    expect(await page.getByLabel(/^Linger/).inputValue()).toBe('1000ms');
+    // delivery.maxPayloadBytes is at its default, 1MB: twice that is refused by the API, not lowered.
+    await page.getByLabel(/^Max bytes/).fill('2097152');
+    await page.getByRole('button', { name: 'Save' }).click();
+    const reason = 'at most delivery.maxPayloadBytes, 1048576 bytes: the payload limit applies to a batch; got 2097152';
+    await page.locator('[id="batch.maxBytes-error"]:not(:empty)').waitFor({ timeout: SEEN_WITHIN_MS });
+    expect(await fieldErrors()).toEqual({ 'batch.maxBytes': reason });
+    expect(await page.locator('#form-summary li').allInnerTexts()).toEqual([expect.stringContaining(reason)]);
+    expect(await page.getByLabel(/^Max bytes/).getAttribute('aria-invalid')).toBe('true');
+    await screenshot('edit-webhook-batch-refused');
+    expect(await storedBatch(batchedId)).toEqual(saved);
+    await api.data('mutation ($id: ID!) { deleteWebhook(id: $id) { id } }', { id: batchedId });
   });
 
   it('shows the API\'s reason when enabling fails', async () => {

@@ -93,21 +93,28 @@ let state: StateDb;
 const servers: ApiServer[] = [];
 let api: GraphqlClient;
 
-function configFor(overrides: { token?: string; encryptionKey?: string }) {
+interface ServerOverrides {
+  token?: string;
+  encryptionKey?: string;
+  /** delivery.maxPayloadBytes; the default (1MB) when left out. */
+  maxPayloadBytes?: string;
+}
+
+function configFor(overrides: ServerOverrides) {
   return resolveConfig(
     {
       database: { url: db.url },
       state: { schema: SCHEMA },
       ...(overrides.encryptionKey ? { encryptionKey: overrides.encryptionKey } : {}),
       api: { listen: '127.0.0.1:0', ...(overrides.token ? { token: overrides.token } : {}) },
-      delivery: { secretRotationOverlap: '1h' },
+      delivery: { secretRotationOverlap: '1h', ...(overrides.maxPayloadBytes ? { maxPayloadBytes: overrides.maxPayloadBytes } : {}) },
     },
     {},
   );
 }
 
 /** A management API server on a free port; `baseUrl` without the path. */
-async function startServer(overrides: { token?: string; encryptionKey?: string }): Promise<string> {
+async function startServer(overrides: ServerOverrides): Promise<string> {
   const config = configFor(overrides);
   const secretBox = config.encryptionKey ? createSecretBox(config.encryptionKey) : null;
   const { server, address } = await startApi({ config, management: managementFor(config, state, secretBox), logger: createLogger('silent') });
@@ -397,6 +404,37 @@ describe('validation', () => {
     const created = await createWebhook({ targetUrl, operations });
     expect(created.targetUrl).toHaveLength(2048);
     expect(created.operations).toEqual(operations);
+  });
+
+  it('refuses a batch.maxBytes above delivery.maxPayloadBytes on create and update, naming the field, and writes nothing', async () => {
+    const batchOf = async (id: string) => (await db.sql(`SELECT batch FROM ${SCHEMA}.webhooks WHERE id = $1`, [id]))[0]?.batch;
+    const reason = 'at most delivery.maxPayloadBytes, 1048576 bytes: the payload limit applies to a batch; got 2097152';
+    const before = await webhookCount();
+    const refused = await api.request(CREATE, { input: { ...validInput, batch: { maxEvents: 10, maxBytes: 2 * 1024 ** 2 } } });
+    expect(refused.data).toBeNull();
+    expect(refused.errors).toHaveLength(1);
+    expect(refused.errors?.[0]).toMatchObject({
+      message: `batch.maxBytes: ${reason}`,
+      extensions: { code: 'BAD_USER_INPUT', field: 'batch.maxBytes', fields: [{ field: 'batch.maxBytes', reason }] },
+    });
+    expect(await webhookCount()).toBe(before);
+
+    // At the limit it is taken as it is, not lowered.
+    const created = await createWebhook({ batch: { maxEvents: 10, maxBytes: 1024 ** 2 } });
+    expect(await batchOf(created.id)).toEqual({ maxEvents: 10, maxBytes: 1024 ** 2, linger: 200 });
+    const tooLarge = await api.request(UPDATE, { input: { id: created.id, batch: { maxBytes: 2 * 1024 ** 2 } } });
+    expect(tooLarge.errors?.[0]).toMatchObject({ extensions: { code: 'BAD_USER_INPUT', field: 'batch.maxBytes', fields: [{ field: 'batch.maxBytes', reason }] } });
+    expect(await batchOf(created.id)).toEqual({ maxEvents: 10, maxBytes: 1024 ** 2, linger: 200 });
+
+    // Behind an instance whose payload limit is lower, the stored value no longer fits: an update says so until it does.
+    const lowered = graphqlClient(await startServer({ token: TOKEN, encryptionKey: KEY_HEX, maxPayloadBytes: '64kB' }), TOKEN);
+    const stale = await lowered.request(UPDATE, { input: { id: created.id, description: 'only this' } });
+    expect(stale.errors?.[0]).toMatchObject({
+      message: 'batch.maxBytes: at most delivery.maxPayloadBytes, 65536 bytes: the payload limit applies to a batch (1048576 is also its value when left out); got 1048576',
+      extensions: { code: 'BAD_USER_INPUT', field: 'batch.maxBytes' },
+    });
+    await lowered.data(UPDATE, { input: { id: created.id, description: 'only this', batch: { maxBytes: 65_536 } } });
+    expect(await batchOf(created.id)).toEqual({ maxEvents: 10, maxBytes: 65_536, linger: 200 });
   });
 
   it('updateWebhook validates the same way and leaves the webhook as it was', async () => {

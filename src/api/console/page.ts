@@ -3,7 +3,8 @@
  * modules (./browser) show one and fill it with what the GraphQL API returns.
  * Static on purpose: the forms, labels and buttons can be read here whole.
  */
-import { ORDERINGS, PAYLOAD_FORMATS, type Ordering, type PayloadFormat } from '../../common/webhook.js';
+import { BATCH_DEFAULTS, BATCH_LIMITS, ORDERINGS, PAYLOAD_FORMATS, type Ordering, type PayloadFormat } from '../../common/webhook.js';
+import { formatDuration } from '../../config/units.js';
 import { SIGNATURE_HEADERS, SIGNATURE_SCHEMES } from '../../common/verify.js';
 
 const FORMAT_HINTS: Record<PayloadFormat, string> = {
@@ -135,20 +136,20 @@ export const CONSOLE_PAGE = `<!doctype html>
           <legend>Batching <span class="hint">(optional: several events per request; all empty: one event per request)</span></legend>
           <p class="field-error" id="batch-error" data-error-for="batch"></p>
           <div class="field">
-            <label for="batch.maxEvents">Max events <span class="hint">(1 to 10000; empty: 100)</span></label>
-            <input id="batch.maxEvents" name="batch.maxEvents" type="text" inputmode="numeric" spellcheck="false" placeholder="100"
+            <label for="batch.maxEvents">Max events <span class="hint">(${BATCH_LIMITS.maxEvents.min} to ${BATCH_LIMITS.maxEvents.max}; empty: ${BATCH_DEFAULTS.maxEvents})</span></label>
+            <input id="batch.maxEvents" name="batch.maxEvents" type="text" inputmode="numeric" spellcheck="false" placeholder="${BATCH_DEFAULTS.maxEvents}"
               aria-describedby="batch.maxEvents-error">
             <p class="field-error" id="batch.maxEvents-error" data-error-for="batch.maxEvents"></p>
           </div>
           <div class="field">
-            <label for="batch.maxBytes">Max bytes <span class="hint">(largest body; empty: 1048576)</span></label>
-            <input id="batch.maxBytes" name="batch.maxBytes" type="text" inputmode="numeric" spellcheck="false" placeholder="1048576"
+            <label for="batch.maxBytes">Max bytes <span class="hint">(largest body, at most delivery.maxPayloadBytes; empty: ${BATCH_DEFAULTS.maxBytes})</span></label>
+            <input id="batch.maxBytes" name="batch.maxBytes" type="text" inputmode="numeric" spellcheck="false" placeholder="${BATCH_DEFAULTS.maxBytes}"
               aria-describedby="batch.maxBytes-error">
             <p class="field-error" id="batch.maxBytes-error" data-error-for="batch.maxBytes"></p>
           </div>
           <div class="field">
-            <label for="batch.linger">Linger <span class="hint">(longest an event waits for others, such as 200ms or 1s; empty: 200ms)</span></label>
-            <input id="batch.linger" name="batch.linger" type="text" spellcheck="false" placeholder="200ms"
+            <label for="batch.linger">Linger <span class="hint">(longest an event waits for others, such as 200ms or 1s; empty: ${formatDuration(BATCH_DEFAULTS.linger)})</span></label>
+            <input id="batch.linger" name="batch.linger" type="text" spellcheck="false" placeholder="${formatDuration(BATCH_DEFAULTS.linger)}"
               aria-describedby="batch.linger-error">
             <p class="field-error" id="batch.linger-error" data-error-for="batch.linger"></p>
           </div>

@@ -171,7 +171,7 @@ describe('Management.listObjects', () => {
   it('reads the catalog once for concurrent and repeated calls, and again after a failed read', async () => {
     let reads = 0;
     let fail = true;
-    const management = new Management({} as StateDb, { secretBox: null, maxUrlLength: 2048, secretRotationOverlapMs: 0 }, {
+    const management = new Management({} as StateDb, { secretBox: null, maxUrlLength: 2048, maxPayloadBytes: 1024 ** 2, secretRotationOverlapMs: 0 }, {
       objectsInScope: async () => {
         reads++;
         if (fail) throw new Error('catalog unreachable');

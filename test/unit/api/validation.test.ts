@@ -7,7 +7,11 @@ import {
   validateSecret,
   validateWebhookFields,
   type WebhookFieldsInput,
+  type WebhookLimits,
 } from '../../../src/api/validation.js';
+
+/** delivery.maxUrlLength and delivery.maxPayloadBytes at their defaults. */
+const LIMITS: WebhookLimits = { maxUrlLength: 2048, maxPayloadBytes: 1024 ** 2 };
 
 const valid: WebhookFieldsInput = {
   targetUrl: 'https://example.com/hook',
@@ -30,7 +34,7 @@ function failure(run: () => unknown): ManagementError {
 describe('validateWebhookFields', () => {
   it('returns the fields, operations and signatures without duplicates', () => {
     expect(
-      validateWebhookFields({ ...valid, operations: ['person.*', 'person.*', '*.created'], signatures: ['twenty', 'twenty'] }, 2048),
+      validateWebhookFields({ ...valid, operations: ['person.*', 'person.*', '*.created'], signatures: ['twenty', 'twenty'] }, LIMITS),
     ).toEqual({
       ...valid,
       operations: ['person.*', '*.created'],
@@ -45,8 +49,8 @@ describe('validateWebhookFields', () => {
   });
 
   it('fills the batch fields left out with their defaults, and takes a linger as a duration', () => {
-    expect(validateWebhookFields({ ...valid, batch: {} }, 2048).batch).toEqual({ maxEvents: 100, maxBytes: 1024 ** 2, linger: 200 });
-    expect(validateWebhookFields({ ...valid, batch: { maxEvents: 10, maxBytes: 4096, linger: '1.5s' } }, 2048).batch).toEqual({
+    expect(validateWebhookFields({ ...valid, batch: {} }, LIMITS).batch).toEqual({ maxEvents: 100, maxBytes: 1024 ** 2, linger: 200 });
+    expect(validateWebhookFields({ ...valid, batch: { maxEvents: 10, maxBytes: 4096, linger: '1.5s' } }, LIMITS).batch).toEqual({
       maxEvents: 10,
       maxBytes: 4096,
       linger: 1_500,
@@ -54,34 +58,46 @@ describe('validateWebhookFields', () => {
   });
 
   it('names each wrong batch field as batch.<field>, all at once', () => {
-    const { problems } = failure(() => validateWebhookFields({ ...valid, batch: { maxEvents: 0, maxBytes: 10, linger: 'soon' } }, 2048));
+    const { problems } = failure(() => validateWebhookFields({ ...valid, batch: { maxEvents: 0, maxBytes: 10, linger: 'soon' } }, LIMITS));
     expect(problems.map(({ field }) => field)).toEqual(['batch.maxEvents', 'batch.maxBytes', 'batch.linger']);
-    expect(() => validateWebhookFields({ ...valid, batch: { maxEvents: 1.5 } }, 2048)).toThrow(/batch\.maxEvents: a whole number of events from 1 to 10000; got 1\.5/);
-    expect(() => validateWebhookFields({ ...valid, batch: { linger: '2m' } }, 2048)).toThrow(/batch\.linger: a whole number of ms from 1 to 60000; got 120000/);
+    expect(() => validateWebhookFields({ ...valid, batch: { maxEvents: 1.5 } }, LIMITS)).toThrow(/batch\.maxEvents: a whole number of events from 1 to 10000; got 1\.5/);
+    expect(() => validateWebhookFields({ ...valid, batch: { linger: '2m' } }, LIMITS)).toThrow(/batch\.linger: a whole number of ms from 1 to 60000; got 120000/);
+  });
+
+  it('refuses a batch.maxBytes above delivery.maxPayloadBytes, naming the field and the limit, rather than lowering it', () => {
+    expect(validateWebhookFields({ ...valid, batch: { maxBytes: 1024 ** 2 } }, LIMITS).batch?.maxBytes).toBe(1024 ** 2);
+    const { problems } = failure(() => validateWebhookFields({ ...valid, batch: { maxBytes: 2 * 1024 ** 2 } }, LIMITS));
+    expect(problems).toEqual([
+      { field: 'batch.maxBytes', reason: 'at most delivery.maxPayloadBytes, 1048576 bytes: the payload limit applies to a batch; got 2097152' },
+    ]);
+    // Left out, maxBytes is its default, which a lower payload limit refuses too: the reason says to give it.
+    expect(() => validateWebhookFields({ ...valid, batch: { maxEvents: 10 } }, { ...LIMITS, maxPayloadBytes: 65_536 })).toThrow(
+      /^batch\.maxBytes: at most delivery\.maxPayloadBytes, 65536 bytes: the payload limit applies to a batch \(1048576 is also its value when left out\); got 1048576$/,
+    );
   });
 
   it('refuses batch together with ordering record, naming batch', () => {
-    const { problems } = failure(() => validateWebhookFields({ ...valid, ordering: 'record', batch: { maxEvents: 5 } }, 2048));
+    const { problems } = failure(() => validateWebhookFields({ ...valid, ordering: 'record', batch: { maxEvents: 5 } }, LIMITS));
     expect(problems).toEqual([{ field: 'batch', reason: expect.stringMatching(/ordering is record/) }]);
   });
 
   it('takes a positive maxPerSecond, and names the field for anything else', () => {
-    expect(validateWebhookFields({ ...valid, maxPerSecond: 0.5 }, 2048).maxPerSecond).toBe(0.5);
+    expect(validateWebhookFields({ ...valid, maxPerSecond: 0.5 }, LIMITS).maxPerSecond).toBe(0.5);
     for (const wrong of [0, -3, Number.NaN, Number.POSITIVE_INFINITY]) {
-      expect(() => validateWebhookFields({ ...valid, maxPerSecond: wrong }, 2048)).toThrow(/maxPerSecond: a positive number of requests per second/);
+      expect(() => validateWebhookFields({ ...valid, maxPerSecond: wrong }, LIMITS)).toThrow(/maxPerSecond: a positive number of requests per second/);
     }
   });
 
   it('scopes to a workspace when given one, and refuses one with spaces', () => {
-    expect(validateWebhookFields({ ...valid, workspaceId: '20202020-1c25-4d02-bf25-6aeccf7ea419' }, 2048).workspaceId).toBe(
+    expect(validateWebhookFields({ ...valid, workspaceId: '20202020-1c25-4d02-bf25-6aeccf7ea419' }, LIMITS).workspaceId).toBe(
       '20202020-1c25-4d02-bf25-6aeccf7ea419',
     );
-    expect(() => validateWebhookFields({ ...valid, workspaceId: 'two words' }, 2048)).toThrow(/workspaceId/);
+    expect(() => validateWebhookFields({ ...valid, workspaceId: 'two words' }, LIMITS)).toThrow(/workspaceId/);
   });
 
   it('takes ordering none (the default) or record', () => {
-    expect(validateWebhookFields(valid, 2048).ordering).toBe('none');
-    expect(validateWebhookFields({ ...valid, ordering: 'record' }, 2048).ordering).toBe('record');
+    expect(validateWebhookFields(valid, LIMITS).ordering).toBe('none');
+    expect(validateWebhookFields({ ...valid, ordering: 'record' }, LIMITS).ordering).toBe('record');
   });
 
   it.each([
@@ -96,7 +112,7 @@ describe('validateWebhookFields', () => {
     ['signatures', { signatures: [] }, 'signatures: at least one of standard, twenty, twenty-legacy is required'],
     ['signatures', { signatures: ['standard', 'sha1'] }, 'signatures: "sha1" is not one of standard, twenty, twenty-legacy'],
   ])('refuses a bad %s', (field, change, message) => {
-    const error = failure(() => validateWebhookFields({ ...valid, ...change }, 64));
+    const error = failure(() => validateWebhookFields({ ...valid, ...change }, { ...LIMITS, maxUrlLength: 64 }));
     expect(error).toMatchObject({ code: 'BAD_USER_INPUT', field });
     expect(error.message).toMatch(message);
   });
@@ -105,7 +121,7 @@ describe('validateWebhookFields', () => {
     const error = failure(() =>
       validateWebhookFields(
         { ...valid, targetUrl: '', operations: [], format: 'xml', signatures: [], workspaceId: 'two words', ordering: 'strict' },
-        64,
+        { ...LIMITS, maxUrlLength: 64 },
       ),
     );
     expect(error.code).toBe('BAD_USER_INPUT');
@@ -123,7 +139,7 @@ describe('validateWebhookFields', () => {
 
   it('accepts every known action and the wildcards', () => {
     const operations = ['*.*', 'person.*', '*.created', 'a.updated', 'b.deleted', 'c.restored', 'd.destroyed'];
-    expect(validateWebhookFields({ ...valid, operations }, 2048).operations).toEqual(operations);
+    expect(validateWebhookFields({ ...valid, operations }, LIMITS).operations).toEqual(operations);
   });
 });
 
@@ -162,14 +178,14 @@ describe('validateWebhookFields: filters', () => {
   const valid = { targetUrl: 'https://example.com/hook', operations: ['person.updated'], description: '', format: 'record', signatures: ['standard'] };
 
   it('keeps changedFields (trimmed, without duplicates) and a filter that compiles', () => {
-    expect(validateWebhookFields({ ...valid, changedFields: [' stage', 'stage', 'name.firstName'], filter: 'record.stage == "CUSTOMER"' }, 2048)).toMatchObject({
+    expect(validateWebhookFields({ ...valid, changedFields: [' stage', 'stage', 'name.firstName'], filter: 'record.stage == "CUSTOMER"' }, LIMITS)).toMatchObject({
       changedFields: ['stage', 'name.firstName'],
       filter: 'record.stage == "CUSTOMER"',
     });
   });
 
   it('names filter and changedFields with the reason', () => {
-    expect(() => validateWebhookFields({ ...valid, filter: 'record.stage ==' }, 2048)).toThrow(/^filter: the filter is not valid CEL/);
-    expect(() => validateWebhookFields({ ...valid, changedFields: ['a..b'] }, 2048)).toThrow(/^changedFields: .*"a\.\.b"/);
+    expect(() => validateWebhookFields({ ...valid, filter: 'record.stage ==' }, LIMITS)).toThrow(/^filter: the filter is not valid CEL/);
+    expect(() => validateWebhookFields({ ...valid, changedFields: ['a..b'] }, LIMITS)).toThrow(/^changedFields: .*"a\.\.b"/);
   });
 });

@@ -280,7 +280,7 @@ describe('validation', () => {
     expect(lines).toHaveLength(5);
     expect(lines[0]).toMatch(/^webhooks\[0\]\.batch\.maxEvents: got 0 — expected a whole number of at least 1/);
     expect(lines[1]).toMatch(/^webhooks\[0\]\.batch\.maxBytes: got "10" — expected a size from 1kB to 1GB/);
-    expect(lines[2]).toMatch(/^webhooks\[0\]\.batch\.linger: got "2m" — expected a duration of at most 60s/);
+    expect(lines[2]).toMatch(/^webhooks\[0\]\.batch\.linger: got "2m" — expected a duration from 1ms to 1m/);
     expect(lines[3]).toMatch(/^webhooks\[1\]\.batch: .*ordering is record/);
     expect(lines[4]).toMatch(/^webhooks\[2\]\.batch/);
   });
@@ -306,6 +306,28 @@ describe('validation', () => {
     expect(problemLines(() => resolveConfig(document, ONLY_DATABASE_URL))).toEqual([
       'webhooks[1].targetUrl: got "https://hooks.example.com/a-much-longer-path" — expected a URL of at most 30 characters (delivery.maxUrlLength)',
       'webhooks[1].id: got "3f1c8a52-6a7e-4b0e-9d55-2a1f1f0e7c11" — expected an id no other webhook has',
+    ]);
+  });
+
+  it('refuses a webhook batch.maxBytes above delivery.maxPayloadBytes rather than lowering it', () => {
+    const webhook = { targetUrl: 'https://hooks.example.com/a', operations: ['person.created'], secret: 'a-secret-of-24-characters' };
+    const atTheLimit = resolveConfig({ webhooks: [{ ...webhook, batch: { maxBytes: '1MB' } }] }, ONLY_DATABASE_URL);
+    expect(atTheLimit.webhooks[0]?.batch?.maxBytes).toBe(1024 ** 2);
+    const document = {
+      delivery: { maxPayloadBytes: '512kB' },
+      webhooks: [
+        { ...webhook, batch: { maxBytes: '256kB' } },
+        { ...webhook, batch: { maxBytes: '2MB' } },
+        { ...webhook, batch: { maxEvents: 10 } },
+      ],
+    };
+    expect(problemLines(() => resolveConfig(document, ONLY_DATABASE_URL))).toEqual([
+      'webhooks[1].batch.maxBytes: got "2MB" — expected at most delivery.maxPayloadBytes, 524288 bytes: the payload limit applies to a batch',
+      'webhooks[2].batch.maxBytes: got nothing — expected at most delivery.maxPayloadBytes, 524288 bytes: the payload limit applies to a batch (1048576 is also its value when left out)',
+    ]);
+    // The payload limit from the environment is checked the same way.
+    expect(problemLines(() => resolveConfig({ webhooks: [{ ...webhook, batch: { maxBytes: '1MB' } }] }, { ...ONLY_DATABASE_URL, WALHOOK_DELIVERY_MAX_PAYLOAD_BYTES: '64kB' }))).toEqual([
+      'webhooks[0].batch.maxBytes: got "1MB" — expected at most delivery.maxPayloadBytes, 65536 bytes: the payload limit applies to a batch (1048576 is also its value when left out)',
     ]);
   });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseByteSize, parseDuration } from '../../../src/config/units.js';
+import { formatByteSize, formatDuration, parseByteSize, parseDuration } from '../../../src/config/units.js';
 
 describe('parseDuration', () => {
   it.each([
@@ -47,5 +47,29 @@ describe('parseByteSize', () => {
 
   it.each(['1XB', 'MB', '1 MB MB', '-1MB', '1mbit'])('refuses %j', (text) => {
     expect(() => parseByteSize(text)).toThrow(/not a size/);
+  });
+});
+
+describe('formatByteSize and formatDuration', () => {
+  it.each([
+    [1024, '1kB'],
+    [1024 ** 2, '1MB'],
+    [1024 ** 3, '1GB'],
+    [1536, '1536B'],
+    [0, '0B'],
+  ])('writes %d bytes as %j, which reads back the same', (bytes, text) => {
+    expect(formatByteSize(bytes)).toBe(text);
+    expect(parseByteSize(text)).toBe(bytes);
+  });
+
+  it.each([
+    [1, '1ms'],
+    [200, '200ms'],
+    [60_000, '1m'],
+    [90_000, '90s'],
+    [86_400_000, '1d'],
+  ])('writes %d ms as %j, which reads back the same', (milliseconds, text) => {
+    expect(formatDuration(milliseconds)).toBe(text);
+    expect(parseDuration(text)).toBe(milliseconds);
   });
 });
