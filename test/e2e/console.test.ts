@@ -476,6 +476,11 @@ describe.skipIf(chromiumMissing !== null)('web console', () => {
     expect(await page.getByLabel(/^Max bytes/).getAttribute('aria-invalid')).toBe('true');
     await screenshot('edit-webhook-batch-refused');
     expect(await storedBatch(batchedId)).toEqual(saved);
+    // Not a number: named by the form itself (JSON would send it as null, that is as the default).
+    await page.getByLabel(/^Max bytes/).fill('lots');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.locator('[id="batch.maxBytes-error"]', { hasText: 'a number of bytes' }).waitFor({ timeout: SEEN_WITHIN_MS });
+    expect(await storedBatch(batchedId)).toEqual(saved);
     await api.data('mutation ($id: ID!) { deleteWebhook(id: $id) { id } }', { id: batchedId });
   });
 

@@ -19,7 +19,7 @@ import {
   type WebhookInput,
 } from './api.js';
 import { byId, clearErrors, clearFieldErrorsOnInput, element, fieldInput, showError, showFieldProblems, showView, whileBusy, type PlacedProblem } from './dom.js';
-import { missingFields } from './form-check.js';
+import { formProblems } from './form-check.js';
 
 const ANY = '*';
 
@@ -207,9 +207,9 @@ export function handleFormSubmit(saved: (outcome: FormOutcome) => void): void {
     event.preventDefault();
     clearErrors(form());
     const input = read();
-    const missing = missingFields(input);
-    if (missing.length > 0) {
-      showProblems(missing);
+    const problems = formProblems(input);
+    if (problems.length > 0) {
+      showProblems(problems);
       return;
     }
     void whileBusy(byId<HTMLButtonElement>('form-submit'), async () => {
