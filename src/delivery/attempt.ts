@@ -39,9 +39,12 @@ export class Attempts {
     const result = await this.sender.send({ url: webhook.targetUrl, headers, body });
     this.observer.attempted(webhook, result, job.commitTimeMs, job.id);
     // The fields are built only for a line that is written: at the default level a success writes none.
-    const fields = () => ({ webhookId: webhook.id, deliveryId: job.id, eventId: job.eventId, commitLsn: job.commitLsn, durationMs: result.durationMs });
-    if (result.outcome !== 'success') this.logger.info({ ...fields(), status: result.status, error: result.error }, 'delivery attempt failed');
-    else if (this.logger.isLevelEnabled('debug')) this.logger.debug({ ...fields(), status: result.status }, 'delivered');
+    if (result.outcome !== 'success') this.logger.info({ ...logFields(webhook, job, result), status: result.status, error: result.error }, 'delivery attempt failed');
+    else if (this.logger.isLevelEnabled('debug')) this.logger.debug({ ...logFields(webhook, job, result), status: result.status }, 'delivered');
     return result;
   }
+}
+
+function logFields(webhook: Webhook, job: AttemptJob, result: SendResult) {
+  return { webhookId: webhook.id, deliveryId: job.id, eventId: job.eventId, commitLsn: job.commitLsn, durationMs: result.durationMs };
 }

@@ -2,8 +2,8 @@
  * Sends one webhook POST and says how it went. Delivery failures are results,
  * not exceptions: the caller decides between retry, dead letter and disabling.
  */
-import { Agent, buildConnector } from 'undici';
-import type { Readable } from 'node:stream';
+import type { IncomingHttpHeaders } from 'node:http';
+import { Agent, buildConnector, type Dispatcher } from 'undici';
 import { createAddressPolicy, InvalidTargetUrlError, SsrfRefusedError, validateTargetUrl, type AddressPolicyOptions } from './ssrf.js';
 
 export interface HttpSenderOptions {
@@ -71,31 +71,90 @@ export function parseRetryAfter(header: string | string[] | undefined, now: numb
   return Math.min(delayMs, MAX_RETRY_AFTER_MS);
 }
 
+/** A response as `ResponseReader` read it: the start of the body is kept only when it is not a 2xx. */
+interface ReadResponse {
+  status: number;
+  headers: IncomingHttpHeaders;
+  excerpt: string;
+}
+
+function isSuccess(status: number): boolean {
+  return status >= 200 && status < 300;
+}
+
 /**
- * Reads a response body to the end (so the socket returns to the pool) and
- * keeps its first `keepBytes` as text. A body larger than the drain limit, or
- * still arriving at `deadline` (performance.now()), is abandoned, which
- * closes that one connection. Never rejects: the status is already known,
- * and a body that breaks off only costs its connection.
+ * Reads one response as undici hands it over, with no stream in between
+ * (one per request otherwise, for a body a 2xx rarely has). A body is read
+ * to the end so the connection can be reused; one larger than the drain
+ * limit is abandoned, which closes that one connection. A 2xx body is
+ * dropped as it arrives; of any other the first `RESPONSE_EXCERPT_BYTES`
+ * are kept as text, and it is abandoned too when still arriving `timeoutMs`
+ * after its headers. Once the status is known the response settles: a body
+ * that breaks off only costs its connection.
  */
-async function drainBody(body: Readable, keepBytes: number, deadline: number): Promise<string> {
-  const kept: Buffer[] = [];
-  let keptBytes = 0;
-  let readBytes = 0;
-  try {
-    for await (const chunk of body as AsyncIterable<Buffer>) {
-      if (keptBytes < keepBytes) {
-        const part = chunk.subarray(0, keepBytes - keptBytes);
-        kept.push(part);
-        keptBytes += part.length;
-      }
-      readBytes += chunk.length;
-      if (readBytes > DRAIN_LIMIT_BYTES || performance.now() > deadline) break;
-    }
-  } catch {
-    // Keep what arrived before the break-off.
+class ResponseReader implements Dispatcher.DispatchHandler {
+  private status = 0;
+  private headers: IncomingHttpHeaders = {};
+  private readonly kept: Buffer[] = [];
+  private keptBytes = 0;
+  private readBytes = 0;
+  /** performance.now() after which a non-2xx body is abandoned. */
+  private deadline = Infinity;
+  private settled = false;
+
+  constructor(
+    private readonly timeoutMs: number,
+    private readonly resolve: (response: ReadResponse) => void,
+    private readonly reject: (error: Error) => void,
+  ) {}
+
+  // Defined, if empty, so that undici takes this for a handler of its current API.
+  onRequestStart(): void {}
+
+  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
+    // An informational (1xx) response: the real one follows.
+    if (statusCode < 200) return;
+    this.status = statusCode;
+    this.headers = headers;
+    if (!isSuccess(statusCode)) this.deadline = performance.now() + this.timeoutMs;
+    else if (Number(headers['content-length']) > DRAIN_LIMIT_BYTES) this.abandon(controller);
   }
-  return Buffer.concat(kept).toString('utf8').trim();
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.settled) return;
+    if (!isSuccess(this.status) && this.keptBytes < RESPONSE_EXCERPT_BYTES) {
+      const part = chunk.subarray(0, RESPONSE_EXCERPT_BYTES - this.keptBytes);
+      this.kept.push(part);
+      this.keptBytes += part.length;
+    }
+    this.readBytes += chunk.length;
+    if (this.readBytes > DRAIN_LIMIT_BYTES || performance.now() > this.deadline) this.abandon(controller);
+  }
+
+  onResponseEnd(): void {
+    this.settle();
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    if (this.status !== 0) {
+      this.settle();
+    } else if (!this.settled) {
+      this.settled = true;
+      this.reject(error);
+    }
+  }
+
+  private abandon(controller: Dispatcher.DispatchController): void {
+    this.settle();
+    controller.abort(new Error('response body abandoned'));
+  }
+
+  private settle(): void {
+    if (this.settled) return;
+    this.settled = true;
+    const excerpt = this.kept.length === 0 ? '' : Buffer.concat(this.kept).toString('utf8').trim();
+    this.resolve({ status: this.status, headers: this.headers, excerpt });
+  }
 }
 
 function describeStatus(status: number): string {
@@ -132,6 +191,16 @@ function describeNetworkError(error: unknown, timeoutMs: number): string {
   const known = code === undefined ? undefined : NETWORK_ERRORS[code];
   if (known !== undefined) return known;
   return error instanceof Error ? error.message : String(error);
+}
+
+/** Whole milliseconds since `startedAt` (performance.now()). */
+function msSince(startedAt: number): number {
+  return Math.round(performance.now() - startedAt);
+}
+
+/** A request refused before any connection: retrying cannot help. */
+function refused(error: string, startedAt: number): SendResult {
+  return { outcome: 'failure', error, refused: true, durationMs: msSince(startedAt) };
 }
 
 /** Where a target URL sends requests, as the agent takes them; or why it may not be called. */
@@ -184,34 +253,32 @@ export class HttpSender {
 
   async send({ url, headers, body }: SendRequest): Promise<SendResult> {
     const startedAt = performance.now();
-    const elapsed = () => Math.round(performance.now() - startedAt);
-    const refuse = (error: string): SendResult => ({ outcome: 'failure', error, refused: true, durationMs: elapsed() });
-
     const target = this.targetOf(url);
-    if ('refusal' in target) return refuse(target.refusal);
+    if ('refusal' in target) return refused(target.refusal, startedAt);
 
     try {
-      const response = await this.agent.request({ origin: target.origin, path: target.path, method: 'POST', headers, body });
-      const status = response.statusCode;
-      if (status >= 200 && status < 300) {
-        await response.body.dump({ limit: DRAIN_LIMIT_BYTES });
-        return { outcome: 'success', status, durationMs: elapsed() };
-      }
-      const responseExcerpt = await drainBody(response.body, RESPONSE_EXCERPT_BYTES, performance.now() + this.timeoutMs);
-      const retryAfterMs = status === 429 || status === 503 ? parseRetryAfter(response.headers['retry-after'], Date.now()) : undefined;
+      const { status, headers: responseHeaders, excerpt } = await this.post(target.origin, target.path, headers, body);
+      if (isSuccess(status)) return { outcome: 'success', status, durationMs: msSince(startedAt) };
+      const retryAfterMs = status === 429 || status === 503 ? parseRetryAfter(responseHeaders['retry-after'], Date.now()) : undefined;
       return {
         outcome: 'failure',
         status,
         error: describeStatus(status),
-        ...(responseExcerpt !== '' && { responseExcerpt }),
+        ...(excerpt !== '' && { responseExcerpt: excerpt }),
         ...(retryAfterMs !== undefined && { retryAfterMs }),
         ...(status === 410 && { gone: true as const }),
-        durationMs: elapsed(),
+        durationMs: msSince(startedAt),
       };
     } catch (error) {
-      if (error instanceof SsrfRefusedError) return refuse(error.message);
-      return { outcome: 'failure', error: describeNetworkError(error, this.timeoutMs), durationMs: elapsed() };
+      if (error instanceof SsrfRefusedError) return refused(error.message, startedAt);
+      return { outcome: 'failure', error: describeNetworkError(error, this.timeoutMs), durationMs: msSince(startedAt) };
     }
+  }
+
+  private post(origin: string, path: string, headers: Record<string, string>, body: string | Uint8Array): Promise<ReadResponse> {
+    return new Promise((resolve, reject) => {
+      this.agent.dispatch({ origin, path, method: 'POST', headers, body }, new ResponseReader(this.timeoutMs, resolve, reject));
+    });
   }
 
   /** Waits for requests in flight, then closes every pooled connection. */

@@ -29,7 +29,8 @@ export class PgoutputDecoder {
         return {
           type: 'begin',
           commitLsn: parseLsn(required(message.commitLsn, 'begin.commitLsn')),
-          commitTime: isoFromEpochMicros(BigInt(message.commitTime.toString())),
+          // The library types it as the BigInt wrapper; the value is a bigint primitive.
+          commitTime: isoFromEpochMicros(message.commitTime.valueOf()),
         };
       case 'commit':
         return {

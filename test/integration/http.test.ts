@@ -166,6 +166,32 @@ describe('HttpSender: network failures', () => {
     expect(server.received).toHaveLength(10);
     expect(server.connections).toBeLessThanOrEqual(2);
   });
+
+  // Past the drain limit (256 kB) a body is not read on: its connection is closed, so each request opens another.
+  it.each([
+    ['success', 200, undefined],
+    ['failure', 500, 'z'.repeat(1024)],
+  ])('abandons a body past the drain limit (%s): the answer stands and that connection is closed', async (_label, status, responseExcerpt) => {
+    const server = await startServer(answer(status, {}, 'z'.repeat(400_000)));
+    const httpSender = sender();
+    for (let attempt = 0; attempt < 4; attempt += 1) {
+      const result = await httpSender.send({ url: server.url, ...payload });
+      expect(result).toMatchObject({ status, outcome: status === 200 ? 'success' : 'failure' });
+      expect(result.outcome === 'failure' ? result.responseExcerpt : undefined).toBe(responseExcerpt);
+    }
+    // Reused, four requests would take at most two (see above).
+    expect(server.connections).toBeGreaterThanOrEqual(4);
+  });
+
+  it('keeps what arrived of an error body that stops arriving, once the timeout has passed', async () => {
+    const server = await startServer((_request, response) => {
+      response.writeHead(500);
+      response.write('partial ');
+    });
+    const result = await sender({ timeoutMs: 300 }).send({ url: server.url, ...payload });
+    expect(result).toEqual({ outcome: 'failure', status: 500, error: 'HTTP 500', responseExcerpt: 'partial', durationMs: expect.any(Number) });
+    expect(result.durationMs).toBeLessThan(5_000);
+  });
 });
 
 describe('HttpSender: SSRF guard and URL checks', () => {
