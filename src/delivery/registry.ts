@@ -51,6 +51,8 @@ export class WebhookRegistry {
   private readonly webhooks = new Map<string, Webhook>();
   /** operation → webhooks matching it; rebuilt lazily after any change. */
   private readonly routes = new Map<string, Webhook[]>();
+  /** The enabled webhooks' ids, asked by flow control once per task; rebuilt lazily after any change. */
+  private enabled: readonly string[] | null = null;
 
   constructor(private readonly onChange: (webhook: Webhook, removed: boolean) => void = () => undefined) {}
 
@@ -62,15 +64,17 @@ export class WebhookRegistry {
     return [...this.webhooks.values()];
   }
 
-  enabledIds(): string[] {
-    return this.all()
+  enabledIds(): readonly string[] {
+    this.enabled ??= this.all()
       .filter((webhook) => webhook.disabledReason === null)
       .map((webhook) => webhook.id);
+    return this.enabled;
   }
 
   set(webhook: Webhook): void {
     this.webhooks.set(webhook.id, webhook);
     this.routes.clear();
+    this.enabled = null;
     this.onChange(webhook, false);
   }
 
@@ -79,6 +83,7 @@ export class WebhookRegistry {
     if (!webhook) return;
     this.webhooks.delete(id);
     this.routes.clear();
+    this.enabled = null;
     this.onChange(webhook, true);
   }
 

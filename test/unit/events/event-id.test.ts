@@ -58,6 +58,12 @@ describe('deliveryId', () => {
     expect(deliveryId(event, 'ünïcode-webhook')).toBe(uuidV5('ünïcode-webhook', event));
   });
 
+  it('is the same v5 UUID for names of any length and script, one after another (the hash input buffer is reused)', () => {
+    const event = eventId(AT);
+    const names = ['a'.repeat(300), 'b', '🦄'.repeat(200), '東京-webhook', '', 'x'.repeat(5_000), 'webhook-a'];
+    for (const name of names) expect(deliveryId(event, name)).toBe(uuidV5(name, event));
+  });
+
   it('differs by webhook and by event', () => {
     const ids = [deliveryId(eventId(AT), 'webhook-a'), deliveryId(eventId(AT), 'webhook-b'), deliveryId(at({ index: 1 }), 'webhook-a')];
     expect(new Set(ids).size).toBe(ids.length);
