@@ -100,6 +100,31 @@ async function expectLive(daemon: DaemonProcess, log: readonly Seen[], tag: stri
   await waitFor(async () => (await probe(apiOf(daemon), '/readyz')).status === 200, 'walhook to report ready', 30_000);
 }
 
+/** Some deliveries wait in the state table for a retry, after at least one 500: the moment `fault` is meant for. */
+async function waitForRetriesWaiting(setup: WalhookSetup, log: readonly Seen[], fault: string): Promise<void> {
+  await waitFor(
+    async () => {
+      const [row] = await bed.db.sql<{ waiting: number }>(
+        `SELECT count(*)::int AS waiting FROM ${setup.stateSchema}.deliveries WHERE state IN ('pending', 'retrying')`,
+      );
+      return (row?.waiting ?? 0) > 0 && log.some((seen) => seen.status === 500);
+    },
+    () => `deliveries waiting for a retry before ${fault} (received ${log.length})`,
+    30_000,
+    10,
+  );
+}
+
+/** Every one of `versions` versions of every record got a 2xx. */
+async function waitForEveryVersion(ids: readonly string[], versions: number, log: readonly Seen[]): Promise<void> {
+  const delivered = () => [...deliveredVersions(log).values()].reduce((n, v) => n + v.size, 0);
+  await waitFor(
+    () => ids.every((id) => (deliveredVersions(log).get(id)?.size ?? 0) === versions),
+    () => `every version of every record to be delivered (${delivered()} of ${ids.length * versions})`,
+    120_000,
+  );
+}
+
 function orderedSetup(targetUrl: string, delivery: Record<string, unknown>): WalhookSetup {
   return bed.setup({
     webhooks: [{ targetUrl, operations: ['person.created', 'person.updated'], ordering: 'record' }],
@@ -120,23 +145,12 @@ describe('ordering: record', () => {
     ids.filter((_, index) => index % 3 === 0).forEach((id) => failing.add(id));
     for (let version = 1; version <= ROUNDS / 2; version++) await updateRound(ids, version);
     // Killed while failing records' deliveries wait in the state table and others are still being sent.
-    await waitFor(
-      async () => {
-        const [row] = await bed.db.sql<{ waiting: number }>(
-          `SELECT count(*)::int AS waiting FROM ${setup.stateSchema}.deliveries WHERE state IN ('pending', 'retrying')`,
-        );
-        return (row?.waiting ?? 0) > 0 && log.some((seen) => seen.status === 500);
-      },
-      () => `deliveries waiting for a retry before the kill (received ${log.length})`,
-      30_000,
-      10,
-    );
+    await waitForRetriesWaiting(setup, log, 'the kill');
     await first.kill9();
     for (let version = ROUNDS / 2 + 1; version <= ROUNDS; version++) await updateRound(ids, version);
     const second = await bed.walhook(setup);
 
-    const complete = () => ids.every((id) => (deliveredVersions(log).get(id)?.size ?? 0) === ROUNDS + 1);
-    await waitFor(complete, () => `every version of every record to be delivered (${[...deliveredVersions(log).values()].reduce((n, v) => n + v.size, 0)} of ${RECORDS * (ROUNDS + 1)})`, 120_000);
+    await waitForEveryVersion(ids, ROUNDS + 1, log);
 
     expect(orderViolations(log)).toEqual([]);
     // The patterns were exercised: failing records were refused, and retried after the restart too.
@@ -156,23 +170,12 @@ describe('ordering: record', () => {
     const ids = await insertRecords(RECORDS, 'ordered-failover');
     ids.filter((_, index) => index % 3 === 0).forEach((id) => failing.add(id));
     for (let version = 1; version <= ROUNDS / 2; version++) await updateRound(ids, version);
-    await waitFor(
-      async () => {
-        const [row] = await bed.db.sql<{ waiting: number }>(
-          `SELECT count(*)::int AS waiting FROM ${setup.stateSchema}.deliveries WHERE state IN ('pending', 'retrying')`,
-        );
-        return (row?.waiting ?? 0) > 0 && log.some((seen) => seen.status === 500);
-      },
-      () => `deliveries waiting for a retry before the failover (received ${log.length})`,
-      30_000,
-      10,
-    );
+    await waitForRetriesWaiting(setup, log, 'the failover');
     await leader.kill9();
     for (let version = ROUNDS / 2 + 1; version <= ROUNDS; version++) await updateRound(ids, version);
     await waitFor(() => standby.logs.some((line) => line.msg === 'replication streaming'), 'the standby to take over the stream', 30_000);
 
-    const complete = () => ids.every((id) => (deliveredVersions(log).get(id)?.size ?? 0) === ROUNDS + 1);
-    await waitFor(complete, () => `every version of every record to be delivered (${[...deliveredVersions(log).values()].reduce((n, v) => n + v.size, 0)} of ${RECORDS * (ROUNDS + 1)})`, 120_000);
+    await waitForEveryVersion(ids, ROUNDS + 1, log);
     expect(orderViolations(log)).toEqual([]);
     expect(log.filter((seen) => seen.status === 500).length).toBeGreaterThanOrEqual(failing.size * 2);
     await expectLive(standby, log, 'ordered-failover-fresh');
