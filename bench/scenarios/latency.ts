@@ -11,7 +11,8 @@
  * warm-up whose changes are not counted, and its worst latency is reported
  * beside them. Measured on a shared machine, a walhook just started
  * delivers a few hundred changes per second for its first second or two
- * (its code not yet optimised by V8, most likely; not isolated), so at
+ * (its own start: restarted beside a warm writer and receiver it does the
+ * same; most likely V8 has not optimised its code yet), so at
  * 1 000/s its first changes wait up to about a second; counted in, that
  * start would be the p99 of a one-minute run.
  */
