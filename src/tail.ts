@@ -107,24 +107,47 @@ export async function startTail(
   };
 }
 
-/** Drops the slot (when one is left: a temporary slot goes by itself) and the publications of session `name`. */
+/**
+ * What pg_drop_replication_slot raises while a walsender still holds the slot, and for a slot that
+ * is gone: a temporary slot drops itself as its walsender exits, which can fall between finding the
+ * slot and dropping it.
+ */
+const SLOT_IN_USE = '55006';
+const SLOT_GONE = '42704';
+/** How long the walsender of a closed stream may take to let go of its slot. */
+const SLOT_RELEASE_WAIT_MS = 10_000;
+
+/**
+ * Drops the slot (when one is left: a temporary slot goes by itself) and the publications of
+ * session `name`. The publications are dropped even when the slot cannot be, so a session that
+ * stops leaves at most its slot for the next session to drop.
+ */
 async function dropSession(client: pg.Client, name: string): Promise<void> {
-  // The walsender may take a moment to release the slot after the stream closed.
-  for (let attempt = 0; ; attempt++) {
-    try {
-      await client.query(
-        'SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1',
-        [name],
-      );
-      break;
-    } catch (error) {
-      if (attempt >= 20 || !/is active/.test((error as Error).message)) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 250));
-    }
+  let slotProblem: unknown = null;
+  try {
+    await dropSlot(client, name);
+  } catch (error) {
+    slotProblem = error;
   }
   const names = publicationNames(name);
   for (const publication of [names.all, names.insertsOnly]) {
     await client.query(`DROP PUBLICATION IF EXISTS ${client.escapeIdentifier(publication)}`);
+  }
+  if (slotProblem !== null) throw slotProblem;
+}
+
+async function dropSlot(client: pg.Client, name: string): Promise<void> {
+  const deadline = Date.now() + SLOT_RELEASE_WAIT_MS;
+  for (;;) {
+    try {
+      await client.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1', [name]);
+      return;
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      if (code === SLOT_GONE) return;
+      if (code !== SLOT_IN_USE || Date.now() >= deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
   }
 }
 

@@ -510,7 +510,7 @@ describe('walhook tail (the built CLI)', () => {
     const next = await startTestTail(db.url);
     expect(await tailPublications()).toStrictEqual([{ pubname: next.slotName }, { pubname: `${next.slotName}_inserts` }]);
     await next.stop();
-    expect(await tailPublications()).toStrictEqual([]);
+    expect(await tailPublications(), `what the session logged: ${JSON.stringify(next.logs)}`).toStrictEqual([]);
     expect(await db.sql('SELECT slot_name FROM pg_replication_slots')).toStrictEqual(slotsBefore);
   });
 });
