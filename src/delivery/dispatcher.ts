@@ -21,7 +21,7 @@ import { clearWebhookFailing, markWebhookFailing, notifyWebhookChanged, setWebho
 import type { HttpSender, SendResult } from './http.js';
 import { inWorkspace, type Webhook, type WebhookRegistry } from './registry.js';
 import { nextStep, throttleWaitMs, type FailedSend, type NextStep } from './retry-policy.js';
-import type { FlowLoad } from './flow-control.js';
+import { readAheadOf, type FlowLoad } from './flow-control.js';
 import type { StateWriter } from './state-writer.js';
 import { pathFor, RecordGate } from './record-order.js';
 import { listWaitingRecords, recordIsWaiting } from '../state/deliveries.js';
@@ -105,6 +105,8 @@ export class Dispatcher {
   private readonly records = new RecordGate();
   /** What the breaker's transitions need, decided once. */
   private readonly breaker: { failures: number; probeIntervalMs: number };
+  /** What an endpoint that cannot overflow holds before reading waits for it (`readAheadOf`). */
+  private readonly readAhead: number;
   private readonly batches: BatchGathering;
   private readonly attempts: Attempts;
 
@@ -120,6 +122,7 @@ export class Dispatcher {
     // Probed at least as often as the first retry comes due: a retry the breaker keeps back counts as an attempt,
     // and with a short schedule (or deliveries redelivered by hand) they would all reach their dead letter unsent.
     const probeIntervalMs = Math.min(settings.breakerProbeIntervalMs, settings.retryScheduleMs[0] ?? Infinity);
+    this.readAhead = readAheadOf(settings);
     this.breaker = { failures: settings.breakerFailures, probeIntervalMs };
     this.batches = new BatchGathering(
       settings.maxPayloadBytes,
@@ -132,7 +135,7 @@ export class Dispatcher {
   private endpoint(webhookId: string): Endpoint {
     let endpoint = this.endpoints.get(webhookId);
     if (!endpoint) {
-      endpoint = new Endpoint(this.settings.concurrency, this.settings.maxQueuedPerEndpoint, () => this.loadChanged());
+      endpoint = new Endpoint(this.settings.concurrency, this.settings.maxQueuedPerEndpoint, this.readAhead, () => this.loadChanged());
       this.endpoints.set(webhookId, endpoint);
     }
     return endpoint;
@@ -375,20 +378,21 @@ export class Dispatcher {
 
   private routeNow(webhook: Webhook, job: DeliveryJob, settle: () => void): void {
     const endpoint = this.endpoint(webhook.id);
-    // Past its bound an endpoint overflows to the state table, unless no other endpoint could use new events
-    // now: then it keeps them, flow control pauses reading for it (`load`), and the slot is the queue.
-    const full = endpoint.full();
     const heldBack = this.heldBackUntil(webhook.id) ?? this.breakerHolds(endpoint);
     if (heldBack !== null) {
       void this.store(webhook, job, { state: 'pending', attempts: 0, nextAttemptAt: heldBack }).then(settle);
       return;
     }
-    if (endpoint.failing || endpoint.spilled || (full && !this.othersAreBusy(webhook.id))) {
+    // Past its bound an endpoint overflows to the state table, unless no other endpoint could use new events
+    // now: then it keeps them, and from its read-ahead on flow control pauses reading for it (`load`): the slot
+    // is the queue.
+    const pressing = endpoint.readAheadHeld() && this.othersAreBusy(webhook.id);
+    if (endpoint.failing || endpoint.spilled || (endpoint.full() && !pressing)) {
       const delayMs = endpoint.failing ? (this.settings.retryScheduleMs[0] ?? 0) : 0;
       void this.store(webhook, job, { state: 'pending', attempts: 0, nextAttemptAt: new Date(Date.now() + delayMs) }).then(settle);
       return;
     }
-    endpoint.enter(full);
+    endpoint.enter(pressing);
     let queued = true;
     const leaveQueue = () => {
       if (queued) endpoint.leave();

@@ -9,9 +9,10 @@
  * - `spilled`: its queue waited longer than `delivery.spillAfter` and was
  *   moved to the state table. New deliveries go there too, for the retry
  *   worker to feed it as it frees up, until its queue has run empty.
- * - `pressing`: it took a delivery past its bound because no other endpoint
- *   could use new events. Flow control counts its queue (reading waits for
- *   it) until its streamed deliveries drain to half the bound.
+ * - `pressing`: it took a delivery past its read-ahead (`readAheadOf` in
+ *   flow-control.ts) while no other endpoint could use new events. Flow
+ *   control counts its queue (reading waits for it) until its streamed
+ *   deliveries drain to half the read-ahead.
  * - `normal`: none of these; deliveries take the fast path up to the bound.
  *
  * A failing or spilled endpoint never holds the stream: what it cannot take
@@ -31,10 +32,10 @@ export interface EndpointFlow {
 }
 
 export type EndpointFlowEvent =
-  /** A streamed delivery joined the queue; `pastBound` when the queue was already full. */
-  | { type: 'entered'; pastBound: boolean }
-  /** A streamed delivery left the queue; `streamed` are still in it, of at most `maxQueued`. */
-  | { type: 'left'; streamed: number; maxQueued: number }
+  /** A streamed delivery joined the queue; `pastReadAhead` when it already held its read-ahead and no other endpoint could use new events. */
+  | { type: 'entered'; pastReadAhead: boolean }
+  /** A streamed delivery left the queue; `streamed` are still in it. */
+  | { type: 'left'; streamed: number; readAhead: number }
   | { type: 'attemptFailed' }
   | { type: 'attemptSucceeded' }
   /** Its waiting deliveries were moved to the state table. */
@@ -47,9 +48,9 @@ export const NORMAL_FLOW: EndpointFlow = { failing: false, spilled: false, press
 export function nextEndpointFlow(flow: EndpointFlow, event: EndpointFlowEvent): EndpointFlow {
   switch (event.type) {
     case 'entered':
-      return event.pastBound && !flow.pressing ? { ...flow, pressing: true } : flow;
+      return event.pastReadAhead && !flow.pressing ? { ...flow, pressing: true } : flow;
     case 'left':
-      return flow.pressing && event.streamed <= event.maxQueued / 2 ? { ...flow, pressing: false } : flow;
+      return flow.pressing && event.streamed <= event.readAhead / 2 ? { ...flow, pressing: false } : flow;
     case 'attemptFailed':
       return flow.failing ? flow : { ...flow, failing: true };
     case 'attemptSucceeded':

@@ -50,6 +50,8 @@ export class Endpoint {
   constructor(
     concurrency: number,
     private readonly maxQueued: number,
+    /** What it holds before reading waits for it, when no other endpoint could use new events (`readAheadOf`). */
+    private readonly readAhead: number,
     private readonly changed: () => void,
   ) {
     this.queue = new PQueue({ concurrency });
@@ -91,16 +93,16 @@ export class Endpoint {
     return this.waiting.splice(0);
   }
 
-  /** A streamed change's delivery joins the queue; `pastBound` when the queue was already full. */
-  enter(pastBound: boolean): void {
+  /** A streamed change's delivery joins the queue; `pastReadAhead` when it held its read-ahead and no other endpoint could use new events. */
+  enter(pastReadAhead: boolean): void {
     this.streamed++;
-    this.apply({ type: 'entered', pastBound });
+    this.apply({ type: 'entered', pastReadAhead });
   }
 
   /** A streamed change's delivery left the queue (settled or spilled). */
   leave(): void {
     this.streamed--;
-    this.apply({ type: 'left', streamed: this.streamed, maxQueued: this.maxQueued });
+    this.apply({ type: 'left', streamed: this.streamed, readAhead: this.readAhead });
     this.changed();
   }
 
@@ -117,6 +119,11 @@ export class Endpoint {
   /** Its in-memory queue is at the bound. */
   full(): boolean {
     return this.backlog >= this.maxQueued;
+  }
+
+  /** Its in-memory queue holds its read-ahead (at most the bound, so a full queue holds it too). */
+  readAheadHeld(): boolean {
+    return this.backlog >= this.readAhead;
   }
 
   /** How many more deliveries its in-memory queue takes before the bound. */

@@ -32,6 +32,13 @@ function apiPortOf(daemon: DaemonProcess): number | null {
   return typeof line?.port === 'number' ? line.port : null;
 }
 
+/** The base URL of a started daemon's API. */
+export function apiUrlOf(daemon: DaemonProcess): string {
+  const port = apiPortOf(daemon);
+  if (port === null) throw new Error('the daemon has not logged its API port yet');
+  return `http://127.0.0.1:${port}`;
+}
+
 /**
  * Registers an afterEach that kills what `start` started. `start` runs
  * `walhook start` and resolves once its API listens and, with `streaming`,
@@ -59,7 +66,7 @@ export function useInstances(): { start(file: string, options?: { streaming?: bo
       );
       return {
         ...daemon,
-        api: `http://127.0.0.1:${apiPortOf(daemon)}`,
+        api: apiUrlOf(daemon),
         loggedAt(msg) {
           const line = daemon.logs.find((entry) => entry.msg === msg);
           return typeof line?.time === 'string' ? Date.parse(line.time) : null;

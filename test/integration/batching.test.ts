@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { currentWalLsn, deliveryRows, insertPersons, useCrmTestBed, waitForSlotAt, type InsertedPerson } from '../harness/crm.js';
 import { startDaemon, writeConfig, type DaemonProcess } from '../harness/daemon.js';
 import { graphqlClient } from '../harness/graphql.js';
-import { scrapeMetrics } from '../harness/operations.js';
+import { apiUrlOf, scrapeMetrics } from '../harness/operations.js';
 import { waitFor, type ReceivedRequest, type Receiver } from '../harness/receiver.js';
 
 const bed = useCrmTestBed('batching');
@@ -39,10 +39,6 @@ function delivered(receiver: Receiver, statusOf: (index: number) => number = () 
 
 function positionsOf(batches: readonly Batch[]): number[] {
   return batches.flatMap((batch) => batch.events.map((event) => event.body.record.position));
-}
-
-function apiOf(daemon: DaemonProcess): string {
-  return `http://127.0.0.1:${String(daemon.logs.find((line) => line.msg === 'HTTP API listening')?.port)}`;
 }
 
 function expectEach(persons: readonly InsertedPerson[], batches: readonly Batch[]): void {
@@ -82,7 +78,7 @@ describe('batching', () => {
     expect(positionsOf(byFirst)).toEqual(persons.map((person) => person.index));
     expectEach(persons, batches);
 
-    const metrics = await scrapeMetrics(apiOf(batchedWalhook));
+    const metrics = await scrapeMetrics(apiUrlOf(batchedWalhook));
     expect(metrics.value('walhook_batch_events_count', { webhook_id: webhookId }), 'one batch observed per request').toBe(batched.requests.length);
     expect(metrics.value('walhook_batch_events_sum', { webhook_id: webhookId })).toBe(50);
 
@@ -159,7 +155,7 @@ describe('batching', () => {
 
     answer = 200;
     const sentBefore = receiver.requests.length;
-    await graphqlClient(apiOf(daemon), token).data('mutation ($id: ID!) { redeliver(deliveryId: $id) { id } }', { id: row.id });
+    await graphqlClient(apiUrlOf(daemon), token).data('mutation ($id: ID!) { redeliver(deliveryId: $id) { id } }', { id: row.id });
     await waitFor(() => receiver.requests.length > sentBefore, 'the dead batch to be redelivered');
     expect(receiver.requests.slice(sentBefore).map((request) => request.body), 'the same batch, whole').toEqual([row.body]);
     await waitFor(async () => (await bed.db.sql<{ state: string }>(`SELECT state FROM ${setup.stateSchema}.deliveries`))[0]?.state === 'delivered', 'the row to be delivered');
@@ -184,7 +180,7 @@ describe('batching', () => {
     const daemon = await bed.walhook(setup);
     const persons = await insertPersons(bed.db, 3);
     await waitFor(
-      async () => ((await scrapeMetrics(apiOf(daemon))).value('walhook_changes_total', { object: 'person', action: 'created' }) ?? 0) >= 3,
+      async () => ((await scrapeMetrics(apiUrlOf(daemon))).value('walhook_changes_total', { object: 'person', action: 'created' }) ?? 0) >= 3,
       'walhook to read the 3 changes',
     );
     expect(receiver.requests, 'the batch lingers').toHaveLength(0);
@@ -200,7 +196,7 @@ describe('batching', () => {
     const receiver = await bed.receiver();
     const setup = bed.setup({ webhooks: [{ targetUrl: receiver.url, batch: { maxEvents: 100, linger: '60s' } }] });
     const read = async (daemon: DaemonProcess) =>
-      ((await scrapeMetrics(apiOf(daemon))).value('walhook_changes_total', { object: 'person', action: 'created' }) ?? 0) >= 3;
+      ((await scrapeMetrics(apiUrlOf(daemon))).value('walhook_changes_total', { object: 'person', action: 'created' }) ?? 0) >= 3;
     const first = await bed.walhook(setup);
     const persons = await insertPersons(bed.db, 3);
     await waitFor(() => read(first), 'walhook to read the 3 changes');

@@ -23,6 +23,7 @@ import {
   type WalhookOverrides,
   type WalhookSetup,
 } from '../harness/crm.js';
+import { apiUrlOf, scrapeMetrics } from '../harness/operations.js';
 import { waitFor } from '../harness/receiver.js';
 
 const bed = useCrmTestBed('delivery');
@@ -238,6 +239,25 @@ describe('endpoints in isolation', () => {
     await insertPersons(bed.db, count);
     await waitFor(() => new Set(only.verified().map((r) => rowIdOf(r.json))).size === count, 'every delivery', 20_000);
     // Far past its bound of 10, yet nothing went through the state table: the slot held the rest.
+    expect(await deliveryRows(bed.db, setup, id)).toHaveLength(0);
+  });
+
+  it('reads only its read-ahead for a single endpoint that holds every request, far under its bound, and loses nothing', async () => {
+    const count = 300;
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const only = await bed.receiver(() => ({ status: 200, heldUntil: held }));
+    const id = randomUUID();
+    // Concurrency 1: a read-ahead of 16, against the default bound of 1,000 (which 300 changes never reach).
+    const setup = bed.setup({ webhooks: [{ id, targetUrl: only.url, operations: ['person.created'], secret: bed.secret }], delivery: { concurrency: 1 } });
+    const walhook = await bed.walhook(setup);
+    const paused = async () => (await scrapeMetrics(apiUrlOf(walhook))).value('walhook_stream_paused');
+    await insertPersons(bed.db, count);
+    await waitFor(async () => (await paused()) === 1, 'reading to pause at the read-ahead');
+    expect(only.requests).toHaveLength(1);
+    release();
+    await waitFor(() => new Set(only.verified().map((r) => rowIdOf(r.json))).size === count, 'every delivery', 30_000);
+    expect(await paused()).toBe(0);
     expect(await deliveryRows(bed.db, setup, id)).toHaveLength(0);
   });
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { FlowControl, nextFlowMode, type FlowLimits, type FlowLoad } from '../../../src/delivery/flow-control.js';
+import { FlowControl, nextFlowMode, readAheadOf, type FlowLimits, type FlowLoad } from '../../../src/delivery/flow-control.js';
 
-const limits: FlowLimits = { maxDeliveries: 100, maxBytes: 1_000, maxQueuedPerEndpoint: 10 };
+const limits: FlowLimits = { maxDeliveries: 100, maxBytes: 1_000, readAhead: 10 };
 const idle: FlowLoad = { deliveries: 0, bytes: 0, heldByEndpoint: 0 };
 
 function controlled(initial: FlowLoad = idle) {
@@ -17,6 +17,14 @@ function controlled(initial: FlowLoad = idle) {
     },
   };
 }
+
+describe('readAheadOf', () => {
+  it('holds 16 deliveries per request in flight, never more than the endpoint’s bound', () => {
+    expect(readAheadOf({ concurrency: 8, maxQueuedPerEndpoint: 1_000 })).toBe(128);
+    expect(readAheadOf({ concurrency: 1, maxQueuedPerEndpoint: 1_000 })).toBe(16);
+    expect(readAheadOf({ concurrency: 2, maxQueuedPerEndpoint: 10 })).toBe(10);
+  });
+});
 
 describe('nextFlowMode', () => {
   it('pauses at any budget: deliveries, bytes, or an endpoint that cannot overflow', () => {
