@@ -153,7 +153,7 @@ const WARNINGS_SHOWN = 30;
 
 /**
  * Why changes are missing, for a failure to be diagnosable from CI's log alone: the partitions and
- * workspaces they belong to, and each instance's /readyz body and its last warn+ log lines.
+ * workspaces they belong to, and each instance's partitions led, /readyz body and last warn+ log lines.
  */
 async function whyMissing(missing: Inserted[], group: Instance[]): Promise<string> {
   const bySchema = new Map<string, number>();
@@ -164,16 +164,15 @@ async function whyMissing(missing: Inserted[], group: Instance[]): Promise<strin
     .map(({ partition, schema, count }) => `partition ${partition} ${schema}: ${count}`);
   const instances = await Promise.all(
     group.map(async (instance, index) => {
-      const readiness = await probe(instance.api, '/readyz').then(
-        (answer) => `${answer.status} ${JSON.stringify(answer.body)}`,
-        (error: unknown) => `no answer (${(error as Error).message})`,
-      );
+      const unanswered = (error: unknown) => `no answer (${(error as Error).message})`;
+      const readiness = await probe(instance.api, '/readyz').then((answer) => `${answer.status} ${JSON.stringify(answer.body)}`, unanswered);
+      const leads = await ledBy(instance).then((partitions) => `[${partitions.join(', ')}]`, unanswered);
       const warnings = instance.logs
         .filter((line) => WARN_OR_WORSE.has(String(line.level)))
         .slice(-WARNINGS_SHOWN)
         // An error's stack says little here and would bury the other lines.
         .map(({ err, ...line }) => `    ${JSON.stringify({ ...line, ...(err !== undefined && { err: (err as { message?: unknown }).message }) })}`);
-      return [`instance ${index} (${instance.api}) /readyz: ${readiness}`, `  its last warn+ log lines (${warnings.length}):`, ...warnings].join('\n');
+      return [`instance ${index} (${instance.api}) leads partitions ${leads}; /readyz: ${readiness}`, `  its last warn+ log lines (${warnings.length}):`, ...warnings].join('\n');
     }),
   );
   return [`missing by partition and workspace: ${where.join('; ')}`, ...instances].join('\n');
