@@ -230,7 +230,7 @@ export class Daemon {
     this.streamers = targets.map(
       (target) =>
         new PartitionStreamer(context, target, balancer ? logger.child({ partition: target.index, slot: target.slot }) : logger, {
-          ...(balancer && { holder: replica, gate: balancer.gateFor(target.index), lost: () => balancer.lost(target.index) }),
+          ...(balancer && { holder: replica, gate: balancer.gateFor(target.index), released: () => balancer.lost(target.index) }),
         }),
     );
     const streamers = this.streamers;

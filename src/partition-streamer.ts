@@ -67,14 +67,17 @@ export class PartitionStreamer {
   /** Messages the stream handed over (keepalives included): the watchdog's sign of life. */
   private received = 0;
   private changes = 0;
+  /** Tells the balancer this instance no longer holds the lease (lost or given up). */
+  private readonly released: () => void;
 
   constructor(
     private readonly context: StreamerContext,
     readonly target: PartitionTarget,
     private readonly logger: Logger,
-    options: { holder?: string; gate?: ClaimGate; lost?: () => void },
+    options: { holder?: string; gate?: ClaimGate; released?: () => void },
   ) {
     const { config, crm, state, stateUrl } = context;
+    this.released = options.released ?? (() => undefined);
     this.settledPoints = new SettledPointWriter(state, target.slot, (error) =>
       logger.warn({ err: error, component: 'state', slot: target.slot }, 'could not save the commit time of the last settled change (walhook recover uses it); trying again'),
     );
@@ -91,7 +94,7 @@ export class PartitionStreamer {
     );
     this.leader.on('elected', () => void this.lead());
     this.leader.on('lost', () => {
-      options.lost?.();
+      this.released();
       void this.stopStreaming();
     });
   }
@@ -126,7 +129,16 @@ export class PartitionStreamer {
   /** Balance: stop streaming, then hand the lease back and rest before trying again. */
   async handOver(cooldownMs: number): Promise<void> {
     await this.stopStreaming();
+    this.resign(cooldownMs);
+  }
+
+  /**
+   * Hands the lease back and rests `cooldownMs`. The balancer must hear of it: a claim it still counts as
+   * leading is never tried again by this replica, and with no other replica alive nobody streams the partition.
+   */
+  private resign(cooldownMs: number): void {
     this.leader.resign(cooldownMs);
+    this.released();
   }
 
   /** Shutdown: reading stops; the lease is held until `leader.stop()`. */
@@ -189,7 +201,7 @@ export class PartitionStreamer {
     } catch (error) {
       log.error({ err: error }, (error as Error).message);
       this.setupError = (error as Error).message;
-      if (session === this.session) this.leader.resign(RESIGN_COOLDOWN_MS);
+      if (session === this.session) this.resign(RESIGN_COOLDOWN_MS);
       return;
     }
     // The slot may have just been created: report it now rather than as missing until the next check.

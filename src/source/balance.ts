@@ -12,8 +12,8 @@
  * Per partition a claim moves through `standby` (may take the lease while
  * under quota) → `leading` → `handing-over` (over quota: the stream stops,
  * then the lease is released and this replica rests before trying again)
- * → `standby`. A lease lost (taken, or not renewed in time) goes back to
- * `standby` from anywhere.
+ * → `standby`. A lease lost (taken, or not renewed in time) or given up (a
+ * leader that could not prepare its slot) goes back to `standby` from anywhere.
  */
 import type pg from 'pg';
 import type { Logger } from 'pino';

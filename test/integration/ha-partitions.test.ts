@@ -146,13 +146,49 @@ async function livenessProbe(hooks: { requests: ReceivedRequest[] }, slot: strin
   for (const instance of group) await waitFor(async () => (await probe(instance.api, '/readyz')).status === 200, 'every replica to be ready');
 }
 
-/** Every inserted row delivered, and each change's deliveries (duplicates after a fault) carrying one event id. */
-async function everyChangeOnce(hooks: { requests: ReceivedRequest[]; verified(): unknown[] }, inserted: Inserted[]): Promise<void> {
+/** The log levels (walhook logs their labels) shown when changes are missing. */
+const WARN_OR_WORSE = new Set(['warn', 'error', 'fatal']);
+/** Warn+ lines of each instance shown when changes are missing, its last ones. */
+const WARNINGS_SHOWN = 30;
+
+/**
+ * Why changes are missing, for a failure to be diagnosable from CI's log alone: the partitions and
+ * workspaces they belong to, and each instance's partitions led, /readyz body and last warn+ log lines.
+ */
+async function whyMissing(missing: Inserted[], group: Instance[]): Promise<string> {
+  const bySchema = new Map<string, number>();
+  for (const row of missing) bySchema.set(row.schema, (bySchema.get(row.schema) ?? 0) + 1);
+  const where = [...bySchema]
+    .map(([schema, count]) => ({ partition: partitionOfSchema(schema, PARTITIONS), schema, count }))
+    .sort((a, b) => a.partition - b.partition || a.schema.localeCompare(b.schema))
+    .map(({ partition, schema, count }) => `partition ${partition} ${schema}: ${count}`);
+  const instances = await Promise.all(
+    group.map(async (instance, index) => {
+      const unanswered = (error: unknown) => `no answer (${(error as Error).message})`;
+      const readiness = await probe(instance.api, '/readyz').then((answer) => `${answer.status} ${JSON.stringify(answer.body)}`, unanswered);
+      const leads = await ledBy(instance).then((partitions) => `[${partitions.join(', ')}]`, unanswered);
+      const warnings = instance.logs
+        .filter((line) => WARN_OR_WORSE.has(String(line.level)))
+        .slice(-WARNINGS_SHOWN)
+        // An error's stack says little here and would bury the other lines.
+        .map(({ err, ...line }) => `    ${JSON.stringify({ ...line, ...(err !== undefined && { err: (err as { message?: unknown }).message }) })}`);
+      return [`instance ${index} (${instance.api}) leads partitions ${leads}; /readyz: ${readiness}`, `  its last warn+ log lines (${warnings.length}):`, ...warnings].join('\n');
+    }),
+  );
+  return [`missing by partition and workspace: ${where.join('; ')}`, ...instances].join('\n');
+}
+
+/** Every inserted row delivered, and each change's deliveries (duplicates after a fault) carrying one event id; `group`: the instances alive, described when rows are missing. */
+async function everyChangeOnce(hooks: { requests: ReceivedRequest[]; verified(): unknown[] }, inserted: Inserted[], group: Instance[]): Promise<void> {
   const missing = () => {
     const delivered = new Set(hooks.requests.map(rowIdOf));
     return inserted.filter((row) => !delivered.has(row.id));
   };
-  await waitFor(() => missing().length === 0, () => `every change to arrive (${missing().length} of ${inserted.length} still missing)`, 120_000);
+  await waitFor(
+    () => missing().length === 0,
+    async () => `every change to arrive (${missing().length} of ${inserted.length} still missing)\n${await whyMissing(missing(), group)}`,
+    120_000,
+  );
   const eventIds = new Map<string, Set<string>>();
   for (const request of hooks.requests) eventIds.set(rowIdOf(request), (eventIds.get(rowIdOf(request)) ?? new Set()).add(eventIdOf(request)));
   expect([...eventIds.values()].filter((ids) => ids.size !== 1)).toEqual([]);
@@ -233,7 +269,7 @@ describe('four partitions over two replicas', { timeout: 240_000 }, () => {
       expect(wrongNames).toEqual([]);
     }
     expect(inserted.length).toBe(TOTAL);
-    await everyChangeOnce(hooks, inserted);
+    await everyChangeOnce(hooks, inserted, alive);
     await livenessProbe(hooks, setup.slot, alive, TOTAL);
     for (const instance of alive) expect((await probe(instance.api, '/readyz')).body).toMatchObject({ status: 'ready', role: 'leader' });
   });
@@ -259,8 +295,24 @@ describe('four partitions over two replicas', { timeout: 240_000 }, () => {
     console.log(`take-back of partitions ${handedOver.join(', ')}: ${takeBackMs} ms after kill -9 of the replica they were handed to`);
     expect(takeBackMs).toBeLessThan(TAKEOVER_LIMIT_MS);
     await writing;
-    await everyChangeOnce(hooks, inserted);
+    await everyChangeOnce(hooks, inserted, [first]);
     await livenessProbe(hooks, setup.slot, [first], 400);
+  });
+
+  it('tries again, after its rest, a partition it took but could not prepare: a failed preparation does not leave the claim held', async () => {
+    const hooks = await bed.receiver();
+    // No slot and none created: every partition's preparation fails (after its publications are made) and its leader resigns.
+    const setup = bed.setup({ webhooks: [{ targetUrl: hooks.url }], source: { partitions: PARTITIONS, createSlot: false } });
+    const only = await instances.start(setup.file);
+    const resigned = () => only.logs.filter((line) => line.msg === 'leader: resigned the slot lease').length;
+    await waitFor(() => resigned() >= PARTITIONS, 'every partition to resign after its preparation failed', 30_000);
+    for (let partition = 0; partition < PARTITIONS; partition++) {
+      await bed.db.sql(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [`${setup.slot}_p${partition}`]);
+    }
+    await waitFor(async () => (await slotReaders(bed.db, setup.slot)).every((pid) => pid !== null), 'every partition to be streamed once its slot exists', 40_000);
+    const inserted: Inserted[] = [];
+    await insertRoundRobin(bed.db, WORKSPACES.length, 0, (row) => inserted.push(row));
+    await everyChangeOnce(hooks, inserted, [only]);
   });
 
   it('rebalances to 2, 1, 1 when a third replica joins under load: one partition moves, once, and nothing is lost', async () => {
@@ -307,7 +359,7 @@ describe('four partitions over two replicas', { timeout: 240_000 }, () => {
       expect(overlaps).toEqual([]);
       expect(wrongNames).toEqual([]);
     }
-    await everyChangeOnce(hooks, inserted);
+    await everyChangeOnce(hooks, inserted, alive);
     await livenessProbe(hooks, setup.slot, alive, TOTAL);
   });
   it('a session allowed to lock one partition’s lease stops that partition only, every replica names it, and it resumes when the lock goes', async () => {
