@@ -96,7 +96,7 @@ const sourceSchema = z.strictObject({
   stallTimeout: duration()
     .prefault('1m')
     .describe(
-      'Changes waiting in the slot with no delivery in flight and nothing received or confirmed for this long: the stream is stalled. walhook logs it, reports it on /readyz and `walhook_stream_stalled`, resumes reading, and reconnects while it stays stalled.',
+      'Changes waiting in the slot with none of its deliveries in flight and nothing received or confirmed for this long: the stream (each partition on its own) is stalled. walhook logs it, reports it on /readyz and `walhook_stream_stalled`, resumes reading, and reconnects while it stays stalled. A replication connection not streaming this long after it was opened is given up and made again.',
     ),
 })
   .refine((source) => source.slot.length + partitionSuffixLength(source.partitions) <= 63, {

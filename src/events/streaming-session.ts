@@ -159,6 +159,7 @@ export class StreamingSession<Route = never> {
         decodeTimestamp,
         statusIntervalMs: config.source.statusInterval,
         reconnect: { minDelayMs: config.source.reconnect.minDelay, maxDelayMs: config.source.reconnect.maxDelay },
+        startTimeoutMs: config.source.stallTimeout,
         logger: logFor('source'),
         temporarySlot,
         applicationName,

@@ -13,6 +13,7 @@ import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { LogicalReplicationService } from 'pg-logical-replication';
 import type { Logger } from 'pino';
+import { OperatorError } from '../common/operator-error.js';
 import { formatLsn, parseLsn, type Lsn } from './lsn.js';
 import { createPgoutputPlugin, PgoutputDecoder } from './pgoutput.js';
 import { identifyServer } from './server-identity.js';
@@ -35,6 +36,11 @@ export interface ReplicationOptions {
   /** How often the confirmed position is reported even when nothing changes. */
   statusIntervalMs: number;
   reconnect: { minDelayMs: number; maxDelayMs: number };
+  /**
+   * A connection not streaming this long after it was opened is given up and made again: a server or
+   * network that accepts the connection but never answers would otherwise hold the stream forever.
+   */
+  startTimeoutMs: number;
   logger: Logger;
   /**
    * Create the slot on each connection as TEMPORARY (`walhook tail`): the server drops it when the
@@ -47,11 +53,24 @@ export interface ReplicationOptions {
 /** Session settings that make PostgreSQL's text output stable for `events/values`. */
 export const OUTPUT_SETTINGS = '-c DateStyle=ISO -c TimeZone=UTC -c IntervalStyle=iso_8601 -c extra_float_digits=3 -c bytea_output=hex';
 
-/** How long stop() waits for the connection to close before destroying it. */
+/** How long a connection may take to close before its socket is destroyed. */
 const STOP_BOUND_MS = 5_000;
 
 /** Confirmed positions reach the server at most this often (and at once when it asks). */
 const STATUS_BATCH_MS = 50;
+
+/** A replication connection that did not start streaming within source.stallTimeout; the stream tries again. */
+export class ReplicationStartTimeoutError extends OperatorError {
+  override readonly name = 'ReplicationStartTimeoutError';
+  readonly code = 'REPLICATION_START_TIMEOUT';
+
+  constructor(slot: string, timeoutMs: number) {
+    super(
+      `the replication connection for slot ${slot} did not start streaming within ${timeoutMs} ms`,
+      'check that the server answers on database.url (a proxy or firewall that accepts connections but forwards nothing, a walsender limit reached, a slot held by another reader), or raise source.stallTimeout',
+    );
+  }
+}
 
 export interface ReplicationEvents {
   connected: [];
@@ -116,22 +135,17 @@ export class ReplicationStream extends EventEmitter<ReplicationEvents> {
 
   /** Stops reading from the server (TCP backpressure) until `resume()`. */
   pause(): void {
-    this.socket()?.pause();
+    if (this.service) socketOf(this.service)?.pause();
   }
 
   resume(): void {
-    this.socket()?.resume();
+    if (this.service) socketOf(this.service)?.resume();
   }
 
   /**
    * Confirms what is settled and closes the connection, without waiting out
    * a reconnection backoff (up to source.reconnect.maxDelay, longer than a
-   * pod's grace period). Shutdown pauses reading first (flow control), and
-   * between queries (connected, not yet streaming) the library ends the
-   * connection gracefully: a paused socket would never see the server's end
-   * behind bytes it has not read. So reading resumes (what arrives now is
-   * dropped, never handled), and a connection still open after
-   * STOP_BOUND_MS is destroyed.
+   * pod's grace period).
    */
   async stop(): Promise<void> {
     this.stopped = true;
@@ -139,14 +153,28 @@ export class ReplicationStream extends EventEmitter<ReplicationEvents> {
     if (this.statusSoon) clearTimeout(this.statusSoon);
     this.sendStatus();
     this.wakeFromBackoff?.();
-    const socket = this.socket();
+    const service = this.service;
+    this.service = null;
+    const closed = Promise.all([service ? this.close(service) : undefined, ...this.running]);
+    if (!(await settlesWithin(closed, 2 * STOP_BOUND_MS))) {
+      this.options.logger.error({ slot: this.options.slot }, 'the replication connection still did not close; left to the process exit');
+    }
+  }
+
+  /**
+   * Ends one connection. Flow control may have paused reading, and between
+   * queries (connected, not yet streaming) the library ends the connection
+   * gracefully: a paused socket would never see the server's end behind
+   * bytes it has not read. So reading resumes (what arrives now is dropped,
+   * never handled: `guarded` ignores a connection that is no longer current),
+   * and a socket still open after STOP_BOUND_MS is destroyed.
+   */
+  private async close(service: LogicalReplicationService): Promise<void> {
+    const socket = socketOf(service);
     socket?.resume();
-    const closed = Promise.all([this.service?.destroy().catch(() => undefined), ...this.running]);
-    if (await settlesWithin(closed, STOP_BOUND_MS)) return;
-    const log = this.options.logger;
-    log.warn({ slot: this.options.slot, boundMs: STOP_BOUND_MS }, 'the replication connection did not close in time; destroying it');
+    if (await settlesWithin(service.destroy().catch(() => undefined), STOP_BOUND_MS)) return;
+    this.options.logger.warn({ slot: this.options.slot, boundMs: STOP_BOUND_MS }, 'the replication connection did not close in time; destroying it');
     socket?.destroy();
-    if (!(await settlesWithin(closed, STOP_BOUND_MS))) log.error({ slot: this.options.slot }, 'the replication connection still did not close; left to the process exit');
   }
 
   private async connectLoop(): Promise<void> {
@@ -202,9 +230,12 @@ export class ReplicationStream extends EventEmitter<ReplicationEvents> {
       }
       return startStreaming(client, slotName, lsn);
     };
+    let startTimer: NodeJS.Timeout | undefined;
     const ended = new Promise<void>((resolve, reject) => {
       service.on('error', reject);
+      startTimer = setTimeout(() => reject(new ReplicationStartTimeoutError(slot, this.options.startTimeoutMs)), this.options.startTimeoutMs);
       service.on('start', () => {
+        clearTimeout(startTimer);
         this.connected = true;
         this.streamingSince = Date.now();
         // Before anything is confirmed on this run the server resumes at the slot's own position, which this side does not know.
@@ -217,7 +248,7 @@ export class ReplicationStream extends EventEmitter<ReplicationEvents> {
       // anything else runs, so it can never be confirmed. The next connection streams it again.
       let failed = false;
       const guarded = (handle: () => void) => {
-        if (failed || this.stopped) return;
+        if (failed || this.stopped || this.service !== service) return;
         try {
           handle();
         } catch (error) {
@@ -241,7 +272,11 @@ export class ReplicationStream extends EventEmitter<ReplicationEvents> {
     });
     // Starting from 0/0 makes the server resume at the slot's confirmed_flush_lsn.
     const streaming = service.subscribe(plugin, slot, '0/0');
-    await Promise.race([streaming, ended]);
+    try {
+      await Promise.race([streaming, ended]);
+    } finally {
+      clearTimeout(startTimer);
+    }
     if (!this.stopped) throw new Error('replication stream ended');
   }
 
@@ -267,7 +302,7 @@ export class ReplicationStream extends EventEmitter<ReplicationEvents> {
   private markDisconnected(error: Error | null): void {
     const service = this.service;
     this.service = null;
-    void service?.destroy().catch(() => undefined);
+    if (service) void this.close(service);
     if (this.connected) {
       this.connected = false;
       this.emit('disconnected', error);
@@ -282,12 +317,6 @@ export class ReplicationStream extends EventEmitter<ReplicationEvents> {
   private sendStatus(): void {
     if (!this.service || this.confirmed === 0n) return;
     void this.service.acknowledge(formatLsn(this.confirmed - 1n)).catch(() => undefined);
-  }
-
-  /** The socket under the library's replication client, for flow control. */
-  private socket(): Pick<Socket, 'pause' | 'resume' | 'destroy'> | undefined {
-    const internals = this.service as unknown as { _connection?: { stream?: Socket } } | null;
-    return internals?._connection?.stream;
   }
 }
 
@@ -310,6 +339,13 @@ export function reconnectDelay(
   const healthy = streamedMs >= HEALTHY_CONNECTION_MS;
   const waitMs = healthy ? settings.minDelayMs : currentMs;
   return { waitMs, nextMs: Math.min(waitMs * 2, settings.maxDelayMs) };
+}
+
+/** The socket under the library's replication client, for flow control and for closing a connection that hangs. */
+function socketOf(service: LogicalReplicationService): Pick<Socket, 'pause' | 'resume' | 'destroy'> | undefined {
+  // The client's connection (and its socket) exists from the start, before the server answered anything.
+  const internals = service as unknown as { _client?: { connection?: { stream?: Socket } } | null };
+  return internals._client?.connection?.stream;
 }
 
 /** Whether `work` settles within `ms`; it goes on either way. */
