@@ -258,7 +258,7 @@ export class PartitionStreamer {
 
   /** One look of the stall watchdog (source/watchdog.ts), and its remedy. */
   async watchStream(): Promise<void> {
-    const { config, dispatcher, flow, metrics } = this.context;
+    const { config, flow, metrics } = this.context;
     const stream = this.session?.stream;
     const streaming = stream?.isConnected === true && !this.context.stopping();
     const health = streaming ? await this.slotMonitor.check() : undefined;
@@ -267,7 +267,7 @@ export class PartitionStreamer {
       now: Date.now(),
       streaming,
       waitingBytes: health?.lagBytes ?? null,
-      inFlight: dispatcher.load().deliveries,
+      inFlight: this.session?.unsettledDeliveries ?? 0,
       progress: `${this.received}/${stream?.confirmedLsn ?? 0n}`,
     };
     const before = this.watchdog;

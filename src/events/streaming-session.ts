@@ -110,6 +110,11 @@ export class StreamingSession<Route = never> {
     return this.problem;
   }
 
+  /** Deliveries this session's changes produced that are not settled yet (its watermark waits for them). */
+  get unsettledDeliveries(): number {
+    return this.pipeline?.watermark.unsettledDeliveries ?? 0;
+  }
+
   /** The replication stream, while streaming or stopping. */
   get stream(): ReplicationStream | null {
     return this.replication;

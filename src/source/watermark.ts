@@ -24,6 +24,7 @@ export interface TrackedTransaction {
 export class Watermark {
   private readonly transactions: TrackedTransaction[] = [];
   private confirmed: Lsn;
+  private held = 0;
 
   /**
    * `onAdvance` receives each new confirmable position (the end LSN of a settled transaction, or a keepalive's)
@@ -45,6 +46,14 @@ export class Watermark {
     return this.transactions.length;
   }
 
+  /**
+   * Deliveries held and not yet settled, abandoned transactions' included: they are still being
+   * delivered. The stall watchdog's sign that this stream (not another partition's) waits on delivery.
+   */
+  get unsettledDeliveries(): number {
+    return this.held;
+  }
+
   begin(commitLsn: Lsn, commitTime: string | null = null): TrackedTransaction {
     const transaction: TrackedTransaction = { commitLsn, endLsn: null, pending: 0, commitTime };
     let index = this.transactions.length;
@@ -56,10 +65,12 @@ export class Watermark {
   /** One more delivery to wait for; returns the function that settles it (idempotent). */
   hold(transaction: TrackedTransaction): () => void {
     transaction.pending++;
+    this.held++;
     let settled = false;
     return () => {
       if (settled) return;
       settled = true;
+      this.held--;
       transaction.pending--;
       if (transaction.pending === 0 && transaction.endLsn !== null) this.advance();
     };

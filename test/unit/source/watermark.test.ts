@@ -123,4 +123,23 @@ describe('Watermark', () => {
     watermark.keepalive(500n);
     expect(settled.at(-1)).toEqual([500n, null]);
   });
+
+  it('counts the deliveries held and not settled, those of an abandoned transaction included, each once', () => {
+    const { watermark } = tracker();
+    const open = watermark.begin(100n);
+    const settleOpen = watermark.hold(open);
+    const done = watermark.begin(200n);
+    const settleDone = watermark.hold(done);
+    watermark.hold(done);
+    watermark.commit(done, 220n);
+    expect(watermark.unsettledDeliveries).toBe(3);
+    settleDone();
+    settleDone();
+    expect(watermark.unsettledDeliveries).toBe(2);
+    // The connection dropped: the open transaction is forgotten, but its delivery is still being made.
+    watermark.abandonOpen();
+    expect(watermark.unsettledDeliveries).toBe(2);
+    settleOpen();
+    expect(watermark.unsettledDeliveries).toBe(1);
+  });
 });
