@@ -151,6 +151,26 @@ export async function waitForSlotStreamed(db: TestDatabase, slot: string, timeou
   );
 }
 
+/**
+ * Stops the walsender streaming `slot` with SIGSTOP: a hung server process,
+ * or a network path gone silent — the connection stays open and nothing
+ * moves. `resume()` continues it (once; it then sees its client gone if the
+ * client reconnected meanwhile, and exits).
+ */
+export async function silenceWalsender(db: TestDatabase, slot: string): Promise<{ resume: () => void }> {
+  const [row] = await db.sql<{ pid: number | null }>('SELECT active_pid AS pid FROM pg_replication_slots WHERE slot_name = $1', [slot]);
+  const walsender = row?.pid;
+  if (!walsender) throw new Error(`no walsender streams slot ${slot}`);
+  process.kill(walsender, 'SIGSTOP');
+  let stopped = true;
+  return {
+    resume: () => {
+      if (stopped) process.kill(walsender, 'SIGCONT');
+      stopped = false;
+    },
+  };
+}
+
 /** The slot's confirmed_flush_lsn, or null while it has none (or does not exist yet). */
 export async function confirmedFlushLsn(db: TestDatabase, slot: string): Promise<Lsn | null> {
   const [row] = await db.sql<{ lsn: string | null }>(

@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { currentWalLsn, insertPersons, useCrmTestBed, waitForSlotAt } from '../harness/crm.js';
+import { currentWalLsn, insertPersons, silenceWalsender, useCrmTestBed, waitForSlotAt } from '../harness/crm.js';
 import { probe, scrapeMetrics, type Probe } from '../harness/operations.js';
 import { waitFor } from '../harness/receiver.js';
 
@@ -71,15 +71,7 @@ describe('a walsender that goes silent (SIGSTOP: a hung server process or a dead
     await waitFor(() => ids().has(first!.id), 'the first person');
     await waitFor(async () => (await probe(api, '/readyz')).status === 200, 'walhook to be ready');
 
-    const [slot] = await db.sql<{ pid: number }>('SELECT active_pid AS pid FROM pg_replication_slots WHERE slot_name = $1', [setup.slot]);
-    const walsender = slot!.pid;
-    process.kill(walsender, 'SIGSTOP');
-    let stopped = true;
-    // Once continued, the walsender sees its client gone and exits: continue it once.
-    const resume = () => {
-      if (stopped) process.kill(walsender, 'SIGCONT');
-      stopped = false;
-    };
+    const { resume } = await silenceWalsender(db, setup.slot);
     let stalled: Probe | null = null;
     try {
       const during = await insertPersons(db, 5, 2);
