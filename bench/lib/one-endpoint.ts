@@ -1,8 +1,9 @@
 /**
  * The skeleton the one-endpoint scenarios (throughput, CPU per delivery)
- * share: a database of their own and a receiver that keeps every body it
- * verified, cleaned up whatever happens; walhook stopped once measured; then a
- * bare undici client POSTing the very same bodies to the same receiver.
+ * share: a database of their own and a receiver that keeps the body of every
+ * delivery it verified, cleaned up whatever happens; walhook stopped once
+ * measured; a bare undici client POSTing the very same bodies to the same
+ * receiver.
  */
 import type { TestDatabase } from '../../test/harness/database.js';
 import { crmDatabase, type BenchContext } from './context.js';
@@ -13,7 +14,7 @@ import type { RunningWalhook } from './walhook.js';
 export interface OneEndpoint {
   db: TestDatabase;
   receiver: TallyReceiver;
-  /** Every body the receiver verified, in arrival order: the baseline's requests. */
+  /** The first body of every delivery the receiver verified, in arrival order: the baseline's requests. */
   bodies: ReceivedBody[];
 }
 
@@ -38,9 +39,13 @@ export async function measureThenStop<T>(walhook: RunningWalhook, measure: () =>
   }
 }
 
-/** The bare undici client POSTing the bodies walhook delivered, as many in flight as walhook had; any failure voids the comparison. */
+/** `summary`, if the baseline client's requests all succeeded: any failure voids the comparison. */
+export function withoutFailures(summary: RawPostSummary): RawPostSummary {
+  if (summary.failures > 0) throw new Error(`the baseline client had ${summary.failures} failed requests`);
+  return summary;
+}
+
+/** The bare undici client POSTing the bodies walhook delivered, as many in flight as walhook had. */
 export async function bareClientBaseline(context: BenchContext, { receiver, bodies }: OneEndpoint, concurrency: number): Promise<RawPostSummary> {
-  const baseline = await postInChildProcess({ url: receiver.url, secret: context.secret, concurrency, deliveries: bodies });
-  if (baseline.failures > 0) throw new Error(`the baseline client had ${baseline.failures} failed requests`);
-  return baseline;
+  return withoutFailures(await postInChildProcess({ url: receiver.url, secret: context.secret, concurrency, deliveries: bodies }));
 }

@@ -169,15 +169,19 @@ export interface ReceivedBody {
 }
 
 /**
- * A tally receiver that also keeps the first `count` bodies it verified, so
- * that a baseline can send the very same bodies to it.
+ * A tally receiver that also keeps the first body of each delivery id it
+ * verified, up to `count` of them, so that a baseline can send the very same
+ * bodies to it: a retry or duplicate, or the baseline's own requests, add none.
  */
 export async function startCollectingReceiver(secret: string, count: number): Promise<{ receiver: TallyReceiver; bodies: ReceivedBody[] }> {
   const bodies: ReceivedBody[] = [];
+  const seen = new Set<string>();
   const receiver = await startTallyReceiver({
     secret,
     onDelivery: ({ eventId, rawBody }) => {
-      if (bodies.length < count) bodies.push({ id: eventId, body: rawBody });
+      if (bodies.length >= count || seen.has(eventId)) return;
+      seen.add(eventId);
+      bodies.push({ id: eventId, body: rawBody });
     },
   });
   return { receiver, bodies };
