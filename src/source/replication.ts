@@ -91,6 +91,8 @@ export class ReplicationStream extends EventEmitter<ReplicationEvents> {
   private readonly running: Promise<void>[] = [];
   /** Ends the wait before the next reconnection early (stop). */
   private wakeFromBackoff: (() => void) | null = null;
+  /** Ends the current connection's lifetime from this side: one still connecting would never settle on its own. */
+  private endStreaming: (() => void) | null = null;
 
   constructor(
     private readonly options: ReplicationOptions,
@@ -133,9 +135,13 @@ export class ReplicationStream extends EventEmitter<ReplicationEvents> {
     this.markDisconnected(null);
   }
 
-  /** Stops reading from the server (TCP backpressure) until `resume()`. */
+  /**
+   * Stops reading from the server (TCP backpressure) until `resume()`. Only
+   * a streaming connection is paused: one still starting would time out
+   * for it, and the stream applies flow control afresh once it is connected.
+   */
   pause(): void {
-    if (this.service) socketOf(this.service)?.pause();
+    if (this.connected && this.service) socketOf(this.service)?.pause();
   }
 
   resume(): void {
@@ -155,6 +161,7 @@ export class ReplicationStream extends EventEmitter<ReplicationEvents> {
     this.wakeFromBackoff?.();
     const service = this.service;
     this.service = null;
+    this.endStreaming?.();
     const closed = Promise.all([service ? this.close(service) : undefined, ...this.running]);
     if (!(await settlesWithin(closed, 2 * STOP_BOUND_MS))) {
       this.options.logger.error({ slot: this.options.slot }, 'the replication connection still did not close; left to the process exit');
@@ -219,23 +226,35 @@ export class ReplicationStream extends EventEmitter<ReplicationEvents> {
     const decode = this.createDecoder();
     const plugin =
       pluginName === 'pgoutput' ? createPgoutputPlugin(this.options.publications) : createWal2JsonPlugin(this.options.tables());
+    const startBoundMs = this.options.startTimeoutMs;
+    let startTimer: NodeJS.Timeout | undefined;
+    let boundTheStart = () => {};
     const startStreaming = plugin.start.bind(plugin);
     plugin.start = async (client, slotName, lsn) => {
+      const server = await identifyServer(client);
+      if (this.service !== service) return;
       // Event ids depend on which WAL this is (it may have failed over): asked on every connection, on the
       // replication connection itself right before it streams, so that no promotion can fall in between.
-      this.onMessage({ type: 'server', server: await identifyServer(client) });
+      this.onMessage({ type: 'server', server });
       if (this.options.temporarySlot) {
-        // A temporary slot belongs to the connection that made it: only this one can stream it.
+        // A temporary slot belongs to the connection that made it: only this one can stream it. Making it
+        // waits for the transactions running now to end, however long they take: no bound on that wait.
+        clearTimeout(startTimer);
         await client.query(`CREATE_REPLICATION_SLOT "${slotName}" TEMPORARY LOGICAL ${pluginName} NOEXPORT_SNAPSHOT`);
+        boundTheStart();
       }
       return startStreaming(client, slotName, lsn);
     };
-    let startTimer: NodeJS.Timeout | undefined;
     const ended = new Promise<void>((resolve, reject) => {
+      this.endStreaming = resolve;
       service.on('error', reject);
-      startTimer = setTimeout(() => reject(new ReplicationStartTimeoutError(slot, this.options.startTimeoutMs)), this.options.startTimeoutMs);
+      boundTheStart = () => {
+        startTimer = setTimeout(() => reject(new ReplicationStartTimeoutError(slot, startBoundMs)), startBoundMs);
+      };
+      boundTheStart();
       service.on('start', () => {
         clearTimeout(startTimer);
+        if (this.service !== service) return;
         this.connected = true;
         this.streamingSince = Date.now();
         // Before anything is confirmed on this run the server resumes at the slot's own position, which this side does not know.
@@ -253,8 +272,9 @@ export class ReplicationStream extends EventEmitter<ReplicationEvents> {
           handle();
         } catch (error) {
           failed = true;
-          this.markDisconnected(error as Error);
+          // Rejected first, so that this error (not the end markDisconnected signals) is what ends the connection.
           reject(error);
+          this.markDisconnected(error as Error);
         }
       };
       service.on('data', (lsn: string, message: unknown) =>
@@ -302,6 +322,8 @@ export class ReplicationStream extends EventEmitter<ReplicationEvents> {
   private markDisconnected(error: Error | null): void {
     const service = this.service;
     this.service = null;
+    this.endStreaming?.();
+    this.endStreaming = null;
     if (service) void this.close(service);
     if (this.connected) {
       this.connected = false;

@@ -4,6 +4,7 @@
  * socket that flow control paused while the server kept sending; a
  * connection that never starts streaming is given up and made again.
  */
+import { randomBytes } from 'node:crypto';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -111,6 +112,13 @@ async function stopWithin(stream: ReplicationStream, ms: number): Promise<'stopp
   return outcome;
 }
 
+/** A slot of this run's own (slot names are cluster-wide, and a crashed run may have left one behind). */
+async function newSlot(prefix: string): Promise<string> {
+  const slot = `${prefix}_${randomBytes(4).toString('hex')}`;
+  await db.sql("SELECT pg_create_logical_replication_slot($1, 'pgoutput')", [slot]);
+  return slot;
+}
+
 async function slotActive(slot: string): Promise<boolean> {
   const [row] = await db.sql<{ active: boolean }>('SELECT active FROM pg_replication_slots WHERE slot_name = $1', [slot]);
   return row?.active === true;
@@ -123,6 +131,22 @@ describe('stopping the replication connection', () => {
     stream.start();
     await waitFor(() => logs.some((line) => line.msg === 'replication connection lost; reconnecting'), 'the first failed connection');
     expect(await stopWithin(stream, 10_000), 'stop() during a 20 s backoff').toBe('stopped');
+  });
+
+  it('does not wait for a connection the server never answered', async () => {
+    const proxy = await startSilentProxy(new URL(db.url));
+    const { stream, logs } = openStream('replstop', { minDelayMs: 100, maxDelayMs: 1_000 }, () => undefined, {
+      connectionString: proxy.url,
+      startTimeoutMs: 120_000,
+    });
+    stream.start();
+    try {
+      await waitFor(() => proxy.connections() >= 1, 'a connection through the silent proxy');
+      expect(await stopWithin(stream, 10_000), 'stop() while the server has not answered').toBe('stopped');
+      expect(logs.filter((line) => /still did not close/.test(line.msg))).toEqual([]);
+    } finally {
+      await proxy.close();
+    }
   });
 
   it('closes a paused connection the server kept sending on, without handling what arrives, and the next one streams it again', async () => {
@@ -153,18 +177,19 @@ describe('stopping the replication connection', () => {
 
 describe('reconnecting the replication connection', () => {
   it('replaces a paused connection the server kept sending on, and the new one streams every row once, in order', async () => {
-    await db.sql("SELECT pg_create_logical_replication_slot('replstop_reconnect', 'pgoutput')");
+    const slot = await newSlot('replstop_reconnect');
     const received: number[] = [];
-    const { stream } = openStream('replstop_reconnect', { minDelayMs: 100, maxDelayMs: 1_000 }, collectIds(received));
+    const { stream } = openStream(slot, { minDelayMs: 100, maxDelayMs: 1_000 }, collectIds(received));
     stream.start();
     try {
       await waitFor(() => stream.isConnected, 'the stream to connect');
-      await waitFor(() => slotActive('replstop_reconnect'), 'the slot to be streamed');
+      await waitFor(() => slotActive(slot), 'the slot to be streamed');
       stream.pause();
       for (let id = 1001; id <= 1050; id++) await db.sql('INSERT INTO person VALUES ($1, $2)', [id, 'x'.repeat(2_000)]);
       await new Promise((resolve) => setTimeout(resolve, 300));
 
-      // Flow control paused it; the watchdog (or a scope refresh) replaces it: the new connection must not wait on the old.
+      // Flow control paused it; the watchdog (or a scope refresh) replaces it. A regression guard: the library
+      // destroys a streaming connection's socket at once, so this also held before the close was bounded.
       stream.reconnect();
       await waitFor(() => received.length >= 50, 'the 50 rows on the new connection', 20_000);
       expect(received, 'each row once, in commit order').toEqual(Array.from({ length: 50 }, (_, index) => 1001 + index));
@@ -176,16 +201,16 @@ describe('reconnecting the replication connection', () => {
   });
 
   it('gives up a connection that never starts streaming and tries again until one does', async () => {
-    await db.sql("SELECT pg_create_logical_replication_slot('replstop_silent', 'pgoutput')");
+    const slot = await newSlot('replstop_silent');
     const proxy = await startSilentProxy(new URL(db.url));
     const received: number[] = [];
-    const { stream, logs } = openStream('replstop_silent', { minDelayMs: 100, maxDelayMs: 200 }, collectIds(received), {
+    const { stream, logs } = openStream(slot, { minDelayMs: 100, maxDelayMs: 200 }, collectIds(received), {
       connectionString: proxy.url,
-      startTimeoutMs: 1_000,
+      startTimeoutMs: 2_000,
     });
     stream.start();
     try {
-      await waitFor(() => proxy.connections() >= 3, 'three connections tried through the silent proxy', 20_000);
+      await waitFor(() => proxy.connections() >= 3, 'three connections tried through the silent proxy', 30_000);
       const timeouts = logs.filter((line) => line.err?.type === 'ReplicationStartTimeoutError');
       expect(timeouts.length, 'each silent connection was given up for not starting').toBeGreaterThanOrEqual(2);
       expect(stream.isConnected).toBe(false);
