@@ -258,7 +258,7 @@ export class PartitionStreamer {
 
   /** One look of the stall watchdog (source/watchdog.ts), and its remedy. */
   async watchStream(): Promise<void> {
-    const { config, flow, metrics } = this.context;
+    const { config, dispatcher, flow, metrics } = this.context;
     const stream = this.session?.stream;
     const streaming = stream?.isConnected === true && !this.context.stopping();
     const health = streaming ? await this.slotMonitor.check() : undefined;
@@ -267,7 +267,9 @@ export class PartitionStreamer {
       now: Date.now(),
       streaming,
       waitingBytes: health?.lagBytes ?? null,
-      inFlight: this.session?.unsettledDeliveries ?? 0,
+      // This stream's own deliveries, and while flow control holds every stream paused, everyone's (another
+      // partition's, a backfill's): those are what will resume it. Another partition's alone never move it.
+      inFlight: (this.session?.unsettledDeliveries ?? 0) + (flow.mode === 'paused' ? dispatcher.load().deliveries : 0),
       progress: `${this.received}/${stream?.confirmedLsn ?? 0n}`,
     };
     const before = this.watchdog;
