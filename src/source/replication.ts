@@ -93,6 +93,8 @@ export class ReplicationStream extends EventEmitter<ReplicationEvents> {
   private wakeFromBackoff: (() => void) | null = null;
   /** Ends the current connection's lifetime from this side: one still connecting would never settle on its own. */
   private endStreaming: (() => void) | null = null;
+  /** Connections being closed (replaced or stopped): stop() waits for them all. */
+  private readonly closing = new Set<Promise<void>>();
 
   constructor(
     private readonly options: ReplicationOptions,
@@ -162,7 +164,8 @@ export class ReplicationStream extends EventEmitter<ReplicationEvents> {
     const service = this.service;
     this.service = null;
     this.endStreaming?.();
-    const closed = Promise.all([service ? this.close(service) : undefined, ...this.running]);
+    if (service) this.close(service);
+    const closed = Promise.all([...this.closing, ...this.running]);
     if (!(await settlesWithin(closed, 2 * STOP_BOUND_MS))) {
       this.options.logger.error({ slot: this.options.slot }, 'the replication connection still did not close; left to the process exit');
     }
@@ -176,7 +179,13 @@ export class ReplicationStream extends EventEmitter<ReplicationEvents> {
    * never handled: `guarded` ignores a connection that is no longer current),
    * and a socket still open after STOP_BOUND_MS is destroyed.
    */
-  private async close(service: LogicalReplicationService): Promise<void> {
+  private close(service: LogicalReplicationService): void {
+    const closing = this.destroyWithinBound(service);
+    this.closing.add(closing);
+    void closing.finally(() => this.closing.delete(closing));
+  }
+
+  private async destroyWithinBound(service: LogicalReplicationService): Promise<void> {
     const socket = socketOf(service);
     socket?.resume();
     if (await settlesWithin(service.destroy().catch(() => undefined), STOP_BOUND_MS)) return;
@@ -324,7 +333,7 @@ export class ReplicationStream extends EventEmitter<ReplicationEvents> {
     this.service = null;
     this.endStreaming?.();
     this.endStreaming = null;
-    if (service) void this.close(service);
+    if (service) this.close(service);
     if (this.connected) {
       this.connected = false;
       this.emit('disconnected', error);
