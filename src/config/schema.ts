@@ -186,7 +186,7 @@ const deliverySchema = z.strictObject({
   maxQueuedPerEndpoint: wholeNumber(1)
     .prefault(1000)
     .describe(
-      "Deliveries an endpoint may have waiting in memory. Beyond that its new deliveries go to the state table, so the other endpoints and the slot keep moving — unless every other endpoint is busy too (or there is only one): then walhook stops reading the slot once the endpoint holds 16 deliveries per request in flight (`delivery.concurrency`), or this many if fewer, until it has caught up, and the slot is the queue.",
+      "Deliveries an endpoint may have waiting in memory. Beyond that its new deliveries go to the state table, so the other endpoints and the slot keep moving — unless every other endpoint is busy too (or there is only one): then walhook stops reading the slot once the endpoint holds 16 deliveries per request in flight (`delivery.concurrency`), or this many if fewer, until it has caught up, and the slot is the queue. An endpoint is busy when it holds as many of its own, or fails, was spilled, or asked to be left alone (`Retry-After`).",
     ),
   spillAfter: duration()
     .prefault('5s')

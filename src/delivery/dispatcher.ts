@@ -178,12 +178,20 @@ export class Dispatcher {
     return { deliveries: this.held.deliveries, bytes: this.held.bytes, heldByEndpoint };
   }
 
-  /** Whether every other enabled endpoint is full, failing or spilled: pausing the stream would hold none of them up. */
+  /**
+   * Whether every other enabled endpoint holds its read-ahead, or is failing,
+   * spilled or throttled: pausing the stream would leave none of them without
+   * work. At its read-ahead, not its bound: an endpoint that holds fewer than
+   * its bound but all it can send soon is not held up by a pause, and
+   * counting it as free let its peers queue everything the stream read (up to
+   * the in-memory budget) until their waits passed spillAfter and healthy
+   * endpoints went to the state table.
+   */
   private othersAreBusy(webhookId: string): boolean {
     return this.registry.enabledIds().every((id) => {
       if (id === webhookId) return true;
       const other = this.endpoints.get(id);
-      return other !== undefined && (other.full() || other.failing || other.spilled || other.throttledUntil > Date.now());
+      return other !== undefined && (other.readAheadHeld() || other.failing || other.spilled || other.throttledUntil > Date.now());
     });
   }
 

@@ -261,6 +261,34 @@ describe('endpoints in isolation', () => {
     expect(await deliveryRows(bed.db, setup, id)).toHaveLength(0);
   });
 
+  it('pauses reading once every endpoint holds its read-ahead, far under its bound, so none of them waits in memory for the spill', async () => {
+    // Before, an endpoint counted as busy only at its bound (1,000): two endpoints that held every request kept
+    // reading going, each queued every change in memory, and a queue that waited past delivery.spillAfter went
+    // to the state table although it was no slower than the others (the bench's isolation run, 2026-12-04).
+    const count = 300;
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const endpoints = await Promise.all([0, 1].map(async () => ({ id: randomUUID(), receiver: await bed.receiver(() => ({ status: 200, heldUntil: held })) })));
+    // Concurrency 1: a read-ahead of 16 each, against the default bound of 1,000 (which 300 changes never reach).
+    const setup = bed.setup({
+      webhooks: endpoints.map(({ id, receiver }) => ({ id, targetUrl: receiver.url, operations: ['person.created'], secret: bed.secret })),
+      delivery: { concurrency: 1, spillAfter: '60s' },
+    });
+    const walhook = await bed.walhook(setup);
+    const metrics = () => scrapeMetrics(apiUrlOf(walhook));
+    // One transaction each: a transaction's changes are routed together at its commit.
+    await insertPersonsOneByOne(bed.db, count);
+    await waitFor(async () => (await metrics()).value('walhook_stream_paused') === 1, 'reading to pause with both endpoints at their read-ahead');
+    const depths = await metrics().then((scraped) => endpoints.map(({ id }) => scraped.value('walhook_queue_depth', { webhook_id: id }) ?? 0));
+    expect(depths.every((depth) => depth >= 16 && depth < count), `queue depths ${depths.join(', ')}`).toBe(true);
+    release();
+    for (const { id, receiver } of endpoints) {
+      await waitFor(() => new Set(receiver.verified().map((r) => rowIdOf(r.json))).size === count, 'every delivery to each endpoint', 30_000);
+      expect(await deliveryRows(bed.db, setup, id)).toHaveLength(0);
+    }
+    expect((await metrics()).value('walhook_stream_paused')).toBe(0);
+  });
+
   it('keeps confirming the slot while only tables outside the publication change', async () => {
     await bed.db.sql('CREATE TABLE IF NOT EXISTS public.unrelated (id serial PRIMARY KEY, note text)');
     const { setup } = personWebhook('http://127.0.0.1:9/unused', { source: { statusInterval: '200ms' } });
